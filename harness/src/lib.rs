@@ -1,0 +1,1 @@
+//! pushrace-harness: deterministic executor and explorer for async actors.

@@ -1,0 +1,1 @@
+//! pushrace-models: containerd metadata semantics as plain data and functions.

@@ -1,0 +1,1 @@
+//! pushrace-scenarios: client programs, invariants and scenario files.
