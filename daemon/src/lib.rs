@@ -1,0 +1,10 @@
+//! pushrace-daemon: a private containerd 1.6 daemon ([`Daemon`]) and a typed gRPC client
+//! ([`DaemonClient`]) for its content, image and lease stores, with a JSON dump of the whole
+//! metadata state in the shape `pushrace apply --json` prints (see PROBES.md for what the real
+//! daemon shows and how it differs from the semantics reference).
+
+mod client;
+mod launcher;
+
+pub use client::*;
+pub use launcher::*;
