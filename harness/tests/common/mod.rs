@@ -1,0 +1,127 @@
+//! Toy models shared by the integration tests. Nothing here knows containerd.
+#![allow(dead_code)]
+
+use pushrace_harness::{ActorError, Footprint, Key, World};
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeSet;
+use std::rc::Rc;
+
+pub const COUNTER: Key = Key(1);
+
+/// Lost update: actors `a` and `b` each read the counter then write it back incremented. An
+/// invariant checked after every step compares the counter with the number of writes done, so
+/// the failure is caught at the write that loses the other's update. With `noise`, a third
+/// actor `noise` (index 0, so DFS runs it first) takes 3 steps on its own key: the first failure
+/// DFS finds contains them, and shrinking must remove them.
+pub fn lost_update(noise: bool) -> impl Fn(&mut World) {
+    move |w: &mut World| {
+        let counter = Rc::new(Cell::new(0u32));
+        let writes = Rc::new(Cell::new(0u32));
+        if noise {
+            w.spawn("noise", |ctx| async move {
+                for i in 0..3 {
+                    ctx.step(format_args!("noise {i}"), Footprint::write(&[Key(99)])).await;
+                }
+                Ok(())
+            });
+        }
+        for name in ["a", "b"] {
+            let (c, n) = (counter.clone(), writes.clone());
+            w.spawn(name, move |ctx| async move {
+                ctx.step("read counter", Footprint::read(&[COUNTER])).await;
+                let v = c.get();
+                ctx.step(format_args!("write counter := {}", v + 1), Footprint::write(&[COUNTER])).await;
+                c.set(v + 1);
+                n.set(n.get() + 1);
+                Ok(())
+            });
+        }
+        let (c, n) = (counter.clone(), writes.clone());
+        w.invariant("counter counts writes", move || {
+            if c.get() == n.get() {
+                Ok(())
+            } else {
+                Err(format!("counter is {} after {} writes", c.get(), n.get()))
+            }
+        });
+    }
+}
+
+/// `k` actors, `m` steps each; actor i's steps touch `key(i, s)` with the given access.
+/// Used for the independence and full-dependence counts.
+pub fn grid(k: usize, m: usize, key: fn(usize, usize) -> Key, write: bool) -> impl Fn(&mut World) {
+    move |w: &mut World| {
+        for i in 0..k {
+            w.spawn(format!("t{i}"), move |ctx| async move {
+                for s in 0..m {
+                    let keys = [key(i, s)];
+                    let fp = if write { Footprint::write(&keys) } else { Footprint::read(&keys) };
+                    ctx.step(format_args!("t{i} step {s}"), fp).await;
+                }
+                Ok(())
+            });
+        }
+    }
+}
+
+/// (k·m)! / (m!)^k: the number of interleavings of k sequences of m steps.
+pub fn multinomial(k: usize, m: usize) -> u64 {
+    // Build it as a product of binomials to stay exact in u64.
+    let mut total: u64 = 1;
+    let mut placed = 0u64;
+    for _ in 0..k {
+        for j in 1..=m as u64 {
+            placed += 1;
+            total = total * placed / j; // exact: C(placed, j) prefix products are integers
+        }
+    }
+    total
+}
+
+/// One operation of a generated program.
+#[derive(Clone, Copy, Debug)]
+pub enum Op {
+    /// acc += key
+    Read(u64),
+    /// key = acc * 10 + actor + 1
+    Write(u64),
+    /// key += 1 (read-modify-write in one step)
+    Bump(u64),
+}
+
+/// A program over a few keys whose final state depends on the interleaving. `sink` collects
+/// the final state of every execution, so tests can compare the sets reached with and without
+/// reduction.
+pub fn program(actors: Vec<Vec<Op>>, nkeys: usize, sink: Rc<RefCell<BTreeSet<Vec<u64>>>>) -> impl Fn(&mut World) {
+    move |w: &mut World| {
+        let state = Rc::new(RefCell::new(vec![0u64; nkeys]));
+        for (i, ops) in actors.iter().cloned().enumerate() {
+            let st = state.clone();
+            w.spawn(format!("p{i}"), move |ctx| async move {
+                let mut acc = 0u64;
+                for op in ops {
+                    match op {
+                        Op::Read(k) => {
+                            ctx.step(format_args!("read {k}"), Footprint::read(&[Key(k)])).await;
+                            acc += st.borrow()[k as usize];
+                        }
+                        Op::Write(k) => {
+                            ctx.step(format_args!("write {k}"), Footprint::write(&[Key(k)])).await;
+                            st.borrow_mut()[k as usize] = acc * 10 + i as u64 + 1;
+                        }
+                        Op::Bump(k) => {
+                            ctx.step(format_args!("bump {k}"), Footprint::new(&[Key(k)], &[Key(k)])).await;
+                            st.borrow_mut()[k as usize] += 1;
+                        }
+                    }
+                }
+                Ok::<(), ActorError>(())
+            });
+        }
+        let (st, sink) = (state.clone(), sink.clone());
+        w.finally("record", move || {
+            sink.borrow_mut().insert(st.borrow().clone());
+            Ok(())
+        });
+    }
+}
