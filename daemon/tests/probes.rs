@@ -559,3 +559,20 @@ async fn namespaces_appear_on_first_successful_write_and_never_go() {
     // the dump leaves empty namespaces out
     assert_eq!(c.dump_state().await.unwrap(), State::default());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewrite_after_delete_before_gc_recreates_the_record_from_the_kept_bytes() {
+    let (d, c) = fresh().await;
+    let n = ns("default");
+    for (i, style) in [WriteStyle::Open, WriteStyle::Commit].into_iter().enumerate() {
+        let data = format!("again {i}").into_bytes();
+        let dg = c.write_blob(&n, &WriteRequest::new(data.clone(), style)).await.unwrap().digest;
+        c.delete_content(&n, &dg).await.unwrap();
+        assert!(blob_file(&d, &dg));
+        let w = c.write_blob(&n, &WriteRequest::new(data.clone(), style).label("v", "2")).await.unwrap();
+        assert_eq!(w.already_exists, None, "{style:?}: a deleted record is not 'existing content'");
+        assert_eq!(c.info(&n, &dg).await.unwrap().labels, labels(&[("v", "2")]));
+        assert_eq!(c.read(&n, &dg).await.unwrap(), data);
+    }
+    assert_eq!(c.list_ingests(&n).await.unwrap(), vec![]);
+}
