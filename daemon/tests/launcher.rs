@@ -1,3 +1,4 @@
+#![cfg(feature = "containerd")]
 use pushrace_daemon::Daemon;
 
 fn pid_alive(pid: u32) -> bool {

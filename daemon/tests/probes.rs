@@ -1,3 +1,4 @@
+#![cfg(feature = "containerd")]
 //! Probes: the semantics reference's trickiest rules, pinned on a real containerd 1.6.20.
 //! Each test starts its own daemon (GC is global) and is named after the rule it pins.
 //! PROBES.md explains every finding and the containerd source behind it.
