@@ -227,7 +227,7 @@ pub trait Model {
     fn build(&self, world: &mut World);
 }
 
-impl<F: Fn(&mut World)> Model for F {
+impl<F: Fn(&mut World) + ?Sized> Model for F {
     fn build(&self, world: &mut World) {
         self(world)
     }
@@ -253,6 +253,10 @@ impl View<'_> {
     }
     pub fn writes(&self, i: usize) -> Ref<'_, Vec<Key>> {
         self.actors[i].slot.writes.borrow()
+    }
+    /// Hash of the label of actor `i`'s pending step.
+    pub fn label_hash(&self, i: usize) -> u64 {
+        self.actors[i].slot.label_hash.get()
     }
     pub fn status(&self, i: usize) -> Status {
         self.actors[i].status
@@ -282,6 +286,8 @@ pub(crate) trait Chooser {
     fn owned(&self) -> bool {
         true
     }
+    /// Called when an execution ends (not aborted), with its number of steps.
+    fn finished(&mut self, _steps: usize) {}
 }
 
 /// How an execution ended.
@@ -480,6 +486,9 @@ impl Executor {
         };
         let mut hash = Fnv::new();
         let end = self.run_inner(model, chooser, record, &mut hash, &mut out);
+        if !matches!(end, End::Aborted | End::Diverged { .. }) {
+            chooser.finished(out.steps);
+        }
         if let End::Failed(kind) = &end {
             // The verdict is part of the trace: a model that fails differently under the same
             // schedule must not hash the same.

@@ -141,7 +141,7 @@ pub(crate) fn shrink_with<M: Model + ?Sized>(
     }
     let attempts = s.attempts;
     let exec = s.exec;
-    let replayed = run_recorded(exec, model, &best.0, ReplayMode::Strict).ok()?;
+    let replayed = run_recorded(exec, model, &best.0, ReplayMode::Strict, None).ok()?;
     let kind = replayed.failure.clone()?;
     Some(Shrunk {
         schedule: replayed.schedule.clone(),
@@ -158,7 +158,7 @@ pub(crate) fn shrink_with<M: Model + ?Sized>(
 /// Shrinks `schedule` (which must fail under strict replay) for `model`.
 pub fn shrink<M: Model + ?Sized>(model: &M, cfg: &Config, schedule: &Schedule) -> Option<Shrunk> {
     let mut exec = Executor::new(cfg.max_steps);
-    let first = run_recorded(&mut exec, model, &schedule.steps, ReplayMode::Strict).ok()?;
+    let first = run_recorded(&mut exec, model, &schedule.steps, ReplayMode::Strict, Some(schedule.actors)).ok()?;
     let kind = first.failure?;
     shrink_with(&mut exec, model, cfg, schedule, &kind, &first.trace.actors)
 }

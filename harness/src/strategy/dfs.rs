@@ -25,8 +25,10 @@
 //!
 //! Sharding: with `shard K/N`, nodes above a split depth L keep every enabled actor as a choice
 //! (so the top of the tree does not depend on what is found below it) and each subtree at depth L
-//! belongs to the shard `fnv(prefix) mod N`; executions shorter than L belong to shard 0. The
-//! shards therefore partition exactly the executions of the run `shard 0/1`.
+//! belongs to the shard `fnv(prefix) mod N`; an execution shorter than L belongs to the shard
+//! its whole schedule hashes to. The shards therefore partition exactly the executions of the
+//! run `shard 0/1`. Without reduction that is the unsharded space; with reduction it is a
+//! superset of the unsharded DPOR's (no reduction above L), which is what keeps it exact.
 
 use crate::executor::{Chooser, End, Model, Pick, View};
 use crate::explorer::{Config, Engine, Report};
@@ -34,6 +36,11 @@ use crate::footprint::{dependent, Key};
 use crate::hash::Fnv;
 
 const NONE: u8 = u8::MAX;
+
+/// Depth at which a sharded DFS assigns subtrees to shards. Fixed (not derived from N) so that
+/// the union of the N slices is the same space for every N: the run `0/1`. Eight levels give
+/// at least 2^8 subtrees whenever two actors stay runnable, enough to balance a CI matrix.
+pub const SPLIT_DEPTH: usize = 8;
 
 #[derive(Clone, Debug)]
 struct Node {
@@ -46,6 +53,8 @@ struct Node {
     prev: u8,
     /// Preemptions in the prefix before this node's choice.
     preempts: u32,
+    /// Label hash of the chosen step, to detect a model that changes under replay.
+    label: u64,
 }
 
 impl Node {
@@ -92,10 +101,7 @@ fn bit(a: usize) -> u64 {
 
 impl Dfs {
     pub fn new(cfg: &Config) -> Self {
-        let split = cfg.shard.filter(|s| s.count > 1).map(|s| {
-            let log = 32 - (s.count - 1).leading_zeros() as usize;
-            (6 + 2 * log, s.index, s.count)
-        });
+        let split = cfg.shard.map(|s| (SPLIT_DEPTH, s.index, s.count));
         Dfs {
             nodes: Vec::new(),
             events: Vec::new(),
@@ -303,7 +309,7 @@ impl Dfs {
 
     fn prefix_owner(&self, l: usize, count: u32) -> u32 {
         let mut h = Fnv::new();
-        for node in &self.nodes[..l] {
+        for node in &self.nodes[..l.min(self.nodes.len())] {
             h.bytes(&[node.chosen]);
         }
         (h.finish() % count as u64) as u32
@@ -315,7 +321,7 @@ impl Chooser for Dfs {
         let d = view.step;
         if d == 0 {
             self.n = view.actor_count();
-            self.owned = self.split.map_or(true, |(_, k, _)| k == 0);
+            self.owned = true;
         }
         if let Some((l, k, count)) = self.split {
             if d == l {
@@ -334,7 +340,16 @@ impl Chooser for Dfs {
                     node.enabled, view.enabled
                 ));
             }
-            node.chosen as usize
+            let a = node.chosen as usize;
+            if d + 1 < self.nodes.len() && node.label != view.label_hash(a) {
+                self.diverged = true;
+                return Pick::Diverged(format!(
+                    "replaying the same prefix, actor {a} ({}) reached a scheduling point with a different label",
+                    view.name(a)
+                ));
+            }
+            self.nodes[d].label = view.label_hash(a);
+            a
         } else {
             let (sleep, preempts) = match d.checked_sub(1).map(|k| (&self.nodes[k], &self.events[k])) {
                 None => (0, 0),
@@ -369,6 +384,7 @@ impl Chooser for Dfs {
                 chosen: pick as u8,
                 prev: view.last.map(|l| l as u8).unwrap_or(NONE),
                 preempts,
+                label: view.label_hash(pick),
             };
             if !self.within_bound(&node, pick) {
                 return Pick::Abort;
@@ -386,6 +402,16 @@ impl Chooser for Dfs {
 
     fn owned(&self) -> bool {
         self.owned
+    }
+
+    fn finished(&mut self, steps: usize) {
+        // An execution shorter than the split depth never met the ownership test in `choose`:
+        // it belongs to the shard its whole schedule hashes to.
+        if let Some((l, k, count)) = self.split {
+            if steps <= l {
+                self.owned = self.prefix_owner(steps, count) == k;
+            }
+        }
     }
 }
 
