@@ -1,3 +1,52 @@
-fn main() {
-    println!("pushrace: not yet");
+//! The `pushrace` command line: parse, call, print. Exit status: 0 fine, 1 a violation or a
+//! difference was found, 2 bad input or setup.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod apply;
+
+#[derive(Parser)]
+#[command(
+    name = "pushrace",
+    version,
+    about = "Deterministic reproduction of containerd image-push races"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply a TOML list of operations to a fresh model store; print each result and the final state.
+    Apply(apply::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match cli.command {
+        Command::Apply(args) => apply::run(args),
+    }
+}
+
+/// Reads a named input file (`-` for stdin), reporting a failure as the bad-input exit status.
+pub fn read_input(path: &str) -> Result<String, ExitCode> {
+    let read = if path == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map(|_| s)
+    } else {
+        std::fs::read_to_string(path)
+    };
+    read.map_err(|e| {
+        eprintln!("pushrace: {path}: {e}");
+        ExitCode::from(2)
+    })
 }

@@ -1,0 +1,383 @@
+//! Content: metadata/content.go (namespaced records over the shared local store) as a client sees
+//! it through the gRPC content service (services/content/contentserver).
+//!
+//! Two layers live here. The metadata layer (`writer_open`, `writer_write`, `writer_commit`,
+//! `ingest_abort`, `info`, `read`, `update_labels`, `delete`, `walk`) follows containerd's Go code
+//! transaction by transaction. `write_blob` is the client's whole write (Go `content.WriteBlob` or
+//! `OpenWriter` + `content.Copy`) as one atomic step, including the gRPC server's check of the
+//! expected digest, which is what decides whether existing content joins the caller's lease.
+
+use crate::clock::Duration;
+use crate::digest::Digest;
+use crate::errors::{Error, ErrorKind};
+use crate::labels::{self, Labels};
+use crate::store::{Bytes, ContentRecord, Ctx, Store};
+
+/// How a client's write meets content the namespace already has (see containerd-semantics.md).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum WriteStyle {
+    /// Digest and size known when the writer opens (`content.WriteBlob`, pull's fetch): existing
+    /// content is added to the context lease and the open answers `content …: already exists`.
+    #[default]
+    Open,
+    /// Digest given only with the commit (`OpenWriter(WithRef)` + `content.Copy`, the converter's
+    /// `writeJSON`): the server answers `blob with expected digest … exists` and leases nothing.
+    Commit,
+}
+
+/// What `Info` returns.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ContentInfo {
+    pub digest: Digest,
+    pub size: u64,
+    pub labels: Labels,
+}
+
+/// How long an ingest without a lease lives (metadata/content.go `Writer`).
+pub const INGEST_EXPIRY: Duration = Duration(24 * 3600 * 1_000_000_000);
+
+impl Store {
+    fn record(&self, ctx: &Ctx, d: &str) -> Result<(&Digest, &ContentRecord), Error> {
+        self.namespaces
+            .get(&ctx.namespace)
+            .and_then(|n| n.content.get_key_value(d))
+            .ok_or_else(|| Error::content_not_found(d))
+    }
+
+    /// `Info`: `content digest <d>: not found` unless this namespace has a record.
+    pub fn info(&self, ctx: &Ctx, d: &str) -> Result<ContentInfo, Error> {
+        let (digest, rec) = self.record(ctx, d)?;
+        Ok(ContentInfo {
+            digest: digest.clone(),
+            size: rec.size,
+            labels: rec.labels.clone(),
+        })
+    }
+
+    /// `ReaderAt` + read of `len` bytes at `offset` (None: to the end). A namespace without the
+    /// record cannot read the bytes even when another namespace holds them.
+    pub fn read(&self, ctx: &Ctx, d: &str, offset: u64, len: Option<u64>) -> Result<Bytes, Error> {
+        let (digest, _) = self.record(ctx, d)?;
+        let bytes = &self.blobs[digest];
+        let start = (offset as usize).min(bytes.len());
+        let end = len.map_or(bytes.len(), |l| (start + l as usize).min(bytes.len()));
+        if start == 0 && end == bytes.len() {
+            return Ok(bytes.clone());
+        }
+        Ok(Bytes::from(&bytes[start..end]))
+    }
+
+    /// `Update` with fieldpaths `labels.<key>` for every key given: each key is set to its value, an
+    /// empty value removes it (boltutil writeMap never stores empty values).
+    pub fn update_labels(
+        &mut self,
+        ctx: &Ctx,
+        d: &str,
+        set: &Labels,
+    ) -> Result<ContentInfo, Error> {
+        let rec = self
+            .namespaces
+            .get_mut(&ctx.namespace)
+            .and_then(|n| n.content.get_mut(d))
+            .ok_or_else(|| Error::content_not_found(d))?;
+        let mut updated = rec.labels.clone();
+        for (k, v) in set {
+            updated.insert(k.clone(), v.clone());
+        }
+        labels::validate_all(&updated, "info.Labels")?;
+        rec.labels = labels::stored(&updated);
+        let info = ContentInfo {
+            digest: Digest::parse(d).unwrap(),
+            size: rec.size,
+            labels: rec.labels.clone(),
+        };
+        self.scheduler.mutation();
+        Ok(info)
+    }
+
+    /// `Delete`: removes the record only (the bytes go at the next GC's backend cleanup), drops the
+    /// digest from the context lease, marks the database dirty.
+    pub fn delete(&mut self, ctx: &Ctx, d: &str) -> Result<(), Error> {
+        let n = self
+            .namespaces
+            .get_mut(&ctx.namespace)
+            .ok_or_else(|| Error::content_not_found(d))?;
+        n.content
+            .remove(d)
+            .ok_or_else(|| Error::content_not_found(d))?;
+        if let Some(l) = ctx.lease.as_ref().and_then(|id| n.leases.get_mut(id)) {
+            l.content.remove(d);
+        }
+        self.scheduler.mark_dirty();
+        self.scheduler.dirty_cs = true;
+        self.scheduler.mutation();
+        Ok(())
+    }
+
+    /// `Walk` over this namespace's records, in digest order.
+    pub fn walk(&self, ctx: &Ctx) -> Vec<ContentInfo> {
+        self.namespaces
+            .get(&ctx.namespace)
+            .map_or_else(Vec::new, |n| {
+                n.content
+                    .iter()
+                    .map(|(d, r)| ContentInfo {
+                        digest: d.clone(),
+                        size: r.size,
+                        labels: r.labels.clone(),
+                    })
+                    .collect()
+            })
+    }
+
+    /// metadata `Writer(WithRef(r), WithDescriptor{digest, size})`.
+    ///
+    /// Content the namespace has: added to the context lease, `content <d>: already exists`.
+    /// Content only the backend has (another namespace's): a "shared" ingest that expects it and
+    /// writes no bytes. Otherwise an ingest with a backend writer; reopening a ref resumes it.
+    pub fn writer_open(
+        &mut self,
+        ctx: &Ctx,
+        r: &str,
+        digest: Option<&Digest>,
+        size: u64,
+    ) -> Result<(), Error> {
+        if r.is_empty() {
+            return Err(Error::wrap(
+                ErrorKind::InvalidArgument,
+                "ref must not be empty",
+            ));
+        }
+        let mut shared = None;
+        if let Some(d) = digest {
+            if self
+                .namespaces
+                .get(&ctx.namespace)
+                .is_some_and(|n| n.content.contains_key(d))
+            {
+                if let Some(lease) = self.context_lease_mut(ctx).map_err(|e| {
+                    Error::raw(e.kind, format!("unable to lease content: {}", e.message))
+                })? {
+                    lease.content.insert(d.to_string());
+                }
+                self.scheduler.mutation();
+                return Err(Error::content_exists(d));
+            }
+            if let Some(b) = self.blobs.get(d) {
+                if size == 0 || size == b.len() as u64 {
+                    shared = Some((d.clone(), b.len() as u64));
+                }
+            }
+        }
+        let leased = match self.context_lease_mut(ctx)? {
+            Some(lease) => {
+                lease.ingests.insert(r.to_string());
+                true
+            }
+            None => false,
+        };
+        let expire_at = self.now.add(INGEST_EXPIRY);
+        let ingest = self
+            .ns_mut(&ctx.namespace)
+            .ingests
+            .entry(r.to_string())
+            .or_default();
+        if !leased {
+            ingest.expire_at = Some(expire_at);
+        }
+        match shared {
+            Some((d, blob_size)) => {
+                ingest.expected = Some(d);
+                ingest.total = blob_size;
+            }
+            None => ingest.total = size,
+        }
+        self.scheduler.mutation();
+        Ok(())
+    }
+
+    /// The writer's current offset, which a resuming client skips in its data (`content.Copy`).
+    pub fn writer_offset(&self, ctx: &Ctx, r: &str) -> u64 {
+        self.namespaces
+            .get(&ctx.namespace)
+            .and_then(|n| n.ingests.get(r))
+            .map_or(0, |i| {
+                if i.is_shared() {
+                    i.total
+                } else {
+                    i.data.len() as u64
+                }
+            })
+    }
+
+    /// Appends bytes to the ingest's backend writer. A shared ingest first copies the blob it expects
+    /// (namespacedWriter.createAndCopy) and becomes an ordinary one.
+    pub fn writer_write(&mut self, ctx: &Ctx, r: &str, data: &[u8]) -> Result<(), Error> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let blobs = &self.blobs;
+        let ingest = self
+            .namespaces
+            .get_mut(&ctx.namespace)
+            .and_then(|n| n.ingests.get_mut(r))
+            .ok_or_else(|| Error::ingest_not_found(r))?;
+        if let (Some(e), true) = (&ingest.expected, ingest.data.is_empty()) {
+            if let Some(b) = blobs.get(e) {
+                ingest
+                    .data
+                    .extend_from_slice(&b[..(ingest.total as usize).min(b.len())]);
+            }
+        }
+        ingest.data.extend_from_slice(data);
+        Ok(())
+    }
+
+    /// namespacedWriter `Commit(size, expected, WithLabels(labels))`.
+    pub fn writer_commit(
+        &mut self,
+        ctx: &Ctx,
+        r: &str,
+        size: u64,
+        expected: Option<&Digest>,
+        labels: &Labels,
+    ) -> Result<Digest, Error> {
+        let ingest = self
+            .namespaces
+            .get(&ctx.namespace)
+            .and_then(|n| n.ingests.get(r))
+            .ok_or_else(|| Error::ingest_not_found(r))?
+            .clone();
+        labels::validate_all(labels, "info.Labels")?;
+        let actual = match &ingest.expected {
+            Some(d) if ingest.is_shared() => {
+                if size != 0 && size != ingest.total {
+                    return Err(size_mismatch(r, ingest.total, size));
+                }
+                if expected.is_some_and(|e| e != d) {
+                    return Err(Error::wrap(
+                        ErrorKind::FailedPrecondition,
+                        format_args!("{r:?} unexpected digest"),
+                    ));
+                }
+                d.clone()
+            }
+            _ => {
+                let offset = ingest.data.len() as u64;
+                if size != 0 && size != offset {
+                    return Err(size_mismatch(r, offset, size));
+                }
+                let d = Digest::of(&ingest.data);
+                if let Some(e) = expected.filter(|e| **e != d) {
+                    return Err(Error::wrap(
+                        ErrorKind::FailedPrecondition,
+                        format_args!("unexpected commit digest {d}, expected {e}"),
+                    ));
+                }
+                // The local store renames the ingest into place (or finds the blob already there)
+                // before the metadata transaction can fail: the bytes stay either way.
+                self.blobs
+                    .entry(d.clone())
+                    .or_insert_with(|| Bytes::from(ingest.data.as_slice()));
+                d
+            }
+        };
+        // Fail before changing anything if the context lease is gone (addContentLease).
+        self.context_lease_mut(ctx)?;
+        let n = self.ns_mut(&ctx.namespace);
+        let exists = n.content.contains_key(&actual);
+        if !exists {
+            let size = self
+                .blobs
+                .get(&actual)
+                .map_or(ingest.total, |b| b.len() as u64);
+            let n = self.ns_mut(&ctx.namespace);
+            n.content.insert(
+                actual.clone(),
+                ContentRecord {
+                    size,
+                    labels: labels::stored(labels),
+                },
+            );
+        }
+        let n = self.ns_mut(&ctx.namespace);
+        n.ingests.remove(r);
+        if let Some(lease) = ctx.lease.as_ref().and_then(|id| n.leases.get_mut(id)) {
+            lease.ingests.remove(r);
+            lease.content.insert(actual.to_string());
+        }
+        self.scheduler.mutation();
+        if exists {
+            return Err(Error::content_exists(&actual));
+        }
+        Ok(actual)
+    }
+
+    /// `Abort(ref)`: drops the ingest and its place in the context lease.
+    pub fn ingest_abort(&mut self, ctx: &Ctx, r: &str) -> Result<(), Error> {
+        let n = self
+            .namespaces
+            .get_mut(&ctx.namespace)
+            .ok_or_else(|| Error::ingest_not_found(r))?;
+        n.ingests
+            .remove(r)
+            .ok_or_else(|| Error::ingest_not_found(r))?;
+        if let Some(lease) = ctx.lease.as_ref().and_then(|id| n.leases.get_mut(id)) {
+            lease.ingests.remove(r);
+        }
+        self.scheduler.mutation();
+        Ok(())
+    }
+
+    /// A client's whole write of `data` under ingest ref `r`, as one step.
+    ///
+    /// `expected` defaults to the data's own digest. Both styles treat "already exists" answers as
+    /// success, as `content.WriteBlob` and `content.Copy` do; they differ in what joins the lease.
+    pub fn write_blob(
+        &mut self,
+        ctx: &Ctx,
+        r: &str,
+        data: &[u8],
+        expected: Option<&Digest>,
+        labels: &Labels,
+        style: WriteStyle,
+    ) -> Result<Digest, Error> {
+        let own;
+        let expected = match expected {
+            Some(e) => e,
+            None => {
+                own = Digest::of(data);
+                &own
+            }
+        };
+        let size = data.len() as u64;
+        match style {
+            WriteStyle::Open => match self.writer_open(ctx, r, Some(expected), size) {
+                Err(e) if e.kind == ErrorKind::AlreadyExists => return Ok(expected.clone()),
+                other => other?,
+            },
+            WriteStyle::Commit => self.writer_open(ctx, r, None, 0)?,
+        }
+        // content.Copy resumes from the writer's offset.
+        let offset = (self.writer_offset(ctx, r) as usize).min(data.len());
+        self.writer_write(ctx, r, &data[offset..])?;
+        if style == WriteStyle::Commit && self.info(ctx, expected.as_str()).is_ok() {
+            // contentserver Write: the commit message carries the expected digest, which the
+            // namespace has: the server aborts the ingest and answers `blob with expected digest
+            // … exists`; content.Copy takes that as success. Nothing joins the lease.
+            self.ingest_abort(ctx, r)?;
+            return Ok(expected.clone());
+        }
+        match self.writer_commit(ctx, r, size, Some(expected), labels) {
+            Err(e) if e.kind == ErrorKind::AlreadyExists => Ok(expected.clone()),
+            other => other,
+        }
+    }
+}
+
+fn size_mismatch(r: &str, have: u64, want: u64) -> Error {
+    Error::wrap(
+        ErrorKind::FailedPrecondition,
+        format_args!("{r:?} failed size validation: {have} != {want}"),
+    )
+}

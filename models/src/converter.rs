@@ -1,0 +1,199 @@
+//! containerd's images/converter `Convert(ctx, client, dst, src, WithPlatform(m))` with the default
+//! index converter and no layer conversion: the platform reduction nerdctl runs before a push
+//! without `--all-platforms`. Call by call (images/converter/converter.go and default.go, 1.6.20):
+//!
+//! 1. `client.WithLease` (24 h lease, unless the context has one);
+//! 2. `is.Get(src)`;
+//! 3. convertIndex: Info + ReadBlob of the index; for each manifest that matches, convertManifest
+//!    (Info + ReadBlob of the manifest; GetDiffID per layer: Info, and a read when the layer has no
+//!    `containerd.io/uncompressed` label; convertConfig reads the config twice); a manifest that
+//!    does not match has its gc.ref.content labels cleared (ClearGCLabels) and is dropped. Kept
+//!    manifests keep their original `m.<i>` label key: 1.6.20 does not renumber them.
+//! 4. if anything was dropped, `writeJSON`: the new index is written with its digest given only at
+//!    commit (`OpenWriter(WithRef("converter-write-json-<d>"))` + `content.Copy`), so when it already
+//!    exists it does NOT join the lease;
+//! 5. dst != src: `is.Delete(dst)` (async, error ignored) then `is.Create(dst)` with the source
+//!    image's labels; dst == src: `is.Update`;
+//! 6. the lease is deleted without sync when Convert returns (also on error).
+
+use crate::content::WriteStyle;
+use crate::errors::{Error, ErrorKind};
+use crate::labels::{Labels, GC_REF_CONTENT, UNCOMPRESSED};
+use crate::oci::{self, platform_string};
+use crate::op::OpKind;
+use crate::program::{Program, Rpc};
+use crate::pull::default_lease;
+use crate::store::{Ctx, Descriptor, Image};
+use oci_spec::image::{ImageIndex, ImageManifest};
+
+/// The new index the converter writes when it keeps `platforms` of `index` (None: nothing dropped).
+/// Pure: the same inputs give the same bytes, digest and labels.
+pub fn reduce_index(
+    index_json: &[u8],
+    index_labels: &Labels,
+    platforms: &[String],
+) -> Result<Option<(Vec<u8>, Labels)>, Error> {
+    let mut index: ImageIndex = parse(index_json)?;
+    let mut labels = index_labels.clone();
+    let mut kept = Vec::new();
+    let mut modified = false;
+    for m in index.manifests() {
+        let matches = m
+            .platform()
+            .as_ref()
+            .is_none_or(|p| platforms.iter().any(|want| *want == platform_string(p)));
+        if matches {
+            kept.push(m.clone());
+        } else {
+            let d = m.digest().to_string();
+            labels.retain(|k, v| !(*v == d && k.starts_with(GC_REF_CONTENT)));
+            modified = true;
+        }
+    }
+    if !modified {
+        return Ok(None);
+    }
+    index.set_manifests(kept);
+    Ok(Some((
+        serde_json::to_vec(&index).expect("OCI index serializes"),
+        labels,
+    )))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(b).map_err(|e| Error::raw(ErrorKind::Unknown, e.to_string()))
+}
+
+/// The ingest ref writeJSON uses: the same for every conversion producing the same blob.
+pub fn write_json_ref(digest: &str) -> String {
+    format!("converter-write-json-{digest}")
+}
+
+async fn convert_manifest(rpc: &Rpc, ctx: &Ctx, digest: &str) -> Result<(), Error> {
+    rpc.info(ctx, digest).await?;
+    let manifest: ImageManifest = parse(&rpc.read(ctx, digest).await?)?;
+    for l in manifest.layers() {
+        let mt = l.media_type().to_string();
+        if !oci::is_uncompressed_layer(&mt) {
+            let d = l.digest().to_string();
+            let info = rpc.info(ctx, &d).await?;
+            if !info.labels.contains_key(UNCOMPRESSED) {
+                rpc.read(ctx, &d).await?;
+            }
+        }
+    }
+    let config = manifest.config().digest().to_string();
+    for _ in 0..2 {
+        rpc.info(ctx, &config).await?;
+        rpc.read(ctx, &config).await?;
+    }
+    Ok(())
+}
+
+/// The conversion as a program returning the image it created or updated.
+pub fn convert(
+    src: String,
+    dst: String,
+    platforms: Vec<String>,
+    ctx: Ctx,
+    lease_id: String,
+) -> Program<Image> {
+    Program::new(move |rpc| async move {
+        let own_lease = ctx.lease.is_none();
+        let ctx = if own_lease {
+            rpc.exec(&ctx, default_lease(&lease_id)).await?;
+            ctx.with_lease(lease_id.clone())
+        } else {
+            ctx
+        };
+        let result = async {
+            let src_img = rpc.image_get(&ctx, &src).await?;
+            let mut target = src_img.target.clone();
+            if oci::is_index(&target.media_type) {
+                let info = rpc.info(&ctx, &target.digest).await?;
+                let index_json = rpc.read(&ctx, &target.digest).await?;
+                let index: ImageIndex = parse(&index_json)?;
+                for m in index.manifests() {
+                    let keep = m
+                        .platform()
+                        .as_ref()
+                        .is_none_or(|p| platforms.iter().any(|w| *w == platform_string(p)));
+                    if keep && oci::is_manifest(&m.media_type().to_string()) {
+                        convert_manifest(&rpc, &ctx, &m.digest().to_string()).await?;
+                    }
+                }
+                if let Some((json, labels)) = reduce_index(&index_json, &info.labels, &platforms)? {
+                    let digest = crate::Digest::of(&json);
+                    let write = OpKind::ContentWrite {
+                        r: write_json_ref(digest.as_str()),
+                        data: json.clone().into(),
+                        expected: Some(digest.clone()),
+                        labels,
+                        style: WriteStyle::Commit,
+                    };
+                    rpc.exec(&ctx, write).await?;
+                    target = Descriptor {
+                        media_type: target.media_type,
+                        digest: digest.to_string(),
+                        size: json.len() as i64,
+                    };
+                }
+            } else if oci::is_manifest(&target.media_type) {
+                convert_manifest(&rpc, &ctx, &target.digest).await?;
+            }
+            if dst != src {
+                let _ = rpc
+                    .exec(
+                        &ctx,
+                        OpKind::ImageDelete {
+                            name: dst.clone(),
+                            sync: false,
+                        },
+                    )
+                    .await;
+                let create = OpKind::ImageCreate {
+                    name: dst.clone(),
+                    media_type: target.media_type.clone(),
+                    target: target.digest.clone(),
+                    size: Some(target.size),
+                    labels: src_img.labels.clone(),
+                };
+                rpc.image_call(&ctx, create).await
+            } else {
+                let update = OpKind::ImageUpdate {
+                    name: dst.clone(),
+                    media_type: Some(target.media_type.clone()),
+                    target: Some(target.digest.clone()),
+                    size: Some(target.size),
+                    labels: Some(src_img.labels.clone()),
+                };
+                rpc.image_call(&ctx, update).await
+            }
+        }
+        .await;
+        if own_lease {
+            let _ = rpc
+                .exec(
+                    &ctx,
+                    OpKind::LeaseDelete {
+                        id: lease_id,
+                        sync: false,
+                    },
+                )
+                .await;
+        }
+        result
+    })
+}
+
+/// The platform reduction's output for a fixture, computed without a store (for messages and
+/// tests): the reduced index's digest, or None when nothing would be dropped.
+pub fn reduced_index_of(
+    fixture: &oci::ImageFixture,
+    platforms: &[String],
+) -> Option<crate::Digest> {
+    reduce_index(&fixture.index.data, &fixture.index.child_labels, platforms)
+        .ok()
+        .flatten()
+        .map(|(json, _)| crate::Digest::of(&json))
+}

@@ -1,0 +1,208 @@
+//! The garbage collector: metadata/gc.go (`scanRoots`, `references`, `scanAll`, `remove`) and
+//! `DB.GarbageCollect` (mark, sweep, then the content backend cleanup).
+//!
+//! Every edge the GC follows stays inside one namespace, so marking runs namespace by namespace;
+//! the backend cleanup is global: bytes go when no namespace has a record for them and no ingest
+//! expects them, and only after a GC that found the content store dirty.
+
+use crate::labels::{self, GC_ROOT};
+use crate::store::{Namespace, Store};
+use std::collections::BTreeSet;
+
+/// What one GC removed, for traces and for checking `gc-safety`.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct GcReport {
+    /// (namespace, digest) of content records swept.
+    pub content: Vec<(String, String)>,
+    pub ingests: Vec<(String, String)>,
+    pub leases: Vec<(String, String)>,
+    /// 2.x: expired images swept.
+    pub images: Vec<(String, String)>,
+    /// Blobs the backend cleanup deleted.
+    pub blobs: Vec<String>,
+}
+
+impl GcReport {
+    pub fn is_empty(&self) -> bool {
+        self.content.is_empty()
+            && self.ingests.is_empty()
+            && self.leases.is_empty()
+            && self.images.is_empty()
+            && self.blobs.is_empty()
+    }
+}
+
+/// The marked (live) objects of one namespace.
+#[derive(Default, Debug, PartialEq, Eq)]
+pub struct Marked {
+    pub content: BTreeSet<String>,
+    pub ingests: BTreeSet<String>,
+    pub leases: BTreeSet<String>,
+    pub images: BTreeSet<String>,
+}
+
+#[derive(Clone, Copy)]
+enum Node<'a> {
+    Content(&'a str),
+    /// Content reached through a flat lease: marked, its labels not followed.
+    ContentFlat(&'a str),
+    Ingest(&'a str),
+    Image(&'a str),
+}
+
+impl Store {
+    /// Mark: the set of objects reachable from the namespace's roots at the store's `now`.
+    pub fn mark(&self, n: &Namespace) -> Marked {
+        let now = self.now;
+        let images_expire = self.semantics.images_expire();
+        let mut marked = Marked::default();
+        let mut stack: Vec<Node> = Vec::new();
+
+        for (id, lease) in &n.leases {
+            if !lease.alive_at(now) {
+                continue;
+            }
+            marked.leases.insert(id.clone());
+            let flat = lease.flat();
+            for d in &lease.content {
+                stack.push(if flat {
+                    Node::ContentFlat(d)
+                } else {
+                    Node::Content(d)
+                });
+            }
+            stack.extend(lease.ingests.iter().map(|r| Node::Ingest(r)));
+            stack.extend(lease.images.iter().map(|i| Node::Image(i)));
+        }
+        for (name, image) in &n.images {
+            let expired = images_expire
+                && image
+                    .labels
+                    .get(labels::GC_EXPIRE)
+                    .and_then(|v| crate::clock::Instant::parse_rfc3339(v))
+                    .is_some_and(|exp| now > exp);
+            if !expired {
+                stack.push(Node::Image(name));
+            }
+        }
+        for (r, ingest) in &n.ingests {
+            if ingest.expire_at.is_some_and(|ea| ea >= now) {
+                stack.push(Node::Ingest(r));
+            }
+        }
+        for (d, rec) in &n.content {
+            if rec.labels.contains_key(GC_ROOT) {
+                stack.push(Node::Content(d.as_str()));
+            }
+        }
+
+        // Tricolor mark. A flat and a full visit of the same digest are different nodes (as in
+        // gc.Tricolor, where the flat bit is stripped only when blackening).
+        let mut seen_full: BTreeSet<&str> = BTreeSet::new();
+        while let Some(node) = stack.pop() {
+            match node {
+                Node::ContentFlat(d) => {
+                    marked.content.insert(d.to_string());
+                }
+                Node::Content(d) => {
+                    if !seen_full.insert(d) {
+                        continue;
+                    }
+                    marked.content.insert(d.to_string());
+                    if let Some(rec) = n.content.get(d) {
+                        stack.extend(labels::content_refs(&rec.labels).map(Node::Content));
+                    }
+                }
+                Node::Ingest(r) => {
+                    if !marked.ingests.insert(r.to_string()) {
+                        continue;
+                    }
+                    if let Some(e) = n.ingests.get(r).and_then(|i| i.expected.as_ref()) {
+                        stack.push(Node::Content(e.as_str()));
+                    }
+                }
+                Node::Image(name) => {
+                    if !marked.images.insert(name.to_string()) {
+                        continue;
+                    }
+                    if let Some(image) = n.images.get(name) {
+                        stack.push(Node::Content(&image.target.digest));
+                        stack.extend(labels::content_refs(&image.labels).map(Node::Content));
+                    }
+                }
+            }
+        }
+        marked
+    }
+
+    /// A full, stop-the-world GC of every namespace (`DB.GarbageCollect` + content cleanup).
+    pub fn gc(&mut self) -> GcReport {
+        let mut report = GcReport::default();
+        let images_collectible = self.semantics.images_expire();
+        let marks: Vec<(String, Marked)> = self
+            .namespaces
+            .iter()
+            .map(|(name, n)| (name.clone(), self.mark(n)))
+            .collect();
+        for (name, marked) in marks {
+            let n = self.namespaces.get_mut(&name).unwrap();
+            n.leases.retain(|id, _| {
+                let keep = marked.leases.contains(id);
+                if !keep {
+                    report.leases.push((name.clone(), id.clone()));
+                }
+                keep
+            });
+            n.ingests.retain(|r, _| {
+                let keep = marked.ingests.contains(r);
+                if !keep {
+                    report.ingests.push((name.clone(), r.clone()));
+                }
+                keep
+            });
+            n.content.retain(|d, _| {
+                let keep = marked.content.contains(d.as_str());
+                if !keep {
+                    report.content.push((name.clone(), d.to_string()));
+                }
+                keep
+            });
+            if images_collectible {
+                n.images.retain(|i, _| {
+                    let keep = marked.images.contains(i);
+                    if !keep {
+                        report.images.push((name.clone(), i.clone()));
+                    }
+                    keep
+                });
+            }
+        }
+        if !report.content.is_empty() || !report.ingests.is_empty() {
+            self.scheduler.dirty_cs = true;
+        }
+        if self.scheduler.dirty_cs {
+            self.scheduler.dirty_cs = false;
+            let mut seen: BTreeSet<&str> = BTreeSet::new();
+            for n in self.namespaces.values() {
+                seen.extend(n.content.keys().map(|d| d.as_str()));
+                seen.extend(
+                    n.ingests
+                        .values()
+                        .filter_map(|i| i.expected.as_ref().map(|d| d.as_str())),
+                );
+            }
+            let gone: Vec<_> = self
+                .blobs
+                .keys()
+                .filter(|d| !seen.contains(d.as_str()))
+                .cloned()
+                .collect();
+            for d in gone {
+                self.blobs.remove(&d);
+                report.blobs.push(d.to_string());
+            }
+        }
+        self.scheduler.collected();
+        report
+    }
+}

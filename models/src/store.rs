@@ -1,0 +1,242 @@
+//! The store: every namespace's metadata over one shared backend of blob bytes, a virtual clock and
+//! the GC scheduler's counters. The per-concept behaviour lives in `content`, `images`, `leases`,
+//! `gc` and `scheduler`, mirroring containerd's `metadata` package.
+
+use crate::clock::{Instant, EPOCH};
+use crate::digest::Digest;
+use crate::labels::Labels;
+use crate::scheduler::Scheduler;
+use crate::semantics::Semantics;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// Blob bytes, shared between the backend and readers; cloning a store does not copy them.
+pub type Bytes = Arc<[u8]>;
+
+/// What every containerd call carries in its context: the namespace (gRPC header
+/// `containerd-namespace`) and, optionally, a lease (`containerd-lease`).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Ctx {
+    pub namespace: String,
+    pub lease: Option<String>,
+}
+
+impl Ctx {
+    pub fn new(namespace: impl Into<String>) -> Ctx {
+        Ctx {
+            namespace: namespace.into(),
+            lease: None,
+        }
+    }
+
+    pub fn with_lease(&self, lease: impl Into<String>) -> Ctx {
+        Ctx {
+            namespace: self.namespace.clone(),
+            lease: Some(lease.into()),
+        }
+    }
+}
+
+impl Default for Ctx {
+    fn default() -> Ctx {
+        Ctx::new("default")
+    }
+}
+
+/// A committed content record (per namespace). Bytes live in `Store::blobs`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ContentRecord {
+    pub size: u64,
+    pub labels: Labels,
+}
+
+/// An open ingest (metadata/content.go `Writer`).
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Ingest {
+    /// Set only when the writer was opened for content the backend already holds for another
+    /// namespace ("shared" content): then no bytes are written and the ingest references the blob.
+    pub expected: Option<Digest>,
+    /// Expected size declared at open (the descriptor size; for shared ingests the blob's size).
+    pub total: u64,
+    /// Bytes written so far to the backend writer (empty for shared ingests).
+    pub data: Vec<u8>,
+    /// Without a context lease the ingest expires 24 h after it was (re)opened.
+    pub expire_at: Option<Instant>,
+}
+
+impl Ingest {
+    /// Expects a blob the backend already has and has written nothing itself: no backend writer.
+    pub fn is_shared(&self) -> bool {
+        self.expected.is_some() && self.data.is_empty()
+    }
+}
+
+/// An OCI descriptor as images store it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Descriptor {
+    pub media_type: String,
+    /// As the client wrote it (validated by go-digest rules on create/update).
+    pub digest: String,
+    pub size: i64,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Image {
+    pub target: Descriptor,
+    pub labels: Labels,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Lease {
+    pub labels: Labels,
+    /// Digest strings (validated by `parseLeaseResource`, not checked for existence).
+    pub content: BTreeSet<String>,
+    pub ingests: BTreeSet<String>,
+    /// 2.x only.
+    pub images: BTreeSet<String>,
+}
+
+/// One namespace's metadata buckets.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Namespace {
+    pub content: BTreeMap<Digest, ContentRecord>,
+    pub ingests: BTreeMap<String, Ingest>,
+    pub images: BTreeMap<String, Image>,
+    pub leases: BTreeMap<String, Lease>,
+}
+
+impl Namespace {
+    pub fn is_empty(&self) -> bool {
+        self.content.is_empty()
+            && self.ingests.is_empty()
+            && self.images.is_empty()
+            && self.leases.is_empty()
+    }
+}
+
+/// containerd's metadata database plus its content backend, for one daemon.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub(crate) semantics: Semantics,
+    pub(crate) now: Instant,
+    pub(crate) namespaces: BTreeMap<String, Namespace>,
+    /// The local content store: bytes by digest, shared by every namespace.
+    pub(crate) blobs: BTreeMap<Digest, Bytes>,
+    pub(crate) scheduler: Scheduler,
+    /// Source of deterministic ids for leases the store's own client procedures create
+    /// (containerd's `WithRandomID`).
+    pub(crate) next_id: u64,
+}
+
+impl Store {
+    pub fn new(semantics: Semantics) -> Store {
+        Store {
+            semantics,
+            now: EPOCH,
+            namespaces: BTreeMap::new(),
+            blobs: BTreeMap::new(),
+            scheduler: Scheduler::default(),
+            next_id: 1,
+        }
+    }
+
+    pub fn semantics(&self) -> Semantics {
+        self.semantics
+    }
+
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    pub fn advance_clock(&mut self, by: crate::clock::Duration) {
+        self.now = self.now.add(by);
+    }
+
+    pub fn namespaces(&self) -> &BTreeMap<String, Namespace> {
+        &self.namespaces
+    }
+
+    pub fn namespace(&self, ns: &str) -> Option<&Namespace> {
+        self.namespaces.get(ns)
+    }
+
+    pub fn blobs(&self) -> &BTreeMap<Digest, Bytes> {
+        &self.blobs
+    }
+
+    pub fn scheduler(&self) -> &Scheduler {
+        &self.scheduler
+    }
+
+    pub(crate) fn ns_mut(&mut self, ns: &str) -> &mut Namespace {
+        if !self.namespaces.contains_key(ns) {
+            self.namespaces.insert(ns.to_string(), Namespace::default());
+        }
+        self.namespaces.get_mut(ns).unwrap()
+    }
+
+    /// A fresh deterministic id with the given prefix (stands for containerd's random lease ids).
+    pub fn fresh_id(&mut self, prefix: &str) -> String {
+        let id = format!("{prefix}-{}", self.next_id);
+        self.next_id += 1;
+        id
+    }
+
+    /// The context lease, which must exist when an operation wants to attach something to it
+    /// (metadata/leases.go `add*Lease`: `lease does not exist: not found`).
+    pub(crate) fn context_lease_mut(
+        &mut self,
+        ctx: &Ctx,
+    ) -> Result<Option<&mut Lease>, crate::Error> {
+        match &ctx.lease {
+            None => Ok(None),
+            Some(id) => match self
+                .namespaces
+                .get_mut(&ctx.namespace)
+                .and_then(|n| n.leases.get_mut(id))
+            {
+                Some(l) => Ok(Some(l)),
+                None => Err(crate::Error::context_lease_missing()),
+            },
+        }
+    }
+
+    /// Checks the store's own consistency: every record has its bytes in the backend (or, for shared
+    /// ingests, the blob they expect), sizes agree. Returns the first violation found.
+    pub fn check_consistency(&self) -> Result<(), String> {
+        for (ns, n) in &self.namespaces {
+            for (d, rec) in &n.content {
+                match self.blobs.get(d) {
+                    None => {
+                        return Err(format!(
+                            "namespace {ns}: content {d} has a record but no bytes"
+                        ))
+                    }
+                    Some(b) if b.len() as u64 != rec.size => {
+                        return Err(format!(
+                            "namespace {ns}: content {d} size {} != {} bytes",
+                            rec.size,
+                            b.len()
+                        ))
+                    }
+                    _ => {}
+                }
+                if *d != Digest::of(&self.blobs[d]) {
+                    return Err(format!(
+                        "namespace {ns}: content {d} bytes do not hash to it"
+                    ));
+                }
+            }
+            for (r, ing) in &n.ingests {
+                if let Some(e) = &ing.expected {
+                    if !self.blobs.contains_key(e) {
+                        return Err(format!(
+                            "namespace {ns}: ingest {r} expects {e} which has no bytes"
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

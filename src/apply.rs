@@ -1,0 +1,37 @@
+//! `pushrace apply OPS.toml [--json]`.
+
+use pushrace_models::opsfile;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The operations file (`-` for stdin).
+    pub file: String,
+    /// Print one JSON object: {"results": [...], "state": {...}}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> ExitCode {
+    let text = match crate::read_input(&args.file) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let ops = match opsfile::parse(&args.file, &text) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("pushrace: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (store, results) = ops.run();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&opsfile::to_json(&results, &store)).expect("JSON")
+        );
+    } else {
+        print!("{}", opsfile::to_text(&ops, &results, &store));
+    }
+    ExitCode::SUCCESS
+}
