@@ -69,7 +69,13 @@ impl Ctx {
     /// operation; it is only formatted (into a hash, or a string when a trace is recorded), so
     /// `format_args!` labels cost no allocation during exploration.
     pub fn step<'a, L: fmt::Display>(&'a self, label: L, footprint: Footprint<'a>) -> Step<'a, L> {
-        Step { ctx: self, label: Some(label), footprint, guard: None, registered: false }
+        Step {
+            ctx: self,
+            label: Some(label),
+            footprint,
+            guard: None,
+            registered: false,
+        }
     }
 
     /// Like [`step`](Self::step), but the actor is *blocked* (not schedulable) while `guard`
@@ -81,7 +87,13 @@ impl Ctx {
         footprint: Footprint<'a>,
         guard: impl Fn() -> bool + 'static,
     ) -> Step<'a, L> {
-        Step { ctx: self, label: Some(label), footprint, guard: Some(Box::new(guard)), registered: false }
+        Step {
+            ctx: self,
+            label: Some(label),
+            footprint,
+            guard: Some(Box::new(guard)),
+            registered: false,
+        }
     }
 }
 
@@ -165,7 +177,13 @@ pub struct World {
 
 impl World {
     fn new() -> Self {
-        World { actors: Vec::new(), invariants: Vec::new(), finals: Vec::new(), record: false, spare: Vec::new() }
+        World {
+            actors: Vec::new(),
+            invariants: Vec::new(),
+            finals: Vec::new(),
+            record: false,
+            spare: Vec::new(),
+        }
     }
 
     /// Adds an actor. `body` receives the actor's [`Ctx`] and returns its future. Code before
@@ -178,9 +196,17 @@ impl World {
     {
         let slot = self.spare.pop().unwrap_or_default();
         slot.record.set(self.record);
-        let ctx = Ctx { slot: slot.clone(), index: self.actors.len() };
+        let ctx = Ctx {
+            slot: slot.clone(),
+            index: self.actors.len(),
+        };
         let fut: ActorFuture = Box::pin(body(ctx));
-        self.actors.push(Actor { name: name.into(), fut: Some(fut), slot, status: Status::Waiting });
+        self.actors.push(Actor {
+            name: name.into(),
+            fut: Some(fut),
+            slot,
+            status: Status::Waiting,
+        });
     }
 
     /// A check run after every step. NOTE: partial-order reduction only explores one
@@ -188,12 +214,20 @@ impl World {
     /// interleavings are not visited; an invariant relating several keys is only guaranteed to
     /// be checked on every reachable state with `Config::reduction = false`. Final checks and
     /// actor failures are always preserved.
-    pub fn invariant(&mut self, name: impl Into<Cow<'static, str>>, check: impl Fn() -> Result<(), String> + 'static) {
+    pub fn invariant(
+        &mut self,
+        name: impl Into<Cow<'static, str>>,
+        check: impl Fn() -> Result<(), String> + 'static,
+    ) {
         self.invariants.push((name.into(), Box::new(check)));
     }
 
     /// A check run once all actors have finished.
-    pub fn finally(&mut self, name: impl Into<Cow<'static, str>>, check: impl Fn() -> Result<(), String> + 'static) {
+    pub fn finally(
+        &mut self,
+        name: impl Into<Cow<'static, str>>,
+        check: impl Fn() -> Result<(), String> + 'static,
+    ) {
         self.finals.push((name.into(), Box::new(check)));
     }
 
@@ -389,12 +423,18 @@ enum Polled {
 
 impl Executor {
     pub fn new(max_steps: usize) -> Self {
-        Executor { world: World::new(), schedule: Vec::new(), max_steps }
+        Executor {
+            world: World::new(),
+            schedule: Vec::new(),
+            max_steps,
+        }
     }
 
     fn poll_actor(&mut self, i: usize, waker: &Waker) -> Polled {
         let actor = &mut self.world.actors[i];
-        let Some(fut) = actor.fut.as_mut() else { return Polled::Done };
+        let Some(fut) = actor.fut.as_mut() else {
+            return Polled::Done;
+        };
         let mut cx = Context::from_waker(waker);
         let slot = actor.slot.clone();
         match quietly(|| fut.as_mut().poll(&mut cx)) {
@@ -439,7 +479,9 @@ impl Executor {
             let guard = a.slot.guard.borrow();
             let ok = match guard.as_ref() {
                 None => true,
-                Some(g) => quietly(|| g()).map_err(|message| FailureKind::Panic { actor: i, message })?,
+                Some(g) => {
+                    quietly(g).map_err(|message| FailureKind::Panic { actor: i, message })?
+                }
             };
             if ok {
                 mask |= 1 << i;
@@ -450,10 +492,20 @@ impl Executor {
 
     fn check_invariants(&self) -> Option<FailureKind> {
         for (name, check) in &self.world.invariants {
-            match quietly(|| check()) {
+            match quietly(check) {
                 Ok(Ok(())) => {}
-                Ok(Err(message)) => return Some(FailureKind::Invariant { name: name.to_string(), message }),
-                Err(p) => return Some(FailureKind::Invariant { name: name.to_string(), message: format!("panicked: {p}") }),
+                Ok(Err(message)) => {
+                    return Some(FailureKind::Invariant {
+                        name: name.to_string(),
+                        message,
+                    })
+                }
+                Err(p) => {
+                    return Some(FailureKind::Invariant {
+                        name: name.to_string(),
+                        message: format!("panicked: {p}"),
+                    })
+                }
             }
         }
         None
@@ -461,10 +513,20 @@ impl Executor {
 
     fn check_finals(&self) -> Option<FailureKind> {
         for (name, check) in &self.world.finals {
-            match quietly(|| check()) {
+            match quietly(check) {
                 Ok(Ok(())) => {}
-                Ok(Err(message)) => return Some(FailureKind::Final { name: name.to_string(), message }),
-                Err(p) => return Some(FailureKind::Final { name: name.to_string(), message: format!("panicked: {p}") }),
+                Ok(Err(message)) => {
+                    return Some(FailureKind::Final {
+                        name: name.to_string(),
+                        message,
+                    })
+                }
+                Err(p) => {
+                    return Some(FailureKind::Final {
+                        name: name.to_string(),
+                        message: format!("panicked: {p}"),
+                    })
+                }
             }
         }
         None
@@ -472,7 +534,12 @@ impl Executor {
 
     /// Runs one execution of `model`, asking `chooser` at every scheduling point.
     /// `record` materialises labels and returns the trace steps.
-    pub fn run<M: Model + ?Sized>(&mut self, model: &M, chooser: &mut dyn Chooser, record: bool) -> RunOutput {
+    pub fn run<M: Model + ?Sized>(
+        &mut self,
+        model: &M,
+        chooser: &mut dyn Chooser,
+        record: bool,
+    ) -> RunOutput {
         self.world.clear();
         self.world.record = record;
         self.schedule.clear();
@@ -492,12 +559,22 @@ impl Executor {
         if let End::Failed(kind) = &end {
             // The verdict is part of the trace: a model that fails differently under the same
             // schedule must not hash the same.
-            let names: Vec<String> = self.world.actors.iter().map(|a| a.name.to_string()).collect();
+            let names: Vec<String> = self
+                .world
+                .actors
+                .iter()
+                .map(|a| a.name.to_string())
+                .collect();
             let _ = write!(hash, "\u{0}{}", kind.signature(&names));
         }
         out.end = end;
         out.hash = hash.finish();
-        out.names = self.world.actors.iter().map(|a| a.name.to_string()).collect();
+        out.names = self
+            .world
+            .actors
+            .iter()
+            .map(|a| a.name.to_string())
+            .collect();
         // Drop this execution's futures now so their state is released before the next one.
         self.world.clear();
         out
@@ -512,11 +589,17 @@ impl Executor {
         out: &mut RunOutput,
     ) -> End {
         if let Err(message) = quietly(|| model.build(&mut self.world)) {
-            return End::Failed(FailureKind::Misuse { actor: None, message: format!("model panicked while building: {message}") });
+            return End::Failed(FailureKind::Misuse {
+                actor: None,
+                message: format!("model panicked while building: {message}"),
+            });
         }
         let n = self.world.actors.len();
         if n > MAX_ACTORS {
-            return End::Failed(FailureKind::Misuse { actor: None, message: format!("{n} actors; at most {MAX_ACTORS} are supported") });
+            return End::Failed(FailureKind::Misuse {
+                actor: None,
+                message: format!("{n} actors; at most {MAX_ACTORS} are supported"),
+            });
         }
         let waker = noop_waker();
         for i in 0..n {
@@ -531,8 +614,9 @@ impl Executor {
                 Err(k) => return End::Failed(k),
             };
             if enabled == 0 {
-                let blocked: Vec<usize> =
-                    (0..n).filter(|&i| self.world.actors[i].status == Status::Waiting).collect();
+                let blocked: Vec<usize> = (0..n)
+                    .filter(|&i| self.world.actors[i].status == Status::Waiting)
+                    .collect();
                 if !blocked.is_empty() {
                     return End::Failed(FailureKind::Deadlock { blocked });
                 }
@@ -542,17 +626,32 @@ impl Executor {
                 };
             }
             if out.steps >= self.max_steps {
-                return End::Failed(FailureKind::StepBudget { steps: self.max_steps });
+                return End::Failed(FailureKind::StepBudget {
+                    steps: self.max_steps,
+                });
             }
-            let view = View { step: out.steps, enabled, last, actors: &self.world.actors };
+            let view = View {
+                step: out.steps,
+                enabled,
+                last,
+                actors: &self.world.actors,
+            };
             let pick = chooser.choose(&view);
             let a = match pick {
                 Pick::Actor(a) => a,
                 Pick::Abort => return End::Aborted,
-                Pick::Diverged(message) => return End::Diverged { step: out.steps, message },
+                Pick::Diverged(message) => {
+                    return End::Diverged {
+                        step: out.steps,
+                        message,
+                    }
+                }
             };
             if a >= n || enabled & (1 << a) == 0 {
-                return End::Diverged { step: out.steps, message: format!("strategy picked actor {a}, which is not enabled") };
+                return End::Diverged {
+                    step: out.steps,
+                    message: format!("strategy picked actor {a}, which is not enabled"),
+                };
             }
             let preemption = view.is_preemption(a);
             if preemption {

@@ -24,9 +24,17 @@ pub struct Shard {
 impl Shard {
     /// Parses `K/N` (as `--shard K/N`), with `K < N`.
     pub fn parse(s: &str) -> Result<Shard, String> {
-        let (k, n) = s.split_once('/').ok_or_else(|| format!("shard {s:?}: expected K/N, e.g. 0/4"))?;
-        let k: u32 = k.trim().parse().map_err(|_| format!("shard {s:?}: K is not a number"))?;
-        let n: u32 = n.trim().parse().map_err(|_| format!("shard {s:?}: N is not a number"))?;
+        let (k, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("shard {s:?}: expected K/N, e.g. 0/4"))?;
+        let k: u32 = k
+            .trim()
+            .parse()
+            .map_err(|_| format!("shard {s:?}: K is not a number"))?;
+        let n: u32 = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("shard {s:?}: N is not a number"))?;
         if n == 0 || k >= n {
             return Err(format!("shard {s:?}: expected 0 <= K < N"));
         }
@@ -126,11 +134,17 @@ pub struct Failure {
 impl Failure {
     /// The schedule to show a person: the shrunk one when available.
     pub fn best_schedule(&self) -> &Schedule {
-        self.shrunk.as_ref().map(|s| &s.schedule).unwrap_or(&self.schedule)
+        self.shrunk
+            .as_ref()
+            .map(|s| &s.schedule)
+            .unwrap_or(&self.schedule)
     }
     /// The trace to show a person: the shrunk one when available.
     pub fn best_trace(&self) -> &Trace {
-        self.shrunk.as_ref().map(|s| &s.trace).unwrap_or(&self.trace)
+        self.shrunk
+            .as_ref()
+            .map(|s| &s.trace)
+            .unwrap_or(&self.trace)
     }
 }
 
@@ -164,7 +178,12 @@ impl PctBound {
     pub fn new(n: usize, k: usize, d: usize) -> Self {
         let k = k.max(1);
         let probability = 1.0 / (n.max(1) as f64 * (k as f64).powi(d.saturating_sub(1) as i32));
-        PctBound { n, k, d, probability }
+        PctBound {
+            n,
+            k,
+            d,
+            probability,
+        }
     }
 }
 
@@ -234,7 +253,11 @@ impl fmt::Display for Report {
             write!(f, ", stopped: {s:?} budget")?;
         }
         if let Some(p) = self.pct {
-            write!(f, ", PCT bound per run >= 1/(n*k^(d-1)) = {:.3e} (n={}, k={}, d={})", p.probability, p.n, p.k, p.d)?;
+            write!(
+                f,
+                ", PCT bound per run >= 1/(n*k^(d-1)) = {:.3e} (n={}, k={}, d={})",
+                p.probability, p.n, p.k, p.d
+            )?;
         }
         Ok(())
     }
@@ -280,7 +303,8 @@ impl<'a, M: Model + ?Sized> Engine<'a, M> {
         }
         if self.check_clock {
             let now = Instant::now();
-            self.progress.tick(self.report.executions, self.report.failures.len(), now);
+            self.progress
+                .tick(self.report.executions, self.report.failures.len(), now);
             if let Some(t) = self.cfg.max_time {
                 if now.duration_since(self.start) >= t {
                     self.report.stopped = Some(Stop::Time);
@@ -308,7 +332,9 @@ impl<'a, M: Model + ?Sized> Engine<'a, M> {
             End::Diverged { step, message } => {
                 // A strategy replaying its own prefix found different enabled actors: the model
                 // is not deterministic. Report loudly as a failure.
-                let kind = FailureKind::Nondeterminism { message: format!("step {step}: {message}") };
+                let kind = FailureKind::Nondeterminism {
+                    message: format!("step {step}: {message}"),
+                };
                 self.report.executions += 1;
                 self.record_failure(kind, out.preemptions, None);
                 return out;
@@ -327,7 +353,10 @@ impl<'a, M: Model + ?Sized> Engine<'a, M> {
     }
 
     fn record_failure(&mut self, kind: FailureKind, preemptions: usize, hash: Option<u64>) {
-        let schedule = Schedule::new(self.report.actors, self.exec.schedule.iter().map(|&a| a as usize).collect());
+        let schedule = Schedule::new(
+            self.report.actors,
+            self.exec.schedule.iter().map(|&a| a as usize).collect(),
+        );
         let execution = self.report.executions;
         // Replay with recording: gives the trace, and checks determinism (same hash).
         let mut chooser = ReplayChooser::new(&schedule.steps, ReplayMode::Strict);
@@ -359,11 +388,25 @@ impl<'a, M: Model + ?Sized> Engine<'a, M> {
             trace_out.hash,
         );
         let shrunk = if self.cfg.shrink && !matches!(kind, FailureKind::Nondeterminism { .. }) {
-            crate::shrink::shrink_with(&mut self.exec, self.model, self.cfg, &schedule, &kind, &trace_out.names)
+            crate::shrink::shrink_with(
+                &mut self.exec,
+                self.model,
+                self.cfg,
+                &schedule,
+                &kind,
+                &trace_out.names,
+            )
         } else {
             None
         };
-        self.report.failures.push(Failure { kind, schedule, trace, execution, preemptions, shrunk });
+        self.report.failures.push(Failure {
+            kind,
+            schedule,
+            trace,
+            execution,
+            preemptions,
+            shrunk,
+        });
     }
 
     pub fn finish(mut self, exhausted: bool) -> Report {
@@ -412,7 +455,11 @@ impl Explorer {
     }
 
     /// Replays a schedule twice and fails loudly (an `Err` naming both hashes) if the traces differ.
-    pub fn check_determinism<M: Model + ?Sized>(&self, model: &M, schedule: &Schedule) -> Result<u64, String> {
+    pub fn check_determinism<M: Model + ?Sized>(
+        &self,
+        model: &M,
+        schedule: &Schedule,
+    ) -> Result<u64, String> {
         crate::strategy::replay::check_determinism(model, &self.config, schedule)
     }
 

@@ -21,11 +21,17 @@ impl ActorError {
     /// An error whose kind is its message.
     pub fn msg(message: impl fmt::Display) -> Self {
         let message = message.to_string();
-        ActorError { kind: message.clone(), message }
+        ActorError {
+            kind: message.clone(),
+            message,
+        }
     }
     /// An error with an explicit kind.
     pub fn new(kind: impl Into<String>, message: impl fmt::Display) -> Self {
-        ActorError { kind: kind.into(), message: message.to_string() }
+        ActorError {
+            kind: kind.into(),
+            message: message.to_string(),
+        }
     }
 }
 
@@ -102,9 +108,17 @@ impl FailureKind {
     /// the error kind (or panic message, invariant name and message, ...). Used by shrinking
     /// unless the caller supplies its own (`Config::signature`).
     pub fn signature(&self, actors: &[String]) -> String {
-        let name = |i: &usize| actors.get(*i).map(String::as_str).unwrap_or("?").to_string();
+        let name = |i: &usize| {
+            actors
+                .get(*i)
+                .map(String::as_str)
+                .unwrap_or("?")
+                .to_string()
+        };
         match self {
-            FailureKind::ActorError { actor, error } => format!("error {}: {}", name(actor), error.kind),
+            FailureKind::ActorError { actor, error } => {
+                format!("error {}: {}", name(actor), error.kind)
+            }
             FailureKind::Panic { actor, message } => format!("panic {}: {}", name(actor), message),
             FailureKind::Invariant { name, message } => format!("invariant {name}: {message}"),
             FailureKind::Final { name, message } => format!("final {name}: {message}"),
@@ -120,21 +134,42 @@ impl FailureKind {
 
     /// A one-line human description, with actor names.
     pub fn describe(&self, actors: &[String]) -> String {
-        let name = |i: &usize| actors.get(*i).map(String::as_str).unwrap_or("?").to_string();
+        let name = |i: &usize| {
+            actors
+                .get(*i)
+                .map(String::as_str)
+                .unwrap_or("?")
+                .to_string()
+        };
         match self {
-            FailureKind::ActorError { actor, error } => format!("actor {} failed: {}", name(actor), error.message),
-            FailureKind::Panic { actor, message } => format!("actor {} panicked: {}", name(actor), message),
-            FailureKind::Invariant { name, message } => format!("invariant {name} violated: {message}"),
+            FailureKind::ActorError { actor, error } => {
+                format!("actor {} failed: {}", name(actor), error.message)
+            }
+            FailureKind::Panic { actor, message } => {
+                format!("actor {} panicked: {}", name(actor), message)
+            }
+            FailureKind::Invariant { name, message } => {
+                format!("invariant {name} violated: {message}")
+            }
             FailureKind::Final { name, message } => format!("final check {name} failed: {message}"),
             FailureKind::Deadlock { blocked } => {
                 let names: Vec<String> = blocked.iter().map(name).collect();
-                format!("deadlock: every unfinished actor is blocked ({})", names.join(", "))
+                format!(
+                    "deadlock: every unfinished actor is blocked ({})",
+                    names.join(", ")
+                )
             }
             FailureKind::StepBudget { steps } => {
                 format!("possible livelock: the execution reached its budget of {steps} steps")
             }
-            FailureKind::Misuse { actor: Some(a), message } => format!("actor {} misused the harness: {message}", name(a)),
-            FailureKind::Misuse { actor: None, message } => format!("model misused the harness: {message}"),
+            FailureKind::Misuse {
+                actor: Some(a),
+                message,
+            } => format!("actor {} misused the harness: {message}", name(a)),
+            FailureKind::Misuse {
+                actor: None,
+                message,
+            } => format!("model misused the harness: {message}"),
             FailureKind::Nondeterminism { message } => format!("NONDETERMINISM: {message}"),
         }
     }

@@ -38,7 +38,10 @@ pub struct Footprint<'a> {
 
 impl<'a> Footprint<'a> {
     /// A step touching no shared object: it commutes with everything.
-    pub const NONE: Footprint<'static> = Footprint { reads: &[], writes: &[] };
+    pub const NONE: Footprint<'static> = Footprint {
+        reads: &[],
+        writes: &[],
+    };
     /// Reads and writes.
     pub fn new(reads: &'a [Key], writes: &'a [Key]) -> Self {
         Footprint { reads, writes }

@@ -15,7 +15,12 @@ pub(crate) struct Progress {
 
 impl Progress {
     pub fn new(enabled: bool, start: Instant) -> Self {
-        Progress { on: enabled && std::io::stderr().is_terminal(), start, last_print: None, printed: false }
+        Progress {
+            on: enabled && std::io::stderr().is_terminal(),
+            start,
+            last_print: None,
+            printed: false,
+        }
     }
 
     /// Called after each execution; cheap unless a line is due.
@@ -36,7 +41,11 @@ impl Progress {
         self.printed = true;
         let rate = executions as f64 / elapsed.as_secs_f64();
         let mut e = std::io::stderr().lock();
-        let _ = write!(e, "\r\x1b[2K{executions} executions  {rate:.0}/s  {failures} failures  {:.0}s", elapsed.as_secs_f64());
+        let _ = write!(
+            e,
+            "\r\x1b[2K{executions} executions  {rate:.0}/s  {failures} failures  {:.0}s",
+            elapsed.as_secs_f64()
+        );
         let _ = e.flush();
     }
 

@@ -31,7 +31,11 @@ pub struct ParseError {
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "schedule {:?}: position {}: {}", self.input, self.position, self.message)
+        write!(
+            f,
+            "schedule {:?}: position {}: {}",
+            self.input, self.position, self.message
+        )
     }
 }
 
@@ -96,7 +100,11 @@ impl Schedule {
         } else {
             input.to_string()
         };
-        let err = |position: usize, message: String| ParseError { input: shown.clone(), position, message };
+        let err = |position: usize, message: String| ParseError {
+            input: shown.clone(),
+            position,
+            message,
+        };
         let chars: Vec<char> = input.trim_end().chars().collect();
         let lead = input.len() - input.trim_start().len();
         let chars = &chars[lead.min(chars.len())..];
@@ -108,14 +116,29 @@ impl Schedule {
                     Ok(())
                 }
                 Some(&x) => Err(err(*pos + lead, format!("expected {c:?}, found {x:?}"))),
-                None => Err(err(*pos + lead, format!("expected {c:?}, found end of input"))),
+                None => Err(err(
+                    *pos + lead,
+                    format!("expected {c:?}, found end of input"),
+                )),
             }
         };
         expect(&mut pos, 's')?;
         match chars.get(pos) {
             Some('1') => pos += 1,
-            Some(c) => return Err(err(pos + lead, format!("unsupported schedule format version {c:?} (this build reads version 1)"))),
-            None => return Err(err(pos + lead, "expected a format version, found end of input".into())),
+            Some(c) => {
+                return Err(err(
+                    pos + lead,
+                    format!(
+                        "unsupported schedule format version {c:?} (this build reads version 1)"
+                    ),
+                ))
+            }
+            None => {
+                return Err(err(
+                    pos + lead,
+                    "expected a format version, found end of input".into(),
+                ))
+            }
         }
         expect(&mut pos, ':')?;
         let number = |pos: &mut usize| -> Option<usize> {
@@ -128,9 +151,16 @@ impl Schedule {
             (*pos > start).then_some(v)
         };
         let start = pos;
-        let actors = number(&mut pos).ok_or_else(|| err(start + lead, "expected the number of actors".into()))?;
+        let actors = number(&mut pos)
+            .ok_or_else(|| err(start + lead, "expected the number of actors".into()))?;
         if actors == 0 || actors > crate::executor::MAX_ACTORS {
-            return Err(err(start + lead, format!("the number of actors must be 1..={}, found {actors}", crate::executor::MAX_ACTORS)));
+            return Err(err(
+                start + lead,
+                format!(
+                    "the number of actors must be 1..={}, found {actors}",
+                    crate::executor::MAX_ACTORS
+                ),
+            ));
         }
         expect(&mut pos, ':')?;
         let mut steps = Vec::new();
@@ -148,19 +178,33 @@ impl Schedule {
                 }
                 '{' => {
                     pos += 1;
-                    let n = number(&mut pos).ok_or_else(|| err(pos + lead, "expected an actor index after '{'".into()))?;
+                    let n = number(&mut pos).ok_or_else(|| {
+                        err(pos + lead, "expected an actor index after '{'".into())
+                    })?;
                     expect(&mut pos, '}')?;
                     n
                 }
-                other => return Err(err(at + lead, format!("expected an actor (a-z, A-Z or {{n}}), found {other:?}"))),
+                other => {
+                    return Err(err(
+                        at + lead,
+                        format!("expected an actor (a-z, A-Z or {{n}}), found {other:?}"),
+                    ))
+                }
             };
             if a >= actors {
-                return Err(err(at + lead, format!("expected an actor index below {actors}, found {a}")));
+                return Err(err(
+                    at + lead,
+                    format!("expected an actor index below {actors}, found {a}"),
+                ));
             }
             let cpos = pos;
             let count = match number(&mut pos) {
-                Some(0) => return Err(err(cpos + lead, "a repeat count must be at least 1".into())),
-                Some(n) if n > 10_000_000 => return Err(err(cpos + lead, format!("repeat count {n} is too large"))),
+                Some(0) => {
+                    return Err(err(cpos + lead, "a repeat count must be at least 1".into()))
+                }
+                Some(n) if n > 10_000_000 => {
+                    return Err(err(cpos + lead, format!("repeat count {n} is too large")))
+                }
                 Some(n) => n,
                 None => 1,
             };
@@ -188,7 +232,9 @@ impl Schedule {
             if t.is_empty() || t.starts_with('#') {
                 continue;
             }
-            let t = t.trim_start_matches(|c: char| c.is_ascii_digit()).trim_start();
+            let t = t
+                .trim_start_matches(|c: char| c.is_ascii_digit())
+                .trim_start();
             let name = t.split(':').next().unwrap_or("").trim();
             match names.iter().position(|n| n == name) {
                 Some(i) => steps.push(i),
@@ -201,7 +247,10 @@ impl Schedule {
                 }
             }
         }
-        Ok(Schedule { actors: names.len(), steps })
+        Ok(Schedule {
+            actors: names.len(),
+            steps,
+        })
     }
 }
 
@@ -234,10 +283,22 @@ mod tests {
     #[test]
     fn errors_name_position() {
         let e = Schedule::parse("s1:2:abh").unwrap_err();
-        assert_eq!(e.to_string(), "schedule \"s1:2:abh\": position 7: expected an actor index below 2, found 7");
-        assert!(Schedule::parse("s2:2:a").unwrap_err().message.contains("version"));
-        assert!(Schedule::parse("s1:2:a0").unwrap_err().message.contains("at least 1"));
-        assert!(Schedule::parse("s1:2:a?").unwrap_err().message.contains("found '?'"));
+        assert_eq!(
+            e.to_string(),
+            "schedule \"s1:2:abh\": position 7: expected an actor index below 2, found 7"
+        );
+        assert!(Schedule::parse("s2:2:a")
+            .unwrap_err()
+            .message
+            .contains("version"));
+        assert!(Schedule::parse("s1:2:a0")
+            .unwrap_err()
+            .message
+            .contains("at least 1"));
+        assert!(Schedule::parse("s1:2:a?")
+            .unwrap_err()
+            .message
+            .contains("found '?'"));
         assert!(Schedule::parse("s1:x").is_err());
         assert!(Schedule::parse("").is_err());
         assert!(Schedule::parse("s1:2:{99999999999999999999999}").is_err());
@@ -250,9 +311,15 @@ mod tests {
     fn lines_round_trip() {
         let names = vec!["push-a".to_string(), "push-b".to_string()];
         let s = Schedule::new(2, vec![0, 1, 1]);
-        assert_eq!(Schedule::parse_lines(&s.to_lines(&names), &names).unwrap(), s);
+        assert_eq!(
+            Schedule::parse_lines(&s.to_lines(&names), &names).unwrap(),
+            s
+        );
         let t = "  0  push-a: content.read x\n  1  push-b: y\n";
         assert_eq!(Schedule::parse_lines(t, &names).unwrap().steps, vec![0, 1]);
-        assert!(Schedule::parse_lines("gc\n", &names).unwrap_err().to_string().contains("unknown actor \"gc\""));
+        assert!(Schedule::parse_lines("gc\n", &names)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown actor \"gc\""));
     }
 }

@@ -64,9 +64,10 @@ impl<M: Model + ?Sized> Shrinker<'_, M> {
         let mut chooser = ReplayChooser::new(candidate, ReplayMode::Lenient);
         let out = self.exec.run(self.model, &mut chooser, false);
         match &out.end {
-            End::Failed(k) if self.signature(k, &out.names) == self.target => {
-                Some((self.exec.schedule.iter().map(|&a| a as usize).collect(), out.preemptions))
-            }
+            End::Failed(k) if self.signature(k, &out.names) == self.target => Some((
+                self.exec.schedule.iter().map(|&a| a as usize).collect(),
+                out.preemptions,
+            )),
             _ => None,
         }
     }
@@ -84,7 +85,13 @@ pub(crate) fn shrink_with<M: Model + ?Sized>(
     kind: &FailureKind,
     names: &[String],
 ) -> Option<Shrunk> {
-    let mut s = Shrinker { exec, model, cfg, target: String::new(), attempts: 0 };
+    let mut s = Shrinker {
+        exec,
+        model,
+        cfg,
+        target: String::new(),
+        attempts: 0,
+    };
     s.target = s.signature(kind, names);
     let original = s.attempt(&schedule.steps)?;
     let mut best = original.clone();
@@ -95,7 +102,11 @@ pub(crate) fn shrink_with<M: Model + ?Sized>(
             let mut start = 0;
             while start < best.0.len() {
                 let end = (start + chunk).min(best.0.len());
-                let cand: Vec<usize> = best.0[..start].iter().chain(&best.0[end..]).copied().collect();
+                let cand: Vec<usize> = best.0[..start]
+                    .iter()
+                    .chain(&best.0[end..])
+                    .copied()
+                    .collect();
                 match s.attempt(&cand) {
                     Some(r) if better(&r, &best) => {
                         best = r;
@@ -158,7 +169,14 @@ pub(crate) fn shrink_with<M: Model + ?Sized>(
 /// Shrinks `schedule` (which must fail under strict replay) for `model`.
 pub fn shrink<M: Model + ?Sized>(model: &M, cfg: &Config, schedule: &Schedule) -> Option<Shrunk> {
     let mut exec = Executor::new(cfg.max_steps);
-    let first = run_recorded(&mut exec, model, &schedule.steps, ReplayMode::Strict, Some(schedule.actors)).ok()?;
+    let first = run_recorded(
+        &mut exec,
+        model,
+        &schedule.steps,
+        ReplayMode::Strict,
+        Some(schedule.actors),
+    )
+    .ok()?;
     let kind = first.failure?;
     shrink_with(&mut exec, model, cfg, schedule, &kind, &first.trace.actors)
 }

@@ -33,7 +33,14 @@ impl Trace {
         preemptions: usize,
         hash: u64,
     ) -> Self {
-        Trace { actors, steps, failure, schedule: schedule.encode(), preemptions, hash: format!("{hash:016x}") }
+        Trace {
+            actors,
+            steps,
+            failure,
+            schedule: schedule.encode(),
+            preemptions,
+            hash: format!("{hash:016x}"),
+        }
     }
 
     /// One line per step: `index  actor: label`, preemptions marked, then the verdict.
@@ -57,13 +64,18 @@ impl Trace {
             }
             None => s.push_str("   =  ok\n"),
         }
-        let _ = writeln!(s, "schedule {}  preemptions {}  trace {}", self.schedule, self.preemptions, self.hash);
+        let _ = writeln!(
+            s,
+            "schedule {}  preemptions {}  trace {}",
+            self.schedule, self.preemptions, self.hash
+        );
         s
     }
 
     /// JSON (pretty).
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": {:?}}}", e.to_string()))
+        serde_json::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("{{\"error\": {:?}}}", e.to_string()))
     }
 
     /// A Mermaid sequence diagram: one participant per actor plus `store`, one arrow per step,
@@ -76,17 +88,29 @@ impl Trace {
         s.push_str("    participant store\n");
         for st in &self.steps {
             let mark = if st.preemption { " (preempts)" } else { "" };
-            let _ = writeln!(s, "    a{}->>store: {}{}", st.actor, mermaid_escape(&st.label), mark);
+            let _ = writeln!(
+                s,
+                "    a{}->>store: {}{}",
+                st.actor,
+                mermaid_escape(&st.label),
+                mark
+            );
             if st.note.is_some() {
                 let _ = writeln!(s, "    Note over a{}: finished", st.actor);
             }
         }
         if let Some(f) = &self.failure {
             let who = match f {
-                FailureKind::ActorError { actor, .. } | FailureKind::Panic { actor, .. } => format!("a{actor},store"),
+                FailureKind::ActorError { actor, .. } | FailureKind::Panic { actor, .. } => {
+                    format!("a{actor},store")
+                }
                 _ => "store".to_string(),
             };
-            let _ = writeln!(s, "    Note over {who}: FAILED: {}", mermaid_escape(&f.describe(&self.actors)));
+            let _ = writeln!(
+                s,
+                "    Note over {who}: FAILED: {}",
+                mermaid_escape(&f.describe(&self.actors))
+            );
         }
         s
     }

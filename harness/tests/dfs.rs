@@ -10,7 +10,12 @@ use std::collections::BTreeSet;
 use std::rc::Rc;
 
 fn cfg(bound: Option<usize>, reduction: bool) -> Config {
-    Config { preemption_bound: bound, reduction, shrink: true, ..Config::default() }
+    Config {
+        preemption_bound: bound,
+        reduction,
+        shrink: true,
+        ..Config::default()
+    }
 }
 
 #[test]
@@ -26,7 +31,11 @@ fn lost_update_needs_one_preemption_and_shrinks_to_four_steps() {
         let r = Explorer::new(cfg(Some(1), reduction)).dfs(&lost_update(true));
         assert_eq!(r.failures.len(), 1, "{r}");
         let f = &r.failures[0];
-        assert!(matches!(f.kind, FailureKind::Invariant { .. }), "{:?}", f.kind);
+        assert!(
+            matches!(f.kind, FailureKind::Invariant { .. }),
+            "{:?}",
+            f.kind
+        );
         assert_eq!(f.preemptions, 1);
         // DFS runs the noise actor (index 0) first, so the failure as found carries its 3 steps.
         assert_eq!(f.schedule.len(), 7, "{}", f.trace.to_text());
@@ -37,11 +46,22 @@ fn lost_update_needs_one_preemption_and_shrinks_to_four_steps() {
         // preemption is also the minimum (bound 0 finds nothing, above), and 4 steps with 1
         // preemption is reachable: a reads, b preempts it, b reads and writes (b finishes,
         // so switching back to a is free), a writes.
-        assert_eq!((s.steps_before, s.steps_after), (7, 4), "{}", s.trace.to_text());
+        assert_eq!(
+            (s.steps_before, s.steps_after),
+            (7, 4),
+            "{}",
+            s.trace.to_text()
+        );
         assert_eq!((s.preemptions_before, s.preemptions_after), (1, 1));
         assert_eq!(s.trace.steps.iter().filter(|st| st.preemption).count(), 1);
-        assert_eq!(s.kind.signature(&s.trace.actors), f.kind.signature(&f.trace.actors));
-        assert!(!s.trace.actors.is_empty() && s.trace.steps.iter().all(|st| st.actor != 0), "noise removed");
+        assert_eq!(
+            s.kind.signature(&s.trace.actors),
+            f.kind.signature(&f.trace.actors)
+        );
+        assert!(
+            !s.trace.actors.is_empty() && s.trace.steps.iter().all(|st| st.actor != 0),
+            "noise removed"
+        );
     }
 }
 
@@ -85,8 +105,9 @@ fn preemption_bound_counts() {
     // away from an actor that could continue; leaving a finished actor is free):
     // aabb 0, bbaa 0, abba 1, baab 1, abab 2, baba 2. So bounds 0, 1, 2 give 2, 4, 6.
     let model = grid(2, 2, |i, _| Key(i as u64), true);
-    let counts: Vec<u64> =
-        (0..3).map(|b| Explorer::new(cfg(Some(b), false)).dfs(&model).executions).collect();
+    let counts: Vec<u64> = (0..3)
+        .map(|b| Explorer::new(cfg(Some(b), false)).dfs(&model).executions)
+        .collect();
     assert_eq!(counts, vec![2, 4, 6]);
 }
 
@@ -121,22 +142,38 @@ fn reduction_reaches_every_final_state() {
         let (progs, nkeys) = random_program(seed);
         let full_states = Rc::new(RefCell::new(BTreeSet::new()));
         let red_states = Rc::new(RefCell::new(BTreeSet::new()));
-        let full = Explorer::new(cfg(None, false)).dfs(&program(progs.clone(), nkeys, full_states.clone()));
-        let red = Explorer::new(cfg(None, true)).dfs(&program(progs.clone(), nkeys, red_states.clone()));
-        assert_eq!(*full_states.borrow(), *red_states.borrow(), "seed {seed}: {progs:?}");
+        let full = Explorer::new(cfg(None, false)).dfs(&program(
+            progs.clone(),
+            nkeys,
+            full_states.clone(),
+        ));
+        let red =
+            Explorer::new(cfg(None, true)).dfs(&program(progs.clone(), nkeys, red_states.clone()));
+        assert_eq!(
+            *full_states.borrow(),
+            *red_states.borrow(),
+            "seed {seed}: {progs:?}"
+        );
         assert!(red.executions <= full.executions);
         assert!(red.executions >= red_states.borrow().len() as u64);
         saved += full.executions - red.executions;
     }
-    assert!(saved > 0, "reduction never pruned anything: the test would not notice a no-op DPOR");
+    assert!(
+        saved > 0,
+        "reduction never pruned anything: the test would not notice a no-op DPOR"
+    );
 }
 
 #[test]
 fn reduction_with_a_bound_keeps_the_lost_update() {
     // DPOR under a preemption bound must still find what the unreduced bounded search finds.
     for bound in [1, 2] {
-        let r = Explorer::new(Config { preemption_bound: Some(bound), shrink: false, ..Config::default() })
-            .dfs(&lost_update(false));
+        let r = Explorer::new(Config {
+            preemption_bound: Some(bound),
+            shrink: false,
+            ..Config::default()
+        })
+        .dfs(&lost_update(false));
         assert_eq!(r.failures.len(), 1);
     }
 }

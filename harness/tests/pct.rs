@@ -13,7 +13,8 @@ fn ordering_violation(w: &mut World) {
     let t1 = t.clone();
     w.spawn("creator", move |ctx| async move {
         for i in 0..3 {
-            ctx.step(format_args!("creator local {i}"), Footprint::NONE).await;
+            ctx.step(format_args!("creator local {i}"), Footprint::NONE)
+                .await;
         }
         ctx.step("t = new T()", Footprint::write(&[T])).await;
         t1.set(true);
@@ -21,11 +22,15 @@ fn ordering_violation(w: &mut World) {
     });
     w.spawn("user", move |ctx| async move {
         for i in 0..2 {
-            ctx.step(format_args!("user local {i}"), Footprint::NONE).await;
+            ctx.step(format_args!("user local {i}"), Footprint::NONE)
+                .await;
         }
         ctx.step("t->state", Footprint::read(&[T])).await;
         if !t.get() {
-            return Err(ActorError::new("null-deref", "t used before initialisation"));
+            return Err(ActorError::new(
+                "null-deref",
+                "t used before initialisation",
+            ));
         }
         Ok(())
     });
@@ -38,7 +43,8 @@ fn atomicity_violation(w: &mut World) {
     let x1 = x.clone();
     w.spawn("checker", move |ctx| async move {
         for i in 0..2 {
-            ctx.step(format_args!("checker local {i}"), Footprint::NONE).await;
+            ctx.step(format_args!("checker local {i}"), Footprint::NONE)
+                .await;
         }
         ctx.step("if (x != null)", Footprint::read(&[T])).await;
         if !x1.get() {
@@ -46,14 +52,18 @@ fn atomicity_violation(w: &mut World) {
         }
         ctx.step("x->use()", Footprint::read(&[T])).await;
         if !x1.get() {
-            return Err(ActorError::new("null-deref", "x became null between check and use"));
+            return Err(ActorError::new(
+                "null-deref",
+                "x became null between check and use",
+            ));
         }
         ctx.step("checker done", Footprint::NONE).await;
         Ok(())
     });
     w.spawn("nuller", move |ctx| async move {
         for i in 0..2 {
-            ctx.step(format_args!("nuller local {i}"), Footprint::NONE).await;
+            ctx.step(format_args!("nuller local {i}"), Footprint::NONE)
+                .await;
         }
         ctx.step("x = null", Footprint::write(&[T])).await;
         x.set(false);
@@ -64,8 +74,17 @@ fn atomicity_violation(w: &mut World) {
 
 /// Runs PCT with each of `seeds`; returns the execution (1-based) that first found a failure,
 /// or None, and the bound reported.
-fn first_hits(model: &dyn Fn(&mut World), depth: usize, budget: u64, seeds: std::ops::Range<u64>) -> (Vec<Option<u64>>, f64) {
-    let ex = Explorer::new(Config { max_executions: Some(budget), shrink: false, ..Config::default() });
+fn first_hits(
+    model: &dyn Fn(&mut World),
+    depth: usize,
+    budget: u64,
+    seeds: std::ops::Range<u64>,
+) -> (Vec<Option<u64>>, f64) {
+    let ex = Explorer::new(Config {
+        max_executions: Some(budget),
+        shrink: false,
+        ..Config::default()
+    });
     let mut p = 0.0;
     let hits = seeds
         .map(|seed| {
@@ -95,7 +114,10 @@ fn depth_one_ordering_violation() {
         assert!(h <= budget, "seed {seed}: found only at run {h} > {budget}");
     }
     let mean = hits.iter().map(|h| h.unwrap() as f64).sum::<f64>() / hits.len() as f64;
-    eprintln!("runs to first hit per seed: {hits:?}, mean {mean:.1}, 1/p = {:.0}", 1.0 / p);
+    eprintln!(
+        "runs to first hit per seed: {hits:?}, mean {mean:.1}, 1/p = {:.0}",
+        1.0 / p
+    );
     // The expected number of runs to the first hit is at most 1/p; allow sampling noise.
     assert!(mean <= 2.0 / p, "mean runs to first hit {mean}");
 }
@@ -116,6 +138,9 @@ fn depth_two_atomicity_violation() {
         assert!(h <= budget, "seed {seed}: found only at run {h} > {budget}");
     }
     let mean = hits.iter().map(|h| h.unwrap() as f64).sum::<f64>() / hits.len() as f64;
-    eprintln!("runs to first hit per seed: {hits:?}, mean {mean:.1}, 1/p = {:.0}", 1.0 / p);
+    eprintln!(
+        "runs to first hit per seed: {hits:?}, mean {mean:.1}, 1/p = {:.0}",
+        1.0 / p
+    );
     assert!(mean <= 2.0 / p, "mean runs to first hit {mean}");
 }

@@ -2,7 +2,9 @@
 
 mod common;
 use common::*;
-use pushrace_harness::{ActorError, Config, Explorer, FailureKind, Footprint, Key, Report, Schedule, Shard, Stop, World};
+use pushrace_harness::{
+    ActorError, Config, Explorer, FailureKind, Footprint, Key, Report, Schedule, Shard, Stop, World,
+};
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -26,7 +28,9 @@ fn check_replays(model: &dyn Fn(&mut World), r: &Report) {
         assert_eq!(again.trace.hash, f.trace.hash, "{}", f.trace.to_text());
         assert_eq!(again.failure.as_ref(), Some(&f.kind));
         if let Some(sh) = &f.shrunk {
-            let again = ex.replay(model, &Schedule::parse(&sh.schedule.encode()).unwrap()).unwrap();
+            let again = ex
+                .replay(model, &Schedule::parse(&sh.schedule.encode()).unwrap())
+                .unwrap();
             assert_eq!(again.trace.hash, sh.trace.hash);
         }
         ex.check_determinism(model, &s).unwrap();
@@ -36,36 +40,77 @@ fn check_replays(model: &dyn Fn(&mut World), r: &Report) {
 #[test]
 fn every_failure_of_every_strategy_replays_to_its_hash() {
     let model = lost_update(true);
-    let many = Config { max_failures: 5, preemption_bound: None, reduction: false, ..Config::default() };
+    let many = Config {
+        max_failures: 5,
+        preemption_bound: None,
+        reduction: false,
+        ..Config::default()
+    };
     check_replays(&model, &Explorer::new(many.clone()).dfs(&model));
-    check_replays(&model, &Explorer::new(Config { reduction: true, ..many.clone() }).dfs(&model));
+    check_replays(
+        &model,
+        &Explorer::new(Config {
+            reduction: true,
+            ..many.clone()
+        })
+        .dfs(&model),
+    );
     check_replays(&model, &Explorer::new(many.clone()).random(&model, 7));
     check_replays(&model, &Explorer::new(many.clone()).pct(&model, 7, 2));
     let r = Explorer::new(many).random(&model, 7);
-    assert_eq!(r.failures.len(), 5, "distinct failing executions are all reported");
+    assert_eq!(
+        r.failures.len(),
+        5,
+        "distinct failing executions are all reported"
+    );
 }
 
 #[test]
 fn mangled_schedules_are_clear_errors() {
     let model = lost_update(true); // actors: noise, a, b
     let e = Schedule::parse("s1:3:a3bz").unwrap_err();
-    assert_eq!(e.to_string(), r#"schedule "s1:3:a3bz": position 8: expected an actor index below 3, found 25"#);
+    assert_eq!(
+        e.to_string(),
+        r#"schedule "s1:3:a3bz": position 8: expected an actor index below 3, found 25"#
+    );
     assert!(Schedule::parse("sx:3:a").is_err());
-    assert!(Schedule::parse("s1:3:a-b").unwrap_err().to_string().contains("position 6"));
+    assert!(Schedule::parse("s1:3:a-b")
+        .unwrap_err()
+        .to_string()
+        .contains("position 6"));
 
     let ex = Explorer::default();
     // a (index 1) has two steps; the third pick of it cannot apply.
-    let d = ex.replay(&model, &Schedule::parse("s1:3:b3").unwrap()).unwrap_err();
+    let d = ex
+        .replay(&model, &Schedule::parse("s1:3:b3").unwrap())
+        .unwrap_err();
     assert_eq!(d.step, 2);
-    assert!(d.message.contains("schedule chose actor 1 (a) which is finished"), "{d}");
+    assert!(
+        d.message
+            .contains("schedule chose actor 1 (a) which is finished"),
+        "{d}"
+    );
     // A schedule for another program.
-    let d = ex.replay(&model, &Schedule::parse("s1:2:ab").unwrap()).unwrap_err();
-    assert!(d.message.contains("program of 2 actors but this one has 3"), "{d}");
+    let d = ex
+        .replay(&model, &Schedule::parse("s1:2:ab").unwrap())
+        .unwrap_err();
+    assert!(
+        d.message.contains("program of 2 actors but this one has 3"),
+        "{d}"
+    );
     // Too short: names what could still run.
-    let d = ex.replay(&model, &Schedule::parse("s1:3:a3").unwrap()).unwrap_err();
-    assert!(d.to_string().contains("step 3: the schedule ends after 3 steps but actors can still run: a, b"), "{d}");
+    let d = ex
+        .replay(&model, &Schedule::parse("s1:3:a3").unwrap())
+        .unwrap_err();
+    assert!(
+        d.to_string()
+            .contains("step 3: the schedule ends after 3 steps but actors can still run: a, b"),
+        "{d}"
+    );
     // Too long.
-    let d = ex.replay(&model, &Schedule::parse("s1:3:a3b2c2a").unwrap()).unwrap_err();
+    let d = ex
+        .replay(&model, &Schedule::parse("s1:3:a3b2c2a").unwrap())
+        .unwrap_err();
     assert!(d.message.contains("1 more"), "{d}");
 }
 
@@ -73,14 +118,25 @@ fn mangled_schedules_are_clear_errors() {
 fn traces_in_three_formats() {
     let model = lost_update(false);
     let ex = Explorer::default();
-    let run = ex.replay(&model, &Schedule::parse("s1:2:abba").unwrap()).unwrap();
+    let run = ex
+        .replay(&model, &Schedule::parse("s1:2:abba").unwrap())
+        .unwrap();
     let t = &run.trace;
     assert_eq!(t.steps.len(), 4);
     let text = t.to_text();
     assert_eq!(text.lines().count(), 4 + 2, "{text}");
-    assert!(text.lines().next().unwrap().contains("a: read counter"), "{text}");
-    assert!(text.contains("b: write counter := 1   [finished]"), "{text}");
-    assert!(text.contains("invariant counter counts writes violated: counter is 1 after 2 writes"), "{text}");
+    assert!(
+        text.lines().next().unwrap().contains("a: read counter"),
+        "{text}"
+    );
+    assert!(
+        text.contains("b: write counter := 1   [finished]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("invariant counter counts writes violated: counter is 1 after 2 writes"),
+        "{text}"
+    );
     let json: serde_json::Value = serde_json::from_str(&t.to_json()).unwrap();
     assert_eq!(json["steps"].as_array().unwrap().len(), 4);
     assert_eq!(json["failure"]["type"], "invariant");
@@ -98,17 +154,36 @@ fn traces_in_three_formats() {
 #[test]
 fn same_seed_same_traces() {
     let model = lost_update(true);
-    let cfg = Config { max_executions: Some(200), max_failures: usize::MAX, collect_hashes: true, shrink: false, ..Config::default() };
+    let cfg = Config {
+        max_executions: Some(200),
+        max_failures: usize::MAX,
+        collect_hashes: true,
+        shrink: false,
+        ..Config::default()
+    };
     let ex = Explorer::new(cfg.clone());
     for strategy in 0..2 {
-        let run = |seed| if strategy == 0 { ex.random(&model, seed) } else { ex.pct(&model, seed, 2) };
+        let run = |seed| {
+            if strategy == 0 {
+                ex.random(&model, seed)
+            } else {
+                ex.pct(&model, seed, 2)
+            }
+        };
         let (a, b, c) = (run(42), run(42), run(43));
         assert_eq!(a.hashes.len(), 200);
         assert_eq!(a.hashes, b.hashes);
         assert_ne!(a.hashes, c.hashes);
         // A wall-time budget that does not expire changes nothing.
-        let timed = Explorer::new(Config { max_time: Some(std::time::Duration::from_secs(3600)), ..cfg.clone() });
-        let t = if strategy == 0 { timed.random(&model, 42) } else { timed.pct(&model, 42, 2) };
+        let timed = Explorer::new(Config {
+            max_time: Some(std::time::Duration::from_secs(3600)),
+            ..cfg.clone()
+        });
+        let t = if strategy == 0 {
+            timed.random(&model, 42)
+        } else {
+            timed.pct(&model, 42, 2)
+        };
         assert_eq!(t.hashes, a.hashes);
     }
 }
@@ -133,13 +208,22 @@ fn livelock_is_reported_not_hung() {
             Ok(())
         });
     };
-    let cfg = Config { max_steps: 50, ..Config::default() };
+    let cfg = Config {
+        max_steps: 50,
+        ..Config::default()
+    };
     {
         // DFS tries "keep running the current actor" first: the waiter spins to the budget.
         let r = Explorer::new(cfg.clone()).dfs(&model);
-        let f = r.failures.first().unwrap_or_else(|| panic!("no livelock reported: {r}"));
+        let f = r
+            .failures
+            .first()
+            .unwrap_or_else(|| panic!("no livelock reported: {r}"));
         assert_eq!(f.kind, FailureKind::StepBudget { steps: 50 });
-        assert!(f.kind.describe(&f.trace.actors).contains("possible livelock"));
+        assert!(f
+            .kind
+            .describe(&f.trace.actors)
+            .contains("possible livelock"));
     }
     // An actor that never finishes, alone.
     let spin = |w: &mut World| {
@@ -149,8 +233,16 @@ fn livelock_is_reported_not_hung() {
             }
         })
     };
-    for r in [Explorer::new(cfg.clone()).dfs(&spin), Explorer::new(cfg.clone()).random(&spin, 1), Explorer::new(cfg).pct(&spin, 1, 3)] {
-        assert_eq!(r.failures[0].kind, FailureKind::StepBudget { steps: 50 }, "{r}");
+    for r in [
+        Explorer::new(cfg.clone()).dfs(&spin),
+        Explorer::new(cfg.clone()).random(&spin, 1),
+        Explorer::new(cfg).pct(&spin, 1, 3),
+    ] {
+        assert_eq!(
+            r.failures[0].kind,
+            FailureKind::StepBudget { steps: 50 },
+            "{r}"
+        );
     }
 }
 
@@ -170,10 +262,24 @@ fn panics_and_misuse_are_failures_not_crashes() {
             });
         }
     };
-    let r = Explorer::new(Config { max_failures: 10, ..Config::default() }).dfs(&model);
+    let r = Explorer::new(Config {
+        max_failures: 10,
+        ..Config::default()
+    })
+    .dfs(&model);
     assert!(r.exhausted, "{r}");
-    let msgs: Vec<String> = r.failures.iter().map(|f| f.kind.describe(&f.trace.actors)).collect();
-    assert_eq!(msgs, vec!["actor y panicked: second toucher y", "actor x panicked: second toucher x"]);
+    let msgs: Vec<String> = r
+        .failures
+        .iter()
+        .map(|f| f.kind.describe(&f.trace.actors))
+        .collect();
+    assert_eq!(
+        msgs,
+        vec![
+            "actor y panicked: second toucher y",
+            "actor x panicked: second toucher x"
+        ]
+    );
 
     // Awaiting something the harness does not drive is reported, not a hang.
     let foreign = |w: &mut World| {
@@ -184,7 +290,14 @@ fn panics_and_misuse_are_failures_not_crashes() {
         })
     };
     let r = Explorer::default().dfs(&foreign);
-    assert!(matches!(r.failures[0].kind, FailureKind::Misuse { actor: Some(0), .. }), "{:?}", r.failures[0].kind);
+    assert!(
+        matches!(
+            r.failures[0].kind,
+            FailureKind::Misuse { actor: Some(0), .. }
+        ),
+        "{:?}",
+        r.failures[0].kind
+    );
 
     // An actor error keeps its kind.
     let err = |w: &mut World| {
@@ -194,7 +307,10 @@ fn panics_and_misuse_are_failures_not_crashes() {
         })
     };
     let r = Explorer::default().dfs(&err);
-    assert_eq!(r.failures[0].kind.signature(&r.failures[0].trace.actors), "error e: NotFound");
+    assert_eq!(
+        r.failures[0].kind.signature(&r.failures[0].trace.actors),
+        "error e: NotFound"
+    );
 }
 
 #[test]
@@ -206,22 +322,34 @@ fn blocking_and_deadlock() {
             let f = flags.clone();
             let g = flags.clone();
             w.spawn(format!("w{me}"), move |ctx| async move {
-                ctx.step_when("wait other", Footprint::read(&[Key(1 - me as u64)]), move || g[1 - me].get()).await;
-                ctx.step("set mine", Footprint::write(&[Key(me as u64)])).await;
+                ctx.step_when(
+                    "wait other",
+                    Footprint::read(&[Key(1 - me as u64)]),
+                    move || g[1 - me].get(),
+                )
+                .await;
+                ctx.step("set mine", Footprint::write(&[Key(me as u64)]))
+                    .await;
                 f[me].set(true);
                 Ok(())
             });
         }
     };
     let r = Explorer::default().dfs(&model);
-    assert_eq!(r.failures[0].kind, FailureKind::Deadlock { blocked: vec![0, 1] });
+    assert_eq!(
+        r.failures[0].kind,
+        FailureKind::Deadlock {
+            blocked: vec![0, 1]
+        }
+    );
 
     // A waiter unblocked by a setter: no failure, and the waiter never runs before the set.
     let ok = |w: &mut World| {
         let flag = Rc::new(Cell::new(false));
         let (f, g) = (flag.clone(), flag.clone());
         w.spawn("waiter", move |ctx| async move {
-            ctx.step_when("wait flag", Footprint::read(&[Key(1)]), move || g.get()).await;
+            ctx.step_when("wait flag", Footprint::read(&[Key(1)]), move || g.get())
+                .await;
             if !f.get() {
                 return Err(ActorError::msg("ran while blocked"));
             }
@@ -234,7 +362,11 @@ fn blocking_and_deadlock() {
         });
     };
     for reduction in [false, true] {
-        let r = Explorer::new(Config { reduction, ..Config::default() }).dfs(&ok);
+        let r = Explorer::new(Config {
+            reduction,
+            ..Config::default()
+        })
+        .dfs(&ok);
         assert!(r.failures.is_empty() && r.exhausted, "{r}");
         assert_eq!(r.executions, 1);
     }
@@ -251,7 +383,9 @@ fn nondeterminism_fails_loudly() {
         });
     };
     let s = Schedule::parse("s1:1:a").unwrap();
-    let e = Explorer::default().check_determinism(&model, &s).unwrap_err();
+    let e = Explorer::default()
+        .check_determinism(&model, &s)
+        .unwrap_err();
     assert!(e.contains("NONDETERMINISM"), "{e}");
 
     // DFS compares labels when it replays a prefix.
@@ -259,7 +393,8 @@ fn nondeterminism_fails_loudly() {
         let n = RUNS.fetch_add(1, Ordering::Relaxed);
         for i in 0..2 {
             w.spawn(format!("c{i}"), move |ctx| async move {
-                ctx.step(format_args!("run {n}"), Footprint::write(&[Key(0)])).await;
+                ctx.step(format_args!("run {n}"), Footprint::write(&[Key(0)]))
+                    .await;
                 ctx.step("again", Footprint::write(&[Key(0)])).await;
                 Ok(())
             });
@@ -271,7 +406,6 @@ fn nondeterminism_fails_loudly() {
         "{:?}",
         r.failures
     );
-
 }
 
 #[test]
@@ -281,31 +415,57 @@ fn shards_partition_the_space() {
         // With reduction, a sharded DFS keeps every choice above the split depth (so that the
         // top of the tree does not depend on other shards' findings): the whole it partitions
         // is the run `0/1`, which can differ from the unsharded DPOR run.
-        let cfg = Config { preemption_bound: None, reduction, collect_hashes: true, ..Config::default() };
-        let whole = Explorer::new(Config { shard: Some(Shard { index: 0, count: 1 }), ..cfg.clone() }).dfs(&model);
+        let cfg = Config {
+            preemption_bound: None,
+            reduction,
+            collect_hashes: true,
+            ..Config::default()
+        };
+        let whole = Explorer::new(Config {
+            shard: Some(Shard { index: 0, count: 1 }),
+            ..cfg.clone()
+        })
+        .dfs(&model);
         assert!(whole.exhausted);
         let mut union = Vec::new();
         let mut executions = 0;
         for k in 0..4 {
-            let r = Explorer::new(Config { shard: Some(Shard { index: k, count: 4 }), ..cfg.clone() }).dfs(&model);
+            let r = Explorer::new(Config {
+                shard: Some(Shard { index: k, count: 4 }),
+                ..cfg.clone()
+            })
+            .dfs(&model);
             assert!(r.executions > 0, "shard {k} empty");
             executions += r.executions;
             union.extend(r.hashes);
         }
         assert_eq!(executions, whole.executions);
-        assert_eq!(multiset(&union), multiset(&whole.hashes), "reduction {reduction}");
+        assert_eq!(
+            multiset(&union),
+            multiset(&whole.hashes),
+            "reduction {reduction}"
+        );
         if !reduction {
             assert_eq!(whole.executions, multinomial(3, 3));
         }
     }
     // Random and PCT: execution index ranges.
-    let cfg = Config { max_executions: Some(90), collect_hashes: true, max_failures: usize::MAX, shrink: false, ..Config::default() };
+    let cfg = Config {
+        max_executions: Some(90),
+        collect_hashes: true,
+        max_failures: usize::MAX,
+        shrink: false,
+        ..Config::default()
+    };
     let model = lost_update(true);
     let whole = Explorer::new(cfg.clone()).random(&model, 3);
     let whole_pct = Explorer::new(cfg.clone()).pct(&model, 3, 2);
     let (mut u, mut up) = (Vec::new(), Vec::new());
     for k in 0..3 {
-        let sc = Config { shard: Some(Shard::parse(&format!("{k}/3")).unwrap()), ..cfg.clone() };
+        let sc = Config {
+            shard: Some(Shard::parse(&format!("{k}/3")).unwrap()),
+            ..cfg.clone()
+        };
         u.extend(Explorer::new(sc.clone()).random(&model, 3).hashes);
         up.extend(Explorer::new(sc).pct(&model, 3, 2).hashes);
     }
@@ -317,8 +477,17 @@ fn shards_partition_the_space() {
 #[test]
 fn budgets_stop_explorations() {
     let model = grid(3, 3, |i, _| Key(i as u64), true);
-    let r = Explorer::new(Config { reduction: false, preemption_bound: None, max_executions: Some(10), ..Config::default() }).dfs(&model);
-    assert_eq!((r.executions, r.stopped, r.exhausted), (10, Some(Stop::Executions), false));
+    let r = Explorer::new(Config {
+        reduction: false,
+        preemption_bound: None,
+        max_executions: Some(10),
+        ..Config::default()
+    })
+    .dfs(&model);
+    assert_eq!(
+        (r.executions, r.stopped, r.exhausted),
+        (10, Some(Stop::Executions), false)
+    );
     let r = Explorer::new(Config {
         reduction: false,
         preemption_bound: None,

@@ -145,7 +145,14 @@ impl Dfs {
             (r.len() as u32, w.len() as u32)
         };
         let vc_at = self.vcs.len() as u32;
-        let mut ev = Event { actor: p as u8, lidx: 0, keys, nreads, nwrites, vc: vc_at };
+        let mut ev = Event {
+            actor: p as u8,
+            lidx: 0,
+            keys,
+            nreads,
+            nwrites,
+            vc: vc_at,
+        };
         let n = self.n;
         let mut acc = std::mem::take(&mut self.acc);
         acc.clear();
@@ -226,8 +233,7 @@ impl Dfs {
                 r == a || f == u32::MAX || f >= before || vc_u[r] <= self.events[f as usize].lidx
             })
         };
-        for a in 0..n {
-            let u = firsts[a];
+        for (a, &u) in firsts.iter().enumerate() {
             if u != u32::MAX && is_initial(self.vc(&self.events[u as usize]), a, u) {
                 initials |= bit(a);
             }
@@ -351,23 +357,29 @@ impl Chooser for Dfs {
             self.nodes[d].label = view.label_hash(a);
             a
         } else {
-            let (sleep, preempts) = match d.checked_sub(1).map(|k| (&self.nodes[k], &self.events[k])) {
-                None => (0, 0),
-                Some((parent, ev)) => {
-                    let mut sleep = 0u64;
-                    if self.reduction {
-                        let mut m = parent.sleep & !bit(parent.chosen as usize);
-                        while m != 0 {
-                            let q = m.trailing_zeros() as usize;
-                            m &= m - 1;
-                            if !dependent(&view.reads(q), &view.writes(q), self.reads(ev), self.writes(ev)) {
-                                sleep |= bit(q);
+            let (sleep, preempts) =
+                match d.checked_sub(1).map(|k| (&self.nodes[k], &self.events[k])) {
+                    None => (0, 0),
+                    Some((parent, ev)) => {
+                        let mut sleep = 0u64;
+                        if self.reduction {
+                            let mut m = parent.sleep & !bit(parent.chosen as usize);
+                            while m != 0 {
+                                let q = m.trailing_zeros() as usize;
+                                m &= m - 1;
+                                if !dependent(
+                                    &view.reads(q),
+                                    &view.writes(q),
+                                    self.reads(ev),
+                                    self.writes(ev),
+                                ) {
+                                    sleep |= bit(q);
+                                }
                             }
                         }
+                        (sleep, parent.cost(parent.chosen as usize) as u32)
                     }
-                    (sleep, parent.cost(parent.chosen as usize) as u32)
-                }
-            };
+                };
             let cand = view.enabled & !sleep;
             if cand == 0 {
                 return Pick::Abort;

@@ -32,7 +32,9 @@ impl PctChooser {
             let j = self.rng.below(i as u64 + 1) as usize;
             self.prio.swap(i, j);
         }
-        self.change = (0..self.depth.saturating_sub(1)).map(|_| 1 + self.rng.below(self.k as u64) as usize).collect();
+        self.change = (0..self.depth.saturating_sub(1))
+            .map(|_| 1 + self.rng.below(self.k as u64) as usize)
+            .collect();
     }
 
     fn highest(&self, enabled: u64) -> usize {
@@ -83,15 +85,23 @@ pub fn explore<M: Model + ?Sized>(model: &M, cfg: &Config, seed: u64, depth: usi
         Some(k) => k.max(1),
         None => engine.exec.run(model, &mut Canonical, false).steps.max(1),
     };
-    let (first, stride) = cfg.shard.map(|s| (s.index as u64, s.count as u64)).unwrap_or((0, 1));
+    let (first, stride) = cfg
+        .shard
+        .map(|s| (s.index as u64, s.count as u64))
+        .unwrap_or((0, 1));
     let mut i = first;
     let mut n_seen = 0;
     while i < total {
         if !engine.may_continue(None) {
             break;
         }
-        let mut chooser =
-            PctChooser { rng: SplitMix64::for_execution(seed, i), depth, k, prio: Vec::new(), change: Vec::new() };
+        let mut chooser = PctChooser {
+            rng: SplitMix64::for_execution(seed, i),
+            depth,
+            k,
+            prio: Vec::new(),
+            change: Vec::new(),
+        };
         let out = engine.run(&mut chooser);
         n_seen = n_seen.max(out.names.len());
         i += stride;

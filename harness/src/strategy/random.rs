@@ -33,13 +33,18 @@ impl Chooser for RandomChooser {
 pub fn explore<M: Model + ?Sized>(model: &M, cfg: &Config, seed: u64) -> Report {
     let total = cfg.max_executions.unwrap_or(DEFAULT_EXECUTIONS);
     let mut engine = Engine::new(model, cfg, "random");
-    let (k, n) = cfg.shard.map(|s| (s.index as u64, s.count as u64)).unwrap_or((0, 1));
+    let (k, n) = cfg
+        .shard
+        .map(|s| (s.index as u64, s.count as u64))
+        .unwrap_or((0, 1));
     let mut i = k;
     while i < total {
         if !engine.may_continue(None) {
             break;
         }
-        let mut chooser = RandomChooser { rng: SplitMix64::for_execution(seed, i) };
+        let mut chooser = RandomChooser {
+            rng: SplitMix64::for_execution(seed, i),
+        };
         engine.run(&mut chooser);
         i += n;
     }

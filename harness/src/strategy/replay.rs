@@ -28,13 +28,20 @@ pub(crate) struct ReplayChooser<'s> {
 
 impl<'s> ReplayChooser<'s> {
     pub fn new(steps: &'s [usize], mode: ReplayMode) -> Self {
-        ReplayChooser { steps, cursor: 0, mode, expect_actors: None }
+        ReplayChooser {
+            steps,
+            cursor: 0,
+            mode,
+            expect_actors: None,
+        }
     }
 }
 
 fn runnable_names(view: &View<'_>) -> String {
-    let names: Vec<&str> =
-        (0..view.actor_count()).filter(|&i| view.enabled & (1u64 << i) != 0).map(|i| view.name(i)).collect();
+    let names: Vec<&str> = (0..view.actor_count())
+        .filter(|&i| view.enabled & (1u64 << i) != 0)
+        .map(|i| view.name(i))
+        .collect();
     names.join(", ")
 }
 
@@ -42,7 +49,10 @@ impl Chooser for ReplayChooser<'_> {
     fn choose(&mut self, view: &View<'_>) -> Pick {
         match self.mode {
             ReplayMode::Strict => {
-                if let Some(n) = self.expect_actors.filter(|&n| n != view.actor_count() && view.step == 0) {
+                if let Some(n) = self
+                    .expect_actors
+                    .filter(|&n| n != view.actor_count() && view.step == 0)
+                {
                     return Pick::Diverged(format!(
                         "the schedule is for a program of {n} actors but this one has {}",
                         view.actor_count()
@@ -146,19 +156,49 @@ pub(crate) fn run_recorded<M: Model + ?Sized>(
             ),
         });
     }
-    let schedule = Schedule::new(out.names.len(), exec.schedule.iter().map(|&a| a as usize).collect());
-    let trace = Trace::new(out.names, out.recorded, failure.clone(), &schedule, out.preemptions, out.hash);
-    Ok(Execution { schedule, trace, failure, hash: out.hash, preemptions: out.preemptions })
+    let schedule = Schedule::new(
+        out.names.len(),
+        exec.schedule.iter().map(|&a| a as usize).collect(),
+    );
+    let trace = Trace::new(
+        out.names,
+        out.recorded,
+        failure.clone(),
+        &schedule,
+        out.preemptions,
+        out.hash,
+    );
+    Ok(Execution {
+        schedule,
+        trace,
+        failure,
+        hash: out.hash,
+        preemptions: out.preemptions,
+    })
 }
 
 /// Replays `schedule` strictly.
-pub fn replay<M: Model + ?Sized>(model: &M, cfg: &Config, schedule: &Schedule) -> Result<Execution, Divergence> {
+pub fn replay<M: Model + ?Sized>(
+    model: &M,
+    cfg: &Config,
+    schedule: &Schedule,
+) -> Result<Execution, Divergence> {
     let mut exec = Executor::new(cfg.max_steps);
-    run_recorded(&mut exec, model, &schedule.steps, ReplayMode::Strict, Some(schedule.actors))
+    run_recorded(
+        &mut exec,
+        model,
+        &schedule.steps,
+        ReplayMode::Strict,
+        Some(schedule.actors),
+    )
 }
 
 /// Replays twice; `Err` if the trace hashes differ.
-pub fn check_determinism<M: Model + ?Sized>(model: &M, cfg: &Config, schedule: &Schedule) -> Result<u64, String> {
+pub fn check_determinism<M: Model + ?Sized>(
+    model: &M,
+    cfg: &Config,
+    schedule: &Schedule,
+) -> Result<u64, String> {
     let a = replay(model, cfg, schedule).map_err(|d| d.to_string())?;
     let b = replay(model, cfg, schedule).map_err(|d| d.to_string())?;
     if a.hash != b.hash {

@@ -20,7 +20,8 @@ pub fn lost_update(noise: bool) -> impl Fn(&mut World) {
         if noise {
             w.spawn("noise", |ctx| async move {
                 for i in 0..3 {
-                    ctx.step(format_args!("noise {i}"), Footprint::write(&[Key(99)])).await;
+                    ctx.step(format_args!("noise {i}"), Footprint::write(&[Key(99)]))
+                        .await;
                 }
                 Ok(())
             });
@@ -30,7 +31,11 @@ pub fn lost_update(noise: bool) -> impl Fn(&mut World) {
             w.spawn(name, move |ctx| async move {
                 ctx.step("read counter", Footprint::read(&[COUNTER])).await;
                 let v = c.get();
-                ctx.step(format_args!("write counter := {}", v + 1), Footprint::write(&[COUNTER])).await;
+                ctx.step(
+                    format_args!("write counter := {}", v + 1),
+                    Footprint::write(&[COUNTER]),
+                )
+                .await;
                 c.set(v + 1);
                 n.set(n.get() + 1);
                 Ok(())
@@ -55,7 +60,11 @@ pub fn grid(k: usize, m: usize, key: fn(usize, usize) -> Key, write: bool) -> im
             w.spawn(format!("t{i}"), move |ctx| async move {
                 for s in 0..m {
                     let keys = [key(i, s)];
-                    let fp = if write { Footprint::write(&keys) } else { Footprint::read(&keys) };
+                    let fp = if write {
+                        Footprint::write(&keys)
+                    } else {
+                        Footprint::read(&keys)
+                    };
                     ctx.step(format_args!("t{i} step {s}"), fp).await;
                 }
                 Ok(())
@@ -92,7 +101,11 @@ pub enum Op {
 /// A program over a few keys whose final state depends on the interleaving. `sink` collects
 /// the final state of every execution, so tests can compare the sets reached with and without
 /// reduction.
-pub fn program(actors: Vec<Vec<Op>>, nkeys: usize, sink: Rc<RefCell<BTreeSet<Vec<u64>>>>) -> impl Fn(&mut World) {
+pub fn program(
+    actors: Vec<Vec<Op>>,
+    nkeys: usize,
+    sink: Rc<RefCell<BTreeSet<Vec<u64>>>>,
+) -> impl Fn(&mut World) {
     move |w: &mut World| {
         let state = Rc::new(RefCell::new(vec![0u64; nkeys]));
         for (i, ops) in actors.iter().cloned().enumerate() {
@@ -102,15 +115,21 @@ pub fn program(actors: Vec<Vec<Op>>, nkeys: usize, sink: Rc<RefCell<BTreeSet<Vec
                 for op in ops {
                     match op {
                         Op::Read(k) => {
-                            ctx.step(format_args!("read {k}"), Footprint::read(&[Key(k)])).await;
+                            ctx.step(format_args!("read {k}"), Footprint::read(&[Key(k)]))
+                                .await;
                             acc += st.borrow()[k as usize];
                         }
                         Op::Write(k) => {
-                            ctx.step(format_args!("write {k}"), Footprint::write(&[Key(k)])).await;
+                            ctx.step(format_args!("write {k}"), Footprint::write(&[Key(k)]))
+                                .await;
                             st.borrow_mut()[k as usize] = acc * 10 + i as u64 + 1;
                         }
                         Op::Bump(k) => {
-                            ctx.step(format_args!("bump {k}"), Footprint::new(&[Key(k)], &[Key(k)])).await;
+                            ctx.step(
+                                format_args!("bump {k}"),
+                                Footprint::new(&[Key(k)], &[Key(k)]),
+                            )
+                            .await;
                             st.borrow_mut()[k as usize] += 1;
                         }
                     }
