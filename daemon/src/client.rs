@@ -46,7 +46,10 @@ pub enum CdError {
     InvalidArgument(String),
     Unavailable(String),
     /// Any other gRPC code (name as `tonic::Code` prints it) and its message.
-    Other { code: String, message: String },
+    Other {
+        code: String,
+        message: String,
+    },
 }
 
 impl CdError {
@@ -78,7 +81,10 @@ impl CdError {
             Code::FailedPrecondition => CdError::FailedPrecondition(m),
             Code::InvalidArgument => CdError::InvalidArgument(m),
             Code::Unavailable => CdError::Unavailable(m),
-            c => CdError::Other { code: format!("{c:?}"), message: m },
+            c => CdError::Other {
+                code: format!("{c:?}"),
+                message: m,
+            },
         }
     }
 }
@@ -115,12 +121,18 @@ pub struct Ctx {
 impl Ctx {
     /// A context in namespace `ns`, without lease.
     pub fn ns(ns: impl Into<String>) -> Ctx {
-        Ctx { namespace: ns.into(), lease: None }
+        Ctx {
+            namespace: ns.into(),
+            lease: None,
+        }
     }
 
     /// The same namespace with `lease` as the context lease.
     pub fn with_lease(&self, lease: impl Into<String>) -> Ctx {
-        Ctx { namespace: self.namespace.clone(), lease: Some(lease.into()) }
+        Ctx {
+            namespace: self.namespace.clone(),
+            lease: Some(lease.into()),
+        }
     }
 }
 
@@ -153,7 +165,11 @@ pub struct WriteRequest {
 
 impl WriteRequest {
     pub fn new(data: impl Into<Vec<u8>>, style: WriteStyle) -> WriteRequest {
-        WriteRequest { data: data.into(), style, ..Default::default() }
+        WriteRequest {
+            data: data.into(),
+            style,
+            ..Default::default()
+        }
     }
 
     pub fn labels(mut self, labels: Labels) -> WriteRequest {
@@ -239,78 +255,68 @@ pub struct LeaseResource {
 
 impl LeaseResource {
     pub fn content(digest: impl Into<String>) -> LeaseResource {
-        LeaseResource { kind: "content".into(), id: digest.into() }
+        LeaseResource {
+            kind: "content".into(),
+            id: digest.into(),
+        }
     }
     pub fn ingest(reference: impl Into<String>) -> LeaseResource {
-        LeaseResource { kind: "ingests".into(), id: reference.into() }
+        LeaseResource {
+            kind: "ingests".into(),
+            id: reference.into(),
+        }
     }
     pub fn image(name: impl Into<String>) -> LeaseResource {
-        LeaseResource { kind: "images".into(), id: name.into() }
+        LeaseResource {
+            kind: "images".into(),
+            id: name.into(),
+        }
     }
 }
 
 // ---------------------------------------------------------------- the JSON state (issue 2, item 3)
 
-/// The whole store, in the shape `pushrace apply --json` prints under `"state"`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct State {
-    /// Namespaces with at least one content record, image, lease or visible ingest (empty ones are omitted).
-    pub namespaces: BTreeMap<String, NamespaceState>,
-    /// `sha256:<hex>` of every blob file in the shared backend, sorted.
-    pub blobs: Vec<String>,
+// The dump is the model's own state type (`pushrace_models::state`), so a daemon dump and a model
+// dump compare with `==` and print through the same code.
+pub use pushrace_models::state::{
+    ContentState, ImageState, IngestState, LeaseState, NamespaceState, ResourceState, State,
+};
+
+/// Conveniences on the shared state type for tests and the CLI.
+pub trait StateExt {
+    /// The JSON value (keys sorted).
+    fn to_json(&self) -> serde_json::Value;
+    fn namespace(&self, ns: &str) -> Option<&NamespaceState>;
+    fn has_blob(&self, digest: &str) -> bool;
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct NamespaceState {
-    pub content: BTreeMap<String, ContentState>,
-    pub images: BTreeMap<String, ImageState>,
-    pub leases: BTreeMap<String, LeaseState>,
-    pub ingests: BTreeMap<String, IngestState>,
-}
-
-impl NamespaceState {
-    pub fn is_empty(&self) -> bool {
-        self.content.is_empty() && self.images.is_empty() && self.leases.is_empty() && self.ingests.is_empty()
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct ContentState {
-    pub size: u64,
-    pub labels: Labels,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct ImageState {
-    pub target: String,
-    pub media_type: String,
-    pub labels: Labels,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct LeaseState {
-    pub labels: Labels,
-    /// Sorted by (type, id).
-    pub resources: Vec<LeaseResource>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct IngestState {
-    /// What ListStatuses reports: always "" on containerd 1.6.20 (see PROBES.md).
-    pub expected: String,
-}
-
-impl State {
-    pub fn to_json(&self) -> serde_json::Value {
+impl StateExt for State {
+    fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self).expect("state serialises")
     }
 
-    pub fn namespace(&self, ns: &str) -> Option<&NamespaceState> {
+    fn namespace(&self, ns: &str) -> Option<&NamespaceState> {
         self.namespaces.get(ns)
     }
 
-    pub fn has_blob(&self, digest: &str) -> bool {
+    fn has_blob(&self, digest: &str) -> bool {
         self.blobs.iter().any(|b| b == digest)
+    }
+}
+
+/// Is a namespace dump empty (left out of the state, like the model does)?
+fn namespace_is_empty(n: &NamespaceState) -> bool {
+    n.content.is_empty() && n.images.is_empty() && n.leases.is_empty() && n.ingests.is_empty()
+}
+
+/// The order the model lists a lease's resources in (`Lease::resources`: content, ingests, images;
+/// ids sorted within a type).
+fn resource_rank(kind: &str) -> u8 {
+    match kind {
+        "content" => 0,
+        "ingests" => 1,
+        "images" => 2,
+        _ => 3,
     }
 }
 
@@ -347,14 +353,22 @@ pub fn rfc3339(t: SystemTime) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, (rem / 60) % 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
 }
 
 static UNIQUE: AtomicU64 = AtomicU64::new(0);
 
 fn unique_suffix() -> String {
     let n = UNIQUE.fetch_add(1, Ordering::Relaxed);
-    let t = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     format!("{}-{n}-{:x}", std::process::id(), t & 0xffff_ffff)
 }
 
@@ -378,11 +392,14 @@ pub struct DaemonClient {
 impl DaemonClient {
     /// Connects to the gRPC socket. `root` is containerd's root dir when known (needed by
     /// [`DaemonClient::dump_state`] to list the backend's blob files).
-    pub async fn connect(socket: impl Into<PathBuf>, root: Option<PathBuf>) -> Result<Self, CdError> {
+    pub async fn connect(
+        socket: impl Into<PathBuf>,
+        root: Option<PathBuf>,
+    ) -> Result<Self, CdError> {
         let socket = socket.into();
-        let channel = containerd_client::connect(&socket)
-            .await
-            .map_err(|e| CdError::Unavailable(format!("connecting to {}: {e}", socket.display())))?;
+        let channel = containerd_client::connect(&socket).await.map_err(|e| {
+            CdError::Unavailable(format!("connecting to {}: {e}", socket.display()))
+        })?;
         Ok(DaemonClient { channel, root })
     }
 
@@ -393,12 +410,17 @@ impl DaemonClient {
 
     fn req<T>(&self, ctx: &Ctx, msg: T) -> Result<Request<T>, CdError> {
         let mut r = Request::new(msg);
-        let ns = MetadataValue::try_from(ctx.namespace.as_str())
-            .map_err(|_| CdError::InvalidArgument(format!("namespace {:?} is not a valid header value", ctx.namespace)))?;
+        let ns = MetadataValue::try_from(ctx.namespace.as_str()).map_err(|_| {
+            CdError::InvalidArgument(format!(
+                "namespace {:?} is not a valid header value",
+                ctx.namespace
+            ))
+        })?;
         r.metadata_mut().insert(NAMESPACE_HEADER, ns);
         if let Some(l) = &ctx.lease {
-            let v = MetadataValue::try_from(l.as_str())
-                .map_err(|_| CdError::InvalidArgument(format!("lease {l:?} is not a valid header value")))?;
+            let v = MetadataValue::try_from(l.as_str()).map_err(|_| {
+                CdError::InvalidArgument(format!("lease {l:?} is not a valid header value"))
+            })?;
             r.metadata_mut().insert(LEASE_HEADER, v);
         }
         Ok(r)
@@ -423,9 +445,16 @@ impl DaemonClient {
     /// The namespaces the daemon knows (every namespace a write ever touched), sorted.
     pub async fn namespaces(&self) -> Result<Vec<String>, CdError> {
         let r = NamespacesClient::new(self.channel.clone())
-            .list(api::ListNamespacesRequest { filter: String::new() })
+            .list(api::ListNamespacesRequest {
+                filter: String::new(),
+            })
             .await?;
-        let mut v: Vec<String> = r.into_inner().namespaces.into_iter().map(|n| n.name).collect();
+        let mut v: Vec<String> = r
+            .into_inner()
+            .namespaces
+            .into_iter()
+            .map(|n| n.name)
+            .collect();
         v.sort();
         Ok(v)
     }
@@ -440,18 +469,26 @@ impl DaemonClient {
             WriteStyle::Open => "open",
             WriteStyle::Commit => "commit",
         };
-        let reference = w.reference.clone().unwrap_or_else(|| format!("pushrace-{style}-{digest}"));
+        let reference = w
+            .reference
+            .clone()
+            .unwrap_or_else(|| format!("pushrace-{style}-{digest}"));
         let (open_total, open_expected) = match w.style {
             WriteStyle::Open => (size, digest.clone()),
             WriteStyle::Commit => (0, String::new()),
         };
-        let mut s = match WriteSession::open(self, ctx, &reference, open_total, &open_expected).await {
-            Ok(s) => s,
-            Err(e @ CdError::AlreadyExists(_)) => {
-                return Ok(Written { digest, size: size as u64, already_exists: Some(e.message().to_string()) })
-            }
-            Err(e) => return Err(e),
-        };
+        let mut s =
+            match WriteSession::open(self, ctx, &reference, open_total, &open_expected).await {
+                Ok(s) => s,
+                Err(e @ CdError::AlreadyExists(_)) => {
+                    return Ok(Written {
+                        digest,
+                        size: size as u64,
+                        already_exists: Some(e.message().to_string()),
+                    })
+                }
+                Err(e) => return Err(e),
+            };
         let result = async {
             // content.Copy: Status first, then resume from the ingest's offset.
             let st = s.send(stat()).await?;
@@ -482,10 +519,16 @@ impl DaemonClient {
         .await;
         s.close().await;
         match result {
-            Ok(()) => Ok(Written { digest, size: size as u64, already_exists: None }),
-            Err(e @ CdError::AlreadyExists(_)) => {
-                Ok(Written { digest, size: size as u64, already_exists: Some(e.message().to_string()) })
-            }
+            Ok(()) => Ok(Written {
+                digest,
+                size: size as u64,
+                already_exists: None,
+            }),
+            Err(e @ CdError::AlreadyExists(_)) => Ok(Written {
+                digest,
+                size: size as u64,
+                already_exists: Some(e.message().to_string()),
+            }),
             Err(e) => Err(e),
         }
     }
@@ -500,7 +543,9 @@ impl DaemonClient {
         expected: Option<(&str, i64)>,
         data: &[u8],
     ) -> Result<i64, CdError> {
-        let (total, exp) = expected.map(|(d, s)| (s, d.to_string())).unwrap_or((0, String::new()));
+        let (total, exp) = expected
+            .map(|(d, s)| (s, d.to_string()))
+            .unwrap_or((0, String::new()));
         let mut s = WriteSession::open(self, ctx, reference, total, &exp).await?;
         let mut offset = s.first.offset;
         let result = async {
@@ -524,25 +569,53 @@ impl DaemonClient {
 
     /// Aborts an ingest.
     pub async fn abort_ingest(&self, ctx: &Ctx, reference: &str) -> Result<(), CdError> {
-        self.content().abort(self.req(ctx, api::AbortRequest { r#ref: reference.to_string() })?).await?;
+        self.content()
+            .abort(self.req(
+                ctx,
+                api::AbortRequest {
+                    r#ref: reference.to_string(),
+                },
+            )?)
+            .await?;
         Ok(())
     }
 
     /// Status of one ingest.
     pub async fn ingest_status(&self, ctx: &Ctx, reference: &str) -> Result<IngestStatus, CdError> {
-        let r = self.content().status(self.req(ctx, api::StatusRequest { r#ref: reference.to_string() })?).await?;
+        let r = self
+            .content()
+            .status(self.req(
+                ctx,
+                api::StatusRequest {
+                    r#ref: reference.to_string(),
+                },
+            )?)
+            .await?;
         let s = r.into_inner().status.unwrap_or_default();
-        Ok(IngestStatus { reference: s.r#ref, offset: s.offset, total: s.total, expected: s.expected })
+        Ok(IngestStatus {
+            reference: s.r#ref,
+            offset: s.offset,
+            total: s.total,
+            expected: s.expected,
+        })
     }
 
     /// Every ingest the namespace shows (ListStatuses), sorted by ref.
     pub async fn list_ingests(&self, ctx: &Ctx) -> Result<Vec<IngestStatus>, CdError> {
-        let r = self.content().list_statuses(self.req(ctx, api::ListStatusesRequest { filters: vec![] })?).await?;
+        let r = self
+            .content()
+            .list_statuses(self.req(ctx, api::ListStatusesRequest { filters: vec![] })?)
+            .await?;
         let mut v: Vec<IngestStatus> = r
             .into_inner()
             .statuses
             .into_iter()
-            .map(|s| IngestStatus { reference: s.r#ref, offset: s.offset, total: s.total, expected: s.expected })
+            .map(|s| IngestStatus {
+                reference: s.r#ref,
+                offset: s.offset,
+                total: s.total,
+                expected: s.expected,
+            })
             .collect();
         v.sort_by(|a, b| a.reference.cmp(&b.reference));
         Ok(v)
@@ -550,7 +623,15 @@ impl DaemonClient {
 
     /// Content Info.
     pub async fn info(&self, ctx: &Ctx, digest: &str) -> Result<ContentInfo, CdError> {
-        let r = self.content().info(self.req(ctx, api::InfoRequest { digest: digest.to_string() })?).await?;
+        let r = self
+            .content()
+            .info(self.req(
+                ctx,
+                api::InfoRequest {
+                    digest: digest.to_string(),
+                },
+            )?)
+            .await?;
         Ok(info_from(r.into_inner().info.unwrap_or_default()))
     }
 
@@ -560,10 +641,23 @@ impl DaemonClient {
     }
 
     /// `size` bytes from `offset` (size 0 = to the end), one Read RPC, like a ReaderAt's ReadAt.
-    pub async fn read_at(&self, ctx: &Ctx, digest: &str, offset: i64, size: i64) -> Result<Vec<u8>, CdError> {
+    pub async fn read_at(
+        &self,
+        ctx: &Ctx,
+        digest: &str,
+        offset: i64,
+        size: i64,
+    ) -> Result<Vec<u8>, CdError> {
         let mut stream = self
             .content()
-            .read(self.req(ctx, api::ReadContentRequest { digest: digest.to_string(), offset, size })?)
+            .read(self.req(
+                ctx,
+                api::ReadContentRequest {
+                    digest: digest.to_string(),
+                    offset,
+                    size,
+                },
+            )?)
             .await?
             .into_inner();
         let mut out = Vec::new();
@@ -574,30 +668,55 @@ impl DaemonClient {
     }
 
     /// Sets labels (fieldpaths `labels.<key>`); an empty value removes that label. Returns the new info.
-    pub async fn update_labels(&self, ctx: &Ctx, digest: &str, labels: &Labels) -> Result<ContentInfo, CdError> {
+    pub async fn update_labels(
+        &self,
+        ctx: &Ctx,
+        digest: &str,
+        labels: &Labels,
+    ) -> Result<ContentInfo, CdError> {
         let paths = labels.keys().map(|k| format!("labels.{k}")).collect();
         let info = api::Info {
             digest: digest.to_string(),
-            labels: labels.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.clone(), v.clone())).collect(),
+            labels: labels
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             ..Default::default()
         };
         let r = self
             .content()
-            .update(self.req(ctx, api::UpdateRequest { info: Some(info), update_mask: Some(prost_types::FieldMask { paths }) })?)
+            .update(self.req(
+                ctx,
+                api::UpdateRequest {
+                    info: Some(info),
+                    update_mask: Some(prost_types::FieldMask { paths }),
+                },
+            )?)
             .await?;
         Ok(info_from(r.into_inner().info.unwrap_or_default()))
     }
 
     /// Deletes the content record in this namespace (bytes stay until the next GC).
     pub async fn delete_content(&self, ctx: &Ctx, digest: &str) -> Result<(), CdError> {
-        self.content().delete(self.req(ctx, api::DeleteContentRequest { digest: digest.to_string() })?).await?;
+        self.content()
+            .delete(self.req(
+                ctx,
+                api::DeleteContentRequest {
+                    digest: digest.to_string(),
+                },
+            )?)
+            .await?;
         Ok(())
     }
 
     /// Every content record of the namespace (Walk), sorted by digest.
     pub async fn list_content(&self, ctx: &Ctx) -> Result<Vec<ContentInfo>, CdError> {
-        let mut stream =
-            self.content().list(self.req(ctx, api::ListContentRequest { filters: vec![] })?).await?.into_inner();
+        let mut stream = self
+            .content()
+            .list(self.req(ctx, api::ListContentRequest { filters: vec![] })?)
+            .await?
+            .into_inner();
         let mut v = Vec::new();
         while let Some(m) = stream.message().await? {
             v.extend(m.info.into_iter().map(info_from));
@@ -611,23 +730,40 @@ impl DaemonClient {
     pub async fn create_image(&self, ctx: &Ctx, image: &Image) -> Result<Image, CdError> {
         let r = self
             .images()
-            .create(self.req(ctx, api::CreateImageRequest { image: Some(image_to(image)), source_date_epoch: None })?)
+            .create(self.req(
+                ctx,
+                api::CreateImageRequest {
+                    image: Some(image_to(image)),
+                    source_date_epoch: None,
+                },
+            )?)
             .await?;
         Ok(image_from(r.into_inner().image.unwrap_or_default()))
     }
 
     /// Updates the named fields (`target`, `labels`, `labels.<key>`; empty = everything).
-    pub async fn update_image(&self, ctx: &Ctx, image: &Image, fieldpaths: &[&str]) -> Result<Image, CdError> {
+    pub async fn update_image(
+        &self,
+        ctx: &Ctx,
+        image: &Image,
+        fieldpaths: &[&str],
+    ) -> Result<Image, CdError> {
         let mask = if fieldpaths.is_empty() {
             None
         } else {
-            Some(prost_types::FieldMask { paths: fieldpaths.iter().map(|s| s.to_string()).collect() })
+            Some(prost_types::FieldMask {
+                paths: fieldpaths.iter().map(|s| s.to_string()).collect(),
+            })
         };
         let r = self
             .images()
             .update(self.req(
                 ctx,
-                api::UpdateImageRequest { image: Some(image_to(image)), update_mask: mask, source_date_epoch: None },
+                api::UpdateImageRequest {
+                    image: Some(image_to(image)),
+                    update_mask: mask,
+                    source_date_epoch: None,
+                },
             )?)
             .await?;
         Ok(image_from(r.into_inner().image.unwrap_or_default()))
@@ -636,19 +772,37 @@ impl DaemonClient {
     /// Deletes an image; with `sync` the server runs a full GC before answering.
     pub async fn delete_image(&self, ctx: &Ctx, name: &str, sync: bool) -> Result<(), CdError> {
         self.images()
-            .delete(self.req(ctx, api::DeleteImageRequest { name: name.to_string(), sync, target: None })?)
+            .delete(self.req(
+                ctx,
+                api::DeleteImageRequest {
+                    name: name.to_string(),
+                    sync,
+                    target: None,
+                },
+            )?)
             .await?;
         Ok(())
     }
 
     pub async fn get_image(&self, ctx: &Ctx, name: &str) -> Result<Image, CdError> {
-        let r = self.images().get(self.req(ctx, api::GetImageRequest { name: name.to_string() })?).await?;
+        let r = self
+            .images()
+            .get(self.req(
+                ctx,
+                api::GetImageRequest {
+                    name: name.to_string(),
+                },
+            )?)
+            .await?;
         Ok(image_from(r.into_inner().image.unwrap_or_default()))
     }
 
     /// Every image of the namespace, sorted by name.
     pub async fn list_images(&self, ctx: &Ctx) -> Result<Vec<Image>, CdError> {
-        let r = self.images().list(self.req(ctx, api::ListImagesRequest { filters: vec![] })?).await?;
+        let r = self
+            .images()
+            .list(self.req(ctx, api::ListImagesRequest { filters: vec![] })?)
+            .await?;
         let mut v: Vec<Image> = r.into_inner().images.into_iter().map(image_from).collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(v)
@@ -656,35 +810,65 @@ impl DaemonClient {
 
     // ------------------------------------------------------------ leases
 
-    pub async fn create_lease(&self, ctx: &Ctx, id: &str, labels: &Labels) -> Result<Lease, CdError> {
+    pub async fn create_lease(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        labels: &Labels,
+    ) -> Result<Lease, CdError> {
         let r = self
             .leases()
-            .create(self.req(ctx, api::CreateRequest { id: id.to_string(), labels: to_hash(labels) })?)
+            .create(self.req(
+                ctx,
+                api::CreateRequest {
+                    id: id.to_string(),
+                    labels: to_hash(labels),
+                },
+            )?)
             .await?;
         let l = r.into_inner().lease.unwrap_or_default();
-        Ok(Lease { id: l.id, labels: to_labels(l.labels) })
+        Ok(Lease {
+            id: l.id,
+            labels: to_labels(l.labels),
+        })
     }
 
-    pub async fn add_lease_resource(&self, ctx: &Ctx, lease: &str, res: &LeaseResource) -> Result<(), CdError> {
+    pub async fn add_lease_resource(
+        &self,
+        ctx: &Ctx,
+        lease: &str,
+        res: &LeaseResource,
+    ) -> Result<(), CdError> {
         self.leases()
             .add_resource(self.req(
                 ctx,
                 api::AddResourceRequest {
                     id: lease.to_string(),
-                    resource: Some(api::Resource { id: res.id.clone(), r#type: res.kind.clone() }),
+                    resource: Some(api::Resource {
+                        id: res.id.clone(),
+                        r#type: res.kind.clone(),
+                    }),
                 },
             )?)
             .await?;
         Ok(())
     }
 
-    pub async fn delete_lease_resource(&self, ctx: &Ctx, lease: &str, res: &LeaseResource) -> Result<(), CdError> {
+    pub async fn delete_lease_resource(
+        &self,
+        ctx: &Ctx,
+        lease: &str,
+        res: &LeaseResource,
+    ) -> Result<(), CdError> {
         self.leases()
             .delete_resource(self.req(
                 ctx,
                 api::DeleteResourceRequest {
                     id: lease.to_string(),
-                    resource: Some(api::Resource { id: res.id.clone(), r#type: res.kind.clone() }),
+                    resource: Some(api::Resource {
+                        id: res.id.clone(),
+                        r#type: res.kind.clone(),
+                    }),
                 },
             )?)
             .await?;
@@ -693,27 +877,55 @@ impl DaemonClient {
 
     /// Deletes a lease; with `sync` the server runs a full GC before answering.
     pub async fn delete_lease(&self, ctx: &Ctx, id: &str, sync: bool) -> Result<(), CdError> {
-        self.leases().delete(self.req(ctx, api::DeleteRequest { id: id.to_string(), sync })?).await?;
+        self.leases()
+            .delete(self.req(
+                ctx,
+                api::DeleteRequest {
+                    id: id.to_string(),
+                    sync,
+                },
+            )?)
+            .await?;
         Ok(())
     }
 
     /// Every lease of the namespace, sorted by id.
     pub async fn list_leases(&self, ctx: &Ctx) -> Result<Vec<Lease>, CdError> {
-        let r = self.leases().list(self.req(ctx, api::ListRequest { filters: vec![] })?).await?;
-        let mut v: Vec<Lease> =
-            r.into_inner().leases.into_iter().map(|l| Lease { id: l.id, labels: to_labels(l.labels) }).collect();
+        let r = self
+            .leases()
+            .list(self.req(ctx, api::ListRequest { filters: vec![] })?)
+            .await?;
+        let mut v: Vec<Lease> = r
+            .into_inner()
+            .leases
+            .into_iter()
+            .map(|l| Lease {
+                id: l.id,
+                labels: to_labels(l.labels),
+            })
+            .collect();
         v.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(v)
     }
 
     /// The resources of a lease, sorted by (type, id).
-    pub async fn list_lease_resources(&self, ctx: &Ctx, id: &str) -> Result<Vec<LeaseResource>, CdError> {
-        let r = self.leases().list_resources(self.req(ctx, api::ListResourcesRequest { id: id.to_string() })?).await?;
+    pub async fn list_lease_resources(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+    ) -> Result<Vec<LeaseResource>, CdError> {
+        let r = self
+            .leases()
+            .list_resources(self.req(ctx, api::ListResourcesRequest { id: id.to_string() })?)
+            .await?;
         let mut v: Vec<LeaseResource> = r
             .into_inner()
             .resources
             .into_iter()
-            .map(|r| LeaseResource { kind: r.r#type, id: r.id })
+            .map(|r| LeaseResource {
+                kind: r.r#type,
+                id: r.id,
+            })
             .collect();
         v.sort();
         Ok(v)
@@ -736,7 +948,8 @@ impl DaemonClient {
     pub fn backend_blobs(&self) -> Result<Vec<String>, CdError> {
         let root = self.root.as_ref().ok_or_else(|| CdError::Other {
             code: "Local".into(),
-            message: "containerd's root dir is unknown to this client: cannot list backend blobs".into(),
+            message: "containerd's root dir is unknown to this client: cannot list backend blobs"
+                .into(),
         })?;
         let dir = crate::content_blobs_dir(root);
         let mut v = Vec::new();
@@ -744,7 +957,10 @@ impl DaemonClient {
             Ok(rd) => rd,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(v),
             Err(e) => {
-                return Err(CdError::Other { code: "Local".into(), message: format!("reading {}: {e}", dir.display()) })
+                return Err(CdError::Other {
+                    code: "Local".into(),
+                    message: format!("reading {}: {e}", dir.display()),
+                })
             }
         };
         for e in rd.flatten() {
@@ -761,20 +977,52 @@ impl DaemonClient {
         let ctx = Ctx::ns(ns);
         let mut out = NamespaceState::default();
         for c in self.list_content(&ctx).await? {
-            out.content.insert(c.digest, ContentState { size: c.size, labels: c.labels });
+            out.content.insert(
+                c.digest,
+                ContentState {
+                    size: c.size,
+                    labels: c.labels,
+                },
+            );
         }
         for i in self.list_images(&ctx).await? {
             out.images.insert(
                 i.name,
-                ImageState { target: i.target.digest, media_type: i.target.media_type, labels: i.labels },
+                ImageState {
+                    target: i.target.digest,
+                    media_type: i.target.media_type,
+                    labels: i.labels,
+                },
             );
         }
         for l in self.list_leases(&ctx).await? {
-            let resources = self.list_lease_resources(&ctx, &l.id).await?;
-            out.leases.insert(l.id, LeaseState { labels: l.labels, resources });
+            let mut resources: Vec<ResourceState> = self
+                .list_lease_resources(&ctx, &l.id)
+                .await?
+                .into_iter()
+                .map(|r| ResourceState {
+                    id: r.id,
+                    kind: r.kind,
+                })
+                .collect();
+            resources.sort_by(|a, b| {
+                (resource_rank(&a.kind), &a.id).cmp(&(resource_rank(&b.kind), &b.id))
+            });
+            out.leases.insert(
+                l.id,
+                LeaseState {
+                    labels: l.labels,
+                    resources,
+                },
+            );
         }
         for s in self.list_ingests(&ctx).await? {
-            out.ingests.insert(s.reference, IngestState { expected: s.expected });
+            out.ingests.insert(
+                s.reference,
+                IngestState {
+                    expected: s.expected,
+                },
+            );
         }
         Ok(out)
     }
@@ -784,7 +1032,7 @@ impl DaemonClient {
         let mut st = State::default();
         for ns in self.namespaces().await? {
             let n = self.dump_namespace(&ns).await?;
-            if !n.is_empty() {
+            if !namespace_is_empty(&n) {
                 st.namespaces.insert(ns, n);
             }
         }
@@ -794,11 +1042,18 @@ impl DaemonClient {
 }
 
 fn stat() -> api::WriteContentRequest {
-    api::WriteContentRequest { action: api::WriteAction::Stat as i32, ..Default::default() }
+    api::WriteContentRequest {
+        action: api::WriteAction::Stat as i32,
+        ..Default::default()
+    }
 }
 
 fn info_from(i: api::Info) -> ContentInfo {
-    ContentInfo { digest: i.digest, size: i.size.max(0) as u64, labels: to_labels(i.labels) }
+    ContentInfo {
+        digest: i.digest,
+        size: i.size.max(0) as u64,
+        labels: to_labels(i.labels),
+    }
 }
 
 fn image_to(i: &Image) -> api::Image {
@@ -820,7 +1075,11 @@ fn image_from(i: api::Image) -> Image {
     let t = i.target.unwrap_or_default();
     Image {
         name: i.name,
-        target: Descriptor { media_type: t.media_type, digest: t.digest, size: t.size },
+        target: Descriptor {
+            media_type: t.media_type,
+            digest: t.digest,
+            size: t.size,
+        },
         labels: to_labels(i.labels),
     }
 }
@@ -834,7 +1093,13 @@ struct WriteSession {
 
 impl WriteSession {
     /// Sends the negotiating Stat (ref, total, expected) and waits for its answer.
-    async fn open(c: &DaemonClient, ctx: &Ctx, reference: &str, total: i64, expected: &str) -> Result<Self, CdError> {
+    async fn open(
+        c: &DaemonClient,
+        ctx: &Ctx,
+        reference: &str,
+        total: i64,
+        expected: &str,
+    ) -> Result<Self, CdError> {
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         tx.send(api::WriteContentRequest {
             action: api::WriteAction::Stat as i32,
@@ -849,23 +1114,41 @@ impl WriteSession {
         let mut stream = c.content().write(req).await?.into_inner();
         let first = match stream.message().await? {
             Some(m) => m,
-            None => return Err(CdError::Unavailable("write stream ended before the first answer".into())),
+            None => {
+                return Err(CdError::Unavailable(
+                    "write stream ended before the first answer".into(),
+                ))
+            }
         };
-        Ok(WriteSession { tx: Some(tx), rx: stream, first })
+        Ok(WriteSession {
+            tx: Some(tx),
+            rx: stream,
+            first,
+        })
     }
 
-    async fn send(&mut self, m: api::WriteContentRequest) -> Result<api::WriteContentResponse, CdError> {
-        let tx = self.tx.as_ref().ok_or_else(|| CdError::Unavailable("write stream closed".into()))?;
+    async fn send(
+        &mut self,
+        m: api::WriteContentRequest,
+    ) -> Result<api::WriteContentResponse, CdError> {
+        let tx = self
+            .tx
+            .as_ref()
+            .ok_or_else(|| CdError::Unavailable("write stream closed".into()))?;
         if tx.send(m).await.is_err() {
             // The server ended the stream: its status says why.
             return match self.rx.message().await {
                 Err(s) => Err(s.into()),
-                Ok(_) => Err(CdError::Unavailable("write stream closed by the server".into())),
+                Ok(_) => Err(CdError::Unavailable(
+                    "write stream closed by the server".into(),
+                )),
             };
         }
         match self.rx.message().await? {
             Some(r) => Ok(r),
-            None => Err(CdError::Unavailable("write stream ended without an answer".into())),
+            None => Err(CdError::Unavailable(
+                "write stream ended without an answer".into(),
+            )),
         }
     }
 
@@ -884,12 +1167,21 @@ mod tests {
     #[test]
     fn rfc3339_formats_utc_seconds() {
         assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(4_102_444_799)), "2099-12-31T23:59:59Z");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00Z"
+        );
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(4_102_444_799)),
+            "2099-12-31T23:59:59Z"
+        );
     }
 
     #[test]
     fn sha256_digest_of_hello() {
-        assert_eq!(sha256_digest(b"hello"), "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+        assert_eq!(
+            sha256_digest(b"hello"),
+            "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
     }
 }

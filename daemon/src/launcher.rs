@@ -39,7 +39,10 @@ impl fmt::Display for LaunchError {
             LaunchError::BinaryMissing(m) => write!(f, "{m}"),
             LaunchError::Io(what, e) => write!(f, "{what}: {e}"),
             LaunchError::NotReady { reason, log_tail } => {
-                write!(f, "containerd did not become ready: {reason}\n--- log tail ---\n{log_tail}")
+                write!(
+                    f,
+                    "containerd did not become ready: {reason}\n--- log tail ---\n{log_tail}"
+                )
             }
         }
     }
@@ -100,7 +103,12 @@ impl Daemon {
             .ok_or_else(|| LaunchError::BinaryMissing(INSTALL_HINT.to_string()))?;
 
         let dir = make_dir()?;
-        let mut daemon = Daemon { child: None, pid: 0, dir, stopped: false };
+        let mut daemon = Daemon {
+            child: None,
+            pid: 0,
+            dir,
+            stopped: false,
+        };
         // From here on, an early return drops `daemon`, which removes the dir (and kills the child).
         fs::write(daemon.config_path(), config_toml(&daemon.dir))
             .map_err(io_err("writing config.toml"))?;
@@ -179,12 +187,18 @@ impl Daemon {
         let mut first_err = None;
         if let Some(mut child) = self.child.take() {
             if let Err(e) = terminate(&mut child) {
-                first_err.get_or_insert(LaunchError::Io(format!("stopping containerd pid {}", self.pid), e));
+                first_err.get_or_insert(LaunchError::Io(
+                    format!("stopping containerd pid {}", self.pid),
+                    e,
+                ));
             }
         }
         if self.dir.exists() {
             if let Err(e) = remove_dir_all_retry(&self.dir) {
-                first_err.get_or_insert(LaunchError::Io(format!("removing {}", self.dir.display()), e));
+                first_err.get_or_insert(LaunchError::Io(
+                    format!("removing {}", self.dir.display()),
+                    e,
+                ));
             }
         }
         match first_err {
@@ -214,7 +228,11 @@ impl Daemon {
             }
             if Instant::now() >= deadline {
                 return Err(LaunchError::NotReady {
-                    reason: format!("no answer on {} within {:?} (last: {last})", socket.display(), timeout),
+                    reason: format!(
+                        "no answer on {} within {:?} (last: {last})",
+                        socket.display(),
+                        timeout
+                    ),
                     log_tail: self.log_tail(4096),
                 });
             }
@@ -233,7 +251,9 @@ impl Drop for Daemon {
 
 /// `<root>/io.containerd.content.v1.content/blobs/sha256`.
 pub fn content_blobs_dir(root: &Path) -> PathBuf {
-    root.join("io.containerd.content.v1.content").join("blobs").join("sha256")
+    root.join("io.containerd.content.v1.content")
+        .join("blobs")
+        .join("sha256")
 }
 
 /// The config.toml for a daemon living in `dir`.
@@ -280,8 +300,12 @@ fn probe_version(socket: &Path) -> Result<String, String> {
                 .map_err(|e| e.to_string())?;
             rt.block_on(async move {
                 let fut = async {
-                    let channel = containerd_client::connect(&socket).await.map_err(|e| e.to_string())?;
-                    let mut v = containerd_client::services::v1::version_client::VersionClient::new(channel);
+                    let channel = containerd_client::connect(&socket)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let mut v = containerd_client::services::v1::version_client::VersionClient::new(
+                        channel,
+                    );
                     let r = v.version(()).await.map_err(|e| e.message().to_string())?;
                     Ok::<_, String>(r.into_inner().version)
                 };
@@ -297,11 +321,19 @@ fn probe_version(socket: &Path) -> Result<String, String> {
 
 fn make_dir() -> Result<PathBuf, LaunchError> {
     let base = std::env::temp_dir();
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     loop {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         // Short on purpose: unix socket paths are limited to ~108 bytes.
-        let dir = base.join(format!("pr-cd-{}-{}-{:x}", std::process::id(), n, nanos & 0xfffff));
+        let dir = base.join(format!(
+            "pr-cd-{}-{}-{:x}",
+            std::process::id(),
+            n,
+            nanos & 0xfffff
+        ));
         match fs::create_dir(&dir) {
             Ok(()) => {
                 let sock_len = dir.join("c.sock").as_os_str().len();
@@ -315,7 +347,12 @@ fn make_dir() -> Result<PathBuf, LaunchError> {
                 return Ok(dir);
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(LaunchError::Io(format!("creating a dir under {}", base.display()), e)),
+            Err(e) => {
+                return Err(LaunchError::Io(
+                    format!("creating a dir under {}", base.display()),
+                    e,
+                ))
+            }
         }
     }
 }
@@ -361,7 +398,9 @@ fn remove_dir_all_retry(dir: &Path) -> io::Result<()> {
 }
 
 fn tail(path: &Path, max: u64) -> String {
-    let Ok(mut f) = fs::File::open(path) else { return String::from("(no log)") };
+    let Ok(mut f) = fs::File::open(path) else {
+        return String::from("(no log)");
+    };
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     let _ = f.seek(SeekFrom::Start(len.saturating_sub(max)));
     let mut buf = Vec::new();

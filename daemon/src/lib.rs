@@ -3,8 +3,11 @@
 //! metadata state in the shape `pushrace apply --json` prints (see PROBES.md for what the real
 //! daemon shows and how it differs from the semantics reference).
 
+mod backend;
 mod client;
+pub mod diff;
 mod launcher;
 
+pub use backend::*;
 pub use client::*;
 pub use launcher::*;

@@ -9,23 +9,45 @@ async fn content_round_trip() {
     let (d, c) = fresh().await;
     let n = ns("default");
     let big: Vec<u8> = (0..(WRITE_CHUNK + 1000)).map(|i| (i % 251) as u8).collect();
-    for (data, style) in [(b"open".to_vec(), WriteStyle::Open), (b"commit".to_vec(), WriteStyle::Commit), (big.clone(), WriteStyle::Open)] {
-        let w = c.write_blob(&n, &WriteRequest::new(data.clone(), style).label("k", "v")).await.unwrap();
+    for (data, style) in [
+        (b"open".to_vec(), WriteStyle::Open),
+        (b"commit".to_vec(), WriteStyle::Commit),
+        (big.clone(), WriteStyle::Open),
+    ] {
+        let w = c
+            .write_blob(&n, &WriteRequest::new(data.clone(), style).label("k", "v"))
+            .await
+            .unwrap();
         assert_eq!(w.digest, sha256_digest(&data));
         assert_eq!(w.size, data.len() as u64);
         assert_eq!(w.already_exists, None);
         let i = c.info(&n, &w.digest).await.unwrap();
-        assert_eq!((i.size, i.labels), (data.len() as u64, labels(&[("k", "v")])));
+        assert_eq!(
+            (i.size, i.labels),
+            (data.len() as u64, labels(&[("k", "v")]))
+        );
         assert_eq!(c.read(&n, &w.digest).await.unwrap(), data);
         assert!(blob_file(&d, &w.digest));
     }
     let dg = sha256_digest(&big);
-    assert_eq!(c.read_at(&n, &dg, 10, 5).await.unwrap(), big[10..15].to_vec());
-    let listed: Vec<String> = c.list_content(&n).await.unwrap().into_iter().map(|i| i.digest).collect();
+    assert_eq!(
+        c.read_at(&n, &dg, 10, 5).await.unwrap(),
+        big[10..15].to_vec()
+    );
+    let listed: Vec<String> = c
+        .list_content(&n)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.digest)
+        .collect();
     let mut want = vec![sha256_digest(b"open"), sha256_digest(b"commit"), dg.clone()];
     want.sort();
     assert_eq!(listed, want);
-    let i = c.update_labels(&n, &dg, &labels(&[("k", ""), ("x", "y")])).await.unwrap();
+    let i = c
+        .update_labels(&n, &dg, &labels(&[("k", ""), ("x", "y")]))
+        .await
+        .unwrap();
     assert_eq!(i.labels, labels(&[("x", "y")]));
     c.delete_content(&n, &dg).await.unwrap();
     assert!(c.info(&n, &dg).await.unwrap_err().is_not_found());
@@ -51,20 +73,50 @@ async fn images_round_trip() {
     img.labels = labels(&[("a", "1")]);
     assert_eq!(c.create_image(&n, &img).await.unwrap(), img);
     assert_eq!(c.get_image(&n, "example.com/app:1").await.unwrap(), img);
-    let moved = c.update_image(&n, &image("example.com/app:1", &t2), &["target"]).await.unwrap();
+    let moved = c
+        .update_image(&n, &image("example.com/app:1", &t2), &["target"])
+        .await
+        .unwrap();
     assert_eq!(moved.target.digest, t2);
-    assert_eq!(moved.labels, labels(&[("a", "1")]), "target-only update keeps labels");
+    assert_eq!(
+        moved.labels,
+        labels(&[("a", "1")]),
+        "target-only update keeps labels"
+    );
     let mut relabel = image("example.com/app:1", &t1);
     relabel.labels = labels(&[("b", "2")]);
     let r = c.update_image(&n, &relabel, &["labels"]).await.unwrap();
-    assert_eq!((r.target.digest.as_str(), r.labels.clone()), (t2.as_str(), labels(&[("b", "2")])));
-    c.create_image(&n, &image("example.com/app:2", &t1)).await.unwrap();
-    let names: Vec<String> = c.list_images(&n).await.unwrap().into_iter().map(|i| i.name).collect();
-    assert_eq!(names, vec!["example.com/app:1".to_string(), "example.com/app:2".to_string()]);
-    c.delete_image(&n, "example.com/app:2", false).await.unwrap();
+    assert_eq!(
+        (r.target.digest.as_str(), r.labels.clone()),
+        (t2.as_str(), labels(&[("b", "2")]))
+    );
+    c.create_image(&n, &image("example.com/app:2", &t1))
+        .await
+        .unwrap();
+    let names: Vec<String> = c
+        .list_images(&n)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            "example.com/app:1".to_string(),
+            "example.com/app:2".to_string()
+        ]
+    );
+    c.delete_image(&n, "example.com/app:2", false)
+        .await
+        .unwrap();
     c.delete_image(&n, "example.com/app:1", true).await.unwrap();
     assert_eq!(c.list_images(&n).await.unwrap(), vec![]);
-    assert_eq!(c.list_content(&n).await.unwrap(), vec![], "sync delete collected the targets");
+    assert_eq!(
+        c.list_content(&n).await.unwrap(),
+        vec![],
+        "sync delete collected the targets"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,14 +124,40 @@ async fn leases_round_trip() {
     let (_d, c) = fresh().await;
     let n = ns("default");
     let exp = rfc3339(std::time::SystemTime::now() + std::time::Duration::from_secs(3600));
-    let l = c.create_lease(&n, "L", &labels(&[(LABEL_GC_EXPIRE, &exp)])).await.unwrap();
-    assert_eq!(l, Lease { id: "L".into(), labels: labels(&[(LABEL_GC_EXPIRE, &exp)]) });
-    let dg = c.write_blob(&n.with_lease("L"), &WriteRequest::new(b"in lease".to_vec(), WriteStyle::Open)).await.unwrap().digest;
-    c.add_lease_resource(&n, "L", &LeaseResource::ingest("r")).await.unwrap();
+    let l = c
+        .create_lease(&n, "L", &labels(&[(LABEL_GC_EXPIRE, &exp)]))
+        .await
+        .unwrap();
+    assert_eq!(
+        l,
+        Lease {
+            id: "L".into(),
+            labels: labels(&[(LABEL_GC_EXPIRE, &exp)])
+        }
+    );
+    let dg = c
+        .write_blob(
+            &n.with_lease("L"),
+            &WriteRequest::new(b"in lease".to_vec(), WriteStyle::Open),
+        )
+        .await
+        .unwrap()
+        .digest;
+    c.add_lease_resource(&n, "L", &LeaseResource::ingest("r"))
+        .await
+        .unwrap();
     assert_eq!(c.list_leases(&n).await.unwrap(), vec![l.clone()]);
-    assert_eq!(c.list_lease_resources(&n, "L").await.unwrap(), vec![LeaseResource::content(&dg), LeaseResource::ingest("r")]);
-    c.delete_lease_resource(&n, "L", &LeaseResource::ingest("r")).await.unwrap();
-    assert_eq!(c.list_lease_resources(&n, "L").await.unwrap(), vec![LeaseResource::content(&dg)]);
+    assert_eq!(
+        c.list_lease_resources(&n, "L").await.unwrap(),
+        vec![LeaseResource::content(&dg), LeaseResource::ingest("r")]
+    );
+    c.delete_lease_resource(&n, "L", &LeaseResource::ingest("r"))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.list_lease_resources(&n, "L").await.unwrap(),
+        vec![LeaseResource::content(&dg)]
+    );
     c.delete_lease(&n, "L", false).await.unwrap();
     assert_eq!(c.list_leases(&n).await.unwrap(), vec![]);
     assert!(has(&c, &n, &dg).await, "async lease delete ran a GC");
@@ -93,8 +171,12 @@ async fn dump_state_has_the_apply_json_shape() {
     let a = ns("a");
     let dg = put(&c, &a, "hello", &[(LABEL_GC_ROOT, "x")]).await;
     c.create_image(&a, &image("img", &dg)).await.unwrap();
-    c.create_lease(&a, "L", &labels(&[(LABEL_GC_FLAT, "1")])).await.unwrap();
-    c.add_lease_resource(&a, "L", &LeaseResource::content(&dg)).await.unwrap();
+    c.create_lease(&a, "L", &labels(&[(LABEL_GC_FLAT, "1")]))
+        .await
+        .unwrap();
+    c.add_lease_resource(&a, "L", &LeaseResource::content(&dg))
+        .await
+        .unwrap();
     c.open_ingest(&a, "ing", None, b"x").await.unwrap();
     let loose = put(&c, &ns("b"), "bye", &[]).await;
     c.delete_content(&ns("b"), &loose).await.unwrap();
@@ -115,5 +197,8 @@ async fn dump_state_has_the_apply_json_shape() {
     assert_eq!(got, want, "{}", serde_json::to_string_pretty(&got).unwrap());
     // keys come out sorted
     let text = serde_json::to_string(&c.dump_state().await.unwrap()).unwrap();
-    assert!(text.starts_with("{\"namespaces\":{\"a\":{\"content\":"), "{text}");
+    assert!(
+        text.starts_with("{\"blobs\":[") && text.contains("],\"namespaces\":{\"a\":{\"content\":"),
+        "{text}"
+    );
 }

@@ -12,7 +12,10 @@ fn launcher_stop_leaves_no_process_and_no_dir() {
     assert!(pid_alive(pid));
     assert!(d.socket().exists());
     d.stop().unwrap();
-    assert!(!pid_alive(pid), "containerd pid {pid} still alive after stop");
+    assert!(
+        !pid_alive(pid),
+        "containerd pid {pid} still alive after stop"
+    );
     assert!(!dir.exists(), "{} still exists after stop", dir.display());
 }
 
@@ -22,7 +25,10 @@ fn launcher_drop_leaves_no_process_and_no_dir() {
     let (pid, dir) = (d.pid(), d.dir().to_path_buf());
     assert!(pid_alive(pid));
     drop(d);
-    assert!(!pid_alive(pid), "containerd pid {pid} still alive after drop");
+    assert!(
+        !pid_alive(pid),
+        "containerd pid {pid} still alive after drop"
+    );
     assert!(!dir.exists(), "{} still exists after drop", dir.display());
 }
 

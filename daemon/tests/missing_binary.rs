@@ -5,7 +5,13 @@
 fn start_without_containerd_on_path_fails_with_install_hint() {
     std::env::set_var("PATH", "/nonexistent");
     let e = pushrace_daemon::Daemon::start().unwrap_err();
-    assert!(matches!(e, pushrace_daemon::LaunchError::BinaryMissing(_)), "{e:?}");
+    assert!(
+        matches!(e, pushrace_daemon::LaunchError::BinaryMissing(_)),
+        "{e:?}"
+    );
     let m = e.to_string();
-    assert!(m.contains("apt-get install containerd") && m.contains("ci/run"), "{m}");
+    assert!(
+        m.contains("apt-get install containerd") && m.contains("ci/run"),
+        "{m}"
+    );
 }

@@ -21,9 +21,21 @@ async fn open_style_write_of_existing_content_joins_the_context_lease() {
     let n = ns("default");
     let dg = put(&c, &n, "index", &[]).await;
     c.create_lease(&n, "L", &Labels::new()).await.unwrap();
-    let w = c.write_blob(&n.with_lease("L"), &WriteRequest::new(b"index".to_vec(), WriteStyle::Open)).await.unwrap();
-    assert_eq!(w.already_exists.as_deref(), Some(format!("content {dg}: already exists").as_str()));
-    assert_eq!(c.list_lease_resources(&n, "L").await.unwrap(), vec![LeaseResource::content(&dg)]);
+    let w = c
+        .write_blob(
+            &n.with_lease("L"),
+            &WriteRequest::new(b"index".to_vec(), WriteStyle::Open),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        w.already_exists.as_deref(),
+        Some(format!("content {dg}: already exists").as_str())
+    );
+    assert_eq!(
+        c.list_lease_resources(&n, "L").await.unwrap(),
+        vec![LeaseResource::content(&dg)]
+    );
     c.gc(&n).await.unwrap();
     assert!(has(&c, &n, &dg).await, "leased content was collected");
 }
@@ -34,8 +46,17 @@ async fn commit_style_write_of_existing_content_does_not_join_the_lease() {
     let n = ns("default");
     let dg = put(&c, &n, "index", &[]).await;
     c.create_lease(&n, "L", &Labels::new()).await.unwrap();
-    let w = c.write_blob(&n.with_lease("L"), &WriteRequest::new(b"index".to_vec(), WriteStyle::Commit)).await.unwrap();
-    assert_eq!(w.already_exists.as_deref(), Some(format!("blob with expected digest {dg} exists").as_str()));
+    let w = c
+        .write_blob(
+            &n.with_lease("L"),
+            &WriteRequest::new(b"index".to_vec(), WriteStyle::Commit),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        w.already_exists.as_deref(),
+        Some(format!("blob with expected digest {dg} exists").as_str())
+    );
     assert_eq!(c.list_lease_resources(&n, "L").await.unwrap(), vec![]);
     // The aborted ingest leaves nothing behind, in the namespace or the lease.
     assert_eq!(c.list_ingests(&n).await.unwrap(), vec![]);
@@ -51,7 +72,10 @@ async fn new_content_written_under_a_lease_is_added_to_it_and_the_ingest_is_remo
     c.create_lease(&n, "L", &Labels::new()).await.unwrap();
     for style in [WriteStyle::Open, WriteStyle::Commit] {
         let data = format!("{style:?}").into_bytes();
-        let w = c.write_blob(&n.with_lease("L"), &WriteRequest::new(data, style)).await.unwrap();
+        let w = c
+            .write_blob(&n.with_lease("L"), &WriteRequest::new(data, style))
+            .await
+            .unwrap();
         assert_eq!(w.already_exists, None);
     }
     let res = c.list_lease_resources(&n, "L").await.unwrap();
@@ -65,10 +89,28 @@ async fn new_content_written_under_a_lease_is_added_to_it_and_the_ingest_is_remo
 async fn write_under_a_missing_lease_fails_and_creates_nothing() {
     let (d, c) = fresh().await;
     let n = ns("default");
-    let e = c.write_blob(&n.with_lease("nope"), &WriteRequest::new(b"x".to_vec(), WriteStyle::Open)).await.unwrap_err();
-    assert_eq!(e, CdError::NotFound("lease does not exist: not found".into()));
-    let e = c.write_blob(&n.with_lease("nope"), &WriteRequest::new(b"x".to_vec(), WriteStyle::Commit)).await.unwrap_err();
-    assert_eq!(e, CdError::NotFound("lease does not exist: not found".into()));
+    let e = c
+        .write_blob(
+            &n.with_lease("nope"),
+            &WriteRequest::new(b"x".to_vec(), WriteStyle::Open),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e,
+        CdError::NotFound("lease does not exist: not found".into())
+    );
+    let e = c
+        .write_blob(
+            &n.with_lease("nope"),
+            &WriteRequest::new(b"x".to_vec(), WriteStyle::Commit),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e,
+        CdError::NotFound("lease does not exist: not found".into())
+    );
     assert_eq!(c.namespaces().await.unwrap(), Vec::<String>::new());
     assert!(!blob_file(&d, &sha256_digest(b"x")));
 }
@@ -79,19 +121,37 @@ async fn lease_add_resource_does_not_check_existence_but_checks_the_type_and_dig
     let n = ns("default");
     c.create_lease(&n, "L", &Labels::new()).await.unwrap();
     let ghost = sha256_digest(b"ghost");
-    c.add_lease_resource(&n, "L", &LeaseResource::content(&ghost)).await.unwrap();
-    c.add_lease_resource(&n, "L", &LeaseResource::content(&ghost)).await.unwrap(); // twice: no error, one entry
-    c.add_lease_resource(&n, "L", &LeaseResource::ingest("any-ref")).await.unwrap();
+    c.add_lease_resource(&n, "L", &LeaseResource::content(&ghost))
+        .await
+        .unwrap();
+    c.add_lease_resource(&n, "L", &LeaseResource::content(&ghost))
+        .await
+        .unwrap(); // twice: no error, one entry
+    c.add_lease_resource(&n, "L", &LeaseResource::ingest("any-ref"))
+        .await
+        .unwrap();
     assert_eq!(
         c.list_lease_resources(&n, "L").await.unwrap(),
-        vec![LeaseResource::content(&ghost), LeaseResource::ingest("any-ref")]
+        vec![
+            LeaseResource::content(&ghost),
+            LeaseResource::ingest("any-ref")
+        ]
     );
-    let e = c.add_lease_resource(&n, "L", &LeaseResource::image("img")).await.unwrap_err();
+    let e = c
+        .add_lease_resource(&n, "L", &LeaseResource::image("img"))
+        .await
+        .unwrap_err();
     assert_eq!(
         e,
-        CdError::Other { code: "Unimplemented".into(), message: "resource type images not supported yet: not implemented".into() }
+        CdError::Other {
+            code: "Unimplemented".into(),
+            message: "resource type images not supported yet: not implemented".into()
+        }
     );
-    let e = c.add_lease_resource(&n, "L", &LeaseResource::content("nodigest")).await.unwrap_err();
+    let e = c
+        .add_lease_resource(&n, "L", &LeaseResource::content("nodigest"))
+        .await
+        .unwrap_err();
     assert_eq!(
         e,
         CdError::InvalidArgument("invalid content resource id nodigest: invalid checksum digest format: invalid argument".into())
@@ -134,12 +194,18 @@ async fn async_deletes_run_no_gc_and_a_sync_delete_does() {
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(has(&c, &n, &loose).await, "a background GC ran");
-    assert!(blob_file(&d, &doomed), "a background GC cleaned the backend");
+    assert!(
+        blob_file(&d, &doomed),
+        "a background GC cleaned the backend"
+    );
     c.delete_image(&n, "nothing-here", true).await.unwrap_err(); // NotFound: no GC either
     assert!(has(&c, &n, &loose).await, "a failed sync delete ran a GC");
     c.create_image(&n, &image("img2", &loose)).await.unwrap();
     c.delete_image(&n, "img2", true).await.unwrap();
-    assert!(!has(&c, &n, &loose).await, "sync image delete did not collect");
+    assert!(
+        !has(&c, &n, &loose).await,
+        "sync image delete did not collect"
+    );
     assert!(!blob_file(&d, &doomed) && !blob_file(&d, &loose));
 }
 
@@ -163,7 +229,14 @@ async fn sync_lease_delete_runs_a_gc_and_releases_the_leased_content() {
     let (_d, c) = fresh().await;
     let n = ns("default");
     c.create_lease(&n, "L", &Labels::new()).await.unwrap();
-    let dg = c.write_blob(&n.with_lease("L"), &WriteRequest::new(b"leased".to_vec(), WriteStyle::Open)).await.unwrap().digest;
+    let dg = c
+        .write_blob(
+            &n.with_lease("L"),
+            &WriteRequest::new(b"leased".to_vec(), WriteStyle::Open),
+        )
+        .await
+        .unwrap()
+        .digest;
     c.gc(&n).await.unwrap();
     assert!(has(&c, &n, &dg).await);
     c.delete_lease(&n, "L", true).await.unwrap();
@@ -185,7 +258,14 @@ async fn bytes_are_shared_across_namespaces_and_kept_while_any_namespace_has_a_r
     let (a, b) = (ns("a"), ns("b"));
     let dg = put(&c, &a, "shared", &[(GC_ROOT, "1")]).await;
     // b writes the same bytes: a fresh record in b (b never had it), the blob file is the same one.
-    let w = c.write_blob(&b, &WriteRequest::new(b"shared".to_vec(), WriteStyle::Open).labels(labels(&[(GC_ROOT, "1")]))).await.unwrap();
+    let w = c
+        .write_blob(
+            &b,
+            &WriteRequest::new(b"shared".to_vec(), WriteStyle::Open)
+                .labels(labels(&[(GC_ROOT, "1")])),
+        )
+        .await
+        .unwrap();
     assert_eq!(w.already_exists, None);
     c.delete_content(&b, &dg).await.unwrap();
     c.gc(&a).await.unwrap();
@@ -201,29 +281,74 @@ async fn bytes_are_shared_across_namespaces_and_kept_while_any_namespace_has_a_r
 async fn lease_with_gc_expire_in_the_past_is_not_a_root_and_is_swept() {
     let (_d, c) = fresh().await;
     let n = ns("default");
-    for (id, exp) in [("past", PAST), ("future", FUTURE), ("garbage", "not-a-time")] {
-        c.create_lease(&n, id, &labels(&[(GC_EXPIRE, exp)])).await.unwrap();
-        let dg = c.write_blob(&n.with_lease(id), &WriteRequest::new(id.as_bytes().to_vec(), WriteStyle::Open)).await.unwrap().digest;
-        assert_eq!(c.list_lease_resources(&n, id).await.unwrap(), vec![LeaseResource::content(&dg)]);
+    for (id, exp) in [
+        ("past", PAST),
+        ("future", FUTURE),
+        ("garbage", "not-a-time"),
+    ] {
+        c.create_lease(&n, id, &labels(&[(GC_EXPIRE, exp)]))
+            .await
+            .unwrap();
+        let dg = c
+            .write_blob(
+                &n.with_lease(id),
+                &WriteRequest::new(id.as_bytes().to_vec(), WriteStyle::Open),
+            )
+            .await
+            .unwrap()
+            .digest;
+        assert_eq!(
+            c.list_lease_resources(&n, id).await.unwrap(),
+            vec![LeaseResource::content(&dg)]
+        );
     }
     c.gc(&n).await.unwrap();
-    assert!(!has(&c, &n, &sha256_digest(b"past")).await, "expired lease kept its content");
+    assert!(
+        !has(&c, &n, &sha256_digest(b"past")).await,
+        "expired lease kept its content"
+    );
     assert!(has(&c, &n, &sha256_digest(b"future")).await);
-    assert!(has(&c, &n, &sha256_digest(b"garbage")).await, "unparsable gc.expire must keep the lease alive");
-    let ids: Vec<String> = c.list_leases(&n).await.unwrap().into_iter().map(|l| l.id).collect();
-    assert_eq!(ids, vec!["future".to_string(), "garbage".to_string()], "the expired lease record is swept");
+    assert!(
+        has(&c, &n, &sha256_digest(b"garbage")).await,
+        "unparsable gc.expire must keep the lease alive"
+    );
+    let ids: Vec<String> = c
+        .list_leases(&n)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.id)
+        .collect();
+    assert_eq!(
+        ids,
+        vec!["future".to_string(), "garbage".to_string()],
+        "the expired lease record is swept"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_lease_still_lists_until_a_gc_and_still_takes_writes() {
     let (_d, c) = fresh().await;
     let n = ns("default");
-    c.create_lease(&n, "old", &labels(&[(GC_EXPIRE, PAST)])).await.unwrap();
+    c.create_lease(&n, "old", &labels(&[(GC_EXPIRE, PAST)]))
+        .await
+        .unwrap();
     assert_eq!(c.list_leases(&n).await.unwrap().len(), 1);
-    c.write_blob(&n.with_lease("old"), &WriteRequest::new(b"w".to_vec(), WriteStyle::Open)).await.unwrap();
+    c.write_blob(
+        &n.with_lease("old"),
+        &WriteRequest::new(b"w".to_vec(), WriteStyle::Open),
+    )
+    .await
+    .unwrap();
     c.gc(&n).await.unwrap();
     assert_eq!(c.list_leases(&n).await.unwrap(), vec![]);
-    let e = c.write_blob(&n.with_lease("old"), &WriteRequest::new(b"w2".to_vec(), WriteStyle::Open)).await.unwrap_err();
+    let e = c
+        .write_blob(
+            &n.with_lease("old"),
+            &WriteRequest::new(b"w2".to_vec(), WriteStyle::Open),
+        )
+        .await
+        .unwrap_err();
     assert_eq!(e.message(), "lease does not exist: not found");
 }
 
@@ -234,22 +359,59 @@ async fn flat_lease_does_not_follow_labels() {
     let child_flat = put(&c, &n, "child of flat", &[]).await;
     let child_deep = put(&c, &n, "child of deep", &[]).await;
     let child_empty = put(&c, &n, "child of empty-flat", &[]).await;
-    let p_flat = put(&c, &n, "parent flat", &[("containerd.io/gc.ref.content.l.0", &child_flat)]).await;
-    let p_deep = put(&c, &n, "parent deep", &[("containerd.io/gc.ref.content.l.0", &child_deep)]).await;
-    let p_empty = put(&c, &n, "parent empty-flat", &[("containerd.io/gc.ref.content.l.0", &child_empty)]).await;
-    c.create_lease(&n, "flat", &labels(&[(GC_FLAT, "true")])).await.unwrap();
+    let p_flat = put(
+        &c,
+        &n,
+        "parent flat",
+        &[("containerd.io/gc.ref.content.l.0", &child_flat)],
+    )
+    .await;
+    let p_deep = put(
+        &c,
+        &n,
+        "parent deep",
+        &[("containerd.io/gc.ref.content.l.0", &child_deep)],
+    )
+    .await;
+    let p_empty = put(
+        &c,
+        &n,
+        "parent empty-flat",
+        &[("containerd.io/gc.ref.content.l.0", &child_empty)],
+    )
+    .await;
+    c.create_lease(&n, "flat", &labels(&[(GC_FLAT, "true")]))
+        .await
+        .unwrap();
     c.create_lease(&n, "deep", &Labels::new()).await.unwrap();
     // An empty label value is not stored, so this lease is NOT flat.
-    let l = c.create_lease(&n, "empty-flat", &labels(&[(GC_FLAT, "")])).await.unwrap();
+    let l = c
+        .create_lease(&n, "empty-flat", &labels(&[(GC_FLAT, "")]))
+        .await
+        .unwrap();
     assert_eq!(l.labels, Labels::new());
-    c.add_lease_resource(&n, "flat", &LeaseResource::content(&p_flat)).await.unwrap();
-    c.add_lease_resource(&n, "deep", &LeaseResource::content(&p_deep)).await.unwrap();
-    c.add_lease_resource(&n, "empty-flat", &LeaseResource::content(&p_empty)).await.unwrap();
+    c.add_lease_resource(&n, "flat", &LeaseResource::content(&p_flat))
+        .await
+        .unwrap();
+    c.add_lease_resource(&n, "deep", &LeaseResource::content(&p_deep))
+        .await
+        .unwrap();
+    c.add_lease_resource(&n, "empty-flat", &LeaseResource::content(&p_empty))
+        .await
+        .unwrap();
     c.gc(&n).await.unwrap();
-    assert!(has(&c, &n, &p_flat).await && has(&c, &n, &p_deep).await && has(&c, &n, &p_empty).await);
-    assert!(!has(&c, &n, &child_flat).await, "flat lease followed a label");
+    assert!(
+        has(&c, &n, &p_flat).await && has(&c, &n, &p_deep).await && has(&c, &n, &p_empty).await
+    );
+    assert!(
+        !has(&c, &n, &child_flat).await,
+        "flat lease followed a label"
+    );
     assert!(has(&c, &n, &child_deep).await);
-    assert!(has(&c, &n, &child_empty).await, "gc.flat with an empty value made the lease flat");
+    assert!(
+        has(&c, &n, &child_empty).await,
+        "gc.flat with an empty value made the lease flat"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -294,7 +456,10 @@ async fn content_with_gc_root_label_survives_and_gc_expire_on_content_is_not_hon
     let fut = put(&c, &n, "expire future", &[(GC_EXPIRE, FUTURE)]).await;
     c.gc(&n).await.unwrap();
     assert!(has(&c, &n, &root).await);
-    assert!(!has(&c, &n, &fut).await, "gc.expire on content kept it alive");
+    assert!(
+        !has(&c, &n, &fut).await,
+        "gc.expire on content kept it alive"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -303,8 +468,23 @@ async fn label_edges_follow_through_chains_and_dead_edges_are_ignored() {
     let n = ns("default");
     let ghost = sha256_digest(b"never written");
     let layer = put(&c, &n, "layer", &[]).await;
-    let manifest = put(&c, &n, "manifest", &[("containerd.io/gc.ref.content.l.0", &layer), ("containerd.io/gc.ref.content.l.1", &ghost)]).await;
-    let index = put(&c, &n, "index", &[("containerd.io/gc.ref.content.m.0", &manifest)]).await;
+    let manifest = put(
+        &c,
+        &n,
+        "manifest",
+        &[
+            ("containerd.io/gc.ref.content.l.0", &layer),
+            ("containerd.io/gc.ref.content.l.1", &ghost),
+        ],
+    )
+    .await;
+    let index = put(
+        &c,
+        &n,
+        "index",
+        &[("containerd.io/gc.ref.content.m.0", &manifest)],
+    )
+    .await;
     c.create_image(&n, &image("img", &index)).await.unwrap();
     c.gc(&n).await.unwrap();
     assert!(has(&c, &n, &index).await && has(&c, &n, &manifest).await && has(&c, &n, &layer).await);
@@ -322,7 +502,13 @@ async fn label_edges_stay_inside_the_namespace() {
     let (_d, c) = fresh().await;
     let (a, b) = (ns("a"), ns("b"));
     let child = put(&c, &b, "child in b", &[]).await;
-    put(&c, &a, "parent in a", &[(GC_ROOT, "1"), ("containerd.io/gc.ref.content.0", &child)]).await;
+    put(
+        &c,
+        &a,
+        "parent in a",
+        &[(GC_ROOT, "1"), ("containerd.io/gc.ref.content.0", &child)],
+    )
+    .await;
     c.gc(&a).await.unwrap();
     assert!(!has(&c, &b, &child).await);
 }
@@ -332,10 +518,20 @@ async fn images_create_does_not_check_the_target_exists() {
     let (_d, c) = fresh().await;
     let n = ns("default");
     let ghost = sha256_digest(b"ghost target");
-    let img = c.create_image(&n, &image("example.com/a:1", &ghost)).await.unwrap();
+    let img = c
+        .create_image(&n, &image("example.com/a:1", &ghost))
+        .await
+        .unwrap();
     assert_eq!(img.target.digest, ghost);
     c.gc(&n).await.unwrap();
-    assert_eq!(c.get_image(&n, "example.com/a:1").await.unwrap().target.digest, ghost);
+    assert_eq!(
+        c.get_image(&n, "example.com/a:1")
+            .await
+            .unwrap()
+            .target
+            .digest,
+        ghost
+    );
     // A later write of that digest is protected by the image.
     put(&c, &n, "ghost target", &[]).await;
     c.gc(&n).await.unwrap();
@@ -349,7 +545,9 @@ async fn image_update_of_target_moves_the_root() {
     let old = put(&c, &n, "old", &[]).await;
     let new = put(&c, &n, "new", &[]).await;
     c.create_image(&n, &image("img", &old)).await.unwrap();
-    c.update_image(&n, &image("img", &new), &["target"]).await.unwrap();
+    c.update_image(&n, &image("img", &new), &["target"])
+        .await
+        .unwrap();
     c.gc(&n).await.unwrap();
     assert!(!has(&c, &n, &old).await && has(&c, &n, &new).await);
 }
@@ -362,13 +560,30 @@ async fn ingest_without_lease_survives_a_gc_and_ingest_in_a_lease_goes_with_it()
     let n = ns("default");
     c.open_ingest(&n, "loose", None, b"partial").await.unwrap();
     c.create_lease(&n, "L", &Labels::new()).await.unwrap();
-    c.open_ingest(&n.with_lease("L"), "leased", None, b"partial too").await.unwrap();
-    assert_eq!(c.list_lease_resources(&n, "L").await.unwrap(), vec![LeaseResource::ingest("leased")]);
+    c.open_ingest(&n.with_lease("L"), "leased", None, b"partial too")
+        .await
+        .unwrap();
+    assert_eq!(
+        c.list_lease_resources(&n, "L").await.unwrap(),
+        vec![LeaseResource::ingest("leased")]
+    );
     c.gc(&n).await.unwrap();
-    let refs: Vec<String> = c.list_ingests(&n).await.unwrap().into_iter().map(|s| s.reference).collect();
+    let refs: Vec<String> = c
+        .list_ingests(&n)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.reference)
+        .collect();
     assert_eq!(refs, vec!["leased".to_string(), "loose".to_string()]);
     c.delete_lease(&n, "L", true).await.unwrap();
-    let refs: Vec<String> = c.list_ingests(&n).await.unwrap().into_iter().map(|s| s.reference).collect();
+    let refs: Vec<String> = c
+        .list_ingests(&n)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.reference)
+        .collect();
     assert_eq!(refs, vec!["loose".to_string()]);
 }
 
@@ -377,17 +592,38 @@ async fn ingest_expected_digest_is_not_reported_by_list_statuses() {
     let (_d, c) = fresh().await;
     let n = ns("default");
     let dg = sha256_digest(b"to come");
-    assert_eq!(c.open_ingest(&n, "with-expected", Some((&dg, 7)), b"").await.unwrap(), 0);
-    assert_eq!(c.open_ingest(&n, "with-data", None, b"abc").await.unwrap(), 3);
+    assert_eq!(
+        c.open_ingest(&n, "with-expected", Some((&dg, 7)), b"")
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        c.open_ingest(&n, "with-data", None, b"abc").await.unwrap(),
+        3
+    );
     let st = c.list_ingests(&n).await.unwrap();
     assert_eq!(
         st,
         vec![
-            IngestStatus { reference: "with-data".into(), offset: 3, total: 0, expected: String::new() },
-            IngestStatus { reference: "with-expected".into(), offset: 0, total: 7, expected: String::new() },
+            IngestStatus {
+                reference: "with-data".into(),
+                offset: 3,
+                total: 0,
+                expected: String::new()
+            },
+            IngestStatus {
+                reference: "with-expected".into(),
+                offset: 0,
+                total: 7,
+                expected: String::new()
+            },
         ]
     );
-    assert_eq!(c.ingest_status(&n, "with-expected").await.unwrap().expected, "");
+    assert_eq!(
+        c.ingest_status(&n, "with-expected").await.unwrap().expected,
+        ""
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -395,7 +631,9 @@ async fn ingest_expected_of_content_absent_everywhere_is_no_edge() {
     let (_d, c) = fresh().await;
     let (a, b) = (ns("a"), ns("b"));
     let dg = sha256_digest(b"later");
-    c.open_ingest(&a, "waiting", Some((&dg, 5)), b"").await.unwrap();
+    c.open_ingest(&a, "waiting", Some((&dg, 5)), b"")
+        .await
+        .unwrap();
     put(&c, &b, "later", &[]).await;
     put(&c, &a, "later", &[]).await; // even in the ingest's own namespace
     c.gc(&a).await.unwrap();
@@ -408,18 +646,30 @@ async fn shared_ingest_is_invisible_and_keeps_the_backend_bytes_of_its_expected_
     let (a, b) = (ns("a"), ns("b"));
     let dg = put(&c, &a, "shared bytes", &[]).await;
     // b does not have the content, but the backend does: the ingest is "shared" (no backend writer).
-    c.open_ingest(&b, "sharing", Some((&dg, 12)), b"").await.unwrap();
-    assert_eq!(c.list_ingests(&b).await.unwrap(), vec![], "a shared ingest shows in ListStatuses");
+    c.open_ingest(&b, "sharing", Some((&dg, 12)), b"")
+        .await
+        .unwrap();
+    assert_eq!(
+        c.list_ingests(&b).await.unwrap(),
+        vec![],
+        "a shared ingest shows in ListStatuses"
+    );
     let e = c.ingest_status(&b, "sharing").await.unwrap_err();
     assert!(e.is_not_found(), "{e}");
     c.gc(&a).await.unwrap();
     assert!(!has(&c, &a, &dg).await, "the ingest kept a's record");
-    assert!(blob_file(&d, &dg), "the shared ingest did not keep the backend bytes");
+    assert!(
+        blob_file(&d, &dg),
+        "the shared ingest did not keep the backend bytes"
+    );
     // Abort it. The abort removes no record the GC sweeps, so the next GC does not clean the backend
     // (dirtyCS stays false): the bytes outlive it, with no namespace referencing them ...
     c.abort_ingest(&b, "sharing").await.unwrap();
     c.gc(&a).await.unwrap();
-    assert!(blob_file(&d, &dg), "backend cleaned although the GC removed no content record");
+    assert!(
+        blob_file(&d, &dg),
+        "backend cleaned although the GC removed no content record"
+    );
     // ... until a GC that does remove a content record (or follows a content Delete).
     put(&c, &a, "anything", &[]).await;
     c.gc(&a).await.unwrap();
@@ -433,7 +683,12 @@ async fn commit_mismatch_fails_and_leaves_the_ingest() {
     let wrong = sha256_digest(b"other");
     for style in [WriteStyle::Open, WriteStyle::Commit] {
         let e = c
-            .write_blob(&n, &WriteRequest::new(b"data".to_vec(), style).expected(&wrong).reference(format!("r-{style:?}")))
+            .write_blob(
+                &n,
+                &WriteRequest::new(b"data".to_vec(), style)
+                    .expected(&wrong)
+                    .reference(format!("r-{style:?}")),
+            )
             .await
             .unwrap_err();
         assert_eq!(
@@ -444,11 +699,21 @@ async fn commit_mismatch_fails_and_leaves_the_ingest() {
             ))
         );
     }
-    let refs: Vec<String> = c.list_ingests(&n).await.unwrap().into_iter().map(|s| s.reference).collect();
+    let refs: Vec<String> = c
+        .list_ingests(&n)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.reference)
+        .collect();
     assert_eq!(refs, vec!["r-Commit".to_string(), "r-Open".to_string()]);
     assert!(!has(&c, &n, &wrong).await && !has(&c, &n, &sha256_digest(b"data")).await);
     c.gc(&n).await.unwrap();
-    assert_eq!(c.list_ingests(&n).await.unwrap().len(), 2, "ingests without lease are roots");
+    assert_eq!(
+        c.list_ingests(&n).await.unwrap().len(),
+        2,
+        "ingests without lease are roots"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -456,9 +721,18 @@ async fn write_resumes_an_ingest_that_has_data() {
     let (_d, c) = fresh().await;
     let n = ns("default");
     assert_eq!(c.open_ingest(&n, "resume", None, b"hel").await.unwrap(), 3);
-    let w = c.write_blob(&n, &WriteRequest::new(b"hello".to_vec(), WriteStyle::Open).reference("resume")).await.unwrap();
+    let w = c
+        .write_blob(
+            &n,
+            &WriteRequest::new(b"hello".to_vec(), WriteStyle::Open).reference("resume"),
+        )
+        .await
+        .unwrap();
     assert_eq!(w.already_exists, None);
-    assert_eq!(c.read(&n, &sha256_digest(b"hello")).await.unwrap(), b"hello");
+    assert_eq!(
+        c.read(&n, &sha256_digest(b"hello")).await.unwrap(),
+        b"hello"
+    );
     assert_eq!(c.list_ingests(&n).await.unwrap(), vec![]);
 }
 
@@ -474,38 +748,88 @@ async fn exact_error_texts_for_missing_content_image_lease_and_ingest() {
     assert_eq!(c.info(&n, &dg).await.unwrap_err(), nf(&content));
     assert_eq!(c.read(&n, &dg).await.unwrap_err(), nf(&content));
     assert_eq!(c.delete_content(&n, &dg).await.unwrap_err(), nf(&content));
-    assert_eq!(c.update_labels(&n, &dg, &labels(&[("a", "b")])).await.unwrap_err(), nf(&content));
+    assert_eq!(
+        c.update_labels(&n, &dg, &labels(&[("a", "b")]))
+            .await
+            .unwrap_err(),
+        nf(&content)
+    );
     let img = "image \"example.com/x:1\": not found";
-    assert_eq!(c.get_image(&n, "example.com/x:1").await.unwrap_err(), nf(img));
-    assert_eq!(c.delete_image(&n, "example.com/x:1", false).await.unwrap_err(), nf(img));
-    assert_eq!(c.delete_image(&n, "example.com/x:1", true).await.unwrap_err(), nf(img));
-    assert_eq!(c.update_image(&n, &image("example.com/x:1", &dg), &["target"]).await.unwrap_err(), nf(img));
+    assert_eq!(
+        c.get_image(&n, "example.com/x:1").await.unwrap_err(),
+        nf(img)
+    );
+    assert_eq!(
+        c.delete_image(&n, "example.com/x:1", false)
+            .await
+            .unwrap_err(),
+        nf(img)
+    );
+    assert_eq!(
+        c.delete_image(&n, "example.com/x:1", true)
+            .await
+            .unwrap_err(),
+        nf(img)
+    );
+    assert_eq!(
+        c.update_image(&n, &image("example.com/x:1", &dg), &["target"])
+            .await
+            .unwrap_err(),
+        nf(img)
+    );
     let lease = "lease \"L\": not found";
     assert_eq!(c.delete_lease(&n, "L", false).await.unwrap_err(), nf(lease));
     assert_eq!(c.delete_lease(&n, "L", true).await.unwrap_err(), nf(lease));
-    assert_eq!(c.add_lease_resource(&n, "L", &LeaseResource::content(&dg)).await.unwrap_err(), nf(lease));
-    assert_eq!(c.list_lease_resources(&n, "L").await.unwrap_err(), nf(lease));
-    assert_eq!(c.abort_ingest(&n, "r").await.unwrap_err(), nf("reference r: not found"));
+    assert_eq!(
+        c.add_lease_resource(&n, "L", &LeaseResource::content(&dg))
+            .await
+            .unwrap_err(),
+        nf(lease)
+    );
+    assert_eq!(
+        c.list_lease_resources(&n, "L").await.unwrap_err(),
+        nf(lease)
+    );
+    assert_eq!(
+        c.abort_ingest(&n, "r").await.unwrap_err(),
+        nf("reference r: not found")
+    );
     assert_eq!(
         c.ingest_status(&n, "r").await.unwrap_err(),
         nf("could not get status for ref \"r\": reference r: not found")
     );
     // duplicates
     c.create_lease(&n, "L", &Labels::new()).await.unwrap();
-    assert_eq!(c.create_lease(&n, "L", &Labels::new()).await.unwrap_err(), CdError::AlreadyExists("lease \"L\": already exists".into()));
+    assert_eq!(
+        c.create_lease(&n, "L", &Labels::new()).await.unwrap_err(),
+        CdError::AlreadyExists("lease \"L\": already exists".into())
+    );
     c.create_image(&n, &image("i", &dg)).await.unwrap();
-    assert_eq!(c.create_image(&n, &image("i", &dg)).await.unwrap_err(), CdError::AlreadyExists("image \"i\": already exists".into()));
+    assert_eq!(
+        c.create_image(&n, &image("i", &dg)).await.unwrap_err(),
+        CdError::AlreadyExists("image \"i\": already exists".into())
+    );
     // validation
     let mut bad = image("j", "nodigest");
     assert_eq!(
         c.create_image(&n, &bad).await.unwrap_err(),
-        CdError::InvalidArgument("Target.Digest \"nodigest\" invalid: invalid checksum digest format: invalid argument".into())
+        CdError::InvalidArgument(
+            "Target.Digest \"nodigest\" invalid: invalid checksum digest format: invalid argument"
+                .into()
+        )
     );
     bad.target.digest = dg.clone();
     bad.target.media_type.clear();
-    assert_eq!(c.create_image(&n, &bad).await.unwrap_err(), CdError::InvalidArgument("Target.MediaType must be set: invalid argument".into()));
+    assert_eq!(
+        c.create_image(&n, &bad).await.unwrap_err(),
+        CdError::InvalidArgument("Target.MediaType must be set: invalid argument".into())
+    );
     // the other namespace does not see them
-    assert!(c.get_image(&ns("other"), "i").await.unwrap_err().is_not_found());
+    assert!(c
+        .get_image(&ns("other"), "i")
+        .await
+        .unwrap_err()
+        .is_not_found());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -513,10 +837,19 @@ async fn label_update_with_empty_value_removes_and_commit_drops_empty_labels() {
     let (_d, c) = fresh().await;
     let n = ns("default");
     let dg = put(&c, &n, "labelled", &[("a", "1"), ("b", "2"), ("empty", "")]).await;
-    assert_eq!(c.info(&n, &dg).await.unwrap().labels, labels(&[("a", "1"), ("b", "2")]));
-    let i = c.update_labels(&n, &dg, &labels(&[("a", ""), ("c", "3")])).await.unwrap();
+    assert_eq!(
+        c.info(&n, &dg).await.unwrap().labels,
+        labels(&[("a", "1"), ("b", "2")])
+    );
+    let i = c
+        .update_labels(&n, &dg, &labels(&[("a", ""), ("c", "3")]))
+        .await
+        .unwrap();
     assert_eq!(i.labels, labels(&[("b", "2"), ("c", "3")]));
-    assert_eq!(c.info(&n, &dg).await.unwrap().labels, labels(&[("b", "2"), ("c", "3")]));
+    assert_eq!(
+        c.info(&n, &dg).await.unwrap().labels,
+        labels(&[("b", "2"), ("c", "3")])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -554,9 +887,16 @@ async fn namespaces_appear_on_first_successful_write_and_never_go() {
     assert_eq!(c.namespaces().await.unwrap(), Vec::<String>::new());
     let dg = put(&c, &ns("w"), "x", &[]).await;
     c.gc(&ns("g")).await.unwrap(); // the throwaway lease creates "g"
-    assert_eq!(c.namespaces().await.unwrap(), vec!["g".to_string(), "w".to_string()]);
+    assert_eq!(
+        c.namespaces().await.unwrap(),
+        vec!["g".to_string(), "w".to_string()]
+    );
     assert!(!has(&c, &ns("w"), &dg).await);
-    assert_eq!(c.namespaces().await.unwrap(), vec!["g".to_string(), "w".to_string()], "GC removes namespaces");
+    assert_eq!(
+        c.namespaces().await.unwrap(),
+        vec!["g".to_string(), "w".to_string()],
+        "GC removes namespaces"
+    );
     // the dump leaves empty namespaces out
     assert_eq!(c.dump_state().await.unwrap(), State::default());
 }
@@ -565,13 +905,26 @@ async fn namespaces_appear_on_first_successful_write_and_never_go() {
 async fn rewrite_after_delete_before_gc_recreates_the_record_from_the_kept_bytes() {
     let (d, c) = fresh().await;
     let n = ns("default");
-    for (i, style) in [WriteStyle::Open, WriteStyle::Commit].into_iter().enumerate() {
+    for (i, style) in [WriteStyle::Open, WriteStyle::Commit]
+        .into_iter()
+        .enumerate()
+    {
         let data = format!("again {i}").into_bytes();
-        let dg = c.write_blob(&n, &WriteRequest::new(data.clone(), style)).await.unwrap().digest;
+        let dg = c
+            .write_blob(&n, &WriteRequest::new(data.clone(), style))
+            .await
+            .unwrap()
+            .digest;
         c.delete_content(&n, &dg).await.unwrap();
         assert!(blob_file(&d, &dg));
-        let w = c.write_blob(&n, &WriteRequest::new(data.clone(), style).label("v", "2")).await.unwrap();
-        assert_eq!(w.already_exists, None, "{style:?}: a deleted record is not 'existing content'");
+        let w = c
+            .write_blob(&n, &WriteRequest::new(data.clone(), style).label("v", "2"))
+            .await
+            .unwrap();
+        assert_eq!(
+            w.already_exists, None,
+            "{style:?}: a deleted record is not 'existing content'"
+        );
         assert_eq!(c.info(&n, &dg).await.unwrap().labels, labels(&[("v", "2")]));
         assert_eq!(c.read(&n, &dg).await.unwrap(), data);
     }
