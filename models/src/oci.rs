@@ -285,16 +285,21 @@ pub fn child_labels<'a>(children: impl Iterator<Item = &'a Blob>) -> Labels {
     for c in children {
         let key = match &c.role {
             Role::Config { .. } => format!("{GC_REF_CONTENT}.config"),
-            Role::Manifest { .. } | Role::Index => {
+            Role::Manifest { .. } => {
                 m += 1;
                 format!("{GC_REF_CONTENT}.m.{}", m - 1)
+            }
+            // images/mediatypes.go ChildGCLabels: an index is neither config, manifest nor
+            // layer, so it gets the generic `containerd.io/gc.ref.content.` prefix.
+            Role::Index => {
+                o += 1;
+                format!("{GC_REF_CONTENT}.{}", o - 1)
             }
             Role::Layer { .. } => {
                 l += 1;
                 format!("{GC_REF_CONTENT}.l.{}", l - 1)
             }
         };
-        let _ = &mut o;
         labels.insert(key, c.digest().to_string());
     }
     labels

@@ -2,7 +2,8 @@
 //! each blob is fetched (`content.OpenWriter(WithRef(MakeRefKey), WithDescriptor)` + Copy), read
 //! back by the children handler, and labelled with its children (SetChildrenMappedLabels) before
 //! any child is fetched; unpack records each layer's uncompressed digest; then the image is
-//! created (or updated when the name exists) and the lease released without sync.
+//! created (or, when the name exists, replaced by an Update without fieldpaths, retrying the
+//! Create if it vanished meanwhile: client.go createNewImage) and the lease released without sync.
 //!
 //! `fetched` limits which platforms' manifests, configs and layers are fetched: the index still
 //! labels every manifest, so the others are dangling references (a lazy pull, containerd#8973).
@@ -108,25 +109,33 @@ pub fn pull(
                 }
             }
             let t = &fixture.index.descriptor;
-            let create = OpKind::ImageCreate {
-                name: fixture.reference.clone(),
-                media_type: t.media_type.clone(),
-                target: t.digest.clone(),
-                size: Some(t.size),
-                labels: Labels::new(),
-            };
-            match rpc.image_call(&ctx, create).await {
-                Err(e) if e.kind == ErrorKind::AlreadyExists => {
-                    let update = OpKind::ImageUpdate {
-                        name: fixture.reference.clone(),
-                        media_type: Some(t.media_type.clone()),
-                        target: Some(t.digest.clone()),
-                        size: Some(t.size),
-                        labels: None,
-                    };
-                    rpc.image_call(&ctx, update).await
+            // client.go createNewImage: Create; on AlreadyExists an Update with no fieldpaths,
+            // which replaces the whole record (labels included: the pulled image has none); if
+            // the image vanished in between (NotFound), Create again.
+            loop {
+                let create = OpKind::ImageCreate {
+                    name: fixture.reference.clone(),
+                    media_type: t.media_type.clone(),
+                    target: t.digest.clone(),
+                    size: Some(t.size),
+                    labels: Labels::new(),
+                };
+                match rpc.image_call(&ctx, create).await {
+                    Err(e) if e.kind == ErrorKind::AlreadyExists => {
+                        let update = OpKind::ImageUpdate {
+                            name: fixture.reference.clone(),
+                            media_type: Some(t.media_type.clone()),
+                            target: Some(t.digest.clone()),
+                            size: Some(t.size),
+                            labels: Some(Labels::new()),
+                        };
+                        match rpc.image_call(&ctx, update).await {
+                            Err(e) if e.kind == ErrorKind::NotFound => continue,
+                            other => return other,
+                        }
+                    }
+                    other => return other,
                 }
-                other => other,
             }
         }
         .await;

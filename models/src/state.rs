@@ -123,6 +123,16 @@ impl Store {
                     })
                     .collect(),
             };
+            // PROBES.md 8: a namespace whose content, images, leases and *visible* ingests are
+            // all empty is omitted; a namespace holding only shared ingests (invisible to
+            // ListStatuses) looks empty to a client.
+            if ns.content.is_empty()
+                && ns.images.is_empty()
+                && ns.ingests.is_empty()
+                && ns.leases.is_empty()
+            {
+                continue;
+            }
             namespaces.insert(name.clone(), ns);
         }
         State {
