@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod apply;
+mod scenario_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -21,6 +22,12 @@ struct Cli {
 enum Command {
     /// Apply a TOML list of operations to a fresh model store; print each result and the final state.
     Apply(apply::Args),
+    /// List the built-in scenarios with their expected verdicts.
+    List,
+    /// Explore a scenario's interleavings; exit 1 with a shrunk, replayable trace on a violation.
+    Explore(scenario_cmd::ExploreArgs),
+    /// Replay one schedule of a scenario and print its trace.
+    Replay(scenario_cmd::ReplayArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +41,9 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Apply(args) => apply::run(args),
+        Command::List => scenario_cmd::list(),
+        Command::Explore(args) => scenario_cmd::explore(args),
+        Command::Replay(args) => scenario_cmd::replay(args),
     }
 }
 

@@ -1,1 +1,11 @@
-//! pushrace-scenarios: client programs, invariants and scenario files.
+//! pushrace-scenarios: nerdctl's push path and its racing neighbours as client programs over a
+//! [`client::Client`], the invariants they must keep, scenario files, and the glue that explores a
+//! scenario with the harness.
+
+pub mod client;
+pub mod explore;
+pub mod library;
+pub mod programs;
+pub mod report;
+pub mod scenario;
+pub mod sim;

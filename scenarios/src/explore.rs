@@ -1,0 +1,301 @@
+//! Exploring a scenario: its actors become harness actors over the model backend, its invariant
+//! becomes failures the harness can find, shrink and replay; the result is a [`Verdict`].
+
+use crate::client::Client;
+use crate::programs::{neighbours, push};
+use crate::scenario::{ActorSpec, Invariant, ProgramSpec, Scenario, StrategyKind};
+use crate::sim::{ModelClient, Sim};
+use pushrace_harness::{
+    ActorError, Config, Explorer, FailureKind, Report, Schedule, Shard, Trace, World,
+};
+use pushrace_models::{Error, OpKind};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// How to explore.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub strategy: StrategyKind,
+    pub preemptions: usize,
+    pub seed: u64,
+    /// Executions (default: DFS to exhaustion, 1000 for random and PCT).
+    pub budget: Option<u64>,
+    pub depth: usize,
+    pub shard: Option<Shard>,
+    pub max_time: Option<Duration>,
+    pub progress: bool,
+    pub reduction: bool,
+}
+
+impl Options {
+    /// The bounds a scenario file declares.
+    pub fn for_scenario(s: &Scenario) -> Options {
+        Options {
+            strategy: s.check.strategy,
+            preemptions: s.check.preemptions,
+            seed: s.check.seed,
+            budget: s.check.budget,
+            depth: s.check.depth,
+            shard: None,
+            max_time: None,
+            progress: false,
+            reduction: true,
+        }
+    }
+
+    pub fn config(&self) -> Config {
+        Config {
+            preemption_bound: Some(self.preemptions),
+            reduction: self.reduction,
+            max_executions: self.budget,
+            max_time: self.max_time,
+            shard: self.shard,
+            progress: self.progress,
+            ..Config::default()
+        }
+    }
+}
+
+/// Runs one actor's program to completion on any backend.
+pub async fn run_actor<C: Client>(c: &C, s: &Scenario, a: &ActorSpec) -> Result<(), Error> {
+    let ctx = &a.ctx;
+    match &a.program {
+        ProgramSpec::Push {
+            reference,
+            platforms,
+            all_platforms,
+            variant,
+        } => {
+            let p = push::Push {
+                actor: a.name.clone(),
+                ctx: ctx.clone(),
+                reference: reference.clone(),
+                platforms: platforms.clone(),
+                all_platforms: *all_platforms,
+                variant: *variant,
+                semantics: s.semantics,
+                fixture: s.fixture(reference).cloned(),
+            };
+            push::push(c, &p).await
+        }
+        ProgramSpec::Pull { reference, fetched } => {
+            let fixture = s
+                .fixture(reference)
+                .cloned()
+                .expect("validated: pull names a scenario image");
+            neighbours::pull(c, &a.name, ctx, fixture, fetched.clone()).await
+        }
+        ProgramSpec::Tag { src, dst } => neighbours::tag(c, ctx, src, dst).await,
+        ProgramSpec::Rmi { image, force } => neighbours::rmi(c, ctx, image, *force).await,
+        ProgramSpec::ImageConvert {
+            src,
+            dst,
+            platforms,
+        } => neighbours::image_convert(c, &a.name, ctx, src, dst, platforms).await,
+        ProgramSpec::CtrRm { image, sync } => neighbours::ctr_rm(c, ctx, image, *sync).await,
+        ProgramSpec::GcTicker { ticks } => {
+            for _ in 0..*ticks {
+                c.gc_tick().await;
+            }
+            Ok(())
+        }
+        ProgramSpec::ClockAdvance { by } => c
+            .call(pushrace_models::Op {
+                ctx: ctx.clone(),
+                kind: OpKind::ClockAdvance { by: *by },
+            })
+            .await
+            .map(|_| ()),
+        ProgramSpec::Ops { actions } => neighbours::ops(c, &a.name, actions).await,
+    }
+}
+
+/// Turns an actor's result into what the harness sees under the scenario's invariant: only
+/// results that break the invariant are failures; other errors are the program's business
+/// (`image "…": not found` is a failed push but not a missing digest).
+pub fn classify(invariant: Invariant, r: Result<(), Error>) -> Result<(), ActorError> {
+    match (invariant, r) {
+        (_, Ok(())) => Ok(()),
+        (Invariant::NoMissingDigest | Invariant::PushSucceeds, Err(e))
+            if e.missing_digest().is_some() =>
+        {
+            Err(ActorError::new(
+                format!("missing {}", e.missing_digest().unwrap()),
+                e.message,
+            ))
+        }
+        (Invariant::PushSucceeds, Err(e)) => {
+            Err(ActorError::new(format!("{:?}", e.kind), e.message))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A scenario as a harness model.
+pub fn model(s: &Scenario) -> impl Fn(&mut World) + 'static {
+    let scenario = Rc::new(s.clone());
+    let mut template = Sim::new(s.setup.clone());
+    template.registry = s.registry.clone();
+    move |w: &mut World| {
+        let sim = Rc::new(RefCell::new(template.clone()));
+        for (i, a) in scenario.actors.iter().enumerate() {
+            let (sim, scenario) = (sim.clone(), scenario.clone());
+            w.spawn(a.name.clone(), move |sched| async move {
+                let client = ModelClient { sched, sim };
+                let actor = &scenario.actors[i];
+                classify(
+                    scenario.check.invariant,
+                    run_actor(&client, &scenario, actor).await,
+                )
+            });
+        }
+        if scenario.check.invariant == Invariant::GcSafety {
+            let sim = sim.clone();
+            w.invariant("gc-safety", move || sim.borrow().check_gc_safety());
+        }
+    }
+}
+
+/// A violation, in the scenario's terms.
+#[derive(Clone, Debug)]
+pub struct Violation {
+    pub invariant: &'static str,
+    /// The failing actor (None for a store invariant).
+    pub actor: Option<String>,
+    /// 0-based index of the failing step in the (shrunk) trace.
+    pub step: usize,
+    pub message: String,
+    pub digest: Option<String>,
+    /// What the digest is ("reduced index of example.com/app:1 (linux/amd64)").
+    pub what: Option<String>,
+    /// Its role kind (`reduced-index`, `layer`, …).
+    pub role: Option<String>,
+    pub schedule: Schedule,
+    pub trace: Trace,
+    pub steps_before: usize,
+    pub steps_after: usize,
+    pub preemptions_before: usize,
+    pub preemptions_after: usize,
+}
+
+/// The outcome of exploring a scenario.
+#[derive(Debug)]
+pub struct Verdict {
+    pub scenario: String,
+    pub source: String,
+    pub options: Options,
+    pub report: Report,
+    pub violation: Option<Violation>,
+    /// A failure that is not the scenario's invariant (deadlock, step budget, panic): a bug in a
+    /// program or the tool, reported as such.
+    pub other_failure: Option<String>,
+}
+
+pub fn explore(s: &Scenario, opts: &Options) -> Verdict {
+    let m = model(s);
+    let explorer = Explorer::new(opts.config());
+    let report = match opts.strategy {
+        StrategyKind::Dfs => explorer.dfs(&m),
+        StrategyKind::Random => explorer.random(&m, opts.seed),
+        StrategyKind::Pct => explorer.pct(&m, opts.seed, opts.depth),
+    };
+    let (violation, other_failure) = match report.failures.first() {
+        None => (None, None),
+        Some(f) => interpret(s, f),
+    };
+    Verdict {
+        scenario: s.name.clone(),
+        source: s.source.clone(),
+        options: opts.clone(),
+        report,
+        violation,
+        other_failure,
+    }
+}
+
+fn interpret(s: &Scenario, f: &pushrace_harness::Failure) -> (Option<Violation>, Option<String>) {
+    let trace = f.best_trace().clone();
+    let names = trace.actors.clone();
+    let (actor, message, step) = match &f.shrunk.as_ref().map_or(&f.kind, |x| &x.kind) {
+        FailureKind::ActorError { actor, error } => {
+            // The failing call is the actor's last step that names the missing digest (a push
+            // still runs its deferred delete after the failed read); otherwise its last step.
+            let mine = |t: &&pushrace_harness::TraceStep| t.actor == *actor;
+            let short = Error::raw(pushrace_models::ErrorKind::NotFound, error.message.clone())
+                .missing_digest()
+                .map(|d| crate::sim::short(d).to_string());
+            let step = short
+                .and_then(|sd| {
+                    trace
+                        .steps
+                        .iter()
+                        .filter(mine)
+                        .filter(|t| t.label.contains(&sd))
+                        .last()
+                        .map(|t| t.index)
+                })
+                .or_else(|| trace.steps.iter().filter(mine).last().map(|t| t.index))
+                .unwrap_or(0);
+            (Some(names[*actor].clone()), error.message.clone(), step)
+        }
+        FailureKind::Invariant { name, message } if name == "gc-safety" => {
+            (None, message.clone(), trace.steps.len().saturating_sub(1))
+        }
+        other => return (None, Some(other.describe(&names))),
+    };
+    let digest = Error::raw(pushrace_models::ErrorKind::NotFound, message.clone())
+        .missing_digest()
+        .map(str::to_string)
+        .or_else(|| {
+            message
+                .split_whitespace()
+                .find(|w| w.starts_with("sha256:"))
+                .map(|w| w.trim_end_matches(':').to_string())
+        });
+    let what = digest
+        .as_deref()
+        .and_then(|d| s.describe(d))
+        .map(str::to_string);
+    let role = digest.as_deref().and_then(|d| s.role_kinds.get(d)).cloned();
+    let (sb, sa, pb, pa) = match &f.shrunk {
+        Some(x) => (
+            x.steps_before,
+            x.steps_after,
+            x.preemptions_before,
+            x.preemptions_after,
+        ),
+        None => (
+            f.trace.steps.len(),
+            f.trace.steps.len(),
+            f.preemptions,
+            f.preemptions,
+        ),
+    };
+    let v = Violation {
+        invariant: s.check.invariant.name(),
+        actor,
+        step,
+        message,
+        digest,
+        what,
+        role,
+        schedule: f.best_schedule().clone(),
+        trace,
+        steps_before: sb,
+        steps_after: sa,
+        preemptions_before: pb,
+        preemptions_after: pa,
+    };
+    (Some(v), None)
+}
+
+/// Replays a schedule on the scenario; the execution's trace and whether it broke the invariant.
+pub fn replay(s: &Scenario, schedule: &Schedule) -> Result<(Trace, Option<String>), String> {
+    let m = model(s);
+    let e = Explorer::new(Config::default())
+        .replay(&m, schedule)
+        .map_err(|d| d.to_string())?;
+    let failed = e.failure.as_ref().map(|k| k.describe(&e.trace.actors));
+    Ok((e.trace, failed))
+}

@@ -1,0 +1,516 @@
+//! `nerdctl push` in each historical variant (see nerdctl-push-history.md), call by call.
+//!
+//! Without `--all-platforms` nerdctl converts the image into a temporary reduced-platform image
+//! and pushes that; the variants differ in how the temporary image is created and deleted:
+//!
+//! | variant      | before the push                                               | after the push            |
+//! |--------------|---------------------------------------------------------------|---------------------------|
+//! | `v0.17`      | convert `<ref>-tmp-reduced-platform` <- ref (own lease)        | delete tmp, async         |
+//! | `v0.18`      | same (nerdctl #866)                                           | delete tmp, **sync** (GC) |
+//! | `v2.0.4`     | EnsureAllContent (#3435), then as v0.18                       | delete tmp, sync          |
+//! | `v2.0.5`     | EnsureAllContent; get ref; delete tmp sync; create tmp -> ref's target; convert tmp in place (#4062) | delete tmp, sync |
+//! | `lease-held` | one lease first; ref's target and the reduced index added to it with AddResource; EnsureAllContent under it; unique tmp name; convert under the lease | delete tmp, then release the lease |
+//!
+//! The push itself is containerd's `remotes.PushContent`: walk from the target (each index and
+//! manifest read with Info + ReadAt to find its children, each child Info'd by the annotate
+//! handler), push configs and layers (registry HEAD; if absent Info + read + upload), then the
+//! manifests and the index last. No lease is held by any upstream variant.
+//!
+//! `lease-held` when the source image is removed mid-push: the target is added to the lease right
+//! after `image.get`, then checked with Info. If the image (and its content) went before that, the
+//! push stops with `source image "<ref>" was removed during push` — a FailedPrecondition, not a
+//! missing digest. Once the check passes, everything reachable from the target is held.
+
+use super::{exec, is_not_found, wrap};
+use crate::client::{drive, Client};
+use pushrace_models::clock::Duration;
+use pushrace_models::converter::{self, reduce_index};
+use pushrace_models::leases::Resource;
+use pushrace_models::oci::{self, ImageFixture};
+use pushrace_models::{Ctx, Descriptor, Error, ErrorKind, Labels, OpKind, Outcome, Semantics};
+use serde_json::Value;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Hash)]
+pub enum Variant {
+    V0_17,
+    V0_18,
+    V2_0_4,
+    V2_0_5,
+    LeaseHeld,
+}
+
+impl Variant {
+    pub const ALL: [Variant; 5] = [
+        Variant::V0_17,
+        Variant::V0_18,
+        Variant::V2_0_4,
+        Variant::V2_0_5,
+        Variant::LeaseHeld,
+    ];
+
+    fn sync_deferred_delete(self) -> bool {
+        self >= Variant::V0_18
+    }
+
+    fn ensures_content(self) -> bool {
+        self >= Variant::V2_0_4
+    }
+}
+
+impl FromStr for Variant {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Variant, String> {
+        Ok(match s {
+            "v0.17" => Variant::V0_17,
+            "v0.18" => Variant::V0_18,
+            "v2.0.4" => Variant::V2_0_4,
+            "v2.0.5" => Variant::V2_0_5,
+            "lease-held" => Variant::LeaseHeld,
+            _ => return Err(format!(
+                "unknown variant {s:?}; expected one of v0.17, v0.18, v2.0.4, v2.0.5, lease-held"
+            )),
+        })
+    }
+}
+
+impl fmt::Display for Variant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Variant::V0_17 => "v0.17",
+            Variant::V0_18 => "v0.18",
+            Variant::V2_0_4 => "v2.0.4",
+            Variant::V2_0_5 => "v2.0.5",
+            Variant::LeaseHeld => "lease-held",
+        })
+    }
+}
+
+/// Everything one push needs.
+#[derive(Clone, Debug)]
+pub struct Push {
+    /// The actor's name: makes lease ids and (for lease-held) the tmp name unique.
+    pub actor: String,
+    pub ctx: Ctx,
+    pub reference: String,
+    pub platforms: Vec<String>,
+    pub all_platforms: bool,
+    pub variant: Variant,
+    pub semantics: Semantics,
+    /// Where EnsureAllContent fetches missing blobs from (the image as the registry serves it).
+    pub fixture: Option<Arc<ImageFixture>>,
+}
+
+/// nerdctl's temporary image name (shared by every push of `reference`, except lease-held's).
+pub fn tmp_name(reference: &str) -> String {
+    format!("{reference}-tmp-reduced-platform")
+}
+
+fn json(b: &[u8]) -> Result<Value, Error> {
+    serde_json::from_slice(b)
+        .map_err(|e| Error::raw(ErrorKind::Unknown, format!("failed to parse blob: {e}")))
+}
+
+fn descriptor(v: &Value) -> Option<Descriptor> {
+    Some(Descriptor {
+        media_type: v.get("mediaType")?.as_str()?.to_string(),
+        digest: v.get("digest")?.as_str()?.to_string(),
+        size: v.get("size")?.as_i64()?,
+    })
+}
+
+/// An index entry's platform as `os/arch[/variant]`.
+fn platform_of(v: &Value) -> Option<String> {
+    let p = v.get("platform")?;
+    let (os, arch) = (p.get("os")?.as_str()?, p.get("architecture")?.as_str()?);
+    Some(match p.get("variant").and_then(Value::as_str) {
+        Some(var) => format!("{os}/{arch}/{var}"),
+        None => format!("{os}/{arch}"),
+    })
+}
+
+async fn info<C: Client>(c: &C, ctx: &Ctx, d: &str) -> Result<pushrace_models::ContentInfo, Error> {
+    match exec(
+        c,
+        ctx,
+        OpKind::ContentInfo {
+            digest: d.to_string(),
+        },
+    )
+    .await?
+    {
+        Outcome::Info(i) => Ok(i),
+        o => Err(Error::raw(
+            ErrorKind::Unknown,
+            format!("content.info: unexpected {o:?}"),
+        )),
+    }
+}
+
+async fn read<C: Client>(c: &C, ctx: &Ctx, d: &str) -> Result<pushrace_models::Bytes, Error> {
+    match exec(
+        c,
+        ctx,
+        OpKind::ContentRead {
+            digest: d.to_string(),
+            offset: 0,
+            len: None,
+        },
+    )
+    .await?
+    {
+        Outcome::Data(b) => Ok(b),
+        o => Err(Error::raw(
+            ErrorKind::Unknown,
+            format!("content.read: unexpected {o:?}"),
+        )),
+    }
+}
+
+async fn image_get<C: Client>(
+    c: &C,
+    ctx: &Ctx,
+    name: &str,
+) -> Result<pushrace_models::Image, Error> {
+    match exec(
+        c,
+        ctx,
+        OpKind::ImageGet {
+            name: name.to_string(),
+        },
+    )
+    .await?
+    {
+        Outcome::Image(i) => Ok(i),
+        o => Err(Error::raw(
+            ErrorKind::Unknown,
+            format!("image.get: unexpected {o:?}"),
+        )),
+    }
+}
+
+/// content.ReadBlob: ReaderAt (Info) then one ReadAt.
+async fn read_blob<C: Client>(c: &C, ctx: &Ctx, d: &str) -> Result<pushrace_models::Bytes, Error> {
+    info(c, ctx, d).await?;
+    read(c, ctx, d).await
+}
+
+/// The children of an index (filtered by platform) or a manifest (config, then layers).
+fn children(desc: &Descriptor, blob: &Value, platforms: Option<&[String]>) -> Vec<Descriptor> {
+    if oci::is_index(&desc.media_type) {
+        blob.get("manifests")
+            .and_then(Value::as_array)
+            .map(|ms| {
+                ms.iter()
+                    .filter(|m| match (platforms, platform_of(m)) {
+                        (Some(want), Some(p)) => want.contains(&p),
+                        _ => true,
+                    })
+                    .filter_map(descriptor)
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        let mut out: Vec<Descriptor> = blob
+            .get("config")
+            .and_then(descriptor)
+            .into_iter()
+            .collect();
+        if let Some(ls) = blob.get("layers").and_then(Value::as_array) {
+            out.extend(ls.iter().filter_map(descriptor));
+        }
+        out
+    }
+}
+
+fn is_parent(d: &Descriptor) -> bool {
+    oci::is_index(&d.media_type) || oci::is_manifest(&d.media_type)
+}
+
+/// remotes.push for one blob: registry HEAD; if absent, ReaderAt (Info) + read + upload.
+async fn push_blob<C: Client>(c: &C, ctx: &Ctx, d: &Descriptor) -> Result<(), Error> {
+    if c.registry_has(&d.digest).await {
+        return Ok(());
+    }
+    info(c, ctx, &d.digest).await?;
+    read(c, ctx, &d.digest)
+        .await
+        .map_err(|e| wrap("failed to copy", e))?;
+    c.registry_put(&d.digest).await;
+    Ok(())
+}
+
+/// remotes.PushContent from `target`, sequentialised depth-first in descriptor order.
+pub async fn push_content<C: Client>(
+    c: &C,
+    ctx: &Ctx,
+    target: &Descriptor,
+    platforms: Option<&[String]>,
+    semantics: Semantics,
+) -> Result<(), Error> {
+    let mut manifests: Vec<Descriptor> = Vec::new();
+    let mut queue = vec![target.clone()];
+    while let Some(desc) = queue.pop() {
+        if !is_parent(&desc) {
+            push_blob(c, ctx, &desc).await?;
+            continue;
+        }
+        let blob = json(&read_blob(c, ctx, &desc.digest).await?)?;
+        let kids = children(&desc, &blob, platforms);
+        // annotateDistributionSourceHandler: Info on every child of an index or manifest.
+        for k in &kids {
+            if let Err(e) = info(c, ctx, &k.digest).await {
+                if !(e.is_not_found() && semantics.push_ignores_missing_child_info()) {
+                    return Err(e);
+                }
+            }
+        }
+        manifests.push(desc);
+        queue.extend(kids.into_iter().rev());
+    }
+    for m in manifests.iter().rev() {
+        push_blob(c, ctx, m).await?;
+    }
+    Ok(())
+}
+
+/// nerdctl's EnsureAllContent (#3435): for each wanted platform, images.Check (read the index and
+/// the platform's manifest, Info its config and layers); fetch the platform when anything is missing.
+async fn ensure_all_content<C: Client>(
+    c: &C,
+    p: &Push,
+    ctx: &Ctx,
+    lease_seq: &mut u32,
+) -> Result<(), Error> {
+    let img = image_get(c, ctx, &p.reference).await?;
+    let target = img.target;
+    let platforms: Vec<String> = if p.all_platforms {
+        p.fixture
+            .as_ref()
+            .map(|f| f.platforms.iter().map(|x| x.platform.clone()).collect())
+            .unwrap_or_default()
+    } else {
+        p.platforms.clone()
+    };
+    for platform in &platforms {
+        let mut missing = false;
+        if oci::is_index(&target.media_type) {
+            let index = json(&read_blob(c, ctx, &target.digest).await?)?;
+            let want = [platform.clone()];
+            for m in children(&target, &index, Some(&want)) {
+                match read_blob(c, ctx, &m.digest).await {
+                    Err(e) if e.is_not_found() => missing = true,
+                    Err(e) => return Err(e),
+                    Ok(b) => {
+                        for k in children(&m, &json(&b)?, None) {
+                            if is_not_found(
+                                &exec(
+                                    c,
+                                    ctx,
+                                    OpKind::ContentInfo {
+                                        digest: k.digest.clone(),
+                                    },
+                                )
+                                .await,
+                            ) {
+                                missing = true;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if missing {
+            let fixture = p.fixture.clone().ok_or_else(|| {
+                Error::raw(
+                    ErrorKind::NotFound,
+                    format!(
+                        "cannot fetch {platform} of {}: no registry copy",
+                        p.reference
+                    ),
+                )
+            })?;
+            *lease_seq += 1;
+            let id = format!("{}-fetch-{}", p.actor, lease_seq);
+            drive(
+                c,
+                pushrace_models::pull::pull(fixture, Some(vec![platform.clone()]), ctx.clone(), id),
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn convert<C: Client>(
+    c: &C,
+    p: &Push,
+    ctx: &Ctx,
+    dst: &str,
+    src: &str,
+    seq: &mut u32,
+) -> Result<pushrace_models::Image, Error> {
+    *seq += 1;
+    let lease = format!("{}-convert-{}", p.actor, seq);
+    drive(
+        c,
+        converter::convert(
+            src.to_string(),
+            dst.to_string(),
+            p.platforms.clone(),
+            ctx.clone(),
+            lease,
+        ),
+    )
+    .await
+    .map_err(|e| {
+        wrap(
+            format_args!(
+                "failed to create a tmp reduced-platform image {dst:?} (platform={:?})",
+                p.platforms
+            ),
+            e,
+        )
+    })
+}
+
+/// `nerdctl push` of `p.reference`.
+pub async fn push<C: Client>(c: &C, p: &Push) -> Result<(), Error> {
+    let mut seq = 0u32;
+    if p.variant == Variant::LeaseHeld {
+        return push_lease_held(c, p, &mut seq).await;
+    }
+    let ctx = &p.ctx;
+    if p.variant.ensures_content() {
+        ensure_all_content(c, p, ctx, &mut seq).await?;
+    }
+    let mut push_ref = p.reference.clone();
+    let mut tmp = None;
+    if !p.all_platforms {
+        let name = tmp_name(&p.reference);
+        if p.variant == Variant::V2_0_5 {
+            let src = image_get(c, ctx, &p.reference).await?;
+            let _ = exec(
+                c,
+                ctx,
+                OpKind::ImageDelete {
+                    name: name.clone(),
+                    sync: true,
+                },
+            )
+            .await;
+            let create = OpKind::ImageCreate {
+                name: name.clone(),
+                media_type: src.target.media_type.clone(),
+                target: src.target.digest.clone(),
+                size: Some(src.target.size),
+                labels: src.labels.clone(),
+            };
+            exec(c, ctx, create).await?;
+            tmp = Some(name.clone());
+            if let Err(e) = convert(c, p, ctx, &name, &name, &mut seq).await {
+                let _ = exec(c, ctx, OpKind::ImageDelete { name, sync: true }).await;
+                return Err(e);
+            }
+        } else {
+            convert(c, p, ctx, &name, &p.reference, &mut seq).await?;
+            tmp = Some(name.clone());
+        }
+        push_ref = name;
+    }
+    let result = async {
+        let img = image_get(c, ctx, &push_ref).await?;
+        let platforms = (!p.all_platforms).then_some(p.platforms.as_slice());
+        push_content(c, ctx, &img.target, platforms, p.semantics).await
+    }
+    .await;
+    if let Some(name) = tmp {
+        let _ = exec(
+            c,
+            ctx,
+            OpKind::ImageDelete {
+                name,
+                sync: p.variant.sync_deferred_delete(),
+            },
+        )
+        .await;
+    }
+    result
+}
+
+/// The fix proposed here: hold one lease from before anything is read until after the tmp image
+/// is gone, with the source target and the reduced index added to it explicitly.
+async fn push_lease_held<C: Client>(c: &C, p: &Push, seq: &mut u32) -> Result<(), Error> {
+    let lease = format!("{}-push", p.actor);
+    let create = OpKind::LeaseCreate {
+        id: lease.clone(),
+        expire: Some(Duration::HOUR * 24),
+        flat: false,
+        labels: Labels::new(),
+    };
+    exec(c, &p.ctx, create).await?;
+    let ctx = p.ctx.with_lease(lease.clone());
+    let mut tmp = None;
+    let result = async {
+        let src = image_get(c, &ctx, &p.reference).await?;
+        exec(
+            c,
+            &ctx,
+            OpKind::LeaseAdd {
+                id: lease.clone(),
+                resource: Resource::Content(src.target.digest.clone()),
+            },
+        )
+        .await?;
+        if let Err(e) = info(c, &ctx, &src.target.digest).await {
+            if e.is_not_found() {
+                return Err(Error::wrap(
+                    ErrorKind::FailedPrecondition,
+                    format_args!("source image {:?} was removed during push", p.reference),
+                ));
+            }
+            return Err(e);
+        }
+        ensure_all_content(c, p, &ctx, seq).await?;
+        let mut target = src.target.clone();
+        if !p.all_platforms {
+            if oci::is_index(&src.target.media_type) {
+                let i = info(c, &ctx, &src.target.digest).await?;
+                let data = read(c, &ctx, &src.target.digest).await?;
+                if let Some((reduced, _)) = reduce_index(&data, &i.labels, &p.platforms)? {
+                    let r = pushrace_models::Digest::of(&reduced).to_string();
+                    exec(
+                        c,
+                        &ctx,
+                        OpKind::LeaseAdd {
+                            id: lease.clone(),
+                            resource: Resource::Content(r),
+                        },
+                    )
+                    .await?;
+                }
+            }
+            let name = format!("{}-{}", tmp_name(&p.reference), p.actor);
+            tmp = Some(name.clone());
+            target = convert(c, p, &ctx, &name, &p.reference, seq).await?.target;
+        }
+        let platforms = (!p.all_platforms).then_some(p.platforms.as_slice());
+        push_content(c, &ctx, &target, platforms, p.semantics).await
+    }
+    .await;
+    if let Some(name) = tmp {
+        let _ = exec(c, &ctx, OpKind::ImageDelete { name, sync: false }).await;
+    }
+    let _ = exec(
+        c,
+        &p.ctx,
+        OpKind::LeaseDelete {
+            id: lease,
+            sync: false,
+        },
+    )
+    .await;
+    result
+}

@@ -1,0 +1,887 @@
+//! Scenario files (TOML, see design.md): fixture images, actors, the invariant to check, the
+//! exploration bounds and the expected verdict. Every mistake in a file is a [`ScenarioError`]
+//! naming the file, the line and the key; nothing in a file can make the loader panic.
+
+use crate::programs::push::Variant;
+use pushrace_models::converter::reduced_index_of;
+use pushrace_models::oci::{self, ImageFixture};
+use pushrace_models::opsfile::{self, Action};
+use pushrace_models::scheduler::GcMode;
+use pushrace_models::{Ctx, OpKind, Semantics, Store};
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::Arc;
+use toml::Spanned;
+
+/// A loading error: `file:line: key `k`: message`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ScenarioError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+        }
+        if let Some(k) = &self.key {
+            write!(f, ": key `{k}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDoc {
+    name: Option<String>,
+    description: Option<String>,
+    containerd: Option<Spanned<String>>,
+    gc: Option<Spanned<String>>,
+    registry: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    image: Vec<ImageDoc>,
+    #[serde(default)]
+    actor: Vec<ActorDoc>,
+    check: Option<CheckDoc>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImageDoc {
+    #[serde(rename = "ref")]
+    reference: Spanned<String>,
+    platforms: Option<Spanned<Vec<String>>>,
+    layers: Option<Spanned<i64>>,
+    fetched: Option<Spanned<Vec<String>>>,
+    tags: Option<Spanned<Vec<String>>>,
+    layout: Option<Spanned<String>>,
+    namespace: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActorDoc {
+    name: Spanned<String>,
+    program: Spanned<String>,
+    namespace: Option<Spanned<String>>,
+    #[serde(rename = "ref")]
+    reference: Option<Spanned<String>>,
+    platforms: Option<Spanned<Vec<String>>>,
+    all_platforms: Option<Spanned<bool>>,
+    variant: Option<Spanned<String>>,
+    fetched: Option<Spanned<Vec<String>>>,
+    src: Option<Spanned<String>>,
+    dst: Option<Spanned<String>>,
+    image: Option<Spanned<String>>,
+    force: Option<Spanned<bool>>,
+    sync: Option<Spanned<bool>>,
+    ticks: Option<Spanned<i64>>,
+    by: Option<Spanned<String>>,
+    ops: Option<Spanned<Vec<toml::Value>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckDoc {
+    invariant: Option<Spanned<String>>,
+    expect: Option<Spanned<String>>,
+    missing: Option<Spanned<String>>,
+    max_shrunk_steps: Option<Spanned<i64>>,
+    strategy: Option<Spanned<String>>,
+    preemptions: Option<Spanned<i64>>,
+    budget: Option<Spanned<i64>>,
+    seed: Option<Spanned<i64>>,
+    depth: Option<Spanned<i64>>,
+}
+
+/// The invariant a scenario checks.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Invariant {
+    /// No actor fails with `content digest …: not found`.
+    NoMissingDigest,
+    /// After every step, every object reachable from a root that once existed still exists.
+    GcSafety,
+    /// No push (or any other actor) fails at all.
+    PushSucceeds,
+}
+
+impl Invariant {
+    pub fn name(self) -> &'static str {
+        match self {
+            Invariant::NoMissingDigest => "no-missing-digest",
+            Invariant::GcSafety => "gc-safety",
+            Invariant::PushSucceeds => "push-succeeds",
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Expect {
+    Holds,
+    Violation,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum StrategyKind {
+    Dfs,
+    Random,
+    Pct,
+}
+
+/// What to check and how hard to look.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct CheckSpec {
+    pub invariant: Invariant,
+    pub expect: Option<Expect>,
+    /// The role of the missing digest an expected violation names (`reduced-index`, `index`,
+    /// `manifest`, `config`, `layer`).
+    pub missing: Option<String>,
+    pub max_shrunk_steps: Option<usize>,
+    pub strategy: StrategyKind,
+    pub preemptions: usize,
+    pub budget: Option<u64>,
+    pub seed: u64,
+    pub depth: usize,
+}
+
+impl Default for CheckSpec {
+    fn default() -> Self {
+        CheckSpec {
+            invariant: Invariant::NoMissingDigest,
+            expect: None,
+            missing: None,
+            max_shrunk_steps: None,
+            strategy: StrategyKind::Dfs,
+            preemptions: 2,
+            budget: None,
+            seed: 0,
+            depth: 3,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ImageSpec {
+    pub reference: String,
+    pub namespace: String,
+    pub fixture: Arc<ImageFixture>,
+    pub fetched: Option<Vec<String>>,
+    pub tags: Vec<String>,
+}
+
+/// One actor's program and its parameters.
+#[derive(Clone, Debug)]
+pub enum ProgramSpec {
+    Push {
+        reference: String,
+        platforms: Vec<String>,
+        all_platforms: bool,
+        variant: Variant,
+    },
+    Pull {
+        reference: String,
+        fetched: Option<Vec<String>>,
+    },
+    Tag {
+        src: String,
+        dst: String,
+    },
+    Rmi {
+        image: String,
+        force: bool,
+    },
+    ImageConvert {
+        src: String,
+        dst: String,
+        platforms: Vec<String>,
+    },
+    CtrRm {
+        image: String,
+        sync: bool,
+    },
+    GcTicker {
+        ticks: u32,
+    },
+    ClockAdvance {
+        by: pushrace_models::clock::Duration,
+    },
+    Ops {
+        actions: Vec<Action>,
+    },
+}
+
+impl ProgramSpec {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ProgramSpec::Push { .. } => "nerdctl.push",
+            ProgramSpec::Pull { .. } => "nerdctl.pull",
+            ProgramSpec::Tag { .. } => "nerdctl.tag",
+            ProgramSpec::Rmi { .. } => "nerdctl.rmi",
+            ProgramSpec::ImageConvert { .. } => "nerdctl.image-convert",
+            ProgramSpec::CtrRm { .. } => "ctr.images.rm",
+            ProgramSpec::GcTicker { .. } => "gc.ticker",
+            ProgramSpec::ClockAdvance { .. } => "clock.advance",
+            ProgramSpec::Ops { .. } => "ops",
+        }
+    }
+}
+
+pub const PROGRAMS: &str = "nerdctl.push, nerdctl.pull, nerdctl.tag, nerdctl.rmi, nerdctl.image-convert, ctr.images.rm, gc.ticker, clock.advance, ops";
+
+#[derive(Clone, Debug)]
+pub struct ActorSpec {
+    pub name: String,
+    pub ctx: Ctx,
+    pub program: ProgramSpec,
+}
+
+/// A loaded, validated scenario with its fixture store built.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    /// Where it came from: a path, or `builtin:<name>`.
+    pub source: String,
+    pub semantics: Semantics,
+    pub gc: GcMode,
+    pub images: Vec<ImageSpec>,
+    pub registry: BTreeSet<String>,
+    pub actors: Vec<ActorSpec>,
+    pub check: CheckSpec,
+    /// The store every execution starts from (images pulled, tags created, one GC run).
+    pub setup: Store,
+    /// What each known digest is, for messages ("reduced index of example.com/app:1 (linux/amd64)").
+    pub roles: BTreeMap<String, String>,
+    /// The role kind of each known digest (`reduced-index`, `index`, `manifest`, `config`, `layer`).
+    pub role_kinds: BTreeMap<String, String>,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+struct Loader<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Loader<'_> {
+    fn err(
+        &self,
+        span: Option<std::ops::Range<usize>>,
+        key: &str,
+        message: impl Into<String>,
+    ) -> ScenarioError {
+        ScenarioError {
+            file: self.file.to_string(),
+            line: span.map(|s| line_of(self.text, s.start)),
+            key: (!key.is_empty()).then(|| key.to_string()),
+            message: message.into(),
+        }
+    }
+
+    fn platforms(&self, v: &Spanned<Vec<String>>, key: &str) -> Result<Vec<String>, ScenarioError> {
+        let mut seen = BTreeSet::new();
+        for p in v.get_ref() {
+            oci::parse_platform(p).map_err(|e| self.err(Some(v.span()), key, e))?;
+            if !seen.insert(p) {
+                return Err(self.err(Some(v.span()), key, format!("{p:?} is listed twice")));
+            }
+        }
+        Ok(v.get_ref().clone())
+    }
+}
+
+/// Parses and validates a scenario file; `file` names it in errors.
+pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
+    let l = Loader { file, text };
+    let doc: FileDoc = toml::from_str(text).map_err(|e| ScenarioError {
+        file: file.to_string(),
+        line: e.span().map(|s| line_of(text, s.start)),
+        key: None,
+        message: e.message().trim().to_string(),
+    })?;
+    let semantics = match &doc.containerd {
+        None => Semantics::V1_7,
+        Some(s) => s
+            .get_ref()
+            .parse()
+            .map_err(|e: String| l.err(Some(s.span()), "containerd", e))?,
+    };
+    let gc = match doc.gc.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+        None | Some(("sync-only", _)) => GcMode::SyncOnly,
+        Some(("background", _)) => GcMode::Background,
+        Some((other, span)) => {
+            return Err(l.err(
+                Some(span),
+                "gc",
+                format!("{other:?}: expected \"sync-only\" or \"background\""),
+            ))
+        }
+    };
+    if doc.image.is_empty() {
+        return Err(l.err(None, "image", "a scenario needs at least one [[image]]"));
+    }
+
+    // Images: build fixtures and the setup store.
+    let mut store = Store::new(semantics);
+    let mut images: Vec<ImageSpec> = Vec::new();
+    let mut names: BTreeMap<String, Arc<ImageFixture>> = BTreeMap::new();
+    let mut roles = BTreeMap::new();
+    let mut role_kinds = BTreeMap::new();
+    for (i, im) in doc.image.iter().enumerate() {
+        let r = im.reference.get_ref().clone();
+        if r.is_empty() {
+            return Err(l.err(Some(im.reference.span()), "ref", "must not be empty"));
+        }
+        if let Some(layout) = &im.layout {
+            return Err(l.err(Some(layout.span()), "layout", "OCI image layouts are not supported yet; describe the image with platforms and layers"));
+        }
+        let platforms = match &im.platforms {
+            Some(p) => l.platforms(p, "platforms")?,
+            None => vec!["linux/amd64".to_string(), "linux/arm64".to_string()],
+        };
+        if platforms.is_empty() {
+            return Err(l.err(
+                im.platforms.as_ref().map(|p| p.span()),
+                "platforms",
+                "an image needs at least one platform",
+            ));
+        }
+        let layers = match &im.layers {
+            None => 1,
+            Some(n) if (0..=16).contains(n.get_ref()) => *n.get_ref() as usize,
+            Some(n) => {
+                return Err(l.err(
+                    Some(n.span()),
+                    "layers",
+                    format!("{}: expected 0 to 16 layers per platform", n.get_ref()),
+                ))
+            }
+        };
+        let fetched = match &im.fetched {
+            None => None,
+            Some(f) => {
+                let list = l.platforms(f, "fetched")?;
+                if let Some(p) = list.iter().find(|p| !platforms.contains(p)) {
+                    return Err(l.err(
+                        Some(f.span()),
+                        "fetched",
+                        format!("{p:?} is not one of the image's platforms {platforms:?}"),
+                    ));
+                }
+                Some(list)
+            }
+        };
+        let namespace = im
+            .namespace
+            .as_ref()
+            .map(|n| n.get_ref().clone())
+            .unwrap_or_else(|| "default".into());
+        let fixture = Arc::new(
+            ImageFixture::build(&r, &platforms, layers)
+                .map_err(|e| l.err(Some(im.reference.span()), "image", e))?,
+        );
+        let mut tags = Vec::new();
+        for t in im
+            .tags
+            .as_ref()
+            .map(|t| t.get_ref().clone())
+            .unwrap_or_default()
+        {
+            if t.is_empty() || names.contains_key(&t) || t == r {
+                return Err(l.err(
+                    im.tags.as_ref().map(|t| t.span()),
+                    "tags",
+                    format!("tag {t:?} is empty or names another image"),
+                ));
+            }
+            tags.push(t);
+        }
+        if names.contains_key(&r) {
+            return Err(l.err(
+                Some(im.reference.span()),
+                "ref",
+                format!("image {r:?} is declared twice"),
+            ));
+        }
+        for n in std::iter::once(&r).chain(&tags) {
+            names.insert(n.clone(), fixture.clone());
+        }
+        for b in fixture.blobs() {
+            roles.insert(b.digest().to_string(), format!("{} of {r}", b.role));
+            let kind = match b.role {
+                oci::Role::Index => "index",
+                oci::Role::Manifest { .. } => "manifest",
+                oci::Role::Config { .. } => "config",
+                oci::Role::Layer { .. } => "layer",
+            };
+            role_kinds.insert(b.digest().to_string(), kind.to_string());
+        }
+        let ctx = Ctx::new(namespace.clone());
+        let lease = format!("setup-pull-{i}");
+        pushrace_models::pull::pull(fixture.clone(), fetched.clone(), ctx.clone(), lease)
+            .run(&mut store, |_, _| {})
+            .map_err(|e| {
+                l.err(
+                    Some(im.reference.span()),
+                    "ref",
+                    format!("setting up the image failed: {e}"),
+                )
+            })?;
+        for t in &tags {
+            let d = &fixture.index.descriptor;
+            let create = OpKind::ImageCreate {
+                name: t.clone(),
+                media_type: d.media_type.clone(),
+                target: d.digest.clone(),
+                size: Some(d.size),
+                labels: Default::default(),
+            };
+            store
+                .apply(&pushrace_models::Op {
+                    ctx: ctx.clone(),
+                    kind: create,
+                })
+                .map_err(|e| l.err(im.tags.as_ref().map(|t| t.span()), "tags", e.message))?;
+        }
+        images.push(ImageSpec {
+            reference: r,
+            namespace,
+            fixture,
+            fetched,
+            tags,
+        });
+    }
+    // The images were pulled "some time ago": a GC has run since, and the scheduler is quiet.
+    store.gc();
+
+    let mut registry = BTreeSet::new();
+    if let Some(reg) = &doc.registry {
+        for what in reg.get_ref() {
+            for im in &images {
+                for b in im.fixture.blobs() {
+                    let take = match (what.as_str(), &b.role) {
+                        ("layers", oci::Role::Layer { .. }) | ("configs", oci::Role::Config { .. }) => true,
+                        ("manifests", oci::Role::Manifest { .. }) | ("index", oci::Role::Index) => true,
+                        ("layers" | "configs" | "manifests" | "index", _) => false,
+                        (other, _) => {
+                            return Err(l.err(Some(reg.span()), "registry", format!("{other:?}: expected \"layers\", \"configs\", \"manifests\" or \"index\"")))
+                        }
+                    };
+                    if take {
+                        registry.insert(b.digest().to_string());
+                    }
+                }
+            }
+        }
+    }
+
+    // Actors.
+    let mut actors = Vec::new();
+    let mut actor_names = BTreeSet::new();
+    for a in &doc.actor {
+        let name = a.name.get_ref().clone();
+        if name.is_empty() || !actor_names.insert(name.clone()) {
+            return Err(l.err(
+                Some(a.name.span()),
+                "name",
+                format!("actor name {name:?} is empty or used twice"),
+            ));
+        }
+        let program = parse_program(&l, a, &names, semantics)?;
+        let namespace = a
+            .namespace
+            .as_ref()
+            .map(|n| n.get_ref().clone())
+            .unwrap_or_else(|| "default".into());
+        if namespace.is_empty() {
+            return Err(l.err(
+                a.namespace.as_ref().map(|n| n.span()),
+                "namespace",
+                "must not be empty",
+            ));
+        }
+        if let ProgramSpec::Push {
+            reference,
+            platforms,
+            all_platforms: false,
+            ..
+        } = &program
+        {
+            let fx = &names[reference];
+            if let Some(r) = reduced_index_of(fx, platforms) {
+                roles.insert(
+                    r.to_string(),
+                    format!("reduced index of {reference} ({})", platforms.join(", ")),
+                );
+                role_kinds.insert(r.to_string(), "reduced-index".to_string());
+            }
+        }
+        actors.push(ActorSpec {
+            name,
+            ctx: Ctx::new(namespace),
+            program,
+        });
+    }
+    if actors.is_empty() {
+        return Err(l.err(None, "actor", "a scenario needs at least one [[actor]]"));
+    }
+    if gc == GcMode::Background
+        && !actors
+            .iter()
+            .any(|a| matches!(a.program, ProgramSpec::GcTicker { .. }))
+    {
+        actors.push(ActorSpec {
+            name: "gc".into(),
+            ctx: Ctx::default(),
+            program: ProgramSpec::GcTicker { ticks: 2 },
+        });
+    }
+    if actors.len() > pushrace_harness::MAX_ACTORS {
+        return Err(l.err(
+            None,
+            "actor",
+            format!("at most {} actors", pushrace_harness::MAX_ACTORS),
+        ));
+    }
+
+    let check = parse_check(&l, doc.check.as_ref())?;
+    Ok(Scenario {
+        name: doc.name.unwrap_or_else(|| {
+            file.rsplit('/')
+                .next()
+                .unwrap_or(file)
+                .trim_end_matches(".toml")
+                .to_string()
+        }),
+        description: doc.description.unwrap_or_default(),
+        source: file.to_string(),
+        semantics,
+        gc,
+        images,
+        registry,
+        actors,
+        check,
+        setup: store,
+        roles,
+        role_kinds,
+    })
+}
+
+fn parse_program(
+    l: &Loader,
+    a: &ActorDoc,
+    names: &BTreeMap<String, Arc<ImageFixture>>,
+    semantics: Semantics,
+) -> Result<ProgramSpec, ScenarioError> {
+    let prog = a.program.get_ref().as_str();
+    // Which optional keys each program takes; any other key given is an error.
+    let takes: &[&str] = match prog {
+        "nerdctl.push" => &["ref", "platforms", "all_platforms", "variant"],
+        "nerdctl.pull" => &["ref", "fetched"],
+        "nerdctl.tag" => &["src", "dst"],
+        "nerdctl.rmi" => &["image", "force"],
+        "nerdctl.image-convert" => &["src", "dst", "platforms"],
+        "ctr.images.rm" => &["image", "sync"],
+        "gc.ticker" => &["ticks"],
+        "clock.advance" => &["by"],
+        "ops" => &["ops"],
+        other => {
+            return Err(l.err(
+                Some(a.program.span()),
+                "program",
+                format!("unknown program {other:?}; expected one of: {PROGRAMS}"),
+            ))
+        }
+    };
+    let given: [(&str, Option<std::ops::Range<usize>>); 14] = [
+        ("ref", a.reference.as_ref().map(|v| v.span())),
+        ("platforms", a.platforms.as_ref().map(|v| v.span())),
+        ("all_platforms", a.all_platforms.as_ref().map(|v| v.span())),
+        ("variant", a.variant.as_ref().map(|v| v.span())),
+        ("fetched", a.fetched.as_ref().map(|v| v.span())),
+        ("src", a.src.as_ref().map(|v| v.span())),
+        ("dst", a.dst.as_ref().map(|v| v.span())),
+        ("image", a.image.as_ref().map(|v| v.span())),
+        ("force", a.force.as_ref().map(|v| v.span())),
+        ("sync", a.sync.as_ref().map(|v| v.span())),
+        ("ticks", a.ticks.as_ref().map(|v| v.span())),
+        ("by", a.by.as_ref().map(|v| v.span())),
+        ("ops", a.ops.as_ref().map(|v| v.span())),
+        ("", None),
+    ];
+    for (k, span) in given {
+        if let Some(span) = span {
+            if !takes.contains(&k) {
+                return Err(l.err(
+                    Some(span),
+                    k,
+                    format!("not a parameter of {prog} (it takes: {})", takes.join(", ")),
+                ));
+            }
+        }
+    }
+    let image_ref = |v: &Option<Spanned<String>>, key: &str| -> Result<String, ScenarioError> {
+        let v = v
+            .as_ref()
+            .ok_or_else(|| l.err(Some(a.program.span()), key, format!("{prog} needs `{key}`")))?;
+        if !names.contains_key(v.get_ref()) {
+            let known: Vec<&String> = names.keys().collect();
+            return Err(l.err(
+                Some(v.span()),
+                key,
+                format!(
+                    "{:?} is not an image of this scenario (images: {known:?})",
+                    v.get_ref()
+                ),
+            ));
+        }
+        Ok(v.get_ref().clone())
+    };
+    let any_name = |v: &Option<Spanned<String>>, key: &str| -> Result<String, ScenarioError> {
+        match v {
+            Some(s) if !s.get_ref().is_empty() => Ok(s.get_ref().clone()),
+            Some(s) => Err(l.err(Some(s.span()), key, "must not be empty")),
+            None => Err(l.err(Some(a.program.span()), key, format!("{prog} needs `{key}`"))),
+        }
+    };
+    let platforms_of = |reference: &str,
+                        v: &Option<Spanned<Vec<String>>>,
+                        key: &str|
+     -> Result<Vec<String>, ScenarioError> {
+        let fx = &names[reference];
+        match v {
+            None => Ok(vec![fx.platforms[0].platform.clone()]),
+            Some(p) => {
+                let list = l.platforms(p, key)?;
+                if list.is_empty() {
+                    return Err(l.err(Some(p.span()), key, "needs at least one platform"));
+                }
+                if let Some(x) = list.iter().find(|x| fx.platform(x).is_none()) {
+                    return Err(l.err(
+                        Some(p.span()),
+                        key,
+                        format!("{x:?} is not a platform of {reference}"),
+                    ));
+                }
+                Ok(list)
+            }
+        }
+    };
+    let _ = semantics;
+    Ok(match prog {
+        "nerdctl.push" => {
+            let reference = image_ref(&a.reference, "ref")?;
+            let variant = match &a.variant {
+                None => Variant::V2_0_5,
+                Some(v) => v
+                    .get_ref()
+                    .parse()
+                    .map_err(|e: String| l.err(Some(v.span()), "variant", e))?,
+            };
+            ProgramSpec::Push {
+                platforms: platforms_of(&reference, &a.platforms, "platforms")?,
+                all_platforms: a.all_platforms.as_ref().is_some_and(|b| *b.get_ref()),
+                variant,
+                reference,
+            }
+        }
+        "nerdctl.pull" => {
+            let reference = image_ref(&a.reference, "ref")?;
+            let fetched = match &a.fetched {
+                None => None,
+                Some(f) => Some(platforms_of(&reference, &Some(f.clone()), "fetched")?),
+            };
+            ProgramSpec::Pull { reference, fetched }
+        }
+        "nerdctl.tag" => ProgramSpec::Tag {
+            src: any_name(&a.src, "src")?,
+            dst: any_name(&a.dst, "dst")?,
+        },
+        "nerdctl.rmi" => ProgramSpec::Rmi {
+            image: any_name(&a.image, "image")?,
+            force: a.force.as_ref().is_some_and(|b| *b.get_ref()),
+        },
+        "nerdctl.image-convert" => {
+            let src = image_ref(&a.src, "src")?;
+            let platforms = platforms_of(&src, &a.platforms, "platforms")?;
+            ProgramSpec::ImageConvert {
+                dst: any_name(&a.dst, "dst")?,
+                src,
+                platforms,
+            }
+        }
+        "ctr.images.rm" => ProgramSpec::CtrRm {
+            image: any_name(&a.image, "image")?,
+            sync: a.sync.as_ref().is_some_and(|b| *b.get_ref()),
+        },
+        "gc.ticker" => {
+            let ticks = match &a.ticks {
+                None => 2,
+                Some(t) if (1..=16).contains(t.get_ref()) => *t.get_ref() as u32,
+                Some(t) => {
+                    return Err(l.err(
+                        Some(t.span()),
+                        "ticks",
+                        format!("{}: expected 1 to 16", t.get_ref()),
+                    ))
+                }
+            };
+            ProgramSpec::GcTicker { ticks }
+        }
+        "clock.advance" => {
+            let by = a.by.as_ref().ok_or_else(|| {
+                l.err(
+                    Some(a.program.span()),
+                    "by",
+                    "clock.advance needs `by` (a duration such as \"25h\")",
+                )
+            })?;
+            ProgramSpec::ClockAdvance {
+                by: pushrace_models::clock::Duration::parse(by.get_ref())
+                    .map_err(|e| l.err(Some(by.span()), "by", e))?,
+            }
+        }
+        "ops" => {
+            let ops = a.ops.as_ref().ok_or_else(|| {
+                l.err(
+                    Some(a.program.span()),
+                    "ops",
+                    "ops needs `ops = [ { op = \"…\", … }, … ]`",
+                )
+            })?;
+            let mut doc = toml::Table::new();
+            doc.insert("op".into(), toml::Value::Array(ops.get_ref().clone()));
+            let text =
+                toml::to_string(&doc).map_err(|e| l.err(Some(ops.span()), "ops", e.to_string()))?;
+            let parsed = opsfile::parse("ops", &text).map_err(|e| {
+                let at = e.op.map_or(String::new(), |i| format!("op {i}: "));
+                let key = e.key.map_or(String::new(), |k| format!("key `{k}`: "));
+                l.err(Some(ops.span()), "ops", format!("{at}{key}{}", e.message))
+            })?;
+            ProgramSpec::Ops {
+                actions: parsed.entries.into_iter().map(|e| e.action).collect(),
+            }
+        }
+        _ => unreachable!(),
+    })
+}
+
+fn parse_check(l: &Loader, c: Option<&CheckDoc>) -> Result<CheckSpec, ScenarioError> {
+    let mut spec = CheckSpec::default();
+    let Some(c) = c else { return Ok(spec) };
+    if let Some(i) = &c.invariant {
+        spec.invariant = match i.get_ref().as_str() {
+            "no-missing-digest" => Invariant::NoMissingDigest,
+            "gc-safety" => Invariant::GcSafety,
+            "push-succeeds" => Invariant::PushSucceeds,
+            other => return Err(l.err(
+                Some(i.span()),
+                "invariant",
+                format!(
+                    "{other:?}: expected \"no-missing-digest\", \"gc-safety\" or \"push-succeeds\""
+                ),
+            )),
+        };
+    }
+    if let Some(e) = &c.expect {
+        spec.expect = Some(match e.get_ref().as_str() {
+            "holds" => Expect::Holds,
+            "violation" => Expect::Violation,
+            other => {
+                return Err(l.err(
+                    Some(e.span()),
+                    "expect",
+                    format!("{other:?}: expected \"holds\" or \"violation\""),
+                ))
+            }
+        });
+    }
+    if let Some(m) = &c.missing {
+        const KINDS: [&str; 5] = ["reduced-index", "index", "manifest", "config", "layer"];
+        if !KINDS.contains(&m.get_ref().as_str()) {
+            return Err(l.err(
+                Some(m.span()),
+                "missing",
+                format!("{:?}: expected one of {KINDS:?}", m.get_ref()),
+            ));
+        }
+        spec.missing = Some(m.get_ref().clone());
+    }
+    let int = |v: &Option<Spanned<i64>>,
+               key: &str,
+               min: i64,
+               max: i64|
+     -> Result<Option<i64>, ScenarioError> {
+        match v {
+            None => Ok(None),
+            Some(x) if (min..=max).contains(x.get_ref()) => Ok(Some(*x.get_ref())),
+            Some(x) => Err(l.err(
+                Some(x.span()),
+                key,
+                format!("{}: expected {min} to {max}", x.get_ref()),
+            )),
+        }
+    };
+    spec.max_shrunk_steps =
+        int(&c.max_shrunk_steps, "max_shrunk_steps", 1, 1_000_000)?.map(|v| v as usize);
+    if let Some(p) = int(&c.preemptions, "preemptions", 0, 64)? {
+        spec.preemptions = p as usize;
+    }
+    spec.budget = int(&c.budget, "budget", 1, i64::MAX)?.map(|v| v as u64);
+    if let Some(s) = int(&c.seed, "seed", 0, i64::MAX)? {
+        spec.seed = s as u64;
+    }
+    if let Some(d) = int(&c.depth, "depth", 1, 16)? {
+        spec.depth = d as usize;
+    }
+    if let Some(s) = &c.strategy {
+        spec.strategy = match s.get_ref().as_str() {
+            "dfs" => StrategyKind::Dfs,
+            "random" => StrategyKind::Random,
+            "pct" => StrategyKind::Pct,
+            other => {
+                return Err(l.err(
+                    Some(s.span()),
+                    "strategy",
+                    format!("{other:?}: expected \"dfs\", \"random\" or \"pct\""),
+                ))
+            }
+        };
+    }
+    Ok(spec)
+}
+
+impl Scenario {
+    /// The same scenario with every push actor switched to `variant`.
+    pub fn with_variant(&self, variant: Variant) -> Scenario {
+        let mut s = self.clone();
+        for a in &mut s.actors {
+            if let ProgramSpec::Push { variant: v, .. } = &mut a.program {
+                *v = variant;
+            }
+        }
+        s
+    }
+
+    /// What a digest is, when the scenario knows it.
+    pub fn describe(&self, digest: &str) -> Option<&str> {
+        self.roles.get(digest).map(String::as_str)
+    }
+
+    pub fn fixture(&self, reference: &str) -> Option<&Arc<ImageFixture>> {
+        self.images
+            .iter()
+            .find(|i| i.reference == reference || i.tags.iter().any(|t| t == reference))
+            .map(|i| &i.fixture)
+    }
+}

@@ -1,0 +1,238 @@
+//! The model backend: client programs run as harness actors over one shared `Store`. Every client
+//! call is one scheduling point whose footprint names the store objects it touches, so the
+//! explorer can tell which calls commute.
+
+use crate::client::Client;
+use pushrace_harness::{Ctx as Sched, Footprint, Key};
+use pushrace_models::{Digest, Error, Op, OpKind, Outcome, Store};
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::rc::Rc;
+
+/// Everything the actors of one execution share.
+#[derive(Clone, Debug)]
+pub struct Sim {
+    pub store: Store,
+    /// Blobs the registry holds (pushes upload to one registry; HEAD skips what it has).
+    pub registry: BTreeSet<String>,
+    /// (namespace, digest) of every content record that ever existed: a reference to one of these
+    /// that is gone was collected (or deleted), whereas a reference to any other digest is a
+    /// dead edge from the start (a lazy pull's missing platform).
+    pub ever: BTreeSet<(String, String)>,
+    /// (namespace, digest) a client deleted on purpose with `content.delete`.
+    pub deleted: BTreeSet<(String, String)>,
+}
+
+impl Sim {
+    pub fn new(store: Store) -> Sim {
+        let mut ever = BTreeSet::new();
+        for (ns, n) in store.namespaces() {
+            for d in n.content.keys() {
+                ever.insert((ns.clone(), d.to_string()));
+            }
+        }
+        Sim {
+            store,
+            registry: BTreeSet::new(),
+            ever,
+            deleted: BTreeSet::new(),
+        }
+    }
+
+    pub fn apply(&mut self, op: &Op) -> Result<Outcome, Error> {
+        let r = self.store.apply(op);
+        match (&op.kind, &r) {
+            (OpKind::ContentWrite { .. }, Ok(Outcome::Written(d))) => {
+                self.ever.insert((op.ctx.namespace.clone(), d.to_string()));
+            }
+            (OpKind::ContentDelete { digest }, Ok(_)) => {
+                self.deleted
+                    .insert((op.ctx.namespace.clone(), digest.clone()));
+            }
+            _ => {}
+        }
+        r
+    }
+
+    /// `gc-safety`: every object reachable from a root that once existed still exists, unless a
+    /// client deleted it explicitly. A failure means the store holds a root's reference to content
+    /// the GC collected: the next reader of that reference gets `content digest …: not found`.
+    pub fn check_gc_safety(&self) -> Result<(), String> {
+        for (ns, n) in self.store.namespaces() {
+            let marked = self.store.mark(n);
+            for d in &marked.content {
+                let key = (ns.clone(), d.clone());
+                if !n.content.contains_key(d.as_str())
+                    && self.ever.contains(&key)
+                    && !self.deleted.contains(&key)
+                {
+                    return Err(format!(
+                        "namespace {ns}: {d} is reachable from a root but was collected"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+pub type Shared = Rc<RefCell<Sim>>;
+
+/// Keys of the shared objects, by kind. Hash collisions only add dependencies.
+fn key(kind: &str, ns: &str, id: &str) -> Key {
+    let mut s = String::with_capacity(kind.len() + ns.len() + id.len() + 2);
+    s.push_str(kind);
+    s.push('/');
+    s.push_str(ns);
+    s.push('/');
+    s.push_str(id);
+    Key::named(&s)
+}
+
+/// Written by a GC (it may remove anything) and read by every call.
+pub const ALL: Key = Key(0x616c6c);
+/// The virtual clock: read by calls whose effect depends on `now`.
+pub const CLOCK: Key = Key(0x636c6f636b);
+/// The GC scheduler's dirty counters.
+pub const SCHED: Key = Key(0x7363686564);
+
+/// The footprint of one call: what it reads and writes.
+pub fn footprint(op: &Op) -> (Vec<Key>, Vec<Key>) {
+    let ns = op.ctx.namespace.as_str();
+    let mut reads = vec![ALL];
+    let mut writes = Vec::with_capacity(4);
+    let lease = op.ctx.lease.as_deref().map(|l| key("lease", ns, l));
+    match &op.kind {
+        OpKind::ContentWrite {
+            r, data, expected, ..
+        } => {
+            let d = expected.clone().unwrap_or_else(|| Digest::of(data));
+            reads.push(CLOCK);
+            writes.extend([
+                key("content", ns, d.as_str()),
+                key("blob", "", d.as_str()),
+                key("ingest", ns, r),
+            ]);
+            writes.extend(lease);
+        }
+        OpKind::IngestOpen { r, expected, .. } => {
+            reads.push(CLOCK);
+            writes.push(key("ingest", ns, r));
+            if let Some(d) = expected {
+                writes.extend([key("content", ns, d.as_str()), key("blob", "", d.as_str())]);
+            }
+            writes.extend(lease);
+        }
+        OpKind::IngestAbort { r } => {
+            writes.push(key("ingest", ns, r));
+            writes.extend(lease);
+        }
+        OpKind::ContentInfo { digest } | OpKind::ContentRead { digest, .. } => {
+            reads.push(key("content", ns, digest))
+        }
+        OpKind::ContentLabel { digest, .. } => writes.push(key("content", ns, digest)),
+        OpKind::ContentDelete { digest } => {
+            writes.extend([key("content", ns, digest), SCHED]);
+            writes.extend(lease);
+        }
+        OpKind::ImageCreate { name, target, .. } => {
+            reads.push(key("content", ns, target));
+            writes.push(key("image", ns, name));
+            writes.extend(lease);
+        }
+        OpKind::ImageUpdate { name, target, .. } => {
+            if let Some(t) = target {
+                reads.push(key("content", ns, t));
+            }
+            writes.push(key("image", ns, name));
+            writes.extend(lease);
+        }
+        OpKind::ImageDelete { name, sync } => {
+            writes.extend([key("image", ns, name), SCHED]);
+            writes.extend(lease);
+            if *sync {
+                writes.push(ALL);
+            }
+        }
+        OpKind::ImageGet { name } => reads.push(key("image", ns, name)),
+        OpKind::LeaseCreate { id, .. } => {
+            reads.push(CLOCK);
+            writes.push(key("lease", ns, id));
+        }
+        OpKind::LeaseAdd { id, .. } => writes.push(key("lease", ns, id)),
+        OpKind::LeaseDelete { id, sync } => {
+            writes.extend([key("lease", ns, id), SCHED]);
+            if *sync {
+                writes.push(ALL);
+            }
+        }
+        OpKind::GcRun => {
+            reads.push(CLOCK);
+            writes.extend([ALL, SCHED]);
+        }
+        OpKind::ClockAdvance { .. } => writes.push(CLOCK),
+        // Listings see every object of their kind: treat them as conflicting with everything.
+        OpKind::ContentWalk | OpKind::ImageList | OpKind::LeaseList => writes.push(ALL),
+    }
+    (reads, writes)
+}
+
+/// One actor's view of the model: each call waits for the scheduler, then applies atomically.
+#[derive(Clone)]
+pub struct ModelClient {
+    pub sched: Sched,
+    pub sim: Shared,
+}
+
+impl Client for ModelClient {
+    async fn call(&self, op: Op) -> Result<Outcome, Error> {
+        let (reads, writes) = footprint(&op);
+        self.sched.step(&op, Footprint::new(&reads, &writes)).await;
+        self.sim.borrow_mut().apply(&op)
+    }
+
+    async fn registry_has(&self, digest: &str) -> bool {
+        let k = [key("registry", "", digest)];
+        self.sched
+            .step(
+                format_args!("registry.head {}", short(digest)),
+                Footprint::read(&k),
+            )
+            .await;
+        self.sim.borrow().registry.contains(digest)
+    }
+
+    async fn registry_put(&self, digest: &str) {
+        let k = [key("registry", "", digest)];
+        self.sched
+            .step(
+                format_args!("registry.put {}", short(digest)),
+                Footprint::write(&k),
+            )
+            .await;
+        self.sim.borrow_mut().registry.insert(digest.to_string());
+    }
+
+    async fn gc_tick(&self) -> bool {
+        self.sched
+            .step(
+                "gc.tick",
+                Footprint::new(&[ALL, CLOCK, SCHED], &[ALL, SCHED]),
+            )
+            .await;
+        let mut sim = self.sim.borrow_mut();
+        if sim.store.scheduler().gc_due() {
+            sim.store.gc();
+            true
+        } else {
+            false
+        }
+    }
+}
+
+pub fn short(d: &str) -> &str {
+    match d.find(':') {
+        Some(i) => &d[i + 1..(i + 13).min(d.len())],
+        None => d,
+    }
+}

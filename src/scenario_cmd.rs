@@ -1,0 +1,201 @@
+//! `pushrace list`, `pushrace explore`, `pushrace replay`.
+
+use pushrace_harness::{Schedule, Shard};
+use pushrace_scenarios::explore::{self, Options};
+use pushrace_scenarios::library;
+use pushrace_scenarios::scenario::{Scenario, StrategyKind};
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+fn load(name: &str) -> Result<Scenario, ExitCode> {
+    library::load(name).map_err(|e| {
+        eprintln!("pushrace: {e}");
+        ExitCode::from(2)
+    })
+}
+
+pub fn list() -> ExitCode {
+    for name in library::names() {
+        match library::builtin(name).expect("listed") {
+            Ok(s) => {
+                let expect = match s.check.expect {
+                    Some(pushrace_scenarios::scenario::Expect::Holds) => "holds",
+                    Some(pushrace_scenarios::scenario::Expect::Violation) => "violation",
+                    None => "-",
+                };
+                println!("{name:<22} {expect:<10} {}", s.description);
+            }
+            Err(e) => println!("{name:<22} BROKEN     {e}"),
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+#[derive(clap::Args)]
+pub struct ExploreArgs {
+    /// A built-in scenario name (see `pushrace list`) or a path to a scenario file.
+    pub scenario: String,
+    /// dfs (exhaustive within the preemption bound), random, or pct.
+    #[arg(long)]
+    pub strategy: Option<String>,
+    /// Preemption bound for dfs (default: the scenario's, else 2).
+    #[arg(long)]
+    pub preemptions: Option<usize>,
+    /// Seed for random and pct.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Maximum executions (default: dfs to exhaustion, 1000 for random and pct).
+    #[arg(long)]
+    pub budget: Option<u64>,
+    /// PCT depth.
+    #[arg(long)]
+    pub depth: Option<usize>,
+    /// Explore only slice K of N (0-based), e.g. 0/4.
+    #[arg(long)]
+    pub shard: Option<String>,
+    /// Switch every push to this variant (v0.17, v0.18, v2.0.4, v2.0.5, lease-held).
+    #[arg(long)]
+    pub variant: Option<String>,
+    /// Disable partial-order reduction.
+    #[arg(long)]
+    pub no_reduction: bool,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn explore(a: ExploreArgs) -> ExitCode {
+    let mut s = match load(&a.scenario) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    if let Some(v) = &a.variant {
+        match v.parse() {
+            Ok(v) => s = s.with_variant(v),
+            Err(e) => {
+                eprintln!("pushrace: --variant: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let mut o = Options::for_scenario(&s);
+    if let Some(st) = &a.strategy {
+        o.strategy = match st.as_str() {
+            "dfs" => StrategyKind::Dfs,
+            "random" => StrategyKind::Random,
+            "pct" => StrategyKind::Pct,
+            other => {
+                eprintln!("pushrace: --strategy: {other:?}: expected dfs, random or pct");
+                return ExitCode::from(2);
+            }
+        };
+    }
+    if let Some(p) = a.preemptions {
+        o.preemptions = p;
+    }
+    if let Some(x) = a.seed {
+        o.seed = x;
+    }
+    if let Some(b) = a.budget {
+        o.budget = Some(b);
+    }
+    if let Some(d) = a.depth {
+        if d == 0 {
+            eprintln!("pushrace: --depth: must be at least 1");
+            return ExitCode::from(2);
+        }
+        o.depth = d;
+    }
+    if let Some(sh) = &a.shard {
+        match Shard::parse(sh) {
+            Ok(sh) => o.shard = Some(sh),
+            Err(e) => {
+                eprintln!("pushrace: --shard: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    o.reduction = !a.no_reduction;
+    o.progress = std::io::stderr().is_terminal() && !a.json;
+    let v = explore::explore(&s, &o);
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v.to_json()).expect("JSON")
+        );
+    } else {
+        print!("{}", v.to_text());
+    }
+    if v.holds() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+#[derive(clap::Args)]
+pub struct ReplayArgs {
+    /// A built-in scenario name or a path to a scenario file.
+    pub scenario: String,
+    /// The schedule printed by `pushrace explore`.
+    #[arg(long)]
+    pub schedule: String,
+    /// text, json or mermaid.
+    #[arg(long, default_value = "text")]
+    pub trace: String,
+    /// Switch every push to this variant before replaying.
+    #[arg(long)]
+    pub variant: Option<String>,
+}
+
+pub fn replay(a: ReplayArgs) -> ExitCode {
+    let mut s = match load(&a.scenario) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    if let Some(v) = &a.variant {
+        match v.parse() {
+            Ok(v) => s = s.with_variant(v),
+            Err(e) => {
+                eprintln!("pushrace: --variant: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let schedule = match Schedule::parse(&a.schedule) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("pushrace: --schedule: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if !["text", "json", "mermaid"].contains(&a.trace.as_str()) {
+        eprintln!(
+            "pushrace: --trace: {:?}: expected text, json or mermaid",
+            a.trace
+        );
+        return ExitCode::from(2);
+    }
+    let (trace, failed) = match explore::replay(&s, &schedule) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!(
+                "pushrace: the schedule does not fit scenario {}: {e}",
+                s.name
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match a.trace.as_str() {
+        "json" => println!("{}", trace.to_json()),
+        "mermaid" => println!("{}", trace.to_mermaid()),
+        _ => print!("{}", trace.to_text()),
+    }
+    match failed {
+        Some(f) => {
+            eprintln!("replay: {f}");
+            ExitCode::from(1)
+        }
+        None => ExitCode::SUCCESS,
+    }
+}
