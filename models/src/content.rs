@@ -68,7 +68,8 @@ impl Store {
     }
 
     /// `Update` with fieldpaths `labels.<key>` for every key given: each key is set to its value, an
-    /// empty value removes it (boltutil writeMap never stores empty values).
+    /// empty value removes it (boltutil writeMap never stores empty values). No keys at all is an
+    /// `Update` without fieldpaths, which clears every label.
     pub fn update_labels(
         &mut self,
         ctx: &Ctx,
@@ -80,7 +81,15 @@ impl Store {
             .get_mut(&ctx.namespace)
             .and_then(|n| n.content.get_mut(d))
             .ok_or_else(|| Error::content_not_found(d))?;
-        let mut updated = rec.labels.clone();
+        // No keys means no fieldpaths, and containerd's `Update` without fieldpaths replaces every
+        // mutable field: the labels become exactly the (empty) set sent (metadata/content.go Update:
+        // `if len(fieldpaths) > 0 { … } else { updated.Labels = info.Labels }`, v1.6.20). Found by
+        // the differential test against a real 1.6.20 daemon.
+        let mut updated = if set.is_empty() {
+            Labels::new()
+        } else {
+            rec.labels.clone()
+        };
         for (k, v) in set {
             updated.insert(k.clone(), v.clone());
         }
@@ -380,4 +389,34 @@ fn size_mismatch(r: &str, have: u64, want: u64) -> Error {
         ErrorKind::FailedPrecondition,
         format_args!("{r:?} failed size validation: {have} != {want}"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// metadata/content.go Update: without fieldpaths the labels are replaced by the ones sent.
+    #[test]
+    fn label_update_without_keys_clears_every_label() {
+        let mut s = Store::new(crate::Semantics::V1_6);
+        let ctx = Ctx::default();
+        let l = Labels::from([("a".to_string(), "1".to_string())]);
+        let d = s
+            .write_blob(&ctx, "r", b"x", None, &l, WriteStyle::Open)
+            .unwrap();
+        let keep = Labels::from([("b".to_string(), "2".to_string())]);
+        assert_eq!(
+            s.update_labels(&ctx, d.as_str(), &keep)
+                .unwrap()
+                .labels
+                .len(),
+            2
+        );
+        assert!(s
+            .update_labels(&ctx, d.as_str(), &Labels::new())
+            .unwrap()
+            .labels
+            .is_empty());
+        assert!(s.info(&ctx, d.as_str()).unwrap().labels.is_empty());
+    }
 }
