@@ -150,9 +150,18 @@ pub fn model(s: &Scenario) -> impl Fn(&mut World) + 'static {
                 )
             });
         }
-        if scenario.check.invariant == Invariant::GcSafety {
-            let sim = sim.clone();
-            w.invariant("gc-safety", move || sim.borrow().check_gc_safety());
+        match scenario.check.invariant {
+            Invariant::GcSafety => {
+                let sim = sim.clone();
+                w.invariant("gc-safety", move || sim.borrow().check_gc_safety());
+            }
+            Invariant::NoDanglingReference => {
+                let sim = sim.clone();
+                w.invariant("no-dangling-reference", move || {
+                    sim.borrow().check_no_dangling()
+                });
+            }
+            _ => {}
         }
     }
 }
@@ -239,7 +248,7 @@ fn interpret(s: &Scenario, f: &pushrace_harness::Failure) -> (Option<Violation>,
                 .unwrap_or(0);
             (Some(names[*actor].clone()), error.message.clone(), step)
         }
-        FailureKind::Invariant { name, message } if name == "gc-safety" => {
+        FailureKind::Invariant { name, message } if name == s.check.invariant.name() => {
             (None, message.clone(), trace.steps.len().saturating_sub(1))
         }
         other => return (None, Some(other.describe(&names))),

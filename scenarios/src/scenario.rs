@@ -107,8 +107,11 @@ struct CheckDoc {
 pub enum Invariant {
     /// No actor fails with `content digest …: not found`.
     NoMissingDigest,
-    /// After every step, every object reachable from a root that once existed still exists.
+    /// No GC removes an object that is reachable from a root after it.
     GcSafety,
+    /// After every step, every object reachable from a root that once existed still exists
+    /// (unless a client deleted it explicitly): no root references collected content.
+    NoDanglingReference,
     /// No push (or any other actor) fails at all.
     PushSucceeds,
 }
@@ -118,6 +121,7 @@ impl Invariant {
         match self {
             Invariant::NoMissingDigest => "no-missing-digest",
             Invariant::GcSafety => "gc-safety",
+            Invariant::NoDanglingReference => "no-dangling-reference",
             Invariant::PushSucceeds => "push-succeeds",
         }
     }
@@ -783,14 +787,17 @@ fn parse_check(l: &Loader, c: Option<&CheckDoc>) -> Result<CheckSpec, ScenarioEr
         spec.invariant = match i.get_ref().as_str() {
             "no-missing-digest" => Invariant::NoMissingDigest,
             "gc-safety" => Invariant::GcSafety,
+            "no-dangling-reference" => Invariant::NoDanglingReference,
             "push-succeeds" => Invariant::PushSucceeds,
-            other => return Err(l.err(
-                Some(i.span()),
-                "invariant",
-                format!(
-                    "{other:?}: expected \"no-missing-digest\", \"gc-safety\" or \"push-succeeds\""
+            other => {
+                return Err(l.err(
+                    Some(i.span()),
+                    "invariant",
+                    format!(
+                    "{other:?}: expected \"no-missing-digest\", \"gc-safety\", \"no-dangling-reference\" or \"push-succeeds\""
                 ),
-            )),
+                ))
+            }
         };
     }
     if let Some(e) = &c.expect {

@@ -21,6 +21,8 @@ pub struct Sim {
     pub ever: BTreeSet<(String, String)>,
     /// (namespace, digest) a client deleted on purpose with `content.delete`.
     pub deleted: BTreeSet<(String, String)>,
+    /// The first GC found to remove an object that is still reachable after it (`gc-safety`).
+    pub gc_violation: Option<String>,
 }
 
 impl Sim {
@@ -36,11 +38,62 @@ impl Sim {
             registry: BTreeSet::new(),
             ever,
             deleted: BTreeSet::new(),
+            gc_violation: None,
         }
     }
 
+    fn content_keys(&self) -> BTreeSet<(String, String)> {
+        let mut keys = BTreeSet::new();
+        for (ns, n) in self.store.namespaces() {
+            keys.extend(n.content.keys().map(|d| (ns.clone(), d.to_string())));
+        }
+        keys
+    }
+
+    /// Runs `f` on the store; if it ran a GC, checks `gc-safety`: nothing the GC removed is
+    /// reachable from a root afterwards (mark and sweep agree, expiry included).
+    fn checking_gc<R>(&mut self, f: impl FnOnce(&mut Store) -> R) -> R {
+        let collections = self.store.scheduler().collections;
+        let before = self.content_keys();
+        let r = f(&mut self.store);
+        if self.store.scheduler().collections != collections && self.gc_violation.is_none() {
+            let after = self.content_keys();
+            for (ns, d) in before.difference(&after) {
+                let n = &self.store.namespaces()[ns];
+                if self.store.mark(n).content.contains(d) {
+                    self.gc_violation = Some(format!(
+                        "namespace {ns}: the GC removed {d}, which is still reachable from a root"
+                    ));
+                    break;
+                }
+            }
+        }
+        r
+    }
+
+    /// One background GC tick: a GC if the scheduler says one is due.
+    pub fn gc_tick(&mut self) -> bool {
+        self.checking_gc(|store| {
+            let due = store.scheduler().gc_due();
+            if due {
+                store.gc();
+            }
+            due
+        })
+    }
+
     pub fn apply(&mut self, op: &Op) -> Result<Outcome, Error> {
-        let r = self.store.apply(op);
+        let may_collect = matches!(
+            op.kind,
+            OpKind::GcRun
+                | OpKind::ImageDelete { sync: true, .. }
+                | OpKind::LeaseDelete { sync: true, .. }
+        );
+        let r = if may_collect {
+            self.checking_gc(|store| store.apply(op))
+        } else {
+            self.store.apply(op)
+        };
         match (&op.kind, &r) {
             (OpKind::ContentWrite { .. }, Ok(Outcome::Written(d))) => {
                 self.ever.insert((op.ctx.namespace.clone(), d.to_string()));
@@ -54,10 +107,16 @@ impl Sim {
         r
     }
 
-    /// `gc-safety`: every object reachable from a root that once existed still exists, unless a
-    /// client deleted it explicitly. A failure means the store holds a root's reference to content
-    /// the GC collected: the next reader of that reference gets `content digest …: not found`.
+    /// `gc-safety`, checked after every step: no GC removed an object reachable after it.
     pub fn check_gc_safety(&self) -> Result<(), String> {
+        self.gc_violation.clone().map_or(Ok(()), Err)
+    }
+
+    /// `no-dangling-reference`: every object reachable from a root that once existed still exists,
+    /// unless a client deleted it explicitly. A failure means the store holds a root's reference to
+    /// content the GC collected (e.g. `image.update(tmp -> R)` after R went, nerdctl #4470): the
+    /// next reader of that reference gets `content digest …: not found`.
+    pub fn check_no_dangling(&self) -> Result<(), String> {
         for (ns, n) in self.store.namespaces() {
             let marked = self.store.mark(n);
             for d in &marked.content {
@@ -220,13 +279,7 @@ impl Client for ModelClient {
                 Footprint::new(&[ALL, CLOCK, SCHED], &[ALL, SCHED]),
             )
             .await;
-        let mut sim = self.sim.borrow_mut();
-        if sim.store.scheduler().gc_due() {
-            sim.store.gc();
-            true
-        } else {
-            false
-        }
+        self.sim.borrow_mut().gc_tick()
     }
 }
 

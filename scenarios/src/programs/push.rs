@@ -69,9 +69,11 @@ impl FromStr for Variant {
             "v2.0.4" => Variant::V2_0_4,
             "v2.0.5" => Variant::V2_0_5,
             "lease-held" => Variant::LeaseHeld,
-            _ => return Err(format!(
+            _ => {
+                return Err(format!(
                 "unknown variant {s:?}; expected one of v0.17, v0.18, v2.0.4, v2.0.5, lease-held"
-            )),
+            ))
+            }
         })
     }
 }
