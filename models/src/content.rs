@@ -60,7 +60,9 @@ impl Store {
         let (digest, _) = self.record(ctx, d)?;
         let bytes = &self.blobs[digest];
         let start = (offset as usize).min(bytes.len());
-        let end = len.map_or(bytes.len(), |l| (start + l as usize).min(bytes.len()));
+        let end = len.map_or(bytes.len(), |l| {
+            start.saturating_add(l as usize).min(bytes.len())
+        });
         if start == 0 && end == bytes.len() {
             return Ok(bytes.clone());
         }

@@ -330,9 +330,15 @@ pub fn parse(file: &str, text: &str) -> Result<OpsFile, InputError> {
         message,
     };
     let doc: Table = text.parse::<Table>().map_err(|e| {
-        let line = e
-            .span()
-            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let line = e.span().map(|s| {
+            // Count newlines in bytes: a span need not fall on a char boundary.
+            let end = s.start.min(text.len());
+            text.as_bytes()[..end]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1
+        });
         top_err(line, None, format!("invalid TOML: {}", e.message()))
     })?;
     for k in doc.keys() {
