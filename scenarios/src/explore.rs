@@ -202,6 +202,9 @@ pub struct Verdict {
 }
 
 pub fn explore(s: &Scenario, opts: &Options) -> Verdict {
+    if let Some(v) = replay_declared(s, opts) {
+        return v;
+    }
     let m = model(s);
     let explorer = Explorer::new(opts.config());
     let report = match opts.strategy {
@@ -221,6 +224,48 @@ pub fn explore(s: &Scenario, opts: &Options) -> Verdict {
         violation,
         other_failure,
     }
+}
+
+/// The scenario's declared `[check] schedule` (a persisted failure), replayed: when it fails,
+/// the verdict of one execution (the failure shrunk); `None` when there is no schedule, it no
+/// longer fits the scenario, or it no longer fails (then the caller explores as usual).
+pub fn replay_declared(s: &Scenario, opts: &Options) -> Option<Verdict> {
+    let schedule = Schedule::parse(s.check.schedule.as_deref()?).ok()?;
+    let m = model(s);
+    let explorer = Explorer::new(opts.config());
+    let e = explorer.replay(&m, &schedule).ok()?;
+    let kind = e.failure?;
+    let shrunk = explorer.shrink(&m, &e.schedule);
+    let failure = pushrace_harness::Failure {
+        kind,
+        schedule: e.schedule,
+        trace: e.trace,
+        execution: 1,
+        preemptions: e.preemptions,
+        shrunk,
+    };
+    let (violation, other_failure) = interpret(s, &failure);
+    let report = Report {
+        strategy: "replay",
+        executions: 1,
+        pruned: 0,
+        exhausted: false,
+        stopped: Some(pushrace_harness::Stop::Failures),
+        actors: failure.trace.actors.len(),
+        max_steps_seen: failure.trace.steps.len(),
+        failures: vec![failure],
+        pct: None,
+        hashes: Vec::new(),
+        elapsed: Duration::ZERO,
+    };
+    Some(Verdict {
+        scenario: s.name.clone(),
+        source: s.source.clone(),
+        options: opts.clone(),
+        report,
+        violation,
+        other_failure,
+    })
 }
 
 fn interpret(s: &Scenario, f: &pushrace_harness::Failure) -> (Option<Violation>, Option<String>) {

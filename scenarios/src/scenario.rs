@@ -100,6 +100,7 @@ struct CheckDoc {
     budget: Option<Spanned<i64>>,
     seed: Option<Spanned<i64>>,
     depth: Option<Spanned<i64>>,
+    schedule: Option<Spanned<String>>,
 }
 
 /// The invariant a scenario checks.
@@ -154,6 +155,9 @@ pub struct CheckSpec {
     pub budget: Option<u64>,
     pub seed: u64,
     pub depth: usize,
+    /// A schedule (as `pushrace explore` prints it) replayed before exploring: a persisted
+    /// failure. When it still fails, that is the verdict; otherwise exploration proceeds.
+    pub schedule: Option<String>,
 }
 
 impl Default for CheckSpec {
@@ -168,6 +172,7 @@ impl Default for CheckSpec {
             budget: None,
             seed: 0,
             depth: 3,
+            schedule: None,
         }
     }
 }
@@ -850,6 +855,11 @@ fn parse_check(l: &Loader, c: Option<&CheckDoc>) -> Result<CheckSpec, ScenarioEr
     }
     if let Some(d) = int(&c.depth, "depth", 1, 16)? {
         spec.depth = d as usize;
+    }
+    if let Some(s) = &c.schedule {
+        pushrace_harness::Schedule::parse(s.get_ref())
+            .map_err(|e| l.err(Some(s.span()), "schedule", e.to_string()))?;
+        spec.schedule = Some(s.get_ref().clone());
     }
     if let Some(s) = &c.strategy {
         spec.strategy = match s.get_ref().as_str() {
