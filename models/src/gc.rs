@@ -7,7 +7,7 @@
 
 use crate::labels::{self, GC_ROOT};
 use crate::store::{Namespace, Store};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// What one GC removed, for traces and for checking `gc-safety`.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -41,6 +41,17 @@ pub struct Marked {
     pub images: BTreeSet<String>,
 }
 
+/// The same marks, borrowed from the namespace and hashed: what `gc` uses, so that a GC costs
+/// time linear in the store (membership only: nothing iterates these sets, so hash order never
+/// reaches any output).
+#[derive(Default)]
+struct MarkedRefs<'a> {
+    content: HashSet<&'a str>,
+    ingests: HashSet<&'a str>,
+    leases: HashSet<&'a str>,
+    images: HashSet<&'a str>,
+}
+
 #[derive(Clone, Copy)]
 enum Node<'a> {
     Content(&'a str),
@@ -50,19 +61,48 @@ enum Node<'a> {
     Image(&'a str),
 }
 
+/// Retains the entries of `map` whose position (in key order) has `true` in `keep`, pushing the
+/// removed keys to `removed`. `BTreeMap::retain` visits in ascending key order, the same order
+/// `keep` was computed in.
+fn retain_in_order<K: Ord + Clone, V>(
+    map: &mut BTreeMap<K, V>,
+    keep: Vec<bool>,
+    mut removed: impl FnMut(&K),
+) {
+    let mut it = keep.into_iter();
+    map.retain(|k, _| {
+        let keep = it.next().expect("one decision per entry");
+        if !keep {
+            removed(k);
+        }
+        keep
+    });
+}
+
 impl Store {
     /// Mark: the set of objects reachable from the namespace's roots at the store's `now`.
     pub fn mark(&self, n: &Namespace) -> Marked {
+        let m = self.mark_refs(n);
+        let owned = |s: HashSet<&str>| s.into_iter().map(str::to_string).collect();
+        Marked {
+            content: owned(m.content),
+            ingests: owned(m.ingests),
+            leases: owned(m.leases),
+            images: owned(m.images),
+        }
+    }
+
+    fn mark_refs<'a>(&self, n: &'a Namespace) -> MarkedRefs<'a> {
         let now = self.now;
         let images_expire = self.semantics.images_expire();
-        let mut marked = Marked::default();
-        let mut stack: Vec<Node> = Vec::new();
+        let mut marked = MarkedRefs::default();
+        let mut stack: Vec<Node<'a>> = Vec::new();
 
         for (id, lease) in &n.leases {
             if !lease.alive_at(now) {
                 continue;
             }
-            marked.leases.insert(id.clone());
+            marked.leases.insert(id);
             let flat = lease.flat();
             for d in &lease.content {
                 stack.push(if flat {
@@ -98,23 +138,23 @@ impl Store {
 
         // Tricolor mark. A flat and a full visit of the same digest are different nodes (as in
         // gc.Tricolor, where the flat bit is stripped only when blackening).
-        let mut seen_full: BTreeSet<&str> = BTreeSet::new();
+        let mut seen_full: HashSet<&str> = HashSet::new();
         while let Some(node) = stack.pop() {
             match node {
                 Node::ContentFlat(d) => {
-                    marked.content.insert(d.to_string());
+                    marked.content.insert(d);
                 }
                 Node::Content(d) => {
                     if !seen_full.insert(d) {
                         continue;
                     }
-                    marked.content.insert(d.to_string());
+                    marked.content.insert(d);
                     if let Some(rec) = n.content.get(d) {
                         stack.extend(labels::content_refs(&rec.labels).map(Node::Content));
                     }
                 }
                 Node::Ingest(r) => {
-                    if !marked.ingests.insert(r.to_string()) {
+                    if !marked.ingests.insert(r) {
                         continue;
                     }
                     if let Some(e) = n.ingests.get(r).and_then(|i| i.expected.as_ref()) {
@@ -122,7 +162,7 @@ impl Store {
                     }
                 }
                 Node::Image(name) => {
-                    if !marked.images.insert(name.to_string()) {
+                    if !marked.images.insert(name) {
                         continue;
                     }
                     if let Some(image) = n.images.get(name) {
@@ -136,53 +176,60 @@ impl Store {
     }
 
     /// A full, stop-the-world GC of every namespace (`DB.GarbageCollect` + content cleanup).
+    ///
+    /// Linear in the size of the store (hash-set membership; every map is walked once in key
+    /// order, so the report lists removals in a deterministic order).
     pub fn gc(&mut self) -> GcReport {
         let mut report = GcReport::default();
         let images_collectible = self.semantics.images_expire();
-        let marks: Vec<(String, Marked)> = self
+        type Keep = (Vec<bool>, Vec<bool>, Vec<bool>, Vec<bool>);
+        let decisions: Vec<(String, Keep)> = self
             .namespaces
             .iter()
-            .map(|(name, n)| (name.clone(), self.mark(n)))
+            .map(|(name, n)| {
+                let m = self.mark_refs(n);
+                let keep = (
+                    n.leases
+                        .keys()
+                        .map(|k| m.leases.contains(k.as_str()))
+                        .collect(),
+                    n.ingests
+                        .keys()
+                        .map(|k| m.ingests.contains(k.as_str()))
+                        .collect(),
+                    n.content
+                        .keys()
+                        .map(|k| m.content.contains(k.as_str()))
+                        .collect(),
+                    n.images
+                        .keys()
+                        .map(|k| !images_collectible || m.images.contains(k.as_str()))
+                        .collect(),
+                );
+                (name.clone(), keep)
+            })
             .collect();
-        for (name, marked) in marks {
-            let n = self.namespaces.get_mut(&name).unwrap();
-            n.leases.retain(|id, _| {
-                let keep = marked.leases.contains(id);
-                if !keep {
-                    report.leases.push((name.clone(), id.clone()));
-                }
-                keep
+        for (name, (leases, ingests, content, images)) in decisions {
+            let n = self.namespaces.get_mut(&name).expect("marked above");
+            retain_in_order(&mut n.leases, leases, |id| {
+                report.leases.push((name.clone(), id.clone()))
             });
-            n.ingests.retain(|r, _| {
-                let keep = marked.ingests.contains(r);
-                if !keep {
-                    report.ingests.push((name.clone(), r.clone()));
-                }
-                keep
+            retain_in_order(&mut n.ingests, ingests, |r| {
+                report.ingests.push((name.clone(), r.clone()))
             });
-            n.content.retain(|d, _| {
-                let keep = marked.content.contains(d.as_str());
-                if !keep {
-                    report.content.push((name.clone(), d.to_string()));
-                }
-                keep
+            retain_in_order(&mut n.content, content, |d| {
+                report.content.push((name.clone(), d.to_string()))
             });
-            if images_collectible {
-                n.images.retain(|i, _| {
-                    let keep = marked.images.contains(i);
-                    if !keep {
-                        report.images.push((name.clone(), i.clone()));
-                    }
-                    keep
-                });
-            }
+            retain_in_order(&mut n.images, images, |i| {
+                report.images.push((name.clone(), i.clone()))
+            });
         }
         if !report.content.is_empty() || !report.ingests.is_empty() {
             self.scheduler.dirty_cs = true;
         }
         if self.scheduler.dirty_cs {
             self.scheduler.dirty_cs = false;
-            let mut seen: BTreeSet<&str> = BTreeSet::new();
+            let mut seen: HashSet<&str> = HashSet::new();
             for n in self.namespaces.values() {
                 seen.extend(n.content.keys().map(|d| d.as_str()));
                 seen.extend(
@@ -191,16 +238,12 @@ impl Store {
                         .filter_map(|i| i.expected.as_ref().map(|d| d.as_str())),
                 );
             }
-            let gone: Vec<_> = self
+            let keep: Vec<bool> = self
                 .blobs
                 .keys()
-                .filter(|d| !seen.contains(d.as_str()))
-                .cloned()
+                .map(|d| seen.contains(d.as_str()))
                 .collect();
-            for d in gone {
-                self.blobs.remove(&d);
-                report.blobs.push(d.to_string());
-            }
+            retain_in_order(&mut self.blobs, keep, |d| report.blobs.push(d.to_string()));
         }
         self.scheduler.collected();
         report
