@@ -849,6 +849,7 @@ fn model_reachable(store: &Store) -> BTreeSet<(String, String)> {
     let now = store.now();
     let mut out = BTreeSet::new();
     for (name, n) in store.namespaces() {
+        #[allow(clippy::field_reassign_with_default)]
         let mut r = RNs::default();
         r.content = n
             .content

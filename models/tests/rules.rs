@@ -802,7 +802,7 @@ op = "gc.run"
         "the model keeps the ingest record"
     );
     assert!(
-        r.state().namespaces.get("default").is_none(),
+        !r.state().namespaces.contains_key("default"),
         "but a shared ingest is not listed, so the namespace looks empty"
     );
     assert!(r.blob("blob"), "its expected digest's bytes are kept");
@@ -2009,4 +2009,32 @@ fn lease_add_through_the_store_api() {
     s.lease_add(&ctx, "L", &Resource::Ingest("r".into()))
         .unwrap();
     assert_eq!(s.lease_list(&ctx)[0].1.ingests.len(), 1);
+}
+
+/// metadata/content.go Update: with fieldpaths `labels.<k>` only those keys change; with no
+/// fieldpaths at all (`content.label` with an empty table) `updated.Labels = info.Labels`
+/// replaces every label, here with nothing.
+#[test]
+fn label_update_without_keys_clears_every_label() {
+    let r = apply(
+        r#"
+[[op]]
+op = "content.write"
+data = "x"
+as = "x"
+labels = { "a" = "1", "containerd.io/gc.root" = "1" }
+[[op]]
+op = "content.label"
+digest = "@x"
+labels = { "b" = "2" }
+[[op]]
+op = "content.label"
+digest = "@x"
+labels = {}
+[[op]]
+op = "gc.run"
+"#,
+    );
+    r.all_ok();
+    assert!(!r.has("default", "x"), "gc.root went with the other labels");
 }
