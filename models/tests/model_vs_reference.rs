@@ -845,11 +845,11 @@ impl Reference {
 
 /// The naive reachability of the model's own store (for the GC invariants): content records
 /// reachable from the roots of each namespace.
+#[allow(clippy::field_reassign_with_default)]
 fn model_reachable(store: &Store) -> BTreeSet<(String, String)> {
     let now = store.now();
     let mut out = BTreeSet::new();
     for (name, n) in store.namespaces() {
-        #[allow(clippy::field_reassign_with_default)]
         let mut r = RNs::default();
         r.content = n
             .content
