@@ -4,8 +4,10 @@
 
 pub mod client;
 pub mod explore;
+pub mod layout;
 pub mod library;
 pub mod programs;
 pub mod report;
 pub mod scenario;
 pub mod sim;
+pub mod triage;

@@ -351,12 +351,20 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         if r.is_empty() {
             return Err(l.err(Some(im.reference.span()), "ref", "must not be empty"));
         }
-        if let Some(layout) = &im.layout {
-            return Err(l.err(Some(layout.span()), "layout", "OCI image layouts are not supported yet; describe the image with platforms and layers"));
-        }
-        let platforms = match &im.platforms {
-            Some(p) => l.platforms(p, "platforms")?,
-            None => vec!["linux/amd64".to_string(), "linux/arm64".to_string()],
+        // `layout = "dir"`: a real image (OCI image layout, relative to the scenario file).
+        let from_layout = match &im.layout {
+            None => None,
+            Some(layout) => {
+                if let Some((k, span)) = [("platforms", im.platforms.as_ref().map(|p| p.span())), ("layers", im.layers.as_ref().map(|p| p.span()))].into_iter().find_map(|(k, s)| s.map(|s| (k, s))) {
+                    return Err(l.err(Some(span), k, "not allowed with `layout`: the layout's index gives the platforms and layers"));
+                }
+                Some(crate::layout::fixture_for_scenario(file, layout.get_ref(), &r).map_err(|e| l.err(Some(layout.span()), "layout", e))?)
+            }
+        };
+        let platforms = match (&from_layout, &im.platforms) {
+            (Some(fx), _) => fx.platforms.iter().map(|p| p.platform.clone()).collect(),
+            (None, Some(p)) => l.platforms(p, "platforms")?,
+            (None, None) => vec!["linux/amd64".to_string(), "linux/arm64".to_string()],
         };
         if platforms.is_empty() {
             return Err(l.err(
@@ -395,10 +403,11 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
             .as_ref()
             .map(|n| n.get_ref().clone())
             .unwrap_or_else(|| "default".into());
-        let fixture = Arc::new(
-            ImageFixture::build(&r, &platforms, layers)
+        let fixture = Arc::new(match from_layout {
+            Some(fx) => fx,
+            None => ImageFixture::build(&r, &platforms, layers)
                 .map_err(|e| l.err(Some(im.reference.span()), "image", e))?,
-        );
+        });
         let mut tags = Vec::new();
         for t in im
             .tags

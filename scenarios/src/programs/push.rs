@@ -80,13 +80,19 @@ impl FromStr for Variant {
 
 impl fmt::Display for Variant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             Variant::V0_17 => "v0.17",
             Variant::V0_18 => "v0.18",
             Variant::V2_0_4 => "v2.0.4",
             Variant::V2_0_5 => "v2.0.5",
             Variant::LeaseHeld => "lease-held",
         })
+    }
+}
+
+impl serde::Serialize for Variant {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 

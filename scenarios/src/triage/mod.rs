@@ -1,0 +1,486 @@
+//! `pushrace triage`: from a failing CI log (and optionally the image as an OCI layout) to the
+//! failure family, a scenario that reproduces it, its shrunk schedule, and the verdict of the
+//! `lease-held` fix under the same neighbours.
+//!
+//! [`log`] reads the log, [`classify`] names the family, [`build_scenario`] writes the scenario
+//! file, [`reproduce`] explores it. Output is deterministic: no wall-clock times, sorted maps.
+
+pub mod classify;
+pub mod log;
+
+use crate::explore::{self, Options, Verdict};
+use crate::programs::push::Variant;
+use crate::scenario::{self, Scenario};
+use classify::{Classification, Family};
+use pushrace_models::oci::ImageFixture;
+use std::path::{Path, PathBuf};
+
+/// The most executions one exploration may take (the built-in shapes need far fewer).
+pub const BUDGET: u64 = 20_000;
+
+/// What the user gave.
+pub struct Input<'a> {
+    /// The log's name for messages (a path or `-`).
+    pub log_name: &'a str,
+    pub log_text: &'a str,
+    /// `--image DIR`: an OCI image layout.
+    pub image: Option<&'a Path>,
+    pub variant: Option<Variant>,
+    /// Where the scenario file is written.
+    pub out_dir: &'a Path,
+}
+
+/// Classification plus, for a known family, the scenario and its exploration.
+pub struct Triage {
+    pub log_name: String,
+    pub facts: log::LogFacts,
+    pub classification: Classification,
+    pub scenario: Option<Built>,
+    pub verdict: Option<Verdict>,
+    pub lease_held: Option<Verdict>,
+}
+
+/// A scenario file written for the family.
+pub struct Built {
+    pub path: PathBuf,
+    pub text: String,
+    pub scenario: Scenario,
+    pub summary: String,
+}
+
+fn q(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+fn qlist(v: &[String]) -> String {
+    format!("[{}]", v.iter().map(|s| q(s)).collect::<Vec<_>>().join(", "))
+}
+
+fn extra_platform(have: &[String]) -> String {
+    ["linux/amd64", "linux/arm64", "linux/arm/v7", "linux/s390x", "linux/ppc64le"]
+        .into_iter()
+        .find(|p| !have.iter().any(|h| h == p))
+        .unwrap_or("linux/riscv64")
+        .to_string()
+}
+
+/// The scenario text for a classified failure (None for `unknown`). `expect` and `missing` are
+/// filled in after exploring, so the written file is a regression that passes.
+pub fn scenario_text(
+    c: &Classification,
+    log_name: &str,
+    image: Option<(&Path, &ImageFixture)>,
+    expect: Option<(&str, Option<&str>)>,
+) -> Option<(String, String)> {
+    let family = c.family;
+    if family == Family::Unknown {
+        return None;
+    }
+    let v = c.variant;
+    let r = &c.reference;
+    let short = c
+        .missing
+        .as_deref()
+        .map(|d| d.trim_start_matches("sha256:").chars().take(12).collect::<String>())
+        .unwrap_or_else(|| "nodigest".into());
+    let image_platforms: Vec<String> = match image {
+        Some((_, fx)) => {
+            let mut seen = Vec::new();
+            for p in &fx.platforms {
+                if !seen.contains(&p.platform) {
+                    seen.push(p.platform.clone());
+                }
+            }
+            seen
+        }
+        None => {
+            let mut p = c.platforms.clone();
+            p.push(extra_platform(&c.platforms));
+            p
+        }
+    };
+    // Which neighbours, which invariant, which platforms are fetched.
+    let mut pushed = c.platforms.clone();
+    if image.is_some() {
+        pushed.retain(|p| image_platforms.contains(p));
+        if pushed.is_empty() {
+            pushed.push(image_platforms[0].clone());
+        }
+    }
+    let mut fetched: Option<Vec<String>> = None;
+    let mut gc = "sync-only";
+    let mut tags: Vec<String> = Vec::new();
+    let mut second_ref: Option<String> = None;
+    let mut invariant = "no-missing-digest";
+    let summary;
+    let mut why = Vec::new();
+    let lost_content = family == Family::LazyPull
+        || (family == Family::ConvertTime && c.missing.is_some());
+    if lost_content {
+        let lost = c
+            .identified
+            .as_ref()
+            .and_then(|i| i.platform.clone())
+            .unwrap_or_else(|| pushed.last().cloned().unwrap_or_default());
+        if !pushed.contains(&lost) {
+            pushed.push(lost.clone());
+        }
+        fetched = Some(image_platforms.iter().filter(|p| **p != lost).cloned().collect());
+        summary = format!(
+            "a {v} push of {} after a pull that did not fetch {lost}",
+            pushed.join(", ")
+        );
+        why.push(format!("The pull fetched every platform but {lost}; the index still references {lost}'s manifest,"));
+        why.push("so reading it (convert, EnsureAllContent's check, or the push) finds no content. Variants from".into());
+        why.push("v2.0.4 (EnsureAllContent, #3435) fetch it first: with them this scenario is expected to hold.".into());
+    } else if family == Family::ConvertTime {
+        second_ref = Some(r.clone());
+        invariant = "push-succeeds";
+        summary = format!("two {v} pushes of {r} sharing the tmp name; any push failure is a violation");
+        why.push("The failure is inside the tmp image's creation: another push of the same ref deletes or".into());
+        why.push("recreates the shared `<ref>-tmp-reduced-platform` while this one converts it.".into());
+    } else {
+        match v {
+            Variant::V0_17 => {
+                gc = "background";
+                second_ref = Some(r.clone());
+                summary = format!("two v0.17 pushes of {r} with the background GC scheduler (#855, before #866)");
+                why.push("v0.17 deletes the shared tmp image asynchronously; a later background GC tick collects the".into());
+                why.push("reduced index while the other push still reads it.".into());
+            }
+            Variant::V0_18 | Variant::V2_0_4 => {
+                second_ref = Some(r.clone());
+                summary = format!("two {v} pushes of {r} sharing the tmp image (#855, #3513)");
+                why.push("Both pushes convert into the same tmp name and the same reduced index R; the first to finish".into());
+                why.push("deletes the tmp image synchronously (a full GC) while the other still reads R.".into());
+            }
+            Variant::V2_0_5 | Variant::LeaseHeld => {
+                let tag = format!("{r}-ci");
+                tags.push(tag.clone());
+                second_ref = Some(tag);
+                summary = format!("two {v} pushes of two tags of one image (#4470, open upstream)");
+                why.push("Each tag has its own tmp name, but both conversions write the same reduced index R with its".into());
+                why.push("digest given only at commit: the second writer's R does not join its lease, and the first".into());
+                why.push("push's synchronous tmp delete (a full GC) collects R before the second push reads it.".into());
+            }
+        }
+    }
+    let mut t = String::new();
+    t.push_str(&format!("name = {}\n", q(&format!("triage-{}-{short}", family.name()))));
+    t.push_str(&format!("description = {}\n", q(&format!("{}: {summary}", family.name()))));
+    t.push_str(&format!("# Written by `pushrace triage {log_name}`: {}.\n", family.title()));
+    for reason in &c.reasons {
+        t.push_str(&format!("# - {}\n", reason.replace('\n', " ")));
+    }
+    for w in &why {
+        t.push_str(&format!("# {w}\n"));
+    }
+    match image {
+        Some(_) => t.push_str("# The image is the real one (--image, an OCI image layout): its media types and digests are the log's.\n"),
+        None => {
+            t.push_str("# The image is a fixture with the same shape (platforms, one layer each), built with OCI media\n");
+            t.push_str("# types: its digests differ from the log's, and a Docker manifest list in the log is an OCI index here.\n");
+        }
+    }
+    t.push_str(&format!("# Variant {v}: {}.\n", c.variant_source));
+    t.push_str("containerd = \"1.6\"\n");
+    t.push_str(&format!("gc = {}\n\n[[image]]\nref = {}\n", q(gc), q(r)));
+    match image {
+        Some((dir, _)) => t.push_str(&format!("layout = {}\n", q(&dir.display().to_string()))),
+        None => t.push_str(&format!("platforms = {}\n", qlist(&image_platforms))),
+    }
+    if let Some(f) = &fetched {
+        t.push_str(&format!("fetched = {}\n", qlist(f)));
+    }
+    if !tags.is_empty() {
+        t.push_str(&format!("tags = {}\n", qlist(&tags)));
+    }
+    let actors: Vec<(&str, &String)> = match &second_ref {
+        Some(r2) => vec![("push-a", r), ("push-b", r2)],
+        None => vec![("push", r)],
+    };
+    for (name, rf) in actors {
+        t.push_str(&format!(
+            "\n[[actor]]\nname = {}\nprogram = \"nerdctl.push\"\nref = {}\nplatforms = {}\nvariant = {}\n",
+            q(name),
+            q(rf),
+            qlist(&pushed),
+            q(&v.to_string())
+        ));
+    }
+    t.push_str(&format!("\n[check]\ninvariant = {}\n", q(invariant)));
+    if let Some((e, missing)) = expect {
+        t.push_str(&format!("expect = {}\n", q(e)));
+        if let Some(m) = missing {
+            t.push_str(&format!("missing = {}\n", q(m)));
+        }
+    }
+    t.push_str(&format!("preemptions = 2\nbudget = {BUDGET}\n"));
+    Some((t, summary))
+}
+
+/// Explores `s` within the triage bounds.
+pub fn reproduce(s: &Scenario) -> Verdict {
+    let mut o = Options::for_scenario(s);
+    o.budget = Some(o.budget.unwrap_or(BUDGET).min(BUDGET));
+    explore::explore(s, &o)
+}
+
+/// Reads the image, classifies the log, writes and explores the scenario. `Err` is bad input
+/// (an unreadable or invalid layout, an unwritable output directory).
+pub fn triage(input: &Input) -> Result<Triage, String> {
+    let facts = log::parse(input.log_text);
+    let layout = match input.image {
+        Some(dir) => Some(crate::layout::load(dir).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    // The reference is needed to pick the layout's image; classify once without the image to
+    // learn it, then with the image.
+    let first = classify::classify(&facts, None, input.variant);
+    let fixture = match &layout {
+        Some(l) => Some(l.image(&first.reference).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let classification = classify::classify(&facts, fixture.as_ref(), input.variant);
+    let mut t = Triage {
+        log_name: input.log_name.to_string(),
+        facts,
+        classification,
+        scenario: None,
+        verdict: None,
+        lease_held: None,
+    };
+    let image_dir = match input.image {
+        Some(d) => Some(std::fs::canonicalize(d).map_err(|e| format!("{}: {e}", d.display()))?),
+        None => None,
+    };
+    let image = image_dir.as_deref().zip(fixture.as_ref());
+    let Some((text, summary)) = scenario_text(&t.classification, input.log_name, image, None) else {
+        return Ok(t);
+    };
+    let short = t
+        .classification
+        .missing
+        .as_deref()
+        .map(|d| d.trim_start_matches("sha256:").chars().take(12).collect::<String>())
+        .unwrap_or_else(|| "nodigest".into());
+    let path = input
+        .out_dir
+        .join(format!("triage-{}-{short}.toml", t.classification.family.name()));
+    let file = path.display().to_string();
+    let s = scenario::parse(&file, &text).map_err(|e| format!("the generated scenario does not load (a bug in triage): {e}"))?;
+    let verdict = reproduce(&s);
+    let expect = match &verdict.violation {
+        Some(v) => ("violation", v.role.as_deref()),
+        None => ("holds", None),
+    };
+    let (text, _) = scenario_text(&t.classification, input.log_name, image, Some(expect))
+        .expect("same classification");
+    std::fs::create_dir_all(input.out_dir)
+        .and_then(|_| std::fs::write(&path, &text))
+        .map_err(|e| format!("{file}: cannot write the scenario: {e}"))?;
+    t.scenario = Some(Built {
+        path,
+        text,
+        scenario: s,
+        summary,
+    });
+    t.verdict = Some(verdict);
+    Ok(t)
+}
+
+impl Triage {
+    /// Explores the written scenario again with every push switched to `lease-held`.
+    pub fn run_lease_held(&mut self) {
+        if let Some(b) = &self.scenario {
+            self.lease_held = Some(reproduce(&b.scenario.with_variant(Variant::LeaseHeld)));
+        }
+    }
+
+    /// Whether the exploration reproduced the log's failure (the same kind of missing object).
+    pub fn reproduced(&self) -> Option<bool> {
+        let v = self.verdict.as_ref()?;
+        let Some(viol) = &v.violation else {
+            return Some(false);
+        };
+        let c = &self.classification;
+        Some(match c.family {
+            Family::TmpReducedCollected => viol.role.as_deref() == Some("reduced-index"),
+            Family::LazyPull => matches!(viol.role.as_deref(), Some("manifest" | "config" | "layer")),
+            Family::ConvertTime if c.missing.is_some() => {
+                matches!(viol.role.as_deref(), Some("manifest" | "config" | "layer"))
+            }
+            Family::ConvertTime => viol.message.contains("failed to create a tmp"),
+            Family::Unknown => false,
+        })
+    }
+
+    /// 0 classified into a known family, 1 unknown.
+    pub fn exit_code(&self) -> u8 {
+        if self.classification.family == Family::Unknown {
+            1
+        } else {
+            0
+        }
+    }
+
+    /// The classification and the facts (no exploration).
+    pub fn header_text(&self) -> String {
+        let c = &self.classification;
+        let f = &self.facts;
+        let mut o = format!("triage of {}\n", self.log_name);
+        o.push_str(&format!(
+            "log: {} lines, {} facts; formats: {}\n",
+            f.lines,
+            f.events.len(),
+            if f.formats.is_empty() { "-".into() } else { f.formats.join(", ") }
+        ));
+        o.push_str(&format!(
+            "nerdctl version: {}\n",
+            c.nerdctl_version.as_deref().unwrap_or("not printed")
+        ));
+        if let Some(r) = &c.reduced {
+            if let log::Fact::Reduced { media_type, digest } = &r.fact {
+                o.push_str(&format!("reduced-platform info line {}: {media_type}, {digest}\n", at(r)));
+            }
+        }
+        match &c.failure {
+            Some(e) => o.push_str(&format!("failure {}: {}\n", at(e), e.message)),
+            None => o.push_str("failure: none found\n"),
+        }
+        if c.other_failures > 0 {
+            o.push_str(&format!("  ({} more failure lines in the log)\n", c.other_failures));
+        }
+        if let Some(d) = &c.missing {
+            o.push_str(&format!("missing digest: {d}\n"));
+        }
+        if let Some(id) = &c.identified {
+            o.push_str(&format!("  in the image (--image): the {}\n", id.what));
+        }
+        o.push_str(&format!("\nfamily: {} — {}\n", c.family.name(), c.family.title()));
+        for r in &c.reasons {
+            o.push_str(&format!("  - {r}\n"));
+        }
+        if c.family != Family::Unknown {
+            o.push_str(&format!("image: {} ({}); pushed platforms: {} ({})\n", c.reference, c.reference_source, c.platforms.join(", "), c.platforms_source));
+            o.push_str(&format!("variant: {} ({})\n", c.variant, c.variant_source));
+        }
+        o
+    }
+
+    /// The scenario and the reproduction (schedule, trace, Mermaid, replay command).
+    pub fn reproduction_text(&self) -> String {
+        let (Some(b), Some(v)) = (&self.scenario, &self.verdict) else {
+            return String::new();
+        };
+        let mut o = format!("\nscenario: {}\n  {}\n", b.path.display(), b.summary);
+        o.push_str(&format!("  commit it as a regression: cp {} scenarios/corpus/\n", b.path.display()));
+        o.push_str(&format!("explored {} executions ({}){}\n", v.report.executions, bounds(v), if v.report.exhausted { "; the space within these bounds is exhausted" } else { "" }));
+        if let Some(f) = &v.other_failure {
+            o.push_str(&format!("FAILURE (not the scenario's invariant): {f}\n"));
+        }
+        match &v.violation {
+            None => o.push_str(&format!("NOT REPRODUCED: {} holds under {}\n", b.scenario.check.invariant.name(), self.classification.variant)),
+            Some(viol) => {
+                let same = self.reproduced() == Some(true);
+                o.push_str(if same { "REPRODUCED\n" } else { "A DIFFERENT VIOLATION (not the log's failure):\n" });
+                if let Some(a) = &viol.actor {
+                    o.push_str(&format!("  {a} failed at step {}: {}\n", viol.step, viol.message));
+                }
+                if let (Some(d), Some(w)) = (&viol.digest, &viol.what) {
+                    o.push_str(&format!("  {d} is the {w}\n"));
+                }
+                o.push_str(&format!(
+                    "  shrunk schedule: {} ({} steps, {} preemptions; shrunk from {} steps)\n\ntrace:\n",
+                    viol.schedule.encode(), viol.steps_after, viol.preemptions_after, viol.steps_before
+                ));
+                for line in viol.trace.to_text().lines() {
+                    o.push_str(&format!("  {line}\n"));
+                }
+                o.push_str("\nmermaid:\n```mermaid\n");
+                o.push_str(&viol.trace.to_mermaid());
+                if !o.ends_with('\n') {
+                    o.push('\n');
+                }
+                o.push_str("```\n\nreplay:\n  ");
+                o.push_str(&v.replay_command().unwrap_or_default());
+                o.push('\n');
+            }
+        }
+        o
+    }
+
+    pub fn lease_held_text(&self) -> String {
+        let Some(v) = &self.lease_held else {
+            return String::new();
+        };
+        let mut o = String::from("\nlease-held under the same neighbours: ");
+        match &v.violation {
+            None if v.other_failure.is_none() => o.push_str(&format!(
+                "HOLDS ({} executions, {}{})\n",
+                v.report.executions,
+                bounds(v),
+                if v.report.exhausted { ", exhausted" } else { ", NOT exhausted" }
+            )),
+            None => o.push_str(&format!("FAILURE {}\n", v.other_failure.as_deref().unwrap_or(""))),
+            Some(viol) => o.push_str(&format!(
+                "VIOLATION: {} ({} steps; pushrace replay {} --variant lease-held --schedule {})\n",
+                viol.message,
+                viol.steps_after,
+                self.scenario.as_ref().map(|b| b.path.display().to_string()).unwrap_or_default(),
+                viol.schedule.encode()
+            )),
+        }
+        o
+    }
+
+    pub fn to_text(&self) -> String {
+        format!("{}{}{}", self.header_text(), self.reproduction_text(), self.lease_held_text())
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        let c = &self.classification;
+        let verdict = |v: &Verdict| {
+            let mut j = v.to_json();
+            // No wall-clock times in the output.
+            if let Some(o) = j.as_object_mut() {
+                o.remove("elapsed");
+            }
+            j
+        };
+        serde_json::json!({
+            "log": self.log_name,
+            "lines": self.facts.lines,
+            "formats": self.facts.formats,
+            "facts": self.facts.events,
+            "family": c.family.name(),
+            "title": c.family.title(),
+            "reasons": c.reasons,
+            "classification": c,
+            "scenario": self.scenario.as_ref().map(|b| serde_json::json!({
+                "path": b.path.display().to_string(),
+                "summary": b.summary,
+                "text": b.text,
+            })),
+            "reproduced": self.reproduced(),
+            "verdict": self.verdict.as_ref().map(verdict),
+            "lease_held": self.lease_held.as_ref().map(verdict),
+        })
+    }
+}
+
+fn at(e: &log::Event) -> String {
+    let mut s = format!("(line {}", e.line);
+    if let Some(t) = &e.test {
+        s.push_str(&format!(", {t}"));
+    }
+    if let Some(l) = e.level {
+        s.push_str(&format!(", {}", serde_json::to_value(l).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()));
+    }
+    s.push(')');
+    s
+}
+
+fn bounds(v: &Verdict) -> String {
+    format!("dfs, preemption bound {}", v.options.preemptions)
+}

@@ -1,0 +1,62 @@
+//! The model under loom: one `loom::sync::Mutex` around the simulated daemon, each client call a
+//! lock, apply, unlock; actors are loom threads driving the same async programs with
+//! `loom::future::block_on`. Shared by the loom test and the comparison benchmark.
+
+use loom::sync::{Arc, Mutex};
+use pushrace_models::{Error, Op, Outcome};
+use pushrace_scenarios::client::Client;
+use pushrace_scenarios::explore::{classify, run_actor};
+use pushrace_scenarios::scenario::Scenario;
+use pushrace_scenarios::sim::Sim;
+
+pub struct LoomClient {
+    pub sim: Arc<Mutex<Sim>>,
+}
+
+impl Client for LoomClient {
+    async fn call(&self, op: Op) -> Result<Outcome, Error> {
+        self.sim.lock().unwrap().apply(&op)
+    }
+
+    async fn registry_has(&self, digest: &str) -> bool {
+        self.sim.lock().unwrap().registry.contains(digest)
+    }
+
+    async fn registry_put(&self, digest: &str) {
+        self.sim.lock().unwrap().registry.insert(digest.to_string());
+    }
+
+    async fn gc_tick(&self) -> bool {
+        self.sim.lock().unwrap().gc_tick()
+    }
+}
+
+/// Runs every actor of `scenario` as a loom thread; panics (loom's way of reporting) when an
+/// actor breaks the scenario's invariant.
+pub fn check_scenario(scenario: &Scenario, preemption_bound: usize) {
+    let scenario = std::sync::Arc::new(scenario.clone());
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(preemption_bound);
+    builder.max_branches = 100_000;
+    builder.check(move || {
+        let mut template = Sim::new(scenario.setup.clone());
+        template.registry = scenario.registry.clone();
+        let sim = Arc::new(Mutex::new(template));
+        let handles: Vec<_> = (0..scenario.actors.len())
+            .map(|i| {
+                let (sim, scenario) = (sim.clone(), scenario.clone());
+                loom::thread::spawn(move || {
+                    let client = LoomClient { sim };
+                    let actor = &scenario.actors[i];
+                    let r = loom::future::block_on(run_actor(&client, &scenario, actor));
+                    classify(scenario.check.invariant, r).map_err(|e| format!("{}: {}", actor.name, e.message))
+                })
+            })
+            .collect();
+        for h in handles {
+            if let Err(e) = h.join().unwrap() {
+                panic!("violation: {e}");
+            }
+        }
+    });
+}

@@ -1,0 +1,116 @@
+//! Scenario files: every kind of mistake is an error naming the file, the line and the key; no text
+//! makes the loader panic.
+
+use proptest::prelude::*;
+use pushrace_scenarios::scenario::parse;
+
+const GOOD: &str = r#"name = "ok"
+containerd = "1.6"
+
+[[image]]
+ref = "example.com/app:1"
+
+[[actor]]
+name = "push"
+program = "nerdctl.push"
+ref = "example.com/app:1"
+variant = "v0.18"
+"#;
+
+fn err(text: &str) -> String {
+    parse("bad.toml", text).expect_err("must be rejected").to_string()
+}
+
+#[test]
+fn the_reference_file_loads() {
+    let s = parse("ok.toml", GOOD).unwrap();
+    assert_eq!(s.actors.len(), 1);
+    assert_eq!(s.name, "ok");
+}
+
+#[test]
+fn malformed_toml_names_the_line() {
+    let e = err("name = \"x\"\n[[image]\nref = 1\n");
+    assert!(e.starts_with("bad.toml:2:"), "{e}");
+}
+
+#[test]
+fn unknown_top_level_key_names_line_and_key() {
+    let e = err(&format!("colour = \"blue\"\n{GOOD}"));
+    assert!(e.starts_with("bad.toml:1:") && e.contains("colour"), "{e}");
+}
+
+#[test]
+fn unknown_actor_key_names_its_line() {
+    let e = err(&GOOD.replace("variant = \"v0.18\"", "variant = \"v0.18\"\nspeed = 3"));
+    assert!(e.starts_with("bad.toml:12:") && e.contains("speed"), "{e}");
+}
+
+#[test]
+fn unknown_program_lists_the_programs() {
+    let e = err(&GOOD.replace("nerdctl.push", "nerdctl.pussh"));
+    assert!(e.starts_with("bad.toml:9: key `program`") && e.contains("nerdctl.pull"), "{e}");
+}
+
+#[test]
+fn unknown_variant_lists_the_variants() {
+    let e = err(&GOOD.replace("v0.18", "v0.19"));
+    assert!(e.starts_with("bad.toml:11: key `variant`") && e.contains("lease-held"), "{e}");
+}
+
+#[test]
+fn dangling_image_reference_is_rejected() {
+    let e = err(&GOOD.replace("ref = \"example.com/app:1\"\nvariant", "ref = \"example.com/nope:1\"\nvariant"));
+    assert!(e.starts_with("bad.toml:10: key `ref`") && e.contains("not an image of this scenario"), "{e}");
+}
+
+#[test]
+fn parameter_of_another_program_is_rejected() {
+    let e = err(&GOOD.replace("variant = \"v0.18\"", "variant = \"v0.18\"\nticks = 2"));
+    assert!(e.starts_with("bad.toml:12: key `ticks`") && e.contains("not a parameter of nerdctl.push"), "{e}");
+}
+
+#[test]
+fn bad_digest_in_raw_ops_is_rejected() {
+    let text = format!("{GOOD}\n[[actor]]\nname = \"janitor\"\nprogram = \"ops\"\nops = [{{ op = \"content.delete\", digest = \"sha256:abc\" }}]\n");
+    let e = err(&text);
+    assert!(e.starts_with("bad.toml:16: key `ops`") && e.contains("op 0") && e.contains("digest"), "{e}");
+}
+
+#[test]
+fn platform_not_in_the_image_is_rejected() {
+    let e = err(&GOOD.replace("variant = \"v0.18\"", "variant = \"v0.18\"\nplatforms = [\"linux/s390x\"]"));
+    assert!(e.contains("key `platforms`") && e.contains("s390x"), "{e}");
+}
+
+#[test]
+fn duplicate_actor_names_are_rejected() {
+    let e = err(&format!("{GOOD}\n[[actor]]\nname = \"push\"\nprogram = \"gc.ticker\"\n"));
+    assert!(e.contains("key `name`") && e.contains("used twice"), "{e}");
+}
+
+#[test]
+fn bad_check_values_are_rejected() {
+    let e = err(&format!("{GOOD}\n[check]\nexpect = \"maybe\"\n"));
+    assert!(e.starts_with("bad.toml:14: key `expect`"), "{e}");
+    let e = err(&format!("{GOOD}\n[check]\ninvariant = \"no-bugs\"\n"));
+    assert!(e.contains("key `invariant`"), "{e}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn no_text_panics_the_loader(text in "\\PC{0,300}") {
+        let _ = parse("fuzz.toml", &text);
+    }
+
+    /// Mutations of a valid file (a line dropped, duplicated or cut) load or fail cleanly.
+    #[test]
+    fn no_mutation_of_a_valid_file_panics(cut in 0..GOOD.len(), line in 0..11usize, dup in any::<bool>()) {
+        let _ = parse("fuzz.toml", &GOOD[..cut]);
+        let mut lines: Vec<&str> = GOOD.lines().collect();
+        if dup { lines.insert(line, lines[line]); } else { lines.remove(line); }
+        let _ = parse("fuzz.toml", &lines.join("\n"));
+    }
+}
