@@ -153,11 +153,15 @@ pub fn load(dir: &Path) -> Result<Layout, LayoutError> {
     if !dir.is_dir() {
         return Err(LayoutError {
             file: dir.display().to_string(),
-            message: "not a directory (expected an OCI image layout: oci-layout, index.json, blobs/)"
-                .into(),
+            message:
+                "not a directory (expected an OCI image layout: oci-layout, index.json, blobs/)"
+                    .into(),
         });
     }
-    let marker = l.read("oci-layout", "an OCI image layout has an `oci-layout` file with {\"imageLayoutVersion\": \"1.0.0\"}")?;
+    let marker = l.read(
+        "oci-layout",
+        "an OCI image layout has an `oci-layout` file with {\"imageLayoutVersion\": \"1.0.0\"}",
+    )?;
     let marker: serde_json::Value = l.json("oci-layout", &marker, "the oci-layout marker")?;
     match marker.get("imageLayoutVersion").and_then(|v| v.as_str()) {
         Some(v) if v.starts_with("1.") => {}
@@ -223,12 +227,18 @@ pub fn load(dir: &Path) -> Result<Layout, LayoutError> {
                 return Err(l.err(&file, format!("not a blob name: {d:?}: {e}")));
             }
             if alg_name != "sha256" {
-                return Err(l.err(&file, format!("unsupported digest algorithm {alg_name:?} (only sha256 is verified)")));
+                return Err(l.err(
+                    &file,
+                    format!("unsupported digest algorithm {alg_name:?} (only sha256 is verified)"),
+                ));
             }
             let data = l.read(&file, "a blob")?;
             let got = Digest::of(&data);
             if got.as_str() != d {
-                return Err(l.err(&file, format!("digest mismatch: the content hashes to {got}")));
+                return Err(l.err(
+                    &file,
+                    format!("digest mismatch: the content hashes to {got}"),
+                ));
             }
         }
     }
@@ -255,7 +265,10 @@ fn visit(
         return Err(l.err("index.json", format!("{at}: indexes nested deeper than 8")));
     }
     if let Err(e) = digest::validate(&d.digest) {
-        return Err(l.err("index.json", format!("{at}: bad digest {:?}: {e}", d.digest)));
+        return Err(l.err(
+            "index.json",
+            format!("{at}: bad digest {:?}: {e}", d.digest),
+        ));
     }
     let file = blob_file(&d.digest).unwrap_or_default();
     let Some(kind) = kind_of(&d.media_type) else {
@@ -269,20 +282,45 @@ fn visit(
     };
     if let Some(b) = layout.blobs.get(&d.digest) {
         if b.media_type != d.media_type {
-            return Err(l.err(&file, format!("{at} calls it {:?}, another descriptor {:?}", d.media_type, b.media_type)));
+            return Err(l.err(
+                &file,
+                format!(
+                    "{at} calls it {:?}, another descriptor {:?}",
+                    d.media_type, b.media_type
+                ),
+            ));
         }
         return Ok(());
     }
     if !d.digest.starts_with("sha256:") {
-        return Err(l.err(&file, format!("{at}: unsupported digest algorithm in {:?} (only sha256 is verified)", d.digest)));
+        return Err(l.err(
+            &file,
+            format!(
+                "{at}: unsupported digest algorithm in {:?} (only sha256 is verified)",
+                d.digest
+            ),
+        ));
     }
     let data = l.read(&file, &format!("blob of {at}, {}", d.media_type))?;
     if data.len() as u64 != d.size.max(0) as u64 || d.size < 0 {
-        return Err(l.err(&file, format!("size mismatch: {at} says {} bytes, the file has {}", d.size, data.len())));
+        return Err(l.err(
+            &file,
+            format!(
+                "size mismatch: {at} says {} bytes, the file has {}",
+                d.size,
+                data.len()
+            ),
+        ));
     }
     let got = Digest::of(&data);
     if got.as_str() != d.digest {
-        return Err(l.err(&file, format!("digest mismatch: the content hashes to {got}, not {} ({at})", d.digest)));
+        return Err(l.err(
+            &file,
+            format!(
+                "digest mismatch: the content hashes to {got}, not {} ({at})",
+                d.digest
+            ),
+        ));
     }
     let mut children = Vec::new();
     match kind {
@@ -294,9 +332,17 @@ fn visit(
         }
         Kind::Manifest => {
             let manifest: ImageManifest = l.json(&file, &data, "an image manifest")?;
-            children.push((descriptor(manifest.config()), format!("config of {}", d.digest), Some(Kind::Config)));
+            children.push((
+                descriptor(manifest.config()),
+                format!("config of {}", d.digest),
+                Some(Kind::Config),
+            ));
             for (i, x) in manifest.layers().iter().enumerate() {
-                children.push((descriptor(x), format!("layer {i} of {}", d.digest), Some(Kind::Layer)));
+                children.push((
+                    descriptor(x),
+                    format!("layer {i} of {}", d.digest),
+                    Some(Kind::Layer),
+                ));
             }
         }
         Kind::Config => {
@@ -316,7 +362,13 @@ fn visit(
     for (c, cat, want) in children {
         if let (Some(want), Some(k)) = (want, kind_of(&c.media_type)) {
             if k != want {
-                return Err(l.err(&file, format!("{cat} has media type {:?}, not a {want:?} type", c.media_type)));
+                return Err(l.err(
+                    &file,
+                    format!(
+                        "{cat} has media type {:?}, not a {want:?} type",
+                        c.media_type
+                    ),
+                ));
             }
         }
         visit(l, layout, &c, &cat, depth + 1)?;
@@ -335,11 +387,16 @@ impl Layout {
     /// The multi-platform image of the layout called `reference`: the `index.json` entry whose
     /// ref name is the reference (or its tag), else the only entry.
     pub fn image(&self, reference: &str) -> Result<ImageFixture, LayoutError> {
-        let tag = reference.rsplit_once(':').map(|(_, t)| t).filter(|t| !t.contains('/'));
+        let tag = reference
+            .rsplit_once(':')
+            .map(|(_, t)| t)
+            .filter(|t| !t.contains('/'));
         let named: Vec<&(Descriptor, Option<String>)> = self
             .entries
             .iter()
-            .filter(|(_, n)| n.as_deref() == Some(reference) || (tag.is_some() && n.as_deref() == tag))
+            .filter(|(_, n)| {
+                n.as_deref() == Some(reference) || (tag.is_some() && n.as_deref() == tag)
+            })
             .collect();
         let entry = match (named.as_slice(), self.entries.as_slice()) {
             ([e], _) => *e,
@@ -369,24 +426,55 @@ impl Layout {
             }
             let platform = match m.platform() {
                 Some(p) => pushrace_models::oci::platform_string(p),
-                None => return Err(self.err(&lb.file, format!("manifest {i} ({}) has no platform", md.digest))),
+                None => {
+                    return Err(self.err(
+                        &lb.file,
+                        format!("manifest {i} ({}) has no platform", md.digest),
+                    ))
+                }
             };
             if pushrace_models::oci::parse_platform(&platform).is_err() {
-                return Err(self.err(&lb.file, format!("manifest {i}: invalid platform {platform:?}")));
+                return Err(self.err(
+                    &lb.file,
+                    format!("manifest {i}: invalid platform {platform:?}"),
+                ));
             }
             let manifest: ImageManifest = serde_json::from_slice(&mb.data)
                 .map_err(|e| self.err(&mb.file, format!("malformed JSON: {e}")))?;
             let cd = descriptor(manifest.config());
-            let config = self.blob(&cd, Role::Config { platform: platform.clone() });
+            let config = self.blob(
+                &cd,
+                Role::Config {
+                    platform: platform.clone(),
+                },
+            );
             let layers: Vec<Blob> = manifest
                 .layers()
                 .iter()
                 .enumerate()
-                .map(|(n, x)| self.blob(&descriptor(x), Role::Layer { platform: platform.clone(), n }))
+                .map(|(n, x)| {
+                    self.blob(
+                        &descriptor(x),
+                        Role::Layer {
+                            platform: platform.clone(),
+                            n,
+                        },
+                    )
+                })
                 .collect();
-            let mut manifest = self.blob(&md, Role::Manifest { platform: platform.clone() });
+            let mut manifest = self.blob(
+                &md,
+                Role::Manifest {
+                    platform: platform.clone(),
+                },
+            );
             manifest.child_labels = child_labels(std::iter::once(&config).chain(&layers));
-            platforms.push(PlatformImage { platform, manifest, config, layers });
+            platforms.push(PlatformImage {
+                platform,
+                manifest,
+                config,
+                layers,
+            });
         }
         if platforms.is_empty() {
             return Err(self.err(&lb.file, "the index lists no manifests"));
@@ -438,7 +526,9 @@ pub fn write(fixture: &ImageFixture, dir: &Path) -> Result<(), String> {
         oci::Digest::from_str(&d.digest).map_err(|e| e.to_string())?,
     );
     entry.set_annotations(Some(
-        [(REF_NAME.to_string(), fixture.reference.clone())].into_iter().collect(),
+        [(REF_NAME.to_string(), fixture.reference.clone())]
+            .into_iter()
+            .collect(),
     ));
     let index = oci::ImageIndexBuilder::default()
         .schema_version(2u32)
@@ -456,14 +546,21 @@ pub fn write(fixture: &ImageFixture, dir: &Path) -> Result<(), String> {
 
 /// `[[image]] layout = "dir"` in the scenario file `file`: `dir` relative to the file's directory
 /// (to the current directory for a built-in or stdin), loaded as the image `reference`.
-pub fn fixture_for_scenario(file: &str, dir: &str, reference: &str) -> Result<ImageFixture, String> {
+pub fn fixture_for_scenario(
+    file: &str,
+    dir: &str,
+    reference: &str,
+) -> Result<ImageFixture, String> {
     if dir.is_empty() {
         return Err("must not be empty".into());
     }
     let base = if file.starts_with("builtin:") || file == "-" {
         PathBuf::from(".")
     } else {
-        Path::new(file).parent().map(Path::to_path_buf).unwrap_or_default()
+        Path::new(file)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
     };
     let path = base.join(dir);
     load_fixture(&path, reference).map_err(|e| e.to_string())

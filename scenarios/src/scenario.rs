@@ -355,10 +355,19 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         let from_layout = match &im.layout {
             None => None,
             Some(layout) => {
-                if let Some((k, span)) = [("platforms", im.platforms.as_ref().map(|p| p.span())), ("layers", im.layers.as_ref().map(|p| p.span()))].into_iter().find_map(|(k, s)| s.map(|s| (k, s))) {
+                if let Some((k, span)) = [
+                    ("platforms", im.platforms.as_ref().map(|p| p.span())),
+                    ("layers", im.layers.as_ref().map(|p| p.span())),
+                ]
+                .into_iter()
+                .find_map(|(k, s)| s.map(|s| (k, s)))
+                {
                     return Err(l.err(Some(span), k, "not allowed with `layout`: the layout's index gives the platforms and layers"));
                 }
-                Some(crate::layout::fixture_for_scenario(file, layout.get_ref(), &r).map_err(|e| l.err(Some(layout.span()), "layout", e))?)
+                Some(
+                    crate::layout::fixture_for_scenario(file, layout.get_ref(), &r)
+                        .map_err(|e| l.err(Some(layout.span()), "layout", e))?,
+                )
             }
         };
         let platforms = match (&from_layout, &im.platforms) {

@@ -140,7 +140,11 @@ fn strip_tmp(name: &str) -> Option<&str> {
         .filter(|r| !r.is_empty())
 }
 
-pub fn classify(facts: &LogFacts, image: Option<&ImageFixture>, variant: Option<Variant>) -> Classification {
+pub fn classify(
+    facts: &LogFacts,
+    image: Option<&ImageFixture>,
+    variant: Option<Variant>,
+) -> Classification {
     let mut reasons = Vec::new();
     let mut failures: Vec<&Event> = facts.failures().collect();
     failures.sort_by_key(|e| {
@@ -181,7 +185,11 @@ pub fn classify(facts: &LogFacts, image: Option<&ImageFixture>, variant: Option<
     });
 
     // Reference and platforms.
-    let same_test = |e: &&Event| failure.as_ref().is_none_or(|f| f.test.is_none() || e.test == f.test);
+    let same_test = |e: &&Event| {
+        failure
+            .as_ref()
+            .is_none_or(|f| f.test.is_none() || e.test == f.test)
+    };
     let command = facts
         .events
         .iter()
@@ -197,13 +205,22 @@ pub fn classify(facts: &LogFacts, image: Option<&ImageFixture>, variant: Option<
         }
     }
     if reference.is_none() {
-        if let Some(Event { fact: Fact::PushCommand { reference: r, .. }, line, .. }) = command {
+        if let Some(Event {
+            fact: Fact::PushCommand { reference: r, .. },
+            line,
+            ..
+        }) = command
+        {
             reference = Some(r.clone());
             reference_source = format!("the push command at line {line}");
         }
     }
     if reference.is_none() {
-        if let Some(Event { fact: Fact::ImageNotFound { name, .. }, .. }) = &failure {
+        if let Some(Event {
+            fact: Fact::ImageNotFound { name, .. },
+            ..
+        }) = &failure
+        {
             if let Some(r) = strip_tmp(name) {
                 reference = Some(r.to_string());
                 reference_source = "the tmp image name in the failure".into();
@@ -215,12 +232,22 @@ pub fn classify(facts: &LogFacts, image: Option<&ImageFixture>, variant: Option<
         "example.com/app:1".to_string()
     });
     let (mut platforms, mut platforms_source) = (Vec::new(), String::new());
-    if let Some(Context::CreateTmp { platforms: Some(p), .. }) = &context {
+    if let Some(Context::CreateTmp {
+        platforms: Some(p), ..
+    }) = &context
+    {
         platforms = p.clone();
         platforms_source = "the failure's (platform=…)".into();
     }
     if platforms.is_empty() {
-        if let Some(Event { fact: Fact::PushCommand { platforms: Some(p), .. }, line, .. }) = command {
+        if let Some(Event {
+            fact: Fact::PushCommand {
+                platforms: Some(p), ..
+            },
+            line,
+            ..
+        }) = command
+        {
             platforms = p.clone();
             platforms_source = format!("--platform of the push command at line {line}");
         }
@@ -258,7 +285,9 @@ pub fn classify(facts: &LogFacts, image: Option<&ImageFixture>, variant: Option<
         }
         (Some(f), Some(d)) => {
             let info = reduced.as_ref().and_then(|r| match &r.fact {
-                Fact::Reduced { media_type, digest } => Some((r.line, media_type.clone(), digest.clone())),
+                Fact::Reduced { media_type, digest } => {
+                    Some((r.line, media_type.clone(), digest.clone()))
+                }
                 _ => None,
             });
             match (&info, &identified) {
@@ -281,7 +310,10 @@ pub fn classify(facts: &LogFacts, image: Option<&ImageFixture>, variant: Option<
                     Family::LazyPull
                 }
                 (_, Some(id)) => {
-                    reasons.push(format!("with --image: {d} is the {}: the source image itself lost its index", id.what));
+                    reasons.push(format!(
+                        "with --image: {d} is the {}: the source image itself lost its index",
+                        id.what
+                    ));
                     Family::Unknown
                 }
                 (_, None) => {
@@ -305,7 +337,10 @@ pub fn classify(facts: &LogFacts, image: Option<&ImageFixture>, variant: Option<
         }
         (Some(f), None) => match (&f.fact, &context) {
             (_, Some(Context::CreateTmp { tmp, .. })) => {
-                reasons.push(format!("line {}: creating the tmp image {tmp:?} failed: {}", f.line, f.message));
+                reasons.push(format!(
+                    "line {}: creating the tmp image {tmp:?} failed: {}",
+                    f.line, f.message
+                ));
                 if matches!(f.fact, Fact::ImageNotFound { .. }) {
                     reasons.push("the tmp image vanished while it was being converted: another push of the same ref deleted the shared tmp name".into());
                 }

@@ -142,11 +142,7 @@ pub fn strip_ansi(s: &str) -> String {
 /// `2025-08-18T07:12:33.1234567Z ` (GitHub Actions raw logs).
 fn strip_gha_timestamp(s: &str) -> Option<&str> {
     let b = s.as_bytes();
-    if b.len() > 20
-        && b[..4].iter().all(u8::is_ascii_digit)
-        && b[4] == b'-'
-        && b[10] == b'T'
-    {
+    if b.len() > 20 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[10] == b'T' {
         let end = s.find(' ')?;
         if s[..end].ends_with('Z') {
             return Some(&s[end + 1..]);
@@ -193,7 +189,9 @@ fn go_quoted(s: &str) -> Option<(String, &str)> {
                     for _ in 0..3 {
                         it.next()?;
                     }
-                    out.push(char::from_u32(u32::from_str_radix(hex, 16).ok()?).unwrap_or('\u{fffd}'));
+                    out.push(
+                        char::from_u32(u32::from_str_radix(hex, 16).ok()?).unwrap_or('\u{fffd}'),
+                    );
                 }
                 other => {
                     out.push('\\');
@@ -261,10 +259,18 @@ fn message(line: &str) -> (Option<Level>, String, &'static str) {
     if t.starts_with('{') {
         if let Ok(serde_json::Value::Object(o)) = serde_json::from_str::<serde_json::Value>(t) {
             let level = o.get("level").and_then(|v| v.as_str()).and_then(level_of);
-            let msg = o.get("msg").or_else(|| o.get("message")).and_then(|v| v.as_str()).unwrap_or("");
+            let msg = o
+                .get("msg")
+                .or_else(|| o.get("message"))
+                .and_then(|v| v.as_str())
+                .unwrap_or("");
             let mut m = msg.to_string();
             if let Some(e) = o.get("error").and_then(|v| v.as_str()) {
-                m = if m.is_empty() { e.to_string() } else { format!("{m}: {e}") };
+                m = if m.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("{m}: {e}")
+                };
             }
             return (level, m, "json");
         }
@@ -281,7 +287,10 @@ fn message(line: &str) -> (Option<Level>, String, &'static str) {
     if let Some(at) = t.find("level=") {
         let start = t[..at].rfind("time=").unwrap_or(at);
         let pairs = logfmt(&t[start..]);
-        let level = pairs.iter().find(|(k, _)| k == "level").and_then(|(_, v)| level_of(v));
+        let level = pairs
+            .iter()
+            .find(|(k, _)| k == "level")
+            .and_then(|(_, v)| level_of(v));
         if let Some((_, msg)) = pairs.iter().find(|(k, _)| k == "msg") {
             let mut m = msg.clone();
             if let Some((_, e)) = pairs.iter().find(|(k, _)| k == "error") {
@@ -294,7 +303,9 @@ fn message(line: &str) -> (Option<Level>, String, &'static str) {
 }
 
 fn is_hex64(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The `sha256:<64 hex>` at the start of `s`.
@@ -407,7 +418,9 @@ fn facts_of(m: &str) -> Vec<Fact> {
 
 fn version_in(m: &str) -> Option<String> {
     let i = m.find("nerdctl version ")?;
-    let v = m[i + "nerdctl version ".len()..].split_whitespace().next()?;
+    let v = m[i + "nerdctl version ".len()..]
+        .split_whitespace()
+        .next()?;
     let v = v.trim_matches(|c: char| c == '"' || c == ',');
     v.trim_start_matches('v')
         .starts_with(|c: char| c.is_ascii_digit())
@@ -418,7 +431,9 @@ fn version_in(m: &str) -> Option<String> {
 /// nerdctl's test harness echo).
 fn push_command(m: &str) -> Option<Fact> {
     let words: Vec<&str> = m.split_whitespace().collect();
-    let n = words.iter().position(|w| w.rsplit('/').next() == Some("nerdctl"))?;
+    let n = words
+        .iter()
+        .position(|w| w.rsplit('/').next() == Some("nerdctl"))?;
     let p = n + 1 + words[n + 1..].iter().position(|w| *w == "push")?;
     let mut platforms: Option<Vec<String>> = None;
     let mut all_platforms = false;
@@ -427,10 +442,14 @@ fn push_command(m: &str) -> Option<Fact> {
     while i < words.len() {
         let w = words[i].trim_matches(|c| c == '"' || c == '\'');
         if let Some(v) = w.strip_prefix("--platform=") {
-            platforms.get_or_insert_with(Vec::new).extend(platform_list(v));
+            platforms
+                .get_or_insert_with(Vec::new)
+                .extend(platform_list(v));
         } else if w == "--platform" {
             if let Some(v) = words.get(i + 1) {
-                platforms.get_or_insert_with(Vec::new).extend(platform_list(v));
+                platforms
+                    .get_or_insert_with(Vec::new)
+                    .extend(platform_list(v));
             }
             i += 1;
         } else if w == "--all-platforms" || w == "--all-platforms=true" {
@@ -451,7 +470,14 @@ fn push_command(m: &str) -> Option<Fact> {
 
 /// `=== RUN   TestPush/foo`, `=== CONT  TestPush/foo`, `--- FAIL: TestPush/foo (1.2s)`.
 fn test_header(t: &str) -> Option<String> {
-    for h in ["=== RUN", "=== CONT", "=== PAUSE", "=== NAME", "--- FAIL:", "--- PASS:"] {
+    for h in [
+        "=== RUN",
+        "=== CONT",
+        "=== PAUSE",
+        "=== NAME",
+        "--- FAIL:",
+        "--- PASS:",
+    ] {
         if let Some(r) = t.strip_prefix(h) {
             return r.split_whitespace().next().map(str::to_string);
         }
@@ -519,7 +545,9 @@ pub fn parse(text: &str) -> LogFacts {
                         test: test.clone(),
                         level: None,
                         message: t.to_string(),
-                        fact: Fact::Version { version: v.to_string() },
+                        fact: Fact::Version {
+                            version: v.to_string(),
+                        },
                     });
                 }
                 continue;

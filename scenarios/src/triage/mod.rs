@@ -53,15 +53,24 @@ fn q(s: &str) -> String {
 }
 
 fn qlist(v: &[String]) -> String {
-    format!("[{}]", v.iter().map(|s| q(s)).collect::<Vec<_>>().join(", "))
+    format!(
+        "[{}]",
+        v.iter().map(|s| q(s)).collect::<Vec<_>>().join(", ")
+    )
 }
 
 fn extra_platform(have: &[String]) -> String {
-    ["linux/amd64", "linux/arm64", "linux/arm/v7", "linux/s390x", "linux/ppc64le"]
-        .into_iter()
-        .find(|p| !have.iter().any(|h| h == p))
-        .unwrap_or("linux/riscv64")
-        .to_string()
+    [
+        "linux/amd64",
+        "linux/arm64",
+        "linux/arm/v7",
+        "linux/s390x",
+        "linux/ppc64le",
+    ]
+    .into_iter()
+    .find(|p| !have.iter().any(|h| h == p))
+    .unwrap_or("linux/riscv64")
+    .to_string()
 }
 
 /// The scenario text for a classified failure (None for `unknown`). `expect` and `missing` are
@@ -81,7 +90,12 @@ pub fn scenario_text(
     let short = c
         .missing
         .as_deref()
-        .map(|d| d.trim_start_matches("sha256:").chars().take(12).collect::<String>())
+        .map(|d| {
+            d.trim_start_matches("sha256:")
+                .chars()
+                .take(12)
+                .collect::<String>()
+        })
         .unwrap_or_else(|| "nodigest".into());
     let image_platforms: Vec<String> = match image {
         Some((_, fx)) => {
@@ -114,8 +128,8 @@ pub fn scenario_text(
     let mut invariant = "no-missing-digest";
     let summary;
     let mut why = Vec::new();
-    let lost_content = family == Family::LazyPull
-        || (family == Family::ConvertTime && c.missing.is_some());
+    let lost_content =
+        family == Family::LazyPull || (family == Family::ConvertTime && c.missing.is_some());
     if lost_content {
         let lost = c
             .identified
@@ -125,7 +139,13 @@ pub fn scenario_text(
         if !pushed.contains(&lost) {
             pushed.push(lost.clone());
         }
-        fetched = Some(image_platforms.iter().filter(|p| **p != lost).cloned().collect());
+        fetched = Some(
+            image_platforms
+                .iter()
+                .filter(|p| **p != lost)
+                .cloned()
+                .collect(),
+        );
         summary = format!(
             "a {v} push of {} after a pull that did not fetch {lost}",
             pushed.join(", ")
@@ -136,15 +156,20 @@ pub fn scenario_text(
     } else if family == Family::ConvertTime {
         second_ref = Some(r.clone());
         invariant = "push-succeeds";
-        summary = format!("two {v} pushes of {r} sharing the tmp name; any push failure is a violation");
+        summary =
+            format!("two {v} pushes of {r} sharing the tmp name; any push failure is a violation");
         why.push("The failure is inside the tmp image's creation: another push of the same ref deletes or".into());
-        why.push("recreates the shared `<ref>-tmp-reduced-platform` while this one converts it.".into());
+        why.push(
+            "recreates the shared `<ref>-tmp-reduced-platform` while this one converts it.".into(),
+        );
     } else {
         match v {
             Variant::V0_17 => {
                 gc = "background";
                 second_ref = Some(r.clone());
-                summary = format!("two v0.17 pushes of {r} with the background GC scheduler (#855, before #866)");
+                summary = format!(
+                    "two v0.17 pushes of {r} with the background GC scheduler (#855, before #866)"
+                );
                 why.push("v0.17 deletes the shared tmp image asynchronously; a later background GC tick collects the".into());
                 why.push("reduced index while the other push still reads it.".into());
             }
@@ -166,9 +191,18 @@ pub fn scenario_text(
         }
     }
     let mut t = String::new();
-    t.push_str(&format!("name = {}\n", q(&format!("triage-{}-{short}", family.name()))));
-    t.push_str(&format!("description = {}\n", q(&format!("{}: {summary}", family.name()))));
-    t.push_str(&format!("# Written by `pushrace triage {log_name}`: {}.\n", family.title()));
+    t.push_str(&format!(
+        "name = {}\n",
+        q(&format!("triage-{}-{short}", family.name()))
+    ));
+    t.push_str(&format!(
+        "description = {}\n",
+        q(&format!("{}: {summary}", family.name()))
+    ));
+    t.push_str(&format!(
+        "# Written by `pushrace triage {log_name}`: {}.\n",
+        family.title()
+    ));
     for reason in &c.reasons {
         t.push_str(&format!("# - {}\n", reason.replace('\n', " ")));
     }
@@ -255,20 +289,28 @@ pub fn triage(input: &Input) -> Result<Triage, String> {
         None => None,
     };
     let image = image_dir.as_deref().zip(fixture.as_ref());
-    let Some((text, summary)) = scenario_text(&t.classification, input.log_name, image, None) else {
+    let Some((text, summary)) = scenario_text(&t.classification, input.log_name, image, None)
+    else {
         return Ok(t);
     };
     let short = t
         .classification
         .missing
         .as_deref()
-        .map(|d| d.trim_start_matches("sha256:").chars().take(12).collect::<String>())
+        .map(|d| {
+            d.trim_start_matches("sha256:")
+                .chars()
+                .take(12)
+                .collect::<String>()
+        })
         .unwrap_or_else(|| "nodigest".into());
-    let path = input
-        .out_dir
-        .join(format!("triage-{}-{short}.toml", t.classification.family.name()));
+    let path = input.out_dir.join(format!(
+        "triage-{}-{short}.toml",
+        t.classification.family.name()
+    ));
     let file = path.display().to_string();
-    let s = scenario::parse(&file, &text).map_err(|e| format!("the generated scenario does not load (a bug in triage): {e}"))?;
+    let s = scenario::parse(&file, &text)
+        .map_err(|e| format!("the generated scenario does not load (a bug in triage): {e}"))?;
     let verdict = reproduce(&s);
     let expect = match &verdict.violation {
         Some(v) => ("violation", v.role.as_deref()),
@@ -306,7 +348,9 @@ impl Triage {
         let c = &self.classification;
         Some(match c.family {
             Family::TmpReducedCollected => viol.role.as_deref() == Some("reduced-index"),
-            Family::LazyPull => matches!(viol.role.as_deref(), Some("manifest" | "config" | "layer")),
+            Family::LazyPull => {
+                matches!(viol.role.as_deref(), Some("manifest" | "config" | "layer"))
+            }
             Family::ConvertTime if c.missing.is_some() => {
                 matches!(viol.role.as_deref(), Some("manifest" | "config" | "layer"))
             }
@@ -333,7 +377,11 @@ impl Triage {
             "log: {} lines, {} facts; formats: {}\n",
             f.lines,
             f.events.len(),
-            if f.formats.is_empty() { "-".into() } else { f.formats.join(", ") }
+            if f.formats.is_empty() {
+                "-".into()
+            } else {
+                f.formats.join(", ")
+            }
         ));
         o.push_str(&format!(
             "nerdctl version: {}\n",
@@ -341,7 +389,10 @@ impl Triage {
         ));
         if let Some(r) = &c.reduced {
             if let log::Fact::Reduced { media_type, digest } = &r.fact {
-                o.push_str(&format!("reduced-platform info line {}: {media_type}, {digest}\n", at(r)));
+                o.push_str(&format!(
+                    "reduced-platform info line {}: {media_type}, {digest}\n",
+                    at(r)
+                ));
             }
         }
         match &c.failure {
@@ -349,7 +400,10 @@ impl Triage {
             None => o.push_str("failure: none found\n"),
         }
         if c.other_failures > 0 {
-            o.push_str(&format!("  ({} more failure lines in the log)\n", c.other_failures));
+            o.push_str(&format!(
+                "  ({} more failure lines in the log)\n",
+                c.other_failures
+            ));
         }
         if let Some(d) = &c.missing {
             o.push_str(&format!("missing digest: {d}\n"));
@@ -357,12 +411,22 @@ impl Triage {
         if let Some(id) = &c.identified {
             o.push_str(&format!("  in the image (--image): the {}\n", id.what));
         }
-        o.push_str(&format!("\nfamily: {} — {}\n", c.family.name(), c.family.title()));
+        o.push_str(&format!(
+            "\nfamily: {} — {}\n",
+            c.family.name(),
+            c.family.title()
+        ));
         for r in &c.reasons {
             o.push_str(&format!("  - {r}\n"));
         }
         if c.family != Family::Unknown {
-            o.push_str(&format!("image: {} ({}); pushed platforms: {} ({})\n", c.reference, c.reference_source, c.platforms.join(", "), c.platforms_source));
+            o.push_str(&format!(
+                "image: {} ({}); pushed platforms: {} ({})\n",
+                c.reference,
+                c.reference_source,
+                c.platforms.join(", "),
+                c.platforms_source
+            ));
             o.push_str(&format!("variant: {} ({})\n", c.variant, c.variant_source));
         }
         o
@@ -374,18 +438,41 @@ impl Triage {
             return String::new();
         };
         let mut o = format!("\nscenario: {}\n  {}\n", b.path.display(), b.summary);
-        o.push_str(&format!("  commit it as a regression: cp {} scenarios/corpus/\n", b.path.display()));
-        o.push_str(&format!("explored {} executions ({}){}\n", v.report.executions, bounds(v), if v.report.exhausted { "; the space within these bounds is exhausted" } else { "" }));
+        o.push_str(&format!(
+            "  commit it as a regression: cp {} scenarios/corpus/\n",
+            b.path.display()
+        ));
+        o.push_str(&format!(
+            "explored {} executions ({}){}\n",
+            v.report.executions,
+            bounds(v),
+            if v.report.exhausted {
+                "; the space within these bounds is exhausted"
+            } else {
+                ""
+            }
+        ));
         if let Some(f) = &v.other_failure {
             o.push_str(&format!("FAILURE (not the scenario's invariant): {f}\n"));
         }
         match &v.violation {
-            None => o.push_str(&format!("NOT REPRODUCED: {} holds under {}\n", b.scenario.check.invariant.name(), self.classification.variant)),
+            None => o.push_str(&format!(
+                "NOT REPRODUCED: {} holds under {}\n",
+                b.scenario.check.invariant.name(),
+                self.classification.variant
+            )),
             Some(viol) => {
                 let same = self.reproduced() == Some(true);
-                o.push_str(if same { "REPRODUCED\n" } else { "A DIFFERENT VIOLATION (not the log's failure):\n" });
+                o.push_str(if same {
+                    "REPRODUCED\n"
+                } else {
+                    "A DIFFERENT VIOLATION (not the log's failure):\n"
+                });
                 if let Some(a) = &viol.actor {
-                    o.push_str(&format!("  {a} failed at step {}: {}\n", viol.step, viol.message));
+                    o.push_str(&format!(
+                        "  {a} failed at step {}: {}\n",
+                        viol.step, viol.message
+                    ));
                 }
                 if let (Some(d), Some(w)) = (&viol.digest, &viol.what) {
                     o.push_str(&format!("  {d} is the {w}\n"));
@@ -420,22 +507,36 @@ impl Triage {
                 "HOLDS ({} executions, {}{})\n",
                 v.report.executions,
                 bounds(v),
-                if v.report.exhausted { ", exhausted" } else { ", NOT exhausted" }
+                if v.report.exhausted {
+                    ", exhausted"
+                } else {
+                    ", NOT exhausted"
+                }
             )),
-            None => o.push_str(&format!("FAILURE {}\n", v.other_failure.as_deref().unwrap_or(""))),
-            Some(viol) => o.push_str(&format!(
+            None => o.push_str(&format!(
+                "FAILURE {}\n",
+                v.other_failure.as_deref().unwrap_or("")
+            )),
+            Some(viol) => {
+                o.push_str(&format!(
                 "VIOLATION: {} ({} steps; pushrace replay {} --variant lease-held --schedule {})\n",
                 viol.message,
                 viol.steps_after,
                 self.scenario.as_ref().map(|b| b.path.display().to_string()).unwrap_or_default(),
                 viol.schedule.encode()
-            )),
+            ))
+            }
         }
         o
     }
 
     pub fn to_text(&self) -> String {
-        format!("{}{}{}", self.header_text(), self.reproduction_text(), self.lease_held_text())
+        format!(
+            "{}{}{}",
+            self.header_text(),
+            self.reproduction_text(),
+            self.lease_held_text()
+        )
     }
 
     pub fn to_json(&self) -> serde_json::Value {
@@ -475,7 +576,13 @@ fn at(e: &log::Event) -> String {
         s.push_str(&format!(", {t}"));
     }
     if let Some(l) = e.level {
-        s.push_str(&format!(", {}", serde_json::to_value(l).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()));
+        s.push_str(&format!(
+            ", {}",
+            serde_json::to_value(l)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        ));
     }
     s.push(')');
     s
