@@ -10,9 +10,15 @@ pub struct Args {
     /// Print one JSON object: {"results": [...], "state": {...}}.
     #[arg(long)]
     pub json: bool,
+    /// `--backend containerd [--address SOCK]`: run on a real daemon instead of the model.
+    #[command(flatten)]
+    pub daemon: crate::daemon_cmd::DaemonArgs,
 }
 
 pub fn run(args: Args) -> ExitCode {
+    if args.daemon.backend == crate::daemon_cmd::Backend::Containerd {
+        return crate::daemon_cmd::apply(&args.file, args.json, &args.daemon);
+    }
     let text = match crate::read_input(&args.file) {
         Ok(t) => t,
         Err(code) => return code,

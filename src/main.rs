@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod apply;
+mod daemon_cmd;
 mod scenario_cmd;
 
 #[derive(Parser)]
@@ -22,6 +23,8 @@ struct Cli {
 enum Command {
     /// Apply a TOML list of operations to a fresh model store; print each result and the final state.
     Apply(apply::Args),
+    /// Run an ops file on the model and on a fresh private containerd; print the differences (exit 1 if any).
+    Diff(daemon_cmd::DiffArgs),
     /// List the built-in scenarios with their expected verdicts.
     List,
     /// Explore a scenario's interleavings; exit 1 with a shrunk, replayable trace on a violation.
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Apply(args) => apply::run(args),
+        Command::Diff(args) => daemon_cmd::diff(args),
         Command::List => scenario_cmd::list(),
         Command::Explore(args) => scenario_cmd::explore(args),
         Command::Replay(args) => scenario_cmd::replay(args),

@@ -1,0 +1,340 @@
+//! The real-containerd side of the CLI: `pushrace apply OPS.toml --backend containerd [--address SOCK]`
+//! and `pushrace diff OPS.toml` (model vs a fresh private containerd, exit 1 on any difference).
+//! Both need a build with the cargo feature `containerd`; without it they exit 2 saying so.
+
+use pushrace_models::opsfile::{Action, EntryResult, OpsFile};
+use pushrace_models::state::State;
+use std::process::ExitCode;
+
+/// Where `pushrace apply` runs the operations.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, clap::ValueEnum)]
+pub enum Backend {
+    /// The embedded model (no daemon needed).
+    #[default]
+    Model,
+    /// A real containerd over gRPC (a build with `--features containerd`).
+    Containerd,
+}
+
+/// Options of the containerd backend.
+#[derive(clap::Args, Clone, Debug)]
+pub struct DaemonArgs {
+    /// `model` (default) or `containerd`.
+    #[arg(long, value_enum, default_value_t = Backend::Model)]
+    pub backend: Backend,
+    /// With --backend containerd: the socket of a running containerd (default: start a fresh private
+    /// daemon, apply, dump, stop it). Its existing state shows up in the dump.
+    #[arg(long, value_name = "SOCK")]
+    pub address: Option<String>,
+    /// With --address: that daemon's root dir, whose blob files make the dump's `blobs`.
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/containerd")]
+    pub root: String,
+    /// Real milliseconds per virtual hour (`clock.advance` sleeps, `gc.expire` is mapped; see README).
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub hour_ms: u64,
+}
+
+#[derive(clap::Args)]
+pub struct DiffArgs {
+    /// The operations file (`-` for stdin).
+    pub file: String,
+    /// Real milliseconds per virtual hour (`clock.advance` sleeps, `gc.expire` is mapped; see README).
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub hour_ms: u64,
+}
+
+#[cfg_attr(feature = "containerd", allow(dead_code))]
+pub const NEEDS_FEATURE: &str =
+    "the containerd backend is not in this build: rebuild with `cargo build --features containerd` \
+     (needs protoc; `ci/run` installs it and containerd)";
+
+fn parse(file: &str) -> Result<OpsFile, ExitCode> {
+    let text = crate::read_input(file)?;
+    pushrace_models::opsfile::parse(file, &text).map_err(|e| {
+        eprintln!("pushrace: {e}");
+        ExitCode::from(2)
+    })
+}
+
+/// One entry as the text output names it (as `opsfile::to_text` does).
+#[cfg_attr(not(any(feature = "containerd", test)), allow(dead_code))]
+fn describe(a: &Action) -> String {
+    match a {
+        Action::Op(op) => op.to_string(),
+        Action::Pull { fixture, .. } => format!("image.pull {}", fixture.reference),
+        Action::Convert {
+            src,
+            dst,
+            platforms,
+            ..
+        } => format!("image.convert {src} -> {dst} {platforms:?}"),
+    }
+}
+
+/// `opsfile::to_json` from a state instead of a model store (the daemon has no store).
+#[cfg_attr(not(any(feature = "containerd", test)), allow(dead_code))]
+pub fn to_json(results: &[EntryResult], state: &State) -> serde_json::Value {
+    let results: Vec<serde_json::Value> = results
+        .iter()
+        .map(|r| match &r.result {
+            Ok(()) => serde_json::json!({"op": r.op, "ok": true}),
+            Err(e) => serde_json::json!({"op": r.op, "error": e.message}),
+        })
+        .collect();
+    serde_json::json!({"results": results, "state": serde_json::to_value(state).expect("state serializes")})
+}
+
+/// `opsfile::to_text` from a state.
+#[cfg_attr(not(any(feature = "containerd", test)), allow(dead_code))]
+pub fn to_text(ops: &OpsFile, results: &[EntryResult], state: &State) -> String {
+    let mut out = format!("containerd {} semantics\n", ops.semantics);
+    for (r, e) in results.iter().zip(&ops.entries) {
+        let what = describe(&e.action);
+        match &r.result {
+            Ok(()) => out.push_str(&format!("op {:>3}  ok     {what}\n", r.op)),
+            Err(err) => out.push_str(&format!("op {:>3}  error  {what}: {}\n", r.op, err.message)),
+        }
+    }
+    out.push('\n');
+    out.push_str(&state.to_text());
+    out
+}
+
+/// `pushrace apply … --backend containerd`.
+pub fn apply(file: &str, json: bool, d: &DaemonArgs) -> ExitCode {
+    let ops = match parse(file) {
+        Ok(o) => o,
+        Err(c) => return c,
+    };
+    imp::apply(&ops, json, d)
+}
+
+/// `pushrace diff OPS.toml`.
+pub fn diff(args: DiffArgs) -> ExitCode {
+    let ops = match parse(&args.file) {
+        Ok(o) => o,
+        Err(c) => return c,
+    };
+    imp::diff(&ops, args.hour_ms)
+}
+
+#[cfg(not(feature = "containerd"))]
+mod imp {
+    use super::*;
+
+    pub fn apply(_: &OpsFile, _: bool, _: &DaemonArgs) -> ExitCode {
+        eprintln!("pushrace: {NEEDS_FEATURE}");
+        ExitCode::from(2)
+    }
+
+    pub fn diff(_: &OpsFile, _: u64) -> ExitCode {
+        eprintln!("pushrace: diff runs a real containerd: {NEEDS_FEATURE}");
+        ExitCode::from(2)
+    }
+}
+
+#[cfg(feature = "containerd")]
+mod imp {
+    use super::*;
+    use pushrace_daemon::{Daemon, DaemonBackend, DaemonClient};
+    use pushrace_models::Semantics;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    /// Reruns at 4× and 16× the scale when the clock mapping did not hold.
+    const SCALE_STEPS: [u32; 3] = [1, 4, 16];
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    }
+
+    struct Run {
+        results: Vec<EntryResult>,
+        state: State,
+        violations: Vec<String>,
+    }
+
+    async fn run_on(client: &DaemonClient, ops: &OpsFile, hour: Duration) -> Result<Run, String> {
+        let mut b = DaemonBackend::new(client, hour);
+        let results = b.run(ops).await;
+        let state = b
+            .state()
+            .await
+            .map_err(|e| format!("dumping the daemon's state: {e}"))?;
+        Ok(Run {
+            results,
+            state,
+            violations: b.clock.violations().to_vec(),
+        })
+    }
+
+    /// A fresh private daemon per attempt, until the clock mapping holds.
+    fn run_private(ops: &OpsFile, hour_ms: u64) -> Result<Run, String> {
+        let rt = runtime();
+        let mut last = None;
+        for k in SCALE_STEPS {
+            let daemon = Daemon::start().map_err(|e| format!("cannot start containerd: {e}"))?;
+            let run = rt.block_on(async {
+                let client = daemon
+                    .client()
+                    .await
+                    .map_err(|e| format!("cannot connect to the private containerd: {e}"))?;
+                check_version(&client, ops).await;
+                run_on(
+                    &client,
+                    ops,
+                    Duration::from_millis(hour_ms.max(1) * k as u64),
+                )
+                .await
+            })?;
+            daemon
+                .stop()
+                .map_err(|e| format!("stopping the private containerd: {e}"))?;
+            if run.violations.is_empty() {
+                return Ok(run);
+            }
+            eprintln!(
+                "pushrace: the virtual clock mapping did not hold at {} ms per virtual hour ({}); retrying slower",
+                hour_ms * k as u64,
+                run.violations.join("; ")
+            );
+            last = Some(run);
+        }
+        Ok(last.expect("at least one attempt"))
+    }
+
+    async fn check_version(client: &DaemonClient, ops: &OpsFile) {
+        let v = client.version().await.unwrap_or_default();
+        if ops.semantics == Semantics::V2_0 || !v.starts_with("1.") {
+            eprintln!(
+                "pushrace: note: the ops file asks for containerd {} semantics and the daemon is {v}; \
+                 rules that differ between them will show as differences",
+                ops.semantics
+            );
+        }
+    }
+
+    fn print(ops: &OpsFile, json: bool, run: &Run) {
+        if json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&to_json(&run.results, &run.state)).expect("JSON")
+            );
+        } else {
+            print!("{}", to_text(ops, &run.results, &run.state));
+        }
+        for v in &run.violations {
+            eprintln!("pushrace: warning: the virtual clock mapping did not hold: {v}");
+        }
+    }
+
+    pub fn apply(ops: &OpsFile, json: bool, d: &DaemonArgs) -> ExitCode {
+        let run = match &d.address {
+            None => run_private(ops, d.hour_ms),
+            Some(sock) => runtime().block_on(async {
+                let client = DaemonClient::connect(sock.as_str(), Some(PathBuf::from(&d.root)))
+                    .await
+                    .map_err(|e| format!("{e}"))?;
+                check_version(&client, ops).await;
+                run_on(&client, ops, Duration::from_millis(d.hour_ms.max(1))).await
+            }),
+        };
+        match run {
+            Ok(run) => {
+                print(ops, json, &run);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("pushrace: {e}");
+                ExitCode::from(2)
+            }
+        }
+    }
+
+    pub fn diff(ops: &OpsFile, hour_ms: u64) -> ExitCode {
+        let (store, model) = ops.run();
+        let run = match run_private(ops, hour_ms) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("pushrace: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        if !run.violations.is_empty() {
+            eprintln!(
+                "pushrace: the virtual clock mapping did not hold even at {} ms per virtual hour: {}",
+                hour_ms * SCALE_STEPS[SCALE_STEPS.len() - 1] as u64,
+                run.violations.join("; ")
+            );
+            return ExitCode::from(2);
+        }
+        let mut lines = pushrace_daemon::diff::diff_results(&model, &run.results, |i| {
+            describe(&ops.entries[i].action)
+        });
+        let results_differ = lines.len();
+        lines.extend(pushrace_daemon::diff::diff_states(
+            &store.state(),
+            &run.state,
+        ));
+        if lines.is_empty() {
+            println!(
+                "no differences: {} operation(s), same results and same final state (containerd {} semantics)",
+                ops.entries.len(),
+                ops.semantics
+            );
+            return ExitCode::SUCCESS;
+        }
+        println!(
+            "{} difference(s) between the model and containerd ({} in results, {} in the final state):",
+            lines.len(),
+            results_differ,
+            lines.len() - results_differ
+        );
+        for l in lines {
+            println!("  {l}");
+        }
+        ExitCode::from(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The daemon output goes through `to_json`/`to_text` from a state; on a model run they must print
+    /// exactly what `pushrace apply` prints for the model.
+    #[test]
+    fn output_from_a_state_is_the_model_output() {
+        let text = r#"
+[[op]]
+op = "content.write"
+data = "hello"
+as = "h"
+labels = { "containerd.io/gc.root" = "x" }
+[[op]]
+op = "image.create"
+name = "example.com/a:1"
+target = "@h"
+[[op]]
+op = "image.delete"
+name = "missing"
+[[op]]
+op = "image.pull"
+ref = "example.com/b:1"
+"#;
+        let ops = pushrace_models::opsfile::parse("t.toml", text).unwrap();
+        let (store, results) = ops.run();
+        assert!(results[2].result.is_err());
+        assert_eq!(
+            to_json(&results, &store.state()),
+            pushrace_models::opsfile::to_json(&results, &store)
+        );
+        assert_eq!(
+            to_text(&ops, &results, &store.state()),
+            pushrace_models::opsfile::to_text(&ops, &results, &store)
+        );
+    }
+}
