@@ -131,7 +131,11 @@ fn content_write() -> impl Strategy<Value = OpKind> {
             // the local store restart it at offset 0 without truncating its file. Writes to the shared
             // refs r1/r2 therefore declare no total (commit style); default refs are per-data, so their
             // declared total never changes.
-            let style = if r.is_some() { WriteStyle::Commit } else { style };
+            let style = if r.is_some() {
+                WriteStyle::Commit
+            } else {
+                style
+            };
             let data = Bytes::from(POOL[i].as_bytes());
             let own = Digest::of(&data);
             OpKind::ContentWrite {
