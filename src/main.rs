@@ -7,6 +7,7 @@ use std::process::ExitCode;
 mod apply;
 mod daemon_cmd;
 mod scenario_cmd;
+mod triage_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -31,6 +32,8 @@ enum Command {
     Explore(scenario_cmd::ExploreArgs),
     /// Replay one schedule of a scenario and print its trace.
     Replay(scenario_cmd::ReplayArgs),
+    /// Classify a failing push's log, build and explore a reproducing scenario (exit 0 known family, 1 unknown).
+    Triage(triage_cmd::TriageArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         Command::List => scenario_cmd::list(),
         Command::Explore(args) => scenario_cmd::explore(args),
         Command::Replay(args) => scenario_cmd::replay(args),
+        Command::Triage(args) => triage_cmd::run(args),
     }
 }
 
