@@ -18,7 +18,9 @@ variant = "v0.18"
 "#;
 
 fn err(text: &str) -> String {
-    parse("bad.toml", text).expect_err("must be rejected").to_string()
+    parse("bad.toml", text)
+        .expect_err("must be rejected")
+        .to_string()
 }
 
 #[test]
@@ -49,43 +51,66 @@ fn unknown_actor_key_names_its_line() {
 #[test]
 fn unknown_program_lists_the_programs() {
     let e = err(&GOOD.replace("nerdctl.push", "nerdctl.pussh"));
-    assert!(e.starts_with("bad.toml:9: key `program`") && e.contains("nerdctl.pull"), "{e}");
+    assert!(
+        e.starts_with("bad.toml:9: key `program`") && e.contains("nerdctl.pull"),
+        "{e}"
+    );
 }
 
 #[test]
 fn unknown_variant_lists_the_variants() {
     let e = err(&GOOD.replace("v0.18", "v0.19"));
-    assert!(e.starts_with("bad.toml:11: key `variant`") && e.contains("lease-held"), "{e}");
+    assert!(
+        e.starts_with("bad.toml:11: key `variant`") && e.contains("lease-held"),
+        "{e}"
+    );
 }
 
 #[test]
 fn dangling_image_reference_is_rejected() {
-    let e = err(&GOOD.replace("ref = \"example.com/app:1\"\nvariant", "ref = \"example.com/nope:1\"\nvariant"));
-    assert!(e.starts_with("bad.toml:10: key `ref`") && e.contains("not an image of this scenario"), "{e}");
+    let e = err(&GOOD.replace(
+        "ref = \"example.com/app:1\"\nvariant",
+        "ref = \"example.com/nope:1\"\nvariant",
+    ));
+    assert!(
+        e.starts_with("bad.toml:10: key `ref`") && e.contains("not an image of this scenario"),
+        "{e}"
+    );
 }
 
 #[test]
 fn parameter_of_another_program_is_rejected() {
     let e = err(&GOOD.replace("variant = \"v0.18\"", "variant = \"v0.18\"\nticks = 2"));
-    assert!(e.starts_with("bad.toml:12: key `ticks`") && e.contains("not a parameter of nerdctl.push"), "{e}");
+    assert!(
+        e.starts_with("bad.toml:12: key `ticks`") && e.contains("not a parameter of nerdctl.push"),
+        "{e}"
+    );
 }
 
 #[test]
 fn bad_digest_in_raw_ops_is_rejected() {
     let text = format!("{GOOD}\n[[actor]]\nname = \"janitor\"\nprogram = \"ops\"\nops = [{{ op = \"content.delete\", digest = \"sha256:abc\" }}]\n");
     let e = err(&text);
-    assert!(e.starts_with("bad.toml:16: key `ops`") && e.contains("op 0") && e.contains("digest"), "{e}");
+    assert!(
+        e.starts_with("bad.toml:16: key `ops`") && e.contains("op 0") && e.contains("digest"),
+        "{e}"
+    );
 }
 
 #[test]
 fn platform_not_in_the_image_is_rejected() {
-    let e = err(&GOOD.replace("variant = \"v0.18\"", "variant = \"v0.18\"\nplatforms = [\"linux/s390x\"]"));
+    let e = err(&GOOD.replace(
+        "variant = \"v0.18\"",
+        "variant = \"v0.18\"\nplatforms = [\"linux/s390x\"]",
+    ));
     assert!(e.contains("key `platforms`") && e.contains("s390x"), "{e}");
 }
 
 #[test]
 fn duplicate_actor_names_are_rejected() {
-    let e = err(&format!("{GOOD}\n[[actor]]\nname = \"push\"\nprogram = \"gc.ticker\"\n"));
+    let e = err(&format!(
+        "{GOOD}\n[[actor]]\nname = \"push\"\nprogram = \"gc.ticker\"\n"
+    ));
     assert!(e.contains("key `name`") && e.contains("used twice"), "{e}");
 }
 

@@ -12,19 +12,36 @@ use pushrace_scenarios::programs::push::Variant;
 
 #[test]
 fn loom_finds_the_v0_18_same_ref_violation() {
-    let s = library::builtin("same-ref").unwrap().unwrap().with_variant(Variant::V0_18);
+    let s = library::builtin("same-ref")
+        .unwrap()
+        .unwrap()
+        .with_variant(Variant::V0_18);
     let r = std::panic::catch_unwind(|| loom_client::check_scenario(&s, 1));
     let message = match r {
         Ok(()) => panic!("loom explored same-ref v0.18 without finding the violation"),
         Err(p) => p.downcast_ref::<String>().cloned().unwrap_or_default(),
     };
-    assert!(message.contains("content digest sha256:"), "loom's failure is the missing digest: {message}");
-    let reduced = s.roles.iter().find(|(_, w)| w.starts_with("reduced index")).map(|(d, _)| d.clone()).unwrap();
-    assert!(message.contains(&reduced), "the missing digest is the reduced index: {message}");
+    assert!(
+        message.contains("content digest sha256:"),
+        "loom's failure is the missing digest: {message}"
+    );
+    let reduced = s
+        .roles
+        .iter()
+        .find(|(_, w)| w.starts_with("reduced index"))
+        .map(|(d, _)| d.clone())
+        .unwrap();
+    assert!(
+        message.contains(&reduced),
+        "the missing digest is the reduced index: {message}"
+    );
 }
 
 #[test]
 fn loom_explores_lease_held_same_ref_without_violation() {
-    let s = library::builtin("same-ref").unwrap().unwrap().with_variant(Variant::LeaseHeld);
+    let s = library::builtin("same-ref")
+        .unwrap()
+        .unwrap()
+        .with_variant(Variant::LeaseHeld);
     loom_client::check_scenario(&s, 1);
 }

@@ -13,19 +13,43 @@ const PLATFORMS: [&str; 2] = ["linux/amd64", "linux/arm64"];
 
 #[derive(Clone, Debug)]
 enum Neighbour {
-    Push { image: usize, platform: usize, variant: usize },
-    Pull { image: usize },
-    Tag { image: usize },
-    Rmi { image: usize },
-    Convert { image: usize, platform: usize },
-    CtrRm { image: usize, sync: bool },
-    Ticker { ticks: u8 },
-    Clock { minutes: u16 },
+    Push {
+        image: usize,
+        platform: usize,
+        variant: usize,
+    },
+    Pull {
+        image: usize,
+    },
+    Tag {
+        image: usize,
+    },
+    Rmi {
+        image: usize,
+    },
+    Convert {
+        image: usize,
+        platform: usize,
+    },
+    CtrRm {
+        image: usize,
+        sync: bool,
+    },
+    Ticker {
+        ticks: u8,
+    },
+    Clock {
+        minutes: u16,
+    },
 }
 
 fn neighbour() -> impl Strategy<Value = Neighbour> {
     prop_oneof![
-        (0..2usize, 0..2usize, 0..5usize).prop_map(|(image, platform, variant)| Neighbour::Push { image, platform, variant }),
+        (0..2usize, 0..2usize, 0..5usize).prop_map(|(image, platform, variant)| Neighbour::Push {
+            image,
+            platform,
+            variant
+        }),
         (0..2usize).prop_map(|image| Neighbour::Pull { image }),
         (0..2usize).prop_map(|image| Neighbour::Tag { image }),
         (0..3usize).prop_map(|image| Neighbour::Rmi { image }),
@@ -55,10 +79,21 @@ fn mix() -> impl Strategy<Value = Mix> {
         0..3usize,
         any::<u64>(),
     )
-        .prop_map(|(lazy, layers, pushes, neighbours, containerd, seed)| Mix { lazy, layers, pushes, neighbours, containerd, seed })
+        .prop_map(|(lazy, layers, pushes, neighbours, containerd, seed)| Mix {
+            lazy,
+            layers,
+            pushes,
+            neighbours,
+            containerd,
+            seed,
+        })
 }
 
-const IMAGES: [&str; 3] = ["example.com/app:1", "example.com/app:1-ci", "example.com/other:1"];
+const IMAGES: [&str; 3] = [
+    "example.com/app:1",
+    "example.com/app:1-ci",
+    "example.com/other:1",
+];
 const VARIANTS: [&str; 5] = ["v0.17", "v0.18", "v2.0.4", "v2.0.5", "lease-held"];
 
 /// The scenario file for a mix; `push_variant` decides the variant of the pushes under test.
@@ -70,7 +105,10 @@ fn render(m: &Mix, push_variant: Option<&str>, invariant: &str) -> String {
     if m.lazy {
         t.push_str("fetched = [\"linux/amd64\"]\n");
     }
-    t.push_str(&format!("[[image]]\nref = \"{}\"\nlayers = {}\n", IMAGES[2], m.layers));
+    t.push_str(&format!(
+        "[[image]]\nref = \"{}\"\nlayers = {}\n",
+        IMAGES[2], m.layers
+    ));
     for (i, (image, platform, all)) in m.pushes.iter().enumerate() {
         let image = IMAGES[[0, 1][*image]];
         let variant = push_variant.unwrap_or(VARIANTS[i % 5]);
@@ -100,12 +138,16 @@ fn render(m: &Mix, push_variant: Option<&str>, invariant: &str) -> String {
         t.push_str(&head);
         t.push_str(&body);
     }
-    t.push_str(&format!("[check]\ninvariant = \"{invariant}\"\nstrategy = \"random\"\nbudget = 40\nseed = {}\n", m.seed % 1_000_000));
+    t.push_str(&format!(
+        "[check]\ninvariant = \"{invariant}\"\nstrategy = \"random\"\nbudget = 40\nseed = {}\n",
+        m.seed % 1_000_000
+    ));
     t
 }
 
 fn run(text: &str, variant: Option<Variant>) -> pushrace_scenarios::explore::Verdict {
-    let mut s = scenario::parse("mix.toml", text).unwrap_or_else(|e| panic!("generated scenario does not load: {e}\n{text}"));
+    let mut s = scenario::parse("mix.toml", text)
+        .unwrap_or_else(|e| panic!("generated scenario does not load: {e}\n{text}"));
     assert_eq!(s.check.strategy, StrategyKind::Random);
     if let Some(v) = variant {
         s = s.with_variant(v);

@@ -53,21 +53,41 @@ fn expected(scenario: &str, v: Variant) -> Option<&'static str> {
     }
 }
 
-const SHAPES: [&str; 7] = ["push-single", "same-ref", "two-tags", "rmi-other", "background-gc", "lazy-pull", "pull-race"];
+const SHAPES: [&str; 7] = [
+    "push-single",
+    "same-ref",
+    "two-tags",
+    "rmi-other",
+    "background-gc",
+    "lazy-pull",
+    "pull-race",
+];
 
 #[test]
 fn verdict_table_matches_upstream_history() {
     let mut table = String::new();
     let mut mismatches = Vec::new();
     for shape in SHAPES {
-        let base = library::builtin(shape).expect("built-in exists").expect("built-in parses");
+        let base = library::builtin(shape)
+            .expect("built-in exists")
+            .expect("built-in parses");
         for v in Variant::ALL {
             let s = base.with_variant(v);
             let verdict = explore(&s, &Options::for_scenario(&s));
-            assert!(verdict.other_failure.is_none(), "{shape} {v}: {:?}", verdict.other_failure);
-            let got = verdict.violation.as_ref().map(|x| x.role.clone().unwrap_or_else(|| "?".into()));
+            assert!(
+                verdict.other_failure.is_none(),
+                "{shape} {v}: {:?}",
+                verdict.other_failure
+            );
+            let got = verdict
+                .violation
+                .as_ref()
+                .map(|x| x.role.clone().unwrap_or_else(|| "?".into()));
             let row = match &verdict.violation {
-                None => format!("{shape:<14} {v:<10} holds      exhausted={}", verdict.report.exhausted),
+                None => format!(
+                    "{shape:<14} {v:<10} holds      exhausted={}",
+                    verdict.report.exhausted
+                ),
                 Some(x) => format!(
                     "{shape:<14} {v:<10} violation  missing={:<13} actor={} shrunk={}->{} steps",
                     got.as_deref().unwrap_or("?"),
@@ -78,11 +98,19 @@ fn verdict_table_matches_upstream_history() {
             };
             writeln!(table, "{row}").unwrap();
             if got.as_deref() != expected(shape, v) {
-                mismatches.push(format!("{shape} {v}: expected {:?}, got {:?}\n{}", expected(shape, v), got, verdict.to_text()));
+                mismatches.push(format!(
+                    "{shape} {v}: expected {:?}, got {:?}\n{}",
+                    expected(shape, v),
+                    got,
+                    verdict.to_text()
+                ));
             }
             if verdict.violation.is_none() {
                 // A "holds" verdict is only worth something when the bounded space was exhausted.
-                assert!(verdict.report.exhausted, "{shape} {v}: holds but the space was not exhausted");
+                assert!(
+                    verdict.report.exhausted,
+                    "{shape} {v}: holds but the space was not exhausted"
+                );
             }
         }
     }

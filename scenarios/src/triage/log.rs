@@ -568,6 +568,7 @@ pub fn parse(text: &str) -> LogFacts {
             });
         }
     }
+    facts.lines = text.lines().count();
     facts.formats = formats.into_iter().collect();
     facts
 }

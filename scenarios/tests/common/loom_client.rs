@@ -38,25 +38,45 @@ pub fn check_scenario(scenario: &Scenario, preemption_bound: usize) {
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(preemption_bound);
     builder.max_branches = 100_000;
+    builder.check(move || run_all(&scenario));
+}
+
+/// `check_scenario`, counting loom's executions in `runs`.
+#[allow(dead_code)]
+pub fn check_scenario_counting(
+    scenario: &Scenario,
+    preemption_bound: usize,
+    runs: &'static std::sync::atomic::AtomicU64,
+) {
+    let scenario = std::sync::Arc::new(scenario.clone());
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(preemption_bound);
+    builder.max_branches = 100_000;
     builder.check(move || {
-        let mut template = Sim::new(scenario.setup.clone());
-        template.registry = scenario.registry.clone();
-        let sim = Arc::new(Mutex::new(template));
-        let handles: Vec<_> = (0..scenario.actors.len())
-            .map(|i| {
-                let (sim, scenario) = (sim.clone(), scenario.clone());
-                loom::thread::spawn(move || {
-                    let client = LoomClient { sim };
-                    let actor = &scenario.actors[i];
-                    let r = loom::future::block_on(run_actor(&client, &scenario, actor));
-                    classify(scenario.check.invariant, r).map_err(|e| format!("{}: {}", actor.name, e.message))
-                })
-            })
-            .collect();
-        for h in handles {
-            if let Err(e) = h.join().unwrap() {
-                panic!("violation: {e}");
-            }
-        }
+        runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        run_all(&scenario);
     });
+}
+
+fn run_all(scenario: &std::sync::Arc<Scenario>) {
+    let mut template = Sim::new(scenario.setup.clone());
+    template.registry = scenario.registry.clone();
+    let sim = Arc::new(Mutex::new(template));
+    let handles: Vec<_> = (0..scenario.actors.len())
+        .map(|i| {
+            let (sim, scenario) = (sim.clone(), scenario.clone());
+            loom::thread::spawn(move || {
+                let client = LoomClient { sim };
+                let actor = &scenario.actors[i];
+                let r = loom::future::block_on(run_actor(&client, &scenario, actor));
+                classify(scenario.check.invariant, r)
+                    .map_err(|e| format!("{}: {}", actor.name, e.message))
+            })
+        })
+        .collect();
+    for h in handles {
+        if let Err(e) = h.join().unwrap() {
+            panic!("violation: {e}");
+        }
+    }
 }

@@ -1,0 +1,129 @@
+//! The headline same-ref race under pushrace's strategies and under loom, on the same client
+//! programs: executions and wall time to the first violation, executions per second, and the
+//! executions needed to exhaust the lease-held fix at preemption bounds 2 and 3, with and without
+//! partial-order reduction. Run: `cargo bench -p pushrace-scenarios --bench explore`.
+
+#[path = "../tests/common/loom_client.rs"]
+mod loom_client;
+
+use pushrace_scenarios::explore::{explore, Options};
+use pushrace_scenarios::library;
+use pushrace_scenarios::programs::push::Variant;
+use pushrace_scenarios::scenario::{Scenario, StrategyKind};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+fn scenario(v: Variant) -> Scenario {
+    library::builtin("same-ref")
+        .unwrap()
+        .unwrap()
+        .with_variant(v)
+}
+
+fn opts(s: &Scenario, strategy: StrategyKind, preemptions: usize, reduction: bool) -> Options {
+    let mut o = Options::for_scenario(s);
+    o.strategy = strategy;
+    o.preemptions = preemptions;
+    o.reduction = reduction;
+    o
+}
+
+static LOOM_RUNS: AtomicU64 = AtomicU64::new(0);
+
+/// loom on the same programs; returns (executions, seconds, found a violation).
+fn loom_run(s: &Scenario, bound: usize) -> (u64, f64, bool) {
+    LOOM_RUNS.store(0, Ordering::SeqCst);
+    let t = Instant::now();
+    let found =
+        std::panic::catch_unwind(|| loom_client::check_scenario_counting(s, bound, &LOOM_RUNS))
+            .is_err();
+    (
+        LOOM_RUNS.load(Ordering::SeqCst),
+        t.elapsed().as_secs_f64(),
+        found,
+    )
+}
+
+fn main() {
+    std::panic::set_hook(Box::new(|_| {}));
+    let bad = scenario(Variant::V0_18);
+    println!("same-ref v0.18 (#855): first violation");
+    println!(
+        "{:<28} {:>12} {:>12} {:>14}",
+        "strategy", "executions", "wall ms", "executions/s"
+    );
+    for (name, strategy, seeds) in [
+        ("dfs (bound 2, DPOR)", StrategyKind::Dfs, 1u64),
+        ("random (mean of 20 seeds)", StrategyKind::Random, 20),
+        ("pct d=3 (mean of 20 seeds)", StrategyKind::Pct, 20),
+    ] {
+        let (mut execs, mut ms) = (0u64, 0f64);
+        for seed in 0..seeds {
+            let mut o = opts(&bad, strategy, 2, true);
+            o.seed = seed;
+            o.budget = Some(100_000);
+            let t = Instant::now();
+            let v = explore(&bad, &o);
+            ms += t.elapsed().as_secs_f64() * 1e3;
+            assert!(
+                v.violation.is_some(),
+                "{name} seed {seed} found no violation"
+            );
+            // Executions until the failure: the report stops at the first failure.
+            execs += v.report.executions;
+        }
+        let (e, m) = (execs as f64 / seeds as f64, ms / seeds as f64);
+        println!("{name:<28} {e:>12.1} {m:>12.2} {:>14.0}", e / (m / 1e3));
+    }
+    let (e, secs, found) = loom_run(&bad, 1);
+    println!(
+        "{:<28} {:>12} {:>12.2} {:>14.0}   (found: {found})",
+        "loom (bound 1)",
+        e,
+        secs * 1e3,
+        e as f64 / secs
+    );
+
+    println!("\nlease-held (the fix): executions to exhaust the bounded space");
+    println!(
+        "{:<34} {:>12} {:>12} {:>14}",
+        "explorer", "executions", "wall ms", "executions/s"
+    );
+    let good = scenario(Variant::LeaseHeld);
+    let mut rates = Vec::new();
+    for (bound, reduction) in [(1, true), (1, false), (2, true), (2, false), (3, true)] {
+        let o = opts(&good, StrategyKind::Dfs, bound, reduction);
+        let t = Instant::now();
+        let v = explore(&good, &o);
+        let secs = t.elapsed().as_secs_f64();
+        assert!(v.holds() && v.report.exhausted);
+        let rate = v.report.executions as f64 / secs;
+        if bound == 1 && !reduction {
+            rates.push(rate);
+        }
+        let label = format!(
+            "pushrace dfs bound {bound} {}",
+            if reduction { "DPOR" } else { "no reduction" }
+        );
+        println!(
+            "{label:<34} {:>12} {:>12.1} {:>14.0}",
+            v.report.executions,
+            secs * 1e3,
+            rate
+        );
+    }
+    let (e, secs, found) = loom_run(&good, 1);
+    assert!(!found);
+    let loom_rate = e as f64 / secs;
+    println!(
+        "{:<34} {:>12} {:>12.1} {:>14.0}",
+        "loom bound 1",
+        e,
+        secs * 1e3,
+        loom_rate
+    );
+    println!(
+        "\nexecutions/s, pushrace dfs (no reduction) / loom, bound 1: {:.1}x",
+        rates[0] / loom_rate
+    );
+}
