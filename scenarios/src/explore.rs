@@ -268,6 +268,23 @@ pub fn replay_declared(s: &Scenario, opts: &Options) -> Option<Verdict> {
     })
 }
 
+/// A harness report on a model built from `s` (its actors, or others against its store) read in
+/// the scenario's terms: its first failure interpreted as a [`Violation`] or another failure.
+pub fn verdict_of(s: &Scenario, opts: &Options, report: Report) -> Verdict {
+    let (violation, other_failure) = match report.failures.first() {
+        None => (None, None),
+        Some(f) => interpret(s, f),
+    };
+    Verdict {
+        scenario: s.name.clone(),
+        source: s.source.clone(),
+        options: opts.clone(),
+        report,
+        violation,
+        other_failure,
+    }
+}
+
 fn interpret(s: &Scenario, f: &pushrace_harness::Failure) -> (Option<Violation>, Option<String>) {
     let trace = f.best_trace().clone();
     let names = trace.actors.clone();

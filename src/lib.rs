@@ -1,0 +1,1062 @@
+//! pushrace as a library: check containerd image-push races from `cargo test`.
+//!
+//! Three verbs, in the manner of `loom::model` and `shuttle::check_random`:
+//!
+//! - [`Scenario`] — a scenario file ([`Scenario::from_file`]) or one built in code
+//!   ([`Scenario::builder`]): fixture images, actors running the built-in programs (nerdctl push
+//!   variants and their neighbours), an invariant. [`Scenario::explore`] returns a [`Report`];
+//!   [`Report::assert_holds`] and [`Report::assert_violation`] panic with the readable, shrunk
+//!   trace.
+//! - [`check`] — your own async client code, written against the [`Client`] trait, run as two
+//!   racing actors on the model; [`Check`] for several different actors, or to race your code
+//!   against a scenario's actors.
+//! - [`Config`] — how hard to look. `Config::default()` reads `PUSHRACE_SEED`,
+//!   `PUSHRACE_PREEMPTIONS`, `PUSHRACE_BUDGET`, `PUSHRACE_SHARD=K/N`, `PUSHRACE_STRATEGY` and
+//!   `PUSHRACE_SCHEDULE` from the environment (as `ProptestConfig::default()` reads
+//!   `PROPTEST_CASES`), so CI can widen a search without code changes; [`Config::new`] does not.
+//!
+//! ```
+//! use pushrace::{Config, Scenario};
+//!
+//! // nerdctl #855: two v0.18 pushes of the same ref share the tmp image; one's synchronous
+//! // delete collects the reduced index the other is still reading.
+//! let two_pushes = Scenario::builder()
+//!     .containerd("1.6")
+//!     .image("example.com/app:1", ["linux/amd64", "linux/arm64"])
+//!     .push("push-a", "example.com/app:1", "v0.18")
+//!     .push("push-b", "example.com/app:1", "v0.18")
+//!     .invariant("no-missing-digest")
+//!     .build()
+//!     .unwrap();
+//! let report = two_pushes.explore(Config::new());
+//! report.assert_violation();
+//! assert_eq!(report.missing(), Some("reduced-index"));
+//!
+//! // The proposed fix holds within the same bounds.
+//! let fixed = Scenario::builder()
+//!     .containerd("1.6")
+//!     .image("example.com/app:1", ["linux/amd64", "linux/arm64"])
+//!     .push("push-a", "example.com/app:1", "lease-held")
+//!     .push("push-b", "example.com/app:1", "lease-held")
+//!     .build()
+//!     .unwrap();
+//! fixed.explore(Config::new()).assert_holds();
+//! ```
+//!
+//! Failures are kept as values, not seeds: a failed [`Report::assert_holds`] writes the scenario
+//! with the failing schedule in its `[check] schedule` to `pushrace-regressions/<name>.toml`
+//! (replayed before exploring when loaded; copy it into `scenarios/corpus/` to make it a corpus
+//! test), and a failed [`check`] appends its schedule to `pushrace-regressions/<test>.schedules`,
+//! replayed first by later runs of the same test. See [`Config::regressions`].
+
+#![warn(missing_docs)]
+
+pub mod corpus;
+
+use pushrace_harness::{Explorer, Schedule, Shard, World};
+use pushrace_scenarios::explore::{self as engine, Options, Verdict};
+use pushrace_scenarios::scenario::{self as file, Invariant};
+use pushrace_scenarios::sim::{ModelClient, Sim};
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::rc::Rc;
+
+pub use pushrace_models as model;
+pub use pushrace_models::oci::ImageFixture;
+pub use pushrace_models::{Ctx, Error, ErrorKind, Op, OpKind, Outcome};
+pub use pushrace_scenarios::client::Client;
+pub use pushrace_scenarios::scenario::{ScenarioError, StrategyKind as Strategy};
+
+// ---------------------------------------------------------------------------------------------
+// Config
+
+/// How to explore. Unset fields take the scenario's declared bounds (`[check]` in its file),
+/// else the defaults: DFS with preemption bound 2 and partial-order reduction, to exhaustion.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    strategy: Option<Strategy>,
+    preemptions: Option<usize>,
+    seed: Option<u64>,
+    budget: Option<u64>,
+    depth: Option<usize>,
+    shard: Option<(u32, u32)>,
+    schedule: Option<String>,
+    regressions: Option<Option<PathBuf>>,
+}
+
+/// The environment variables [`Config::from_env`] reads.
+pub const ENV_VARS: [&str; 7] = [
+    "PUSHRACE_STRATEGY",
+    "PUSHRACE_PREEMPTIONS",
+    "PUSHRACE_SEED",
+    "PUSHRACE_BUDGET",
+    "PUSHRACE_DEPTH",
+    "PUSHRACE_SHARD",
+    "PUSHRACE_SCHEDULE",
+];
+
+impl Default for Config {
+    /// [`Config::from_env`].
+    fn default() -> Config {
+        Config::from_env()
+    }
+}
+
+impl Config {
+    /// Nothing set: the scenario's declared bounds, else the defaults. Ignores the environment.
+    pub fn new() -> Config {
+        Config {
+            strategy: None,
+            preemptions: None,
+            seed: None,
+            budget: None,
+            depth: None,
+            shard: None,
+            schedule: None,
+            regressions: None,
+        }
+    }
+
+    /// [`Config::new`] with whatever the environment sets: `PUSHRACE_STRATEGY` (`dfs`, `random`,
+    /// `pct`), `PUSHRACE_PREEMPTIONS`, `PUSHRACE_SEED`, `PUSHRACE_BUDGET` (executions),
+    /// `PUSHRACE_DEPTH` (PCT), `PUSHRACE_SHARD=K/N` and `PUSHRACE_SCHEDULE` (replayed first).
+    /// Setters called afterwards win over the environment.
+    ///
+    /// # Panics
+    /// On a malformed value, naming the variable (a CI typo should not silently explore less).
+    pub fn from_env() -> Config {
+        match Config::from_lookup(|k| std::env::var(k).ok()) {
+            Ok(c) => c,
+            Err(e) => panic!("pushrace: {e}"),
+        }
+    }
+
+    /// [`Config::from_env`] over any lookup, reporting a malformed value as an error.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
+        let mut c = Config::new();
+        let num = |k: &str| -> Result<Option<u64>, String> {
+            match get(k) {
+                None => Ok(None),
+                Some(v) if v.trim().is_empty() => Ok(None),
+                Some(v) => v
+                    .trim()
+                    .parse::<u64>()
+                    .map(Some)
+                    .map_err(|_| format!("{k}={v:?}: expected a non-negative integer")),
+            }
+        };
+        if let Some(s) = get("PUSHRACE_STRATEGY").filter(|s| !s.trim().is_empty()) {
+            c.strategy =
+                Some(parse_strategy(s.trim()).map_err(|e| format!("PUSHRACE_STRATEGY: {e}"))?);
+        }
+        c.preemptions = num("PUSHRACE_PREEMPTIONS")?.map(|v| v as usize);
+        c.seed = num("PUSHRACE_SEED")?;
+        c.budget = num("PUSHRACE_BUDGET")?;
+        if c.budget == Some(0) {
+            return Err("PUSHRACE_BUDGET=0: expected at least 1 execution".into());
+        }
+        c.depth = num("PUSHRACE_DEPTH")?.map(|v| v as usize);
+        if c.depth == Some(0) {
+            return Err("PUSHRACE_DEPTH=0: expected at least 1".into());
+        }
+        if let Some(s) = get("PUSHRACE_SHARD").filter(|s| !s.trim().is_empty()) {
+            let sh = Shard::parse(&s).map_err(|e| format!("PUSHRACE_SHARD: {e}"))?;
+            c.shard = Some((sh.index, sh.count));
+        }
+        if let Some(s) = get("PUSHRACE_SCHEDULE").filter(|s| !s.trim().is_empty()) {
+            Schedule::parse(s.trim()).map_err(|e| format!("PUSHRACE_SCHEDULE: {e}"))?;
+            c.schedule = Some(s.trim().to_string());
+        }
+        Ok(c)
+    }
+
+    /// Exhaustive DFS (the default), random sampling or PCT.
+    pub fn strategy(mut self, s: Strategy) -> Config {
+        self.strategy = Some(s);
+        self
+    }
+    /// DFS: at most this many preemptions per execution.
+    pub fn preemptions(mut self, n: usize) -> Config {
+        self.preemptions = Some(n);
+        self
+    }
+    /// Random and PCT: the seed.
+    pub fn seed(mut self, seed: u64) -> Config {
+        self.seed = Some(seed);
+        self
+    }
+    /// At most this many executions (DFS otherwise runs to exhaustion; random and PCT run 1000).
+    pub fn budget(mut self, executions: u64) -> Config {
+        self.budget = Some(executions.max(1));
+        self
+    }
+    /// PCT: the bug depth.
+    pub fn depth(mut self, depth: usize) -> Config {
+        self.depth = Some(depth.max(1));
+        self
+    }
+    /// Explore only slice `index` of `count` (0-based); the union of all slices is the whole.
+    ///
+    /// # Panics
+    /// When `index >= count`.
+    pub fn shard(mut self, index: u32, count: u32) -> Config {
+        assert!(
+            index < count,
+            "shard {index}/{count}: expected index < count"
+        );
+        self.shard = Some((index, count));
+        self
+    }
+    /// Replay this schedule (as a failure prints it) before exploring; when it still fails,
+    /// that failure is the result.
+    ///
+    /// # Panics
+    /// When the schedule does not parse.
+    pub fn schedule(mut self, schedule: &str) -> Config {
+        if let Err(e) = Schedule::parse(schedule) {
+            panic!("pushrace: schedule {schedule:?}: {e}");
+        }
+        self.schedule = Some(schedule.to_string());
+        self
+    }
+    /// Where failed assertions persist what failed (default: `pushrace-regressions/` in the
+    /// package being tested, `$CARGO_MANIFEST_DIR`, else the current directory; the environment
+    /// variable `PUSHRACE_REGRESSIONS` overrides it, `PUSHRACE_REGRESSIONS=off` disables it).
+    /// `None` disables persisting.
+    pub fn regressions(mut self, dir: Option<&Path>) -> Config {
+        self.regressions = Some(dir.map(Path::to_path_buf));
+        self
+    }
+
+    fn regressions_dir(&self) -> Option<PathBuf> {
+        if let Some(d) = &self.regressions {
+            return d.clone();
+        }
+        match std::env::var("PUSHRACE_REGRESSIONS") {
+            Ok(v) if v == "off" || v.is_empty() => return None,
+            Ok(v) => return Some(PathBuf::from(v)),
+            Err(_) => {}
+        }
+        let base = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Some(base.join("pushrace-regressions"))
+    }
+
+    /// The exploration options for a scenario: its declared bounds, then what is set here.
+    fn options(&self, s: &file::Scenario) -> Options {
+        let mut o = Options::for_scenario(s);
+        if let Some(x) = self.strategy {
+            o.strategy = x;
+        }
+        if let Some(x) = self.preemptions {
+            o.preemptions = x;
+        }
+        if let Some(x) = self.seed {
+            o.seed = x;
+        }
+        if let Some(x) = self.budget {
+            o.budget = Some(x);
+        }
+        if let Some(x) = self.depth {
+            o.depth = x;
+        }
+        if let Some((index, count)) = self.shard {
+            o.shard = Some(Shard { index, count });
+        }
+        o
+    }
+
+    /// Whether a shard is set (a shard may not contain an expected violation).
+    pub fn is_sharded(&self) -> bool {
+        self.shard.is_some()
+    }
+}
+
+fn parse_strategy(s: &str) -> Result<Strategy, String> {
+    match s {
+        "dfs" => Ok(Strategy::Dfs),
+        "random" => Ok(Strategy::Random),
+        "pct" => Ok(Strategy::Pct),
+        other => Err(format!("{other:?}: expected dfs, random or pct")),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenario
+
+/// A scenario: fixture images, actors, the invariant to check, and (from a file) the bounds and
+/// the expected verdict.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    inner: file::Scenario,
+    text: String,
+}
+
+impl Scenario {
+    /// Loads a scenario file (the format is in `shared/design.md`; see `scenarios/corpus/`).
+    ///
+    /// ```
+    /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/corpus/same-ref.toml");
+    /// let report = pushrace::Scenario::from_file(path).unwrap().explore(pushrace::Config::new());
+    /// report.assert_violation();
+    /// assert!(report.to_string().contains("pushrace replay"));
+    /// ```
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Scenario, ScenarioError> {
+        let path = path.as_ref();
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            file: name.clone(),
+            line: None,
+            key: None,
+            message: e.to_string(),
+        })?;
+        Scenario::from_toml(&name, &text)
+    }
+
+    /// Parses scenario text; `file` names it in errors and in replay commands.
+    pub fn from_toml(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
+        Ok(Scenario {
+            inner: file::parse(file, text)?,
+            text: text.to_string(),
+        })
+    }
+
+    /// A built-in scenario (`pushrace list`), by name.
+    pub fn builtin(name: &str) -> Option<Scenario> {
+        let text = pushrace_scenarios::library::CORPUS
+            .iter()
+            .find(|(n, _)| *n == name)?
+            .1;
+        Scenario::from_toml(&format!("builtin:{name}"), text).ok()
+    }
+
+    /// A scenario built in code; see [`ScenarioBuilder`].
+    pub fn builder() -> ScenarioBuilder {
+        ScenarioBuilder::default()
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Its scenario-file text (for a built one, the TOML the builder wrote).
+    pub fn to_toml(&self) -> &str {
+        &self.text
+    }
+
+    /// The declared expectation: `Some(true)` holds, `Some(false)` violation.
+    pub fn expects_holds(&self) -> Option<bool> {
+        self.inner.check.expect.map(|e| e == file::Expect::Holds)
+    }
+
+    /// The underlying loaded scenario (fixtures, actors, setup store).
+    pub fn inner(&self) -> &file::Scenario {
+        &self.inner
+    }
+
+    /// Explores its interleavings under `config` over the scenario's declared bounds.
+    pub fn explore(&self, config: Config) -> Report {
+        let mut s = self.inner.clone();
+        if let Some(sch) = &config.schedule {
+            s.check.schedule = Some(sch.clone());
+        }
+        let opts = config.options(&s);
+        let verdict = engine::explore(&s, &opts);
+        Report {
+            verdict,
+            origin: Origin::Scenario {
+                text: self.text.clone(),
+                file_backed: !(s.source.starts_with("builder:") || s.source.starts_with("check:")),
+            },
+            config,
+        }
+    }
+}
+
+/// Builds a [`Scenario`] in code. It writes a scenario file and loads it, so it accepts what a
+/// file accepts and reports mistakes the same way; [`Scenario::to_toml`] gives the file.
+///
+/// ```
+/// use pushrace::{Actor, Config, Scenario};
+///
+/// // A v0.18 push racing another test's `nerdctl rmi -f` in its own namespace.
+/// let s = Scenario::builder()
+///     .name("rmi-other")
+///     .image("example.com/app:1", ["linux/amd64", "linux/arm64"])
+///     .image_in("test-2", "example.com/other:1", ["linux/amd64"])
+///     .push("push", "example.com/app:1", "v0.18")
+///     .actor(
+///         Actor::new("rmi", "nerdctl.rmi")
+///             .with("namespace", "test-2")
+///             .with("image", "example.com/other:1")
+///             .with("force", true),
+///     )
+///     .build()
+///     .unwrap();
+/// s.explore(Config::new()).assert_holds();
+/// assert!(s.to_toml().contains("program = \"nerdctl.rmi\""));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ScenarioBuilder {
+    top: toml::Table,
+    images: Vec<toml::Table>,
+    actors: Vec<toml::Table>,
+    check: toml::Table,
+}
+
+/// An actor for [`ScenarioBuilder::actor`]: a name, a built-in program (`nerdctl.push`,
+/// `nerdctl.pull`, `nerdctl.tag`, `nerdctl.rmi`, `nerdctl.image-convert`, `ctr.images.rm`,
+/// `gc.ticker`, `clock.advance`, `ops`) and its parameters, as in a scenario file's `[[actor]]`.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    table: toml::Table,
+}
+
+impl Actor {
+    /// An actor running `program`.
+    pub fn new(name: &str, program: &str) -> Actor {
+        let mut table = toml::Table::new();
+        table.insert("name".into(), name.into());
+        table.insert("program".into(), program.into());
+        Actor { table }
+    }
+    /// A parameter (`ref`, `platforms`, `variant`, `image`, `force`, `sync`, …).
+    pub fn with(mut self, key: &str, value: impl Into<toml::Value>) -> Actor {
+        self.table.insert(key.into(), value.into());
+        self
+    }
+}
+
+impl ScenarioBuilder {
+    /// The scenario's name (default: `scenario`).
+    pub fn name(mut self, name: &str) -> Self {
+        self.top.insert("name".into(), name.into());
+        self
+    }
+    /// containerd semantics: `1.6`, `1.7` (default) or `2.0`.
+    pub fn containerd(mut self, version: &str) -> Self {
+        self.top.insert("containerd".into(), version.into());
+        self
+    }
+    /// `sync-only` (default) or `background` (a GC ticker actor joins).
+    pub fn gc(mut self, mode: &str) -> Self {
+        self.top.insert("gc".into(), mode.into());
+        self
+    }
+    /// A fixture image in namespace `default`, pulled with every platform's blobs.
+    pub fn image<'a>(self, reference: &str, platforms: impl IntoIterator<Item = &'a str>) -> Self {
+        self.image_in("default", reference, platforms)
+    }
+    /// A fixture image in another namespace.
+    pub fn image_in<'a>(
+        mut self,
+        namespace: &str,
+        reference: &str,
+        platforms: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        let mut t = toml::Table::new();
+        t.insert("ref".into(), reference.into());
+        t.insert(
+            "platforms".into(),
+            platforms.into_iter().collect::<Vec<_>>().into(),
+        );
+        if namespace != "default" {
+            t.insert("namespace".into(), namespace.into());
+        }
+        self.images.push(t);
+        self
+    }
+    /// A fixture image with any `[[image]]` keys (`ref`, `platforms`, `layers`, `fetched`,
+    /// `tags`, `namespace`).
+    pub fn image_table(mut self, table: toml::Table) -> Self {
+        self.images.push(table);
+        self
+    }
+    /// A `nerdctl push` of `reference` (its first platform) in `variant` (`v0.17`, `v0.18`,
+    /// `v2.0.4`, `v2.0.5`, `lease-held`).
+    pub fn push(self, name: &str, reference: &str, variant: &str) -> Self {
+        self.actor(
+            Actor::new(name, "nerdctl.push")
+                .with("ref", reference)
+                .with("variant", variant),
+        )
+    }
+    /// Any actor.
+    pub fn actor(mut self, actor: Actor) -> Self {
+        self.actors.push(actor.table);
+        self
+    }
+    /// `no-missing-digest` (default), `gc-safety`, `no-dangling-reference` or `push-succeeds`.
+    pub fn invariant(mut self, invariant: &str) -> Self {
+        self.check.insert("invariant".into(), invariant.into());
+        self
+    }
+    /// The expected verdict, `holds` or `violation` (for a file written with
+    /// [`Scenario::to_toml`] that becomes a corpus test).
+    pub fn expect(mut self, expect: &str) -> Self {
+        self.check.insert("expect".into(), expect.into());
+        self
+    }
+    /// The TOML this builder writes.
+    pub fn to_toml(&self) -> String {
+        let mut doc = self.top.clone();
+        doc.entry("name").or_insert_with(|| "scenario".into());
+        doc.insert(
+            "image".into(),
+            toml::Value::Array(self.images.iter().cloned().map(Into::into).collect()),
+        );
+        doc.insert(
+            "actor".into(),
+            toml::Value::Array(self.actors.iter().cloned().map(Into::into).collect()),
+        );
+        if !self.check.is_empty() {
+            doc.insert("check".into(), self.check.clone().into());
+        }
+        toml::to_string(&doc).expect("a TOML table serializes")
+    }
+    /// Loads the scenario, reporting mistakes as a scenario file would.
+    pub fn build(&self) -> Result<Scenario, ScenarioError> {
+        let text = self.to_toml();
+        let name = self
+            .top
+            .get("name")
+            .and_then(|v| v.as_str())
+            .unwrap_or("scenario");
+        Scenario::from_toml(&format!("builder:{name}"), &text)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+#[derive(Clone, Debug)]
+enum Origin {
+    Scenario { text: String, file_backed: bool },
+    Check { test: String },
+}
+
+/// The outcome of an exploration.
+#[derive(Debug)]
+pub struct Report {
+    verdict: Verdict,
+    origin: Origin,
+    config: Config,
+}
+
+impl Report {
+    /// No violation (nor any other failure) was found within the bounds.
+    pub fn holds(&self) -> bool {
+        self.verdict.holds()
+    }
+    /// Executions explored.
+    pub fn executions(&self) -> u64 {
+        self.verdict.report.executions
+    }
+    /// Whether the whole space within the bounds was explored.
+    pub fn exhausted(&self) -> bool {
+        self.verdict.report.exhausted
+    }
+    /// The failing schedule (shrunk), as a string that replays it.
+    pub fn schedule(&self) -> Option<String> {
+        self.verdict
+            .violation
+            .as_ref()
+            .map(|v| v.schedule.encode())
+            .or_else(|| {
+                self.verdict
+                    .report
+                    .failures
+                    .first()
+                    .map(|f| f.best_schedule().encode())
+            })
+    }
+    /// What the missing digest of the violation is (`reduced-index`, `index`, `manifest`,
+    /// `config`, `layer`), when the scenario knows it.
+    pub fn missing(&self) -> Option<&str> {
+        self.verdict.violation.as_ref()?.role.as_deref()
+    }
+    /// The violation's message (`content digest sha256:…: not found`) or the other failure.
+    pub fn message(&self) -> Option<&str> {
+        match (&self.verdict.violation, &self.verdict.other_failure) {
+            (Some(v), _) => Some(&v.message),
+            (None, Some(f)) => Some(f),
+            _ => None,
+        }
+    }
+    /// Steps of the shrunk failing trace.
+    pub fn shrunk_steps(&self) -> Option<usize> {
+        self.verdict.violation.as_ref().map(|v| v.steps_after)
+    }
+    /// The scenario-level verdict (trace, Mermaid diagram, harness report).
+    pub fn verdict(&self) -> &Verdict {
+        &self.verdict
+    }
+    /// The readable report: counts, and for a failure the shrunk trace, the Mermaid diagram and
+    /// how to replay it.
+    pub fn to_text(&self) -> String {
+        let mut text = self.verdict.to_text();
+        if let Some(sch) = self.schedule() {
+            let hint = match &self.origin {
+                Origin::Scenario {
+                    file_backed: true, ..
+                } => None,
+                Origin::Scenario { .. } => Some(format!(
+                    "scenario.explore(Config::new().schedule({sch:?}))  (or PUSHRACE_SCHEDULE={sch})"
+                )),
+                Origin::Check { test } => Some(format!(
+                    "pushrace::check(…, Config::new().schedule({sch:?}))  (or PUSHRACE_SCHEDULE={sch} cargo test {test})"
+                )),
+            };
+            if let (Some(hint), Some(cmd)) = (hint, self.verdict.replay_command()) {
+                text = text.replace(&cmd, &hint);
+            }
+            if self.verdict.violation.is_none() {
+                text.push_str(&format!("\nschedule: {sch}\n"));
+            }
+        }
+        text
+    }
+    /// The report as JSON (`pushrace explore --json`).
+    pub fn to_json(&self) -> serde_json::Value {
+        self.verdict.to_json()
+    }
+
+    /// Panics, with the readable trace, unless the invariant held. A failure is first persisted
+    /// (see [`Config::regressions`]): the scenario with the failing schedule as a file.
+    #[track_caller]
+    pub fn assert_holds(&self) {
+        if self.holds() {
+            return;
+        }
+        let saved = self.persist();
+        let mut msg = format!(
+            "pushrace: expected the invariant to hold\n{}",
+            self.to_text()
+        );
+        match saved {
+            Ok(Some(p)) => msg.push_str(&format!("\nsaved as a value to {}\n", p.display())),
+            Ok(None) => {}
+            Err(e) => msg.push_str(&format!("\ncould not save the failure: {e}\n")),
+        }
+        panic!("{msg}");
+    }
+
+    /// Panics, with the report, unless a violation of the scenario's invariant was found.
+    #[track_caller]
+    pub fn assert_violation(&self) {
+        if self.verdict.violation.is_none() {
+            panic!(
+                "pushrace: expected a violation, found none\n{}",
+                self.to_text()
+            );
+        }
+    }
+
+    /// Writes what failed, as a value, to the regressions directory: a scenario's file with
+    /// `[check] expect = "holds"` and `schedule = "…"` (`<name>.toml`, loadable with
+    /// [`Scenario::from_file`] and a corpus test when copied to `scenarios/corpus/`), or a
+    /// [`check`]'s schedule appended to `<test>.schedules`. `Ok(None)` when nothing failed or
+    /// persisting is off.
+    pub fn persist(&self) -> std::io::Result<Option<PathBuf>> {
+        let (Some(dir), Some(sch)) = (self.config.regressions_dir(), self.schedule()) else {
+            return Ok(None);
+        };
+        std::fs::create_dir_all(&dir)?;
+        match &self.origin {
+            Origin::Scenario { text, .. } => {
+                let body = with_schedule(text, &sch, self.message().unwrap_or(""))
+                    .map_err(std::io::Error::other)?;
+                let path = dir.join(format!("{}.toml", file_name(&self.verdict.scenario)));
+                std::fs::write(&path, body)?;
+                Ok(Some(path))
+            }
+            Origin::Check { test } => {
+                let path = dir.join(format!("{}.schedules", file_name(test)));
+                let old = std::fs::read_to_string(&path).unwrap_or_default();
+                if old
+                    .lines()
+                    .any(|l| l.split('#').next().unwrap_or("").trim() == sch)
+                {
+                    return Ok(Some(path));
+                }
+                let mut body = if old.is_empty() {
+                    "# pushrace: schedules that failed pushrace::check in this test, replayed before exploring.\n".to_string()
+                } else {
+                    old
+                };
+                let why = self.message().unwrap_or("").replace('\n', " ");
+                body.push_str(&format!("{sch}  # {why}\n"));
+                std::fs::write(&path, body)?;
+                Ok(Some(path))
+            }
+        }
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_text())
+    }
+}
+
+/// A file-name-safe version of a name.
+fn file_name(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let s = s.trim_matches('.').to_string();
+    if s.is_empty() {
+        "scenario".into()
+    } else {
+        s
+    }
+}
+
+/// The scenario text with `[check] expect = "holds"` and `schedule = sch`.
+fn with_schedule(text: &str, sch: &str, why: &str) -> Result<String, String> {
+    let mut doc: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+    let check = doc
+        .entry("check")
+        .or_insert_with(|| toml::Table::new().into());
+    let check = check
+        .as_table_mut()
+        .ok_or("`check` is not a table".to_string())?;
+    check.insert("expect".into(), "holds".into());
+    check.remove("missing");
+    check.remove("max_shrunk_steps");
+    check.insert("schedule".into(), sch.into());
+    let body = toml::to_string(&doc).map_err(|e| e.to_string())?;
+    Ok(format!(
+        "# Saved by pushrace: this schedule broke the invariant ({}).\n# It is replayed before exploring; the file passes once the fix lands.\n{body}",
+        why.replace('\n', " ")
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// check: the caller's own client code as actors
+
+/// One actor's client in [`check`] and [`Check`]: every call is one scheduling point on the
+/// shared model store. Implements [`Client`]; also tells the actor who it is and what the
+/// fixture images are.
+#[derive(Clone)]
+pub struct ActorClient {
+    client: ModelClient,
+    name: String,
+    index: usize,
+    scenario: Rc<file::Scenario>,
+}
+
+impl Client for ActorClient {
+    fn call(&self, op: Op) -> impl Future<Output = Result<Outcome, Error>> {
+        self.client.call(op)
+    }
+    fn registry_has(&self, digest: &str) -> impl Future<Output = bool> {
+        self.client.registry_has(digest)
+    }
+    fn registry_put(&self, digest: &str) -> impl Future<Output = ()> {
+        self.client.registry_put(digest)
+    }
+    fn gc_tick(&self) -> impl Future<Output = bool> {
+        self.client.gc_tick()
+    }
+}
+
+impl ActorClient {
+    /// This actor's name (`actor-0`, `actor-1` in [`check`]).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// This actor's index among the actors given to [`check`] or [`Check::actor`] (0-based).
+    pub fn index(&self) -> usize {
+        self.index
+    }
+    /// A context in namespace `default` without a lease.
+    pub fn ctx(&self) -> Ctx {
+        Ctx::new("default")
+    }
+    /// A fixture image by reference (or tag): its index, manifests, configs and layers.
+    ///
+    /// # Panics
+    /// When the scenario has no such image.
+    pub fn image(&self, reference: &str) -> &ImageFixture {
+        self.scenario
+            .fixture(reference)
+            .unwrap_or_else(|| panic!("pushrace: no fixture image {reference:?}"))
+    }
+}
+
+type ActorFn = Rc<dyn Fn(ActorClient) -> Pin<Box<dyn Future<Output = Result<(), Error>>>>>;
+
+/// The image [`check`] and [`Check::new`] start from: `example.com/app:1` for `linux/amd64` and
+/// `linux/arm64`, one layer each, pulled in namespace `default`.
+pub const DEFAULT_IMAGE: &str = "example.com/app:1";
+
+/// Several actors of your own, optionally racing a scenario's actors on its images.
+///
+/// ```
+/// use pushrace::{Check, Client, Config, Op, OpKind, Scenario};
+///
+/// let scenario = Scenario::builder()
+///     .containerd("1.6")
+///     .image("example.com/app:1", ["linux/amd64", "linux/arm64"])
+///     .push("push", "example.com/app:1", "lease-held")
+///     .build()
+///     .unwrap();
+/// // My tool deletes an unrelated image synchronously while nerdctl pushes.
+/// let report = Check::on(&scenario)
+///     .actor("cleanup", |c| async move {
+///         let op = Op { ctx: c.ctx(), kind: OpKind::ImageDelete { name: "example.com/gone:1".into(), sync: true } };
+///         let _ = c.call(op).await; // not found is fine
+///         Ok(())
+///     })
+///     .run(Config::new());
+/// report.assert_holds();
+/// assert!(report.executions() > 1);
+/// ```
+pub struct Check {
+    scenario: file::Scenario,
+    text: String,
+    actors: Vec<(String, ActorFn)>,
+}
+
+impl Default for Check {
+    fn default() -> Self {
+        Check::new()
+    }
+}
+
+impl Check {
+    /// The [`DEFAULT_IMAGE`] on containerd 1.7 semantics, invariant `no-missing-digest`, no actors.
+    pub fn new() -> Check {
+        let text = format!(
+            "name = \"check\"\n[[image]]\nref = \"{DEFAULT_IMAGE}\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n[[actor]]\nname = \"placeholder\"\nprogram = \"gc.ticker\"\n"
+        );
+        let mut scenario = file::parse("check:", &text).expect("the default check scenario loads");
+        scenario.actors.clear();
+        Check {
+            scenario,
+            text,
+            actors: Vec::new(),
+        }
+    }
+
+    /// A scenario's images, store, invariant and actors; yours race them.
+    pub fn on(scenario: &Scenario) -> Check {
+        Check {
+            scenario: scenario.inner.clone(),
+            text: scenario.text.clone(),
+            actors: Vec::new(),
+        }
+    }
+
+    /// Adds an actor running `f` with its own client. Any `Err` it returns is a failure, as is
+    /// a panic; errors it expects it handles itself.
+    pub fn actor<F, Fut>(mut self, name: &str, f: F) -> Check
+    where
+        F: Fn(ActorClient) -> Fut + 'static,
+        Fut: Future<Output = Result<(), Error>> + 'static,
+    {
+        let f: ActorFn = Rc::new(move |c| Box::pin(f(c)));
+        self.actors.push((name.to_string(), f));
+        self
+    }
+
+    /// Explores the interleavings of every actor under `config`.
+    pub fn run(self, config: Config) -> Report {
+        let test = test_name();
+        self.run_named(config, test)
+    }
+
+    fn run_named(self, config: Config, test: String) -> Report {
+        let scenario = Rc::new(self.scenario);
+        let opts = config.options(&scenario);
+        let actors = Rc::new(self.actors);
+        let mut template = Sim::new(scenario.setup.clone());
+        template.registry = scenario.registry.clone();
+        let model = {
+            let scenario = scenario.clone();
+            move |w: &mut World| {
+                let sim = Rc::new(RefCell::new(template.clone()));
+                for (i, a) in scenario.actors.iter().enumerate() {
+                    let (sim, scenario) = (sim.clone(), scenario.clone());
+                    w.spawn(a.name.clone(), move |sched| async move {
+                        let client = ModelClient { sched, sim };
+                        let actor = &scenario.actors[i];
+                        engine::classify(
+                            scenario.check.invariant,
+                            engine::run_actor(&client, &scenario, actor).await,
+                        )
+                    });
+                }
+                for (i, (name, f)) in actors.iter().enumerate() {
+                    let (sim, scenario, f, name2) =
+                        (sim.clone(), scenario.clone(), f.clone(), name.clone());
+                    w.spawn(name.clone(), move |sched| {
+                        let c = ActorClient {
+                            client: ModelClient { sched, sim },
+                            name: name2,
+                            index: i,
+                            scenario,
+                        };
+                        let fut = f(c);
+                        async move { engine::classify(Invariant::PushSucceeds, fut.await) }
+                    });
+                }
+                match scenario.check.invariant {
+                    Invariant::GcSafety => {
+                        let sim = sim.clone();
+                        w.invariant("gc-safety", move || sim.borrow().check_gc_safety());
+                    }
+                    Invariant::NoDanglingReference => {
+                        let sim = sim.clone();
+                        w.invariant("no-dangling-reference", move || {
+                            sim.borrow().check_no_dangling()
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        };
+        // Persisted and given schedules first: values that still replay after code changes.
+        let mut first: Vec<String> = config.schedule.iter().cloned().collect();
+        if let Some(dir) = config.regressions_dir() {
+            let path = dir.join(format!("{}.schedules", file_name(&test)));
+            if let Ok(text) = std::fs::read_to_string(path) {
+                for l in text.lines() {
+                    let s = l.split('#').next().unwrap_or("").trim();
+                    if !s.is_empty() {
+                        first.push(s.to_string());
+                    }
+                }
+            }
+        }
+        let explorer = Explorer::new(opts.config());
+        let mut report = None;
+        for s in &first {
+            let Ok(schedule) = Schedule::parse(s) else {
+                continue;
+            };
+            let Ok(e) = explorer.replay(&model, &schedule) else {
+                continue; // no longer fits these actors
+            };
+            let Some(kind) = e.failure else { continue };
+            let shrunk = explorer.shrink(&model, &e.schedule);
+            let failure = pushrace_harness::Failure {
+                kind,
+                schedule: e.schedule,
+                trace: e.trace,
+                execution: 1,
+                preemptions: e.preemptions,
+                shrunk,
+            };
+            report = Some(pushrace_harness::Report {
+                strategy: "replay",
+                executions: 1,
+                pruned: 0,
+                exhausted: false,
+                stopped: Some(pushrace_harness::Stop::Failures),
+                actors: failure.trace.actors.len(),
+                max_steps_seen: failure.trace.steps.len(),
+                failures: vec![failure],
+                pct: None,
+                hashes: Vec::new(),
+                elapsed: std::time::Duration::ZERO,
+            });
+            break;
+        }
+        let report = report.unwrap_or_else(|| match opts.strategy {
+            Strategy::Dfs => explorer.dfs(&model),
+            Strategy::Random => explorer.random(&model, opts.seed),
+            Strategy::Pct => explorer.pct(&model, opts.seed, opts.depth),
+        });
+        let _ = &self.text;
+        Report {
+            verdict: engine::verdict_of(&scenario, &opts, report),
+            origin: Origin::Check { test },
+            config,
+        }
+    }
+}
+
+/// The running test's name (libtest names each test's thread after it), for persisted schedules.
+fn test_name() -> String {
+    match std::thread::current().name() {
+        Some(n) if n != "main" => n.to_string(),
+        _ => "check".to_string(),
+    }
+}
+
+/// Runs two copies of `actor`, your own client code, racing on the [`DEFAULT_IMAGE`] (each gets
+/// its own [`ActorClient`]: `actor-0` and `actor-1`), and panics with the shrunk trace, the
+/// Mermaid diagram and the schedule that replays it if either returns an `Err` or panics in any
+/// interleaving within the bounds. The failing schedule is first appended to
+/// `pushrace-regressions/<test>.schedules` and replayed before exploring on later runs. For
+/// different actors, or to race a scenario's built-in programs, use [`Check`].
+///
+/// ```
+/// use pushrace::{check, Client, Config, Op, OpKind};
+///
+/// // Each actor writes its own marker blob, then tags the image under its own name: nothing
+/// // one does can break the other.
+/// check(
+///     |c| async move {
+///         let index = c.image("example.com/app:1").index.descriptor.clone();
+///         let name = format!("example.com/app:{}", c.name());
+///         c.call(Op {
+///             ctx: c.ctx(),
+///             kind: OpKind::ImageCreate {
+///                 name,
+///                 media_type: index.media_type,
+///                 target: index.digest,
+///                 size: Some(index.size),
+///                 labels: Default::default(),
+///             },
+///         })
+///         .await?;
+///         Ok(())
+///     },
+///     Config::new(),
+/// );
+/// ```
+#[track_caller]
+pub fn check<F, Fut>(actor: F, config: Config)
+where
+    F: Fn(ActorClient) -> Fut + 'static,
+    Fut: Future<Output = Result<(), Error>> + 'static,
+{
+    let f = Rc::new(actor);
+    let (a, b) = (f.clone(), f);
+    let report = Check::new()
+        .actor("actor-0", move |c| a(c))
+        .actor("actor-1", move |c| b(c))
+        .run(config);
+    if report.holds() {
+        return;
+    }
+    let saved = report.persist();
+    let mut msg = format!(
+        "pushrace::check found a failing interleaving\n{}",
+        report.to_text()
+    );
+    match saved {
+        Ok(Some(p)) => msg.push_str(&format!(
+            "\nthe schedule is saved in {} and replayed first from now on\n",
+            p.display()
+        )),
+        Ok(None) => {}
+        Err(e) => msg.push_str(&format!("\ncould not save the schedule: {e}\n")),
+    }
+    panic!("{msg}");
+}
