@@ -10,6 +10,16 @@ use std::path::{Path, PathBuf};
 /// (required), `missing` and `max_shrunk_steps`. `Ok` is the report's text; `Err` says what
 /// differs, followed by the report (for a violation: the shrunk trace, the Mermaid diagram and
 /// the replay command).
+///
+/// ```
+/// use pushrace::{corpus, Config};
+/// use std::path::Path;
+///
+/// let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/corpus");
+/// let text = corpus::check_file(&dir.join("two-tags.toml"), &Config::new()).unwrap();
+/// assert!(text.contains("VIOLATION") && text.contains("```mermaid"));
+/// assert_eq!(corpus::test_name("two-tags.toml"), "two_tags");
+/// ```
 pub fn check_file(path: &Path, config: &Config) -> Result<String, String> {
     let scenario = Scenario::from_file(path).map_err(|e| format!("{e}"))?;
     let report = scenario.explore(config.clone());

@@ -75,6 +75,24 @@ pub use pushrace_scenarios::scenario::{ScenarioError, StrategyKind as Strategy};
 
 /// How to explore. Unset fields take the scenario's declared bounds (`[check]` in its file),
 /// else the defaults: DFS with preemption bound 2 and partial-order reduction, to exhaustion.
+///
+/// ```
+/// use pushrace::{Config, Strategy};
+///
+/// // `Config::default()` is `Config::from_env()`: in CI, `PUSHRACE_PREEMPTIONS=3 cargo test`
+/// // widens every exploration that uses it, `PUSHRACE_SHARD=K/N` splits it over N jobs.
+/// let _ci = Config::default();
+/// let ci = Config::from_lookup(|var| match var {
+///     "PUSHRACE_SHARD" => Some("1/4".to_string()),
+///     "PUSHRACE_PREEMPTIONS" => Some("3".to_string()),
+///     _ => None,
+/// })
+/// .unwrap();
+/// assert_eq!(ci, Config::new().shard(1, 4).preemptions(3));
+/// // Setters win over the environment; random sampling needs a seed and a budget.
+/// let sample = Config::from_env().strategy(Strategy::Random).seed(7).budget(200);
+/// # let _ = sample;
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     strategy: Option<Strategy>,
@@ -880,8 +898,14 @@ impl Check {
     }
 
     fn run_named(self, config: Config, test: String) -> Report {
-        let scenario = Rc::new(self.scenario);
+        let mut scenario = self.scenario;
+        if scenario.source.starts_with("check:") {
+            scenario.name = test.clone();
+            scenario.source = format!("check:{test}");
+        }
+        let scenario = Rc::new(scenario);
         let opts = config.options(&scenario);
+        let user_actors: Vec<String> = self.actors.iter().map(|(n, _)| n.clone()).collect();
         let actors = Rc::new(self.actors);
         let mut template = Sim::new(scenario.setup.clone());
         template.registry = scenario.registry.clone();
@@ -982,8 +1006,14 @@ impl Check {
             Strategy::Pct => explorer.pct(&model, opts.seed, opts.depth),
         });
         let _ = &self.text;
+        let mut verdict = engine::verdict_of(&scenario, &opts, report);
+        if let Some(v) = &mut verdict.violation {
+            if v.actor.as_ref().is_some_and(|a| user_actors.contains(a)) {
+                v.invariant = "no-error (the actor returned Err)";
+            }
+        }
         Report {
-            verdict: engine::verdict_of(&scenario, &opts, report),
+            verdict,
             origin: Origin::Check { test },
             config,
         }
