@@ -179,8 +179,8 @@ pub fn classify(
         infos
             .iter()
             .find(|e| matches!(&e.fact, Fact::Reduced { digest, .. } if Some(digest) == missing.as_ref()))
-            .or_else(|| infos.iter().filter(before).filter(|e| e.test.is_some() && e.test == f.test).last())
-            .or_else(|| infos.iter().filter(before).last())
+            .or_else(|| infos.iter().filter(before).rfind(|e| e.test.is_some() && e.test == f.test))
+            .or_else(|| infos.iter().rfind(before))
             .map(|e| (*e).clone())
     });
 
@@ -195,8 +195,7 @@ pub fn classify(
         .iter()
         .filter(|e| matches!(e.fact, Fact::PushCommand { .. }))
         .filter(same_test)
-        .filter(|e| failure.as_ref().is_none_or(|f| e.line <= f.line))
-        .last();
+        .rfind(|e| failure.as_ref().is_none_or(|f| e.line <= f.line));
     let (mut reference, mut reference_source) = (None, String::new());
     if let Some(Context::CreateTmp { tmp, .. }) = &context {
         if let Some(r) = strip_tmp(tmp) {
