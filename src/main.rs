@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 mod apply;
 mod daemon_cmd;
+mod replay_daemon;
 mod scenario_cmd;
 mod triage_cmd;
 

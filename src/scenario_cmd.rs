@@ -146,6 +146,13 @@ pub struct ReplayArgs {
     /// Switch every push to this variant before replaying.
     #[arg(long)]
     pub variant: Option<String>,
+    /// `model` (default) or `containerd`: run the programs against a real daemon, one gRPC call per
+    /// step in the schedule's order (a build with `--features containerd`).
+    #[arg(long, value_enum, default_value_t = crate::daemon_cmd::Backend::Model)]
+    pub backend: crate::daemon_cmd::Backend,
+    /// With --backend containerd: the socket of a running containerd (default: a fresh private daemon).
+    #[arg(long, value_name = "SOCK")]
+    pub address: Option<String>,
 }
 
 pub fn replay(a: ReplayArgs) -> ExitCode {
@@ -175,6 +182,9 @@ pub fn replay(a: ReplayArgs) -> ExitCode {
             a.trace
         );
         return ExitCode::from(2);
+    }
+    if a.backend == crate::daemon_cmd::Backend::Containerd {
+        return crate::replay_daemon::replay(&s, &schedule, &a.trace, a.address.as_deref());
     }
     let (trace, failed) = match explore::replay(&s, &schedule) {
         Ok(x) => x,
