@@ -166,7 +166,15 @@ fn main() {
     );
     let d1 = seeds
         .clone()
-        .filter(|&s| !Explorer::new(Config { max_executions: Some(1000), ..quiet.clone() }).pct(&model, s, 1).failures.is_empty())
+        .filter(|&s| {
+            !Explorer::new(Config {
+                max_executions: Some(1000),
+                ..quiet.clone()
+            })
+            .pct(&model, s, 1)
+            .failures
+            .is_empty()
+        })
         .count();
     println!("pushrace pct d=1: found by {d1} of 100 seeds in 1000 runs (a lost update needs a preemption: depth 2)");
     let p2 = ex.pct(&model, 0, 2);

@@ -60,6 +60,43 @@ pub fn reduce_index(
     )))
 }
 
+/// A blob parsed as `T`, memoised by its digest (see `memo`).
+fn parse_blob<T: serde::de::DeserializeOwned + 'static>(
+    digest: &str,
+    b: &[u8],
+) -> Result<std::rc::Rc<T>, Error> {
+    crate::memo::json(digest, b).map_err(|e| Error::raw(ErrorKind::Unknown, e.to_string()))
+}
+
+/// A reduced index: its bytes, the labels it is written with, and its digest.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Reduced {
+    pub json: crate::Bytes,
+    pub labels: Labels,
+    pub digest: crate::Digest,
+}
+
+/// `reduce_index` of the index blob `digest`, with the result's digest, memoised on all inputs
+/// (see `memo`: the explorer converts the same index thousands of times).
+pub fn reduce_index_of_blob(
+    digest: &str,
+    index_json: &[u8],
+    index_labels: &Labels,
+    platforms: &[String],
+) -> Result<Option<Reduced>, Error> {
+    let key = format!("{digest}|{platforms:?}|{index_labels:?}");
+    let r = crate::memo::cached(&key, || {
+        reduce_index(index_json, index_labels, platforms).map(|o| {
+            o.map(|(json, labels)| Reduced {
+                digest: crate::Digest::of(&json),
+                json: json.into(),
+                labels,
+            })
+        })
+    })?;
+    Ok((*r).clone())
+}
+
 fn parse<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, Error> {
     serde_json::from_slice(b).map_err(|e| Error::raw(ErrorKind::Unknown, e.to_string()))
 }
@@ -71,7 +108,7 @@ pub fn write_json_ref(digest: &str) -> String {
 
 async fn convert_manifest(rpc: &Rpc, ctx: &Ctx, digest: &str) -> Result<(), Error> {
     rpc.info(ctx, digest).await?;
-    let manifest: ImageManifest = parse(&rpc.read(ctx, digest).await?)?;
+    let manifest = parse_blob::<ImageManifest>(digest, &rpc.read(ctx, digest).await?)?;
     for l in manifest.layers() {
         let mt = l.media_type().to_string();
         if !oci::is_uncompressed_layer(&mt) {
@@ -112,7 +149,7 @@ pub fn convert(
             if oci::is_index(&target.media_type) {
                 let info = rpc.info(&ctx, &target.digest).await?;
                 let index_json = rpc.read(&ctx, &target.digest).await?;
-                let index: ImageIndex = parse(&index_json)?;
+                let index = parse_blob::<ImageIndex>(&target.digest, &index_json)?;
                 for m in index.manifests() {
                     let keep = m
                         .platform()
@@ -122,20 +159,21 @@ pub fn convert(
                         convert_manifest(&rpc, &ctx, &m.digest().to_string()).await?;
                     }
                 }
-                if let Some((json, labels)) = reduce_index(&index_json, &info.labels, &platforms)? {
-                    let digest = crate::Digest::of(&json);
+                if let Some(r) =
+                    reduce_index_of_blob(&target.digest, &index_json, &info.labels, &platforms)?
+                {
                     let write = OpKind::ContentWrite {
-                        r: write_json_ref(digest.as_str()),
-                        data: json.clone().into(),
-                        expected: Some(digest.clone()),
-                        labels,
+                        r: write_json_ref(r.digest.as_str()),
+                        data: r.json.clone(),
+                        expected: Some(r.digest.clone()),
+                        labels: r.labels,
                         style: WriteStyle::Commit,
                     };
                     rpc.exec(&ctx, write).await?;
                     target = Descriptor {
                         media_type: target.media_type,
-                        digest: digest.to_string(),
-                        size: json.len() as i64,
+                        digest: r.digest.to_string(),
+                        size: r.json.len() as i64,
                     };
                 }
             } else if oci::is_manifest(&target.media_type) {

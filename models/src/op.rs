@@ -153,8 +153,17 @@ impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.kind.name())?;
         match &self.kind {
-            OpKind::ContentWrite { data, style, .. } => {
-                write!(f, " {}", short(Digest::of(data).as_str()))?;
+            OpKind::ContentWrite {
+                data,
+                style,
+                expected,
+                ..
+            } => {
+                // A label is formatted on every step: avoid hashing the data when the digest is known.
+                match expected {
+                    Some(d) => write!(f, " {}", short(d.as_str()))?,
+                    None => write!(f, " {}", short(Digest::of(data).as_str()))?,
+                }
                 if *style == WriteStyle::Commit {
                     f.write_str(" digest-at-commit")?;
                 }

@@ -45,7 +45,8 @@ async fn fetch(rpc: &Rpc, ctx: &Ctx, b: &Blob) -> Result<(), Error> {
         OpKind::ContentWrite {
             r: ref_key(b),
             data: b.data.clone(),
-            expected: None,
+            // The fetch knows the descriptor: containerd's fetch opens the writer WithDescriptor.
+            expected: Some(crate::Digest::parse(b.digest()).expect("fixture digests are valid")),
             labels: Labels::new(),
             style: WriteStyle::Open,
         },

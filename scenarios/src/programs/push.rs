@@ -24,7 +24,7 @@
 use super::{exec, is_not_found, wrap};
 use crate::client::{drive, Client};
 use pushrace_models::clock::Duration;
-use pushrace_models::converter::{self, reduce_index};
+use pushrace_models::converter;
 use pushrace_models::leases::Resource;
 use pushrace_models::oci::{self, ImageFixture};
 use pushrace_models::{Ctx, Descriptor, Error, ErrorKind, Labels, OpKind, Outcome, Semantics};
@@ -116,9 +116,14 @@ pub fn tmp_name(reference: &str) -> String {
     format!("{reference}-tmp-reduced-platform")
 }
 
-fn json(b: &[u8]) -> Result<Value, Error> {
-    serde_json::from_slice(b)
-        .map_err(|e| Error::raw(ErrorKind::Unknown, format!("failed to parse blob: {e}")))
+/// The JSON blob `digest` (memoised by digest: parsing dominates exploration otherwise).
+fn json(digest: &str, b: &[u8]) -> Result<std::rc::Rc<Value>, Error> {
+    pushrace_models::memo::json(digest, b).map_err(|e| {
+        Error::raw(
+            ErrorKind::Unknown,
+            format!("failed to parse blob {digest}: {e}"),
+        )
+    })
 }
 
 fn descriptor(v: &Value) -> Option<Descriptor> {
@@ -265,7 +270,7 @@ pub async fn push_content<C: Client>(
             push_blob(c, ctx, &desc).await?;
             continue;
         }
-        let blob = json(&read_blob(c, ctx, &desc.digest).await?)?;
+        let blob = json(&desc.digest, &read_blob(c, ctx, &desc.digest).await?)?;
         let kids = children(&desc, &blob, platforms);
         // annotateDistributionSourceHandler: Info on every child of an index or manifest.
         for k in &kids {
@@ -305,14 +310,14 @@ async fn ensure_all_content<C: Client>(
     for platform in &platforms {
         let mut missing = false;
         if oci::is_index(&target.media_type) {
-            let index = json(&read_blob(c, ctx, &target.digest).await?)?;
+            let index = json(&target.digest, &read_blob(c, ctx, &target.digest).await?)?;
             let want = [platform.clone()];
             for m in children(&target, &index, Some(&want)) {
                 match read_blob(c, ctx, &m.digest).await {
                     Err(e) if e.is_not_found() => missing = true,
                     Err(e) => return Err(e),
                     Ok(b) => {
-                        for k in children(&m, &json(&b)?, None) {
+                        for k in children(&m, &*json(&m.digest, &b)?, None) {
                             if is_not_found(
                                 &exec(
                                     c,
@@ -487,8 +492,13 @@ async fn push_lease_held<C: Client>(c: &C, p: &Push, seq: &mut u32) -> Result<()
             if oci::is_index(&src.target.media_type) {
                 let i = info(c, &ctx, &src.target.digest).await?;
                 let data = read(c, &ctx, &src.target.digest).await?;
-                if let Some((reduced, _)) = reduce_index(&data, &i.labels, &p.platforms)? {
-                    let r = pushrace_models::Digest::of(&reduced).to_string();
+                if let Some(reduced) = converter::reduce_index_of_blob(
+                    &src.target.digest,
+                    &data,
+                    &i.labels,
+                    &p.platforms,
+                )? {
+                    let r = reduced.digest.to_string();
                     exec(
                         c,
                         &ctx,
