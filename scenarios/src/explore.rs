@@ -144,10 +144,17 @@ pub fn model(s: &Scenario) -> impl Fn(&mut World) + 'static {
             w.spawn(a.name.clone(), move |sched| async move {
                 let client = ModelClient { sched, sim };
                 let actor = &scenario.actors[i];
-                classify(
-                    scenario.check.invariant,
-                    run_actor(&client, &scenario, actor).await,
-                )
+                let result = run_actor(&client, &scenario, actor).await;
+                let counts = scenario
+                    .check
+                    .actors
+                    .as_ref()
+                    .is_none_or(|only| only.contains(&actor.name));
+                if counts {
+                    classify(scenario.check.invariant, result)
+                } else {
+                    Ok(())
+                }
             });
         }
         match scenario.check.invariant {

@@ -101,6 +101,7 @@ struct CheckDoc {
     seed: Option<Spanned<i64>>,
     depth: Option<Spanned<i64>>,
     schedule: Option<Spanned<String>>,
+    actors: Option<Spanned<Vec<String>>>,
 }
 
 /// The invariant a scenario checks.
@@ -158,6 +159,9 @@ pub struct CheckSpec {
     /// A schedule (as `pushrace explore` prints it) replayed before exploring: a persisted
     /// failure. When it still fails, that is the verdict; otherwise exploration proceeds.
     pub schedule: Option<String>,
+    /// Whose failures count (default: every actor). Lets a scenario check the pushes under test
+    /// while neighbours fail as they may (a convert of a never-fetched platform, say).
+    pub actors: Option<Vec<String>>,
 }
 
 impl Default for CheckSpec {
@@ -172,6 +176,7 @@ impl Default for CheckSpec {
             budget: None,
             seed: 0,
             depth: 3,
+            actors: None,
             schedule: None,
         }
     }
@@ -582,6 +587,21 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
     }
 
     let check = parse_check(&l, doc.check.as_ref())?;
+    if let (Some(list), Some(span)) = (
+        &check.actors,
+        doc.check
+            .as_ref()
+            .and_then(|c| c.actors.as_ref())
+            .map(|a| a.span()),
+    ) {
+        if let Some(missing) = list.iter().find(|n| !actors.iter().any(|a| &a.name == *n)) {
+            return Err(l.err(
+                Some(span),
+                "actors",
+                format!("{missing:?} is not an actor of this scenario"),
+            ));
+        }
+    }
     Ok(Scenario {
         name: doc.name.unwrap_or_else(|| {
             file.rsplit('/')
@@ -874,6 +894,7 @@ fn parse_check(l: &Loader, c: Option<&CheckDoc>) -> Result<CheckSpec, ScenarioEr
     if let Some(d) = int(&c.depth, "depth", 1, 16)? {
         spec.depth = d as usize;
     }
+    spec.actors = c.actors.as_ref().map(|a| a.get_ref().clone());
     if let Some(s) = &c.schedule {
         pushrace_harness::Schedule::parse(s.get_ref())
             .map_err(|e| l.err(Some(s.span()), "schedule", e.to_string()))?;
