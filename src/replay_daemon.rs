@@ -52,13 +52,13 @@ mod imp {
 mod imp {
     use super::*;
     use pushrace_daemon::{apply, Daemon, DaemonClient, VirtualClockMapping, DEFAULT_SCALE};
-    use pushrace_harness::{Config, Ctx as Sched, Explorer, Footprint, Key, Trace, World};
+    use pushrace_harness::{Config, Ctx as Sched, Explorer, Footprint, Trace, World};
     use pushrace_models::program::{Program, Step};
     use pushrace_models::{Ctx, Error, Op, OpKind, Outcome};
     use pushrace_scenarios::client::Client;
     use pushrace_scenarios::explore::{classify, run_actor};
     use pushrace_scenarios::scenario::Invariant;
-    use pushrace_scenarios::sim::{footprint, short, Sim, ALL, CLOCK, SCHED};
+    use pushrace_scenarios::sim::{footprint, registry_key, short, Sim, ALL, CLOCK, SCHED};
     use std::cell::{Cell, RefCell};
     use std::collections::BTreeSet;
     use std::rc::Rc;
@@ -109,11 +109,6 @@ mod imp {
             }
             got
         }
-    }
-
-    /// `sim.rs`'s key for a registry blob (`key("registry", "", digest)`), so the footprints match.
-    fn registry_key(digest: &str) -> Key {
-        Key::named(&format!("registry//{digest}"))
     }
 
     /// One actor's view of the daemon: each call waits for the scheduler, then runs on the daemon.

@@ -51,7 +51,8 @@ impl Sim {
     }
 
     /// Runs `f` on the store; if it ran a GC, checks `gc-safety`: nothing the GC removed is
-    /// reachable from a root afterwards (mark and sweep agree, expiry included).
+    /// reachable from a root afterwards (mark and sweep agree, expiry included), and the store is
+    /// consistent.
     fn checking_gc<R>(&mut self, f: impl FnOnce(&mut Store) -> R) -> R {
         let collections = self.store.scheduler().collections;
         let before = self.content_keys();
@@ -66,6 +67,11 @@ impl Sim {
                     ));
                     break;
                 }
+            }
+            // The store's own consistency after the sweep and the backend cleanup: every record
+            // has its bytes, sizes agree, bytes hash to their digest.
+            if let (None, Err(e)) = (&self.gc_violation, self.store.check_consistency()) {
+                self.gc_violation = Some(format!("store inconsistent after a GC: {e}"));
             }
         }
         r
@@ -158,6 +164,11 @@ fn key(kind: &str, ns: &str, id: &str) -> Key {
         (h ^ s.len() as u64).wrapping_mul(0xff51_afd7_ed55_8ccd)
     }
     Key(mix(mix(mix(0x243f_6a88_85a3_08d3, kind), ns), id))
+}
+
+/// The key of a registry blob (the footprint of `registry.head` / `registry.put`), for other backends.
+pub fn registry_key(digest: &str) -> Key {
+    key("registry", "", digest)
 }
 
 /// Written by a GC (it may remove anything) and read by every call.
