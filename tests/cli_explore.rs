@@ -1,0 +1,88 @@
+//! `pushrace list / explore / replay` end to end: exit status 0 (holds), 1 (violation, printed with
+//! its trace, Mermaid diagram and replay command), 2 (bad input, naming file:line and key).
+
+use std::process::{Command, Output};
+
+fn pushrace(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pushrace")).args(args).output().expect("the binary runs")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+fn explore_of_the_headline_race_exits_1_with_trace_diagram_and_a_replay_that_fails_the_same_way() {
+    let o = pushrace(&["explore", "same-ref"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("VIOLATION of no-missing-digest"), "{out}");
+    assert!(out.contains("is the reduced index of example.com/app:1"), "{out}");
+    assert!(out.contains("```mermaid\nsequenceDiagram"), "{out}");
+    let replay = out.lines().skip_while(|l| *l != "replay:").nth(1).expect("a replay command").trim();
+    let args: Vec<&str> = replay.split_whitespace().skip(1).collect();
+    assert_eq!(args[..2], ["replay", "same-ref"]);
+    let r = pushrace(&args);
+    let rout = text(&r);
+    assert_eq!(r.status.code(), Some(1), "{rout}");
+    assert!(rout.contains("actor push-b failed: content digest sha256:"), "{rout}");
+}
+
+#[test]
+fn explore_of_the_fix_exits_0_and_says_what_was_explored() {
+    let o = pushrace(&["explore", "two-tags", "--variant", "lease-held", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["verdict"], "holds");
+    assert_eq!(v["exhausted"], true);
+    assert!(v["executions"].as_u64().unwrap() > 1);
+    assert!(v["strategy"].as_str().unwrap().contains("preemption bound 2"));
+}
+
+#[test]
+fn json_output_is_identical_across_runs() {
+    let strip = |o: Output| {
+        let mut v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v.as_object_mut().unwrap().remove("elapsed");
+        v
+    };
+    let a = strip(pushrace(&["explore", "two-tags", "--json"]));
+    let b = strip(pushrace(&["explore", "two-tags", "--json"]));
+    assert_eq!(a, b);
+    assert_eq!(a["violation"]["role"], "reduced-index");
+}
+
+#[test]
+fn bad_inputs_exit_2_naming_what_is_wrong() {
+    let dir = std::env::temp_dir().join(format!("pushrace-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[[image]]\nref = \"a:1\"\n[[actor]]\nname = \"x\"\nprogram = \"nerdctl.pusher\"\n").unwrap();
+    let o = pushrace(&["explore", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = text(&o);
+    assert!(e.contains("bad.toml:5: key `program`: unknown program \"nerdctl.pusher\""), "{e}");
+
+    let o = pushrace(&["explore", "no-such-scenario"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("not a built-in scenario"), "{}", text(&o));
+
+    let o = pushrace(&["replay", "same-ref", "--schedule", "s1:2:zz"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("--schedule"), "{}", text(&o));
+
+    let o = pushrace(&["explore", "same-ref", "--strategy", "bfs"]);
+    assert_eq!(o.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn list_names_every_builtin_with_its_expectation() {
+    let o = pushrace(&["list"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0));
+    for name in ["same-ref", "two-tags", "lazy-pull", "background-gc", "rmi-other", "pull-race", "push-single"] {
+        assert!(out.lines().any(|l| l.starts_with(name)), "{name} missing from:\n{out}");
+    }
+    assert!(!out.contains("BROKEN"), "{out}");
+}
