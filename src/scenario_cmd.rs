@@ -7,11 +7,20 @@ use pushrace_scenarios::scenario::{Scenario, StrategyKind};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-fn load(name: &str) -> Result<Scenario, ExitCode> {
-    library::load(name).map_err(|e| {
+/// Loads a scenario and applies `--variant`; bad input is reported and becomes exit status 2.
+fn load(name: &str, variant: Option<&str>) -> Result<Scenario, ExitCode> {
+    let s = library::load(name).map_err(|e| {
         eprintln!("pushrace: {e}");
         ExitCode::from(2)
-    })
+    })?;
+    match variant.map(str::parse) {
+        None => Ok(s),
+        Some(Ok(v)) => Ok(s.with_variant(v)),
+        Some(Err(e)) => {
+            eprintln!("pushrace: --variant: {e}");
+            Err(ExitCode::from(2))
+        }
+    }
 }
 
 pub fn list() -> ExitCode {
@@ -65,19 +74,10 @@ pub struct ExploreArgs {
 }
 
 pub fn explore(a: ExploreArgs) -> ExitCode {
-    let mut s = match load(&a.scenario) {
+    let s = match load(&a.scenario, a.variant.as_deref()) {
         Ok(s) => s,
         Err(c) => return c,
     };
-    if let Some(v) = &a.variant {
-        match v.parse() {
-            Ok(v) => s = s.with_variant(v),
-            Err(e) => {
-                eprintln!("pushrace: --variant: {e}");
-                return ExitCode::from(2);
-            }
-        }
-    }
     let mut o = Options::for_scenario(&s);
     if let Some(st) = &a.strategy {
         o.strategy = match st.as_str() {
@@ -156,19 +156,10 @@ pub struct ReplayArgs {
 }
 
 pub fn replay(a: ReplayArgs) -> ExitCode {
-    let mut s = match load(&a.scenario) {
+    let s = match load(&a.scenario, a.variant.as_deref()) {
         Ok(s) => s,
         Err(c) => return c,
     };
-    if let Some(v) = &a.variant {
-        match v.parse() {
-            Ok(v) => s = s.with_variant(v),
-            Err(e) => {
-                eprintln!("pushrace: --variant: {e}");
-                return ExitCode::from(2);
-            }
-        }
-    }
     let schedule = match Schedule::parse(&a.schedule) {
         Ok(x) => x,
         Err(e) => {

@@ -22,7 +22,6 @@ use crate::labels::{Labels, GC_REF_CONTENT, UNCOMPRESSED};
 use crate::oci::{self, platform_string};
 use crate::op::OpKind;
 use crate::program::{Program, Rpc};
-use crate::pull::default_lease;
 use crate::store::{Ctx, Descriptor, Image};
 use oci_spec::image::{ImageIndex, ImageManifest};
 
@@ -136,14 +135,8 @@ pub fn convert(
     lease_id: String,
 ) -> Program<Image> {
     Program::new(move |rpc| async move {
-        let own_lease = ctx.lease.is_none();
-        let ctx = if own_lease {
-            rpc.exec(&ctx, default_lease(&lease_id)).await?;
-            ctx.with_lease(lease_id.clone())
-        } else {
-            ctx
-        };
-        let result = async {
+        let rpc = &rpc;
+        rpc.with_lease(&ctx, &lease_id, |ctx| async move {
             let src_img = rpc.image_get(&ctx, &src).await?;
             let mut target = src_img.target.clone();
             if oci::is_index(&target.media_type) {
@@ -207,20 +200,8 @@ pub fn convert(
                 };
                 rpc.image_call(&ctx, update).await
             }
-        }
-        .await;
-        if own_lease {
-            let _ = rpc
-                .exec(
-                    &ctx,
-                    OpKind::LeaseDelete {
-                        id: lease_id,
-                        sync: false,
-                    },
-                )
-                .await;
-        }
-        result
+        })
+        .await
     })
 }
 

@@ -193,6 +193,32 @@ impl Rpc {
         }
     }
 
+    /// containerd's `client.WithLease`: the context's lease when it has one; otherwise a new lease
+    /// `lease_id` (24 h expiry) for the duration of `body`, deleted without sync afterwards,
+    /// whatever `body` returned.
+    pub async fn with_lease<T, F, Fut>(
+        &self,
+        ctx: &crate::Ctx,
+        lease_id: &str,
+        body: F,
+    ) -> Result<T, Error>
+    where
+        F: FnOnce(crate::Ctx) -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        if ctx.lease.is_some() {
+            return body(ctx.clone()).await;
+        }
+        self.exec(ctx, crate::pull::default_lease(lease_id)).await?;
+        let result = body(ctx.with_lease(lease_id)).await;
+        let delete = crate::OpKind::LeaseDelete {
+            id: lease_id.to_string(),
+            sync: false,
+        };
+        let _ = self.exec(&ctx.with_lease(lease_id), delete).await;
+        result
+    }
+
     /// Any call whose outcome the procedure does not look at.
     pub async fn exec(&self, ctx: &crate::Ctx, kind: crate::OpKind) -> Result<(), Error> {
         self.call(Op {

@@ -76,14 +76,8 @@ pub fn pull(
     lease_id: String,
 ) -> Program<Image> {
     Program::new(move |rpc| async move {
-        let own_lease = ctx.lease.is_none();
-        let ctx = if own_lease {
-            rpc.exec(&ctx, default_lease(&lease_id)).await?;
-            ctx.with_lease(lease_id.clone())
-        } else {
-            ctx
-        };
-        let result = async {
+        let rpc = &rpc;
+        rpc.with_lease(&ctx, &lease_id, |ctx| async move {
             fetch_parent(&rpc, &ctx, &fixture.index).await?;
             let wanted = |p: &str| fetched.as_ref().is_none_or(|f| f.iter().any(|x| x == p));
             for p in fixture.platforms.iter().filter(|p| wanted(&p.platform)) {
@@ -138,19 +132,7 @@ pub fn pull(
                     other => return other,
                 }
             }
-        }
-        .await;
-        if own_lease {
-            let _ = rpc
-                .exec(
-                    &ctx,
-                    OpKind::LeaseDelete {
-                        id: lease_id,
-                        sync: false,
-                    },
-                )
-                .await;
-        }
-        result
+        })
+        .await
     })
 }

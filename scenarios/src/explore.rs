@@ -219,18 +219,7 @@ pub fn explore(s: &Scenario, opts: &Options) -> Verdict {
         StrategyKind::Random => explorer.random(&m, opts.seed),
         StrategyKind::Pct => explorer.pct(&m, opts.seed, opts.depth),
     };
-    let (violation, other_failure) = match report.failures.first() {
-        None => (None, None),
-        Some(f) => interpret(s, f),
-    };
-    Verdict {
-        scenario: s.name.clone(),
-        source: s.source.clone(),
-        options: opts.clone(),
-        report,
-        violation,
-        other_failure,
-    }
+    verdict_of(s, opts, report)
 }
 
 /// The scenario's declared `[check] schedule` (a persisted failure), replayed: when it fails,
@@ -251,7 +240,6 @@ pub fn replay_declared(s: &Scenario, opts: &Options) -> Option<Verdict> {
         preemptions: e.preemptions,
         shrunk,
     };
-    let (violation, other_failure) = interpret(s, &failure);
     let report = Report {
         strategy: "replay",
         executions: 1,
@@ -265,14 +253,7 @@ pub fn replay_declared(s: &Scenario, opts: &Options) -> Option<Verdict> {
         hashes: Vec::new(),
         elapsed: Duration::ZERO,
     };
-    Some(Verdict {
-        scenario: s.name.clone(),
-        source: s.source.clone(),
-        options: opts.clone(),
-        report,
-        violation,
-        other_failure,
-    })
+    Some(verdict_of(s, opts, report))
 }
 
 /// A harness report on a model built from `s` (its actors, or others against its store) read in
