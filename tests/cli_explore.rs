@@ -4,11 +4,18 @@
 use std::process::{Command, Output};
 
 fn pushrace(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pushrace")).args(args).output().expect("the binary runs")
+    Command::new(env!("CARGO_BIN_EXE_pushrace"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 #[test]
@@ -17,15 +24,26 @@ fn explore_of_the_headline_race_exits_1_with_trace_diagram_and_a_replay_that_fai
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.contains("VIOLATION of no-missing-digest"), "{out}");
-    assert!(out.contains("is the reduced index of example.com/app:1"), "{out}");
+    assert!(
+        out.contains("is the reduced index of example.com/app:1"),
+        "{out}"
+    );
     assert!(out.contains("```mermaid\nsequenceDiagram"), "{out}");
-    let replay = out.lines().skip_while(|l| *l != "replay:").nth(1).expect("a replay command").trim();
+    let replay = out
+        .lines()
+        .skip_while(|l| *l != "replay:")
+        .nth(1)
+        .expect("a replay command")
+        .trim();
     let args: Vec<&str> = replay.split_whitespace().skip(1).collect();
     assert_eq!(args[..2], ["replay", "same-ref"]);
     let r = pushrace(&args);
     let rout = text(&r);
     assert_eq!(r.status.code(), Some(1), "{rout}");
-    assert!(rout.contains("actor push-b failed: content digest sha256:"), "{rout}");
+    assert!(
+        rout.contains("actor push-b failed: content digest sha256:"),
+        "{rout}"
+    );
 }
 
 #[test]
@@ -36,7 +54,10 @@ fn explore_of_the_fix_exits_0_and_says_what_was_explored() {
     assert_eq!(v["verdict"], "holds");
     assert_eq!(v["exhausted"], true);
     assert!(v["executions"].as_u64().unwrap() > 1);
-    assert!(v["strategy"].as_str().unwrap().contains("preemption bound 2"));
+    assert!(v["strategy"]
+        .as_str()
+        .unwrap()
+        .contains("preemption bound 2"));
 }
 
 #[test]
@@ -57,11 +78,18 @@ fn bad_inputs_exit_2_naming_what_is_wrong() {
     let dir = std::env::temp_dir().join(format!("pushrace-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let bad = dir.join("bad.toml");
-    std::fs::write(&bad, "[[image]]\nref = \"a:1\"\n[[actor]]\nname = \"x\"\nprogram = \"nerdctl.pusher\"\n").unwrap();
+    std::fs::write(
+        &bad,
+        "[[image]]\nref = \"a:1\"\n[[actor]]\nname = \"x\"\nprogram = \"nerdctl.pusher\"\n",
+    )
+    .unwrap();
     let o = pushrace(&["explore", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     let e = text(&o);
-    assert!(e.contains("bad.toml:5: key `program`: unknown program \"nerdctl.pusher\""), "{e}");
+    assert!(
+        e.contains("bad.toml:5: key `program`: unknown program \"nerdctl.pusher\""),
+        "{e}"
+    );
 
     let o = pushrace(&["explore", "no-such-scenario"]);
     assert_eq!(o.status.code(), Some(2));
@@ -81,8 +109,19 @@ fn list_names_every_builtin_with_its_expectation() {
     let o = pushrace(&["list"]);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0));
-    for name in ["same-ref", "two-tags", "lazy-pull", "background-gc", "rmi-other", "pull-race", "push-single"] {
-        assert!(out.lines().any(|l| l.starts_with(name)), "{name} missing from:\n{out}");
+    for name in [
+        "same-ref",
+        "two-tags",
+        "lazy-pull",
+        "background-gc",
+        "rmi-other",
+        "pull-race",
+        "push-single",
+    ] {
+        assert!(
+            out.lines().any(|l| l.starts_with(name)),
+            "{name} missing from:\n{out}"
+        );
     }
     assert!(!out.contains("BROKEN"), "{out}");
 }

@@ -126,4 +126,15 @@ fn main() {
         "\nexecutions/s, pushrace dfs (no reduction) / loom, bound 1: {:.1}x",
         rates[0] / loom_rate
     );
+    if std::env::var_os("PUSHRACE_BENCH_LOOM2").is_some() {
+        // Opt-in: loom at bound 2 on the same programs takes minutes.
+        let (e, secs, _) = loom_run(&good, 2);
+        println!(
+            "{:<34} {:>12} {:>12.1} {:>14.0}",
+            "loom bound 2",
+            e,
+            secs * 1e3,
+            e as f64 / secs
+        );
+    }
 }

@@ -145,7 +145,9 @@ fn render(m: &Mix, push_variant: Option<&str>, invariant: &str) -> String {
     if invariant == "no-missing-digest" {
         // Only the pushes under test count; neighbours may fail on their own (a convert of a
         // platform the lazy pull never fetched) without that being the fix's fault.
-        let names: Vec<String> = (0..m.pushes.len()).map(|i| format!("\"push-{i}\"")).collect();
+        let names: Vec<String> = (0..m.pushes.len())
+            .map(|i| format!("\"push-{i}\""))
+            .collect();
         t.push_str(&format!("actors = [{}]\n", names.join(", ")));
     }
     t
