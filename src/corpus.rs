@@ -88,10 +88,20 @@ pub fn check_report(scenario: &Scenario, report: &Report, config: &Config) -> Re
 }
 
 /// One corpus test: [`check_file`] with [`Config::from_env`]; prints the report, panics with
-/// the difference and the report.
+/// the difference and the report. When `PUSHRACE_CORPUS_DIR` is set and holds a file of the
+/// same name, that file is checked instead (to try a change to a corpus file, or a triaged file,
+/// under its test's name without rebuilding).
 #[track_caller]
 pub fn test_file(path: &str) {
-    match check_file(Path::new(path), &Config::from_env()) {
+    let mut path = PathBuf::from(path);
+    if let (Some(dir), Some(name)) = (std::env::var_os("PUSHRACE_CORPUS_DIR"), path.file_name()) {
+        let other = Path::new(&dir).join(name);
+        if other.exists() {
+            eprintln!("(checking {} from PUSHRACE_CORPUS_DIR)", other.display());
+            path = other;
+        }
+    }
+    match check_file(&path, &Config::from_env()) {
         Ok(text) => println!("{text}"),
         Err(e) => panic!("{e}"),
     }

@@ -3,7 +3,8 @@
 //! and checked against its `[check] expect` (and `missing`, `max_shrunk_steps`).
 //!
 //! `PUSHRACE_CORPUS_DIR=DIR cargo test --test corpus corpus_dir` checks every file of another
-//! directory the same way (e.g. what `pushrace triage` wrote, before committing it).
+//! directory the same way (e.g. what `pushrace triage` wrote, before committing it); with it set,
+//! a generated test whose file name is also in DIR checks DIR's version.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -77,6 +78,12 @@ fn rerun(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// libtest's summary lists `test` among the failures.
+fn failed_test(out: &str, test: &str) -> bool {
+    out.contains("test result: FAILED. 0 passed; 1 failed")
+        && out.contains(&format!("failures:\n    {test}\n"))
+}
+
 fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("pushrace-corpus-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -118,7 +125,26 @@ fn a_wrong_declaration_fails_with_the_trace() {
         out.contains("pushrace replay ") && out.contains("--schedule s1:"),
         "{out}"
     );
-    assert!(out.contains("test corpus_dir ... FAILED"), "{out}");
+    assert!(failed_test(&out, "corpus_dir"), "{out}");
+
+    // The generated test of that file, `same_ref`, fails the same way when its file says so.
+    std::fs::write(dir.join("same-ref.toml"), &wrong).unwrap();
+    let (ok, out) = rerun(
+        &["--exact", "same_ref"],
+        &[("PUSHRACE_CORPUS_DIR", dir.to_str().unwrap())],
+    );
+    assert!(!ok, "a wrong declaration passed:\n{out}");
+    assert!(failed_test(&out, "same_ref"), "{out}");
+    assert!(
+        out.contains("declares expect = \"holds\", but no-missing-digest is violated"),
+        "{out}"
+    );
+    assert!(
+        out.contains("```mermaid") && out.contains("--schedule s1:"),
+        "{out}"
+    );
+    let (ok, out) = rerun(&["--exact", "same_ref"], &[]);
+    assert!(ok && out.contains("test result: ok. 1 passed"), "{out}");
 
     // The declared verdict, but the wrong missing role, or too small a shrunk trace.
     let dir2 = temp_dir("role");
@@ -175,7 +201,7 @@ fn a_wrong_declaration_fails_with_the_trace() {
         &[("PUSHRACE_CORPUS_DIR", dir5.to_str().unwrap())],
     );
     assert!(ok, "{out}");
-    assert!(out.contains("test corpus_dir ... ok"), "{out}");
+    assert!(out.contains("test result: ok. 1 passed"), "{out}");
     for d in [dir, dir2, dir3, dir4, dir5] {
         let _ = std::fs::remove_dir_all(d);
     }
