@@ -618,6 +618,13 @@ impl Report {
     /// how to replay it.
     pub fn to_text(&self) -> String {
         let mut text = self.verdict.to_text();
+        if self.verdict.report.strategy == "replay" {
+            text = text.replacen(
+                "explored 1 executions (",
+                "replayed the saved schedule first and it still fails: 1 execution (",
+                1,
+            );
+        }
         if let Some(sch) = self.schedule() {
             let hint = match &self.origin {
                 Origin::Scenario {

@@ -158,6 +158,10 @@ fn a_failed_assert_holds_is_saved_as_a_scenario_file_that_replays() {
     assert_eq!(r.executions(), 1);
     assert_eq!(r.schedule(), found.schedule());
     assert_eq!(r.message(), found.message());
+    assert!(
+        r.to_text().contains("replayed the saved schedule first"),
+        "{r}"
+    );
     assert!(r
         .to_text()
         .contains(&format!("pushrace replay {} --schedule", saved.display())));
@@ -261,7 +265,8 @@ fn check_finds_a_race_in_my_own_code_and_keeps_its_schedule() {
     // The next run replays the saved schedule first: one execution, the same schedule.
     let msg = panic_text(run());
     assert!(
-        msg.contains("explored 1 executions") && msg.contains(&sch),
+        msg.contains("replayed the saved schedule first and it still fails: 1 execution")
+            && msg.contains(&sch),
         "{msg}"
     );
     assert_eq!(std::fs::read_to_string(&saved).unwrap(), line, "saved once");
