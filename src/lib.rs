@@ -53,6 +53,11 @@
 
 pub mod corpus;
 
+/// The README's Rust examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 use pushrace_harness::{Explorer, Schedule, Shard, World};
 use pushrace_scenarios::explore::{self as engine, Options, Verdict};
 use pushrace_scenarios::scenario::{self as file, Invariant};
