@@ -65,7 +65,7 @@ proptest! {
                 prop_assert_eq!(again.executions(), 1, "{}", again);
                 prop_assert_eq!(again.schedule(), found.schedule());
                 prop_assert_eq!(again.message(), found.message());
-                let _ = std::fs::remove_file(path);
+                let _ = std::fs::remove_dir_all(&dir);
             }
         }
     }
