@@ -55,13 +55,15 @@ fn main() {
             n += 1;
         }
         writeln!(out, "    ({name:?}, {f:?}),").unwrap();
-        tests.push((name, format!("{dir}/{f}")));
+        tests.push((name, f.clone()));
     }
     out.push_str("];\n");
-    for (name, path) in tests {
+    // The path is spelled with env!("CARGO_MANIFEST_DIR") so a moved checkout does not keep
+    // a stale absolute path in this build script's output.
+    for (name, file) in tests {
         writeln!(
             out,
-            "\n#[test]\nfn {name}() {{\n    pushrace::corpus::test_file({path:?});\n}}"
+            "\n#[test]\nfn {name}() {{\n    pushrace::corpus::test_file(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/scenarios/corpus/\", {file:?}));\n}}"
         )
         .unwrap();
     }
