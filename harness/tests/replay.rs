@@ -412,7 +412,7 @@ fn nondeterminism_fails_loudly() {
 fn shards_partition_the_space() {
     let model = grid(3, 3, |i, s| Key(((i + s) % 2) as u64), true);
     for reduction in [false, true] {
-        // With reduction, a sharded DFS keeps every choice above the split depth (so that the
+        // With reduction, a sharded DFS keeps every choice before the first context switch (so that the
         // top of the tree does not depend on other shards' findings): the whole it partitions
         // is the run `0/1`, which can differ from the unsharded DPOR run.
         let cfg = Config {

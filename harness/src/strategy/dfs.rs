@@ -23,12 +23,14 @@
 //! the way Coons, Musuvathi and McKinley (OOPSLA 2013) suggest: when the backtrack choice would
 //! exceed the bound, the same choice is also added where the current actor's run began.
 //!
-//! Sharding: with `shard K/N`, nodes above a split depth L keep every enabled actor as a choice
-//! (so the top of the tree does not depend on what is found below it) and each subtree at depth L
-//! belongs to the shard `fnv(prefix) mod N`; an execution shorter than L belongs to the shard
-//! its whole schedule hashes to. The shards therefore partition exactly the executions of the
-//! run `shard 0/1`. Without reduction that is the unsharded space; with reduction it is a
-//! superset of the unsharded DPOR's (no reduction above L), which is what keeps it exact.
+//! Sharding: with `shard K/N`, an execution belongs to the shard `fnv(prefix) mod N` where the
+//! prefix runs up to and including its first context switch (the first step taken by an actor
+//! other than the one that took step 0; an execution without a switch hashes whole). Nodes on the
+//! trunk (before the first switch) keep every enabled actor as a choice, so the trunk does not
+//! depend on what is found below it, and every subtree below a first switch is explored by one
+//! shard only, with full reduction. The shards therefore partition exactly the executions of the
+//! run `shard 0/1`. Splitting at the first switch rather than at a fixed depth balances the
+//! shards: under a preemption bound most executions share their first few steps.
 
 use crate::executor::{Chooser, End, Model, Pick, View};
 use crate::explorer::{Config, Engine, Report};
@@ -36,11 +38,6 @@ use crate::footprint::{dependent, Key};
 use crate::hash::Fnv;
 
 const NONE: u8 = u8::MAX;
-
-/// Depth at which a sharded DFS assigns subtrees to shards. Fixed (not derived from N) so that
-/// the union of the N slices is the same space for every N: the run `0/1`. Eight levels give
-/// at least 2^8 subtrees whenever two actors stay runnable, enough to balance a CI matrix.
-pub const SPLIT_DEPTH: usize = 8;
 
 #[derive(Clone, Debug)]
 struct Node {
@@ -85,8 +82,10 @@ pub(crate) struct Dfs {
     n: usize,
     reduction: bool,
     bound: Option<usize>,
-    /// (depth L, shard index, shard count)
-    split: Option<(usize, u32, u32)>,
+    /// (shard index, shard count)
+    split: Option<(u32, u32)>,
+    /// This execution has made its first context switch (its shard is decided).
+    switched: bool,
     owned: bool,
     diverged: bool,
     acc: Vec<u32>,
@@ -101,7 +100,7 @@ fn bit(a: usize) -> u64 {
 
 impl Dfs {
     pub fn new(cfg: &Config) -> Self {
-        let split = cfg.shard.map(|s| (SPLIT_DEPTH, s.index, s.count));
+        let split = cfg.shard.map(|s| (s.index, s.count));
         Dfs {
             nodes: Vec::new(),
             events: Vec::new(),
@@ -111,6 +110,7 @@ impl Dfs {
             reduction: cfg.reduction,
             bound: cfg.preemption_bound,
             split,
+            switched: false,
             owned: true,
             diverged: false,
             acc: Vec::new(),
@@ -318,7 +318,13 @@ impl Dfs {
         for node in &self.nodes[..l.min(self.nodes.len())] {
             h.bytes(&[node.chosen]);
         }
-        (h.finish() % count as u64) as u32
+        // FNV's low bits vary little between prefixes that differ only in length: mix before
+        // taking the remainder so neighbouring subtrees spread over the shards.
+        let mut x = h.finish();
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^= x >> 33;
+        (x % count as u64) as u32
     }
 }
 
@@ -328,14 +334,7 @@ impl Chooser for Dfs {
         if d == 0 {
             self.n = view.actor_count();
             self.owned = true;
-        }
-        if let Some((l, k, count)) = self.split {
-            if d == l {
-                self.owned = self.prefix_owner(l, count) == k;
-                if !self.owned {
-                    return Pick::Abort;
-                }
-            }
+            self.switched = false;
         }
         let a = if d < self.nodes.len() {
             let node = &self.nodes[d];
@@ -401,11 +400,20 @@ impl Chooser for Dfs {
             if !self.within_bound(&node, pick) {
                 return Pick::Abort;
             }
-            let full = !self.reduction || self.split.is_some_and(|(l, _, _)| d < l);
+            let full = !self.reduction || (self.split.is_some() && !self.switched);
             let backtrack = if full { view.enabled } else { bit(pick) };
             self.nodes.push(Node { backtrack, ..node });
             pick
         };
+        if let Some((k, count)) = self.split {
+            if !self.switched && d > 0 && a != self.nodes[0].chosen as usize {
+                self.switched = true;
+                self.owned = self.prefix_owner(d + 1, count) == k;
+                if !self.owned {
+                    return Pick::Abort;
+                }
+            }
+        }
         if self.events.len() == d {
             self.push_event(view, a);
         }
@@ -417,10 +425,10 @@ impl Chooser for Dfs {
     }
 
     fn finished(&mut self, steps: usize) {
-        // An execution shorter than the split depth never met the ownership test in `choose`:
-        // it belongs to the shard its whole schedule hashes to.
-        if let Some((l, k, count)) = self.split {
-            if steps <= l {
+        // An execution without a context switch never met the ownership test in `choose`: it
+        // belongs to the shard its whole schedule hashes to.
+        if let Some((k, count)) = self.split {
+            if !self.switched {
                 self.owned = self.prefix_owner(steps, count) == k;
             }
         }

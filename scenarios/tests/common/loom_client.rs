@@ -65,13 +65,18 @@ fn run_all(scenario: &std::sync::Arc<Scenario>) {
     let handles: Vec<_> = (0..scenario.actors.len())
         .map(|i| {
             let (sim, scenario) = (sim.clone(), scenario.clone());
-            loom::thread::spawn(move || {
-                let client = LoomClient { sim };
-                let actor = &scenario.actors[i];
-                let r = loom::future::block_on(run_actor(&client, &scenario, actor));
-                classify(scenario.check.invariant, r)
-                    .map_err(|e| format!("{}: {}", actor.name, e.message))
-            })
+            // The push programs nest many async frames: unoptimised builds need more stack than
+            // loom's default.
+            loom::thread::Builder::new()
+                .stack_size(8 << 20)
+                .spawn(move || {
+                    let client = LoomClient { sim };
+                    let actor = &scenario.actors[i];
+                    let r = loom::future::block_on(run_actor(&client, &scenario, actor));
+                    classify(scenario.check.invariant, r)
+                        .map_err(|e| format!("{}: {}", actor.name, e.message))
+                })
+                .unwrap()
         })
         .collect();
     for h in handles {
