@@ -50,7 +50,7 @@ fn main() {
     println!("same-ref v0.18 (#855): first violation");
     println!(
         "{:<28} {:>12} {:>12} {:>14}",
-        "strategy", "executions", "wall ms", "executions/s"
+        "strategy", "executions", "ms+shrink", "executions/s"
     );
     for (name, strategy, seeds) in [
         ("dfs (bound 2, DPOR)", StrategyKind::Dfs, 1u64),

@@ -33,6 +33,7 @@ impl Client for LoomClient {
 
 /// Runs every actor of `scenario` as a loom thread; panics (loom's way of reporting) when an
 /// actor breaks the scenario's invariant.
+#[allow(dead_code)]
 pub fn check_scenario(scenario: &Scenario, preemption_bound: usize) {
     let scenario = std::sync::Arc::new(scenario.clone());
     let mut builder = loom::model::Builder::new();
