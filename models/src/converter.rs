@@ -148,8 +148,8 @@ pub fn convert(
                         .platform()
                         .as_ref()
                         .is_none_or(|p| platforms.iter().any(|w| *w == platform_string(p)));
-                    if keep && oci::is_manifest(&m.media_type().to_string()) {
-                        convert_manifest(&rpc, &ctx, &m.digest().to_string()).await?;
+                    if keep && oci::is_manifest(m.media_type().as_ref()) {
+                        convert_manifest(rpc, &ctx, m.digest().as_ref()).await?;
                     }
                 }
                 if let Some(r) =
@@ -170,7 +170,7 @@ pub fn convert(
                     };
                 }
             } else if oci::is_manifest(&target.media_type) {
-                convert_manifest(&rpc, &ctx, &target.digest).await?;
+                convert_manifest(rpc, &ctx, &target.digest).await?;
             }
             if dst != src {
                 let _ = rpc

@@ -78,13 +78,13 @@ pub fn pull(
     Program::new(move |rpc| async move {
         let rpc = &rpc;
         rpc.with_lease(&ctx, &lease_id, |ctx| async move {
-            fetch_parent(&rpc, &ctx, &fixture.index).await?;
+            fetch_parent(rpc, &ctx, &fixture.index).await?;
             let wanted = |p: &str| fetched.as_ref().is_none_or(|f| f.iter().any(|x| x == p));
             for p in fixture.platforms.iter().filter(|p| wanted(&p.platform)) {
-                fetch_parent(&rpc, &ctx, &p.manifest).await?;
-                fetch(&rpc, &ctx, &p.config).await?;
+                fetch_parent(rpc, &ctx, &p.manifest).await?;
+                fetch(rpc, &ctx, &p.config).await?;
                 for l in &p.layers {
-                    fetch(&rpc, &ctx, l).await?;
+                    fetch(rpc, &ctx, l).await?;
                 }
             }
             for p in fixture.platforms.iter().filter(|p| wanted(&p.platform)) {

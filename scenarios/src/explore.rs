@@ -291,10 +291,10 @@ fn interpret(s: &Scenario, f: &pushrace_harness::Failure) -> (Option<Violation>,
                         .iter()
                         .filter(mine)
                         .filter(|t| t.label.contains(&sd))
-                        .last()
+                        .next_back()
                         .map(|t| t.index)
                 })
-                .or_else(|| trace.steps.iter().filter(mine).last().map(|t| t.index))
+                .or_else(|| trace.steps.iter().filter(mine).next_back().map(|t| t.index))
                 .unwrap_or(0);
             (Some(names[*actor].clone()), error.message.clone(), step)
         }

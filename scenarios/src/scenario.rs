@@ -529,7 +529,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
                 format!("actor name {name:?} is empty or used twice"),
             ));
         }
-        let program = parse_program(&l, a, &names, semantics)?;
+        let program = parse_program(&l, a, &names)?;
         let namespace = a
             .namespace
             .as_ref()
@@ -628,7 +628,6 @@ fn parse_program(
     l: &Loader,
     a: &ActorDoc,
     names: &BTreeMap<String, Arc<ImageFixture>>,
-    semantics: Semantics,
 ) -> Result<ProgramSpec, ScenarioError> {
     let prog = a.program.get_ref().as_str();
     // Which optional keys each program takes; any other key given is an error.
@@ -650,7 +649,7 @@ fn parse_program(
             ))
         }
     };
-    let given: [(&str, Option<std::ops::Range<usize>>); 14] = [
+    let given: [(&str, Option<std::ops::Range<usize>>); 13] = [
         ("ref", a.reference.as_ref().map(|v| v.span())),
         ("platforms", a.platforms.as_ref().map(|v| v.span())),
         ("all_platforms", a.all_platforms.as_ref().map(|v| v.span())),
@@ -664,7 +663,6 @@ fn parse_program(
         ("ticks", a.ticks.as_ref().map(|v| v.span())),
         ("by", a.by.as_ref().map(|v| v.span())),
         ("ops", a.ops.as_ref().map(|v| v.span())),
-        ("", None),
     ];
     for (k, span) in given {
         if let Some(span) = span {
@@ -724,7 +722,6 @@ fn parse_program(
             }
         }
     };
-    let _ = semantics;
     Ok(match prog {
         "nerdctl.push" => {
             let reference = image_ref(&a.reference, "ref")?;
