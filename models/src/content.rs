@@ -188,11 +188,9 @@ impl Store {
             None => false,
         };
         let expire_at = self.now.add(INGEST_EXPIRY);
-        let ingest = self
-            .ns_mut(&ctx.namespace)
-            .ingests
-            .entry(r.to_string())
-            .or_default();
+        let ingests = &mut self.ns_mut(&ctx.namespace).ingests;
+        let existed = ingests.contains_key(r);
+        let ingest = ingests.entry(r.to_string()).or_default();
         if !leased {
             ingest.expire_at = Some(expire_at);
         }
@@ -200,6 +198,17 @@ impl Store {
             Some((d, blob_size)) => {
                 ingest.expected = Some(d);
                 ingest.total = blob_size;
+            }
+            // content/local/store.go `writer` + `resumeStatus`: an existing ingest resumes at the
+            // end of its data file, keeping its total, unless both totals are set and differ; then
+            // it restarts at offset 0 over the old file, which is not truncated.
+            None if existed && !ingest.is_shared() => {
+                if size > 0 && ingest.total > 0 && size != ingest.total {
+                    ingest.offset = 0;
+                    ingest.total = size;
+                } else {
+                    ingest.offset = ingest.data.len() as u64;
+                }
             }
             None => ingest.total = size,
         }
@@ -212,13 +221,7 @@ impl Store {
         self.namespaces
             .get(&ctx.namespace)
             .and_then(|n| n.ingests.get(r))
-            .map_or(0, |i| {
-                if i.is_shared() {
-                    i.total
-                } else {
-                    i.data.len() as u64
-                }
-            })
+            .map_or(0, |i| if i.is_shared() { i.total } else { i.offset })
     }
 
     /// Appends bytes to the ingest's backend writer. A shared ingest first copies the blob it expects
@@ -238,9 +241,15 @@ impl Store {
                 ingest
                     .data
                     .extend_from_slice(&b[..(ingest.total as usize).min(b.len())]);
+                ingest.offset = ingest.data.len() as u64;
             }
         }
-        ingest.data.extend_from_slice(data);
+        // Overwrite from the writer's position, extending the file past its end.
+        let at = ingest.offset as usize;
+        let overlap = ingest.data.len().saturating_sub(at).min(data.len());
+        ingest.data[at..at + overlap].copy_from_slice(&data[..overlap]);
+        ingest.data.extend_from_slice(&data[overlap..]);
+        ingest.offset += data.len() as u64;
         Ok(())
     }
 
@@ -274,9 +283,17 @@ impl Store {
                 d.clone()
             }
             _ => {
-                let offset = ingest.data.len() as u64;
-                if size != 0 && size != offset {
-                    return Err(size_mismatch(r, offset, size));
+                if size != 0 && size != ingest.offset {
+                    return Err(size_mismatch(r, ingest.offset, size));
+                }
+                // content/local/writer.go `Commit`: the data file's size must be the one asked for
+                // (a restarted ingest over a longer old file fails here).
+                let file_size = ingest.data.len() as u64;
+                if size != 0 && size != file_size {
+                    return Err(Error::wrap(
+                        ErrorKind::FailedPrecondition,
+                        format_args!("unexpected commit size {file_size}, expected {size}"),
+                    ));
                 }
                 let d = Digest::of(&ingest.data);
                 if let Some(e) = expected.filter(|e| **e != d) {

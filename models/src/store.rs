@@ -58,8 +58,12 @@ pub struct Ingest {
     pub expected: Option<Digest>,
     /// Expected size declared at open (the descriptor size; for shared ingests the blob's size).
     pub total: u64,
-    /// Bytes written so far to the backend writer (empty for shared ingests).
+    /// The backend ingest's data file (empty for shared ingests).
     pub data: Vec<u8>,
+    /// The backend writer's position: where the next write lands and how many bytes its digester
+    /// has seen. Equal to `data.len()` unless a reopen with a different size restarted the ingest
+    /// over a longer file (content/local/store.go `writer`: no truncation).
+    pub offset: u64,
     /// Without a context lease the ingest expires 24 h after it was (re)opened.
     pub expire_at: Option<Instant>,
 }

@@ -2038,3 +2038,86 @@ op = "gc.run"
     r.all_ok();
     assert!(!r.has("default", "x"), "gc.root went with the other labels");
 }
+
+/// content/local/store.go `writer` + `resumeStatus` (v1.6.20): reopening an existing ingest whose
+/// recorded total differs from the newly declared one cannot resume; the ingest restarts at offset
+/// 0 with a fresh digester but the data file is opened without O_TRUNC. When the old data was
+/// longer, the local writer's Commit sees the file size and fails; when the new data covers it,
+/// the commit succeeds. (Seen on a real daemon by the differential test.)
+#[test]
+fn reopened_ingest_with_another_size_restarts_over_the_old_file() {
+    let zero = format!("sha256:{}", "0".repeat(64));
+    let r = apply(&format!(
+        r#"
+[[op]]
+op = "content.write"
+ref = "r"
+data = "hello world"
+expected = "{zero}"
+[[op]]
+op = "content.write"
+ref = "r"
+data = "hi"
+[[op]]
+op = "content.write"
+ref = "r2"
+data = "ab"
+expected = "{zero}"
+[[op]]
+op = "content.write"
+ref = "r2"
+data = "abcdef"
+"#
+    ));
+    assert!(
+        r.err(0).starts_with("unexpected commit digest"),
+        "{}",
+        r.err(0)
+    );
+    // "hi" overwrote the first two bytes of the 11-byte file: the commit checks the file size.
+    assert_eq!(
+        r.err(1),
+        "unexpected commit size 11, expected 2: failed precondition"
+    );
+    assert!(
+        r.ingest("default", "r"),
+        "the failed commit leaves the ingest"
+    );
+    // "abcdef" covers the old 2 bytes entirely: a clean commit of the new data.
+    assert!(r.ok(3));
+    assert!(r.has("default", "abcdef"));
+    assert!(!r.ingest("default", "r2"));
+}
+
+/// The same reopen with an undeclared total on either side resumes (resumeStatus only compares
+/// totals when both are set): the client skips the bytes already written and the metadata layer
+/// checks the offset.
+#[test]
+fn reopened_ingest_without_a_recorded_total_resumes() {
+    let r = apply(
+        r#"
+[[op]]
+op = "ingest.open"
+ref = "r"
+data = "12345"
+[[op]]
+op = "content.write"
+ref = "r"
+data = "1"
+[[op]]
+op = "ingest.open"
+ref = "s"
+data = "xyz"
+[[op]]
+op = "content.write"
+ref = "s"
+data = "xyzw"
+"#,
+    );
+    assert_eq!(
+        r.err(1),
+        "\"r\" failed size validation: 5 != 1: failed precondition"
+    );
+    assert!(r.ok(3), "resumed after xyz, wrote w");
+    assert!(r.has("default", "xyzw"));
+}
