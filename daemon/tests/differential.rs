@@ -127,15 +127,8 @@ fn content_write() -> impl Strategy<Value = OpKind> {
         labels(),
     )
         .prop_map(|(i, style, r, expected, labels)| {
-            // Known difference (README): reopening an ingest with a different declared total makes
-            // the local store restart it at offset 0 without truncating its file. Writes to the shared
-            // refs r1/r2 therefore declare no total (commit style); default refs are per-data, so their
-            // declared total never changes.
-            let style = if r.is_some() {
-                WriteStyle::Commit
-            } else {
-                style
-            };
+            // Writes to the shared refs r1/r2 in either style: reopening an ingest with another
+            // declared total restarts it over its old file, which the model now follows.
             let data = Bytes::from(POOL[i].as_bytes());
             let own = Digest::of(&data);
             OpKind::ContentWrite {
