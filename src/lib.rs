@@ -61,7 +61,7 @@ pub struct ReadmeDoctests;
 use pushrace_harness::{Explorer, Schedule, Shard, World};
 use pushrace_scenarios::explore::{self as engine, Options, Verdict};
 use pushrace_scenarios::scenario::{self as file, Invariant};
-use pushrace_scenarios::sim::{ModelClient, Sim};
+use pushrace_scenarios::sim::ModelClient;
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
@@ -919,23 +919,12 @@ impl Check {
         let opts = config.options(&scenario);
         let user_actors: Vec<String> = self.actors.iter().map(|(n, _)| n.clone()).collect();
         let actors = Rc::new(self.actors);
-        let mut template = Sim::new(scenario.setup.clone());
-        template.registry = scenario.registry.clone();
+        let template = engine::initial_sim(&scenario);
         let model = {
             let scenario = scenario.clone();
             move |w: &mut World| {
                 let sim = Rc::new(RefCell::new(template.clone()));
-                for (i, a) in scenario.actors.iter().enumerate() {
-                    let (sim, scenario) = (sim.clone(), scenario.clone());
-                    w.spawn(a.name.clone(), move |sched| async move {
-                        let client = ModelClient { sched, sim };
-                        let actor = &scenario.actors[i];
-                        engine::classify(
-                            scenario.check.invariant,
-                            engine::run_actor(&client, &scenario, actor).await,
-                        )
-                    });
-                }
+                engine::spawn_scenario(w, &scenario, &sim);
                 for (i, (name, f)) in actors.iter().enumerate() {
                     let (sim, scenario, f, name2) =
                         (sim.clone(), scenario.clone(), f.clone(), name.clone());
@@ -949,19 +938,6 @@ impl Check {
                         let fut = f(c);
                         async move { engine::classify(Invariant::PushSucceeds, fut.await) }
                     });
-                }
-                match scenario.check.invariant {
-                    Invariant::GcSafety => {
-                        let sim = sim.clone();
-                        w.invariant("gc-safety", move || sim.borrow().check_gc_safety());
-                    }
-                    Invariant::NoDanglingReference => {
-                        let sim = sim.clone();
-                        w.invariant("no-dangling-reference", move || {
-                            sim.borrow().check_no_dangling()
-                        });
-                    }
-                    _ => {}
                 }
             }
         };

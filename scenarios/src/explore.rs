@@ -4,7 +4,7 @@
 use crate::client::Client;
 use crate::programs::{neighbours, push};
 use crate::scenario::{ActorSpec, Invariant, ProgramSpec, Scenario, StrategyKind};
-use crate::sim::{ModelClient, Sim};
+use crate::sim::{ModelClient, Shared, Sim};
 use pushrace_harness::{
     ActorError, Config, Explorer, FailureKind, Report, Schedule, Shard, Trace, World,
 };
@@ -132,44 +132,51 @@ pub fn classify(invariant: Invariant, r: Result<(), Error>) -> Result<(), ActorE
     }
 }
 
+/// The shared state an execution of `s` starts from.
+pub fn initial_sim(s: &Scenario) -> Sim {
+    let mut sim = Sim::new(s.setup.clone());
+    sim.registry = s.registry.clone();
+    sim
+}
+
+/// Adds a scenario's actors (on the model backend, over `sim`) and its store invariant to one
+/// execution's world. Only the actors `[check] actors` names count toward the invariant.
+pub fn spawn_scenario(w: &mut World, scenario: &Rc<Scenario>, sim: &Shared) {
+    for (i, a) in scenario.actors.iter().enumerate() {
+        let (sim, scenario) = (sim.clone(), scenario.clone());
+        w.spawn(a.name.clone(), move |sched| async move {
+            let client = ModelClient { sched, sim };
+            let actor = &scenario.actors[i];
+            let result = run_actor(&client, &scenario, actor).await;
+            let counts = scenario
+                .check
+                .actors
+                .as_ref()
+                .is_none_or(|only| only.contains(&actor.name));
+            if counts {
+                classify(scenario.check.invariant, result)
+            } else {
+                Ok(())
+            }
+        });
+    }
+    let sim = sim.clone();
+    match scenario.check.invariant {
+        Invariant::GcSafety => w.invariant("gc-safety", move || sim.borrow().check_gc_safety()),
+        Invariant::NoDanglingReference => w.invariant("no-dangling-reference", move || {
+            sim.borrow().check_no_dangling()
+        }),
+        _ => {}
+    }
+}
+
 /// A scenario as a harness model.
 pub fn model(s: &Scenario) -> impl Fn(&mut World) + 'static {
     let scenario = Rc::new(s.clone());
-    let mut template = Sim::new(s.setup.clone());
-    template.registry = s.registry.clone();
+    let template = initial_sim(s);
     move |w: &mut World| {
         let sim = Rc::new(RefCell::new(template.clone()));
-        for (i, a) in scenario.actors.iter().enumerate() {
-            let (sim, scenario) = (sim.clone(), scenario.clone());
-            w.spawn(a.name.clone(), move |sched| async move {
-                let client = ModelClient { sched, sim };
-                let actor = &scenario.actors[i];
-                let result = run_actor(&client, &scenario, actor).await;
-                let counts = scenario
-                    .check
-                    .actors
-                    .as_ref()
-                    .is_none_or(|only| only.contains(&actor.name));
-                if counts {
-                    classify(scenario.check.invariant, result)
-                } else {
-                    Ok(())
-                }
-            });
-        }
-        match scenario.check.invariant {
-            Invariant::GcSafety => {
-                let sim = sim.clone();
-                w.invariant("gc-safety", move || sim.borrow().check_gc_safety());
-            }
-            Invariant::NoDanglingReference => {
-                let sim = sim.clone();
-                w.invariant("no-dangling-reference", move || {
-                    sim.borrow().check_no_dangling()
-                });
-            }
-            _ => {}
-        }
+        spawn_scenario(w, &scenario, &sim);
     }
 }
 
