@@ -4,38 +4,13 @@
 
 use std::fmt::Write;
 
-fn test_name(file_name: &str) -> String {
-    let stem = file_name.strip_suffix(".toml").unwrap_or(file_name);
-    let mut s: String = stem
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit()) {
-        s.insert_str(0, "scenario_");
-    }
-    const KEYWORDS: &[&str] = &[
-        "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum",
-        "extern", "false", "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move",
-        "mut", "pub", "ref", "return", "self", "static", "struct", "super", "trait", "true",
-        "type", "unsafe", "use", "where", "while", "abstract", "become", "box", "do", "final",
-        "macro", "override", "priv", "typeof", "unsized", "virtual", "yield", "try", "gen", "_",
-    ];
-    if KEYWORDS.contains(&s.as_str()) {
-        s.push('_');
-    }
-    s
-}
+include!("src/corpus_test_name.rs");
 
 fn main() {
     let root = std::env::var("CARGO_MANIFEST_DIR").unwrap();
     let dir = format!("{root}/scenarios/corpus");
     println!("cargo:rerun-if-changed={dir}");
+    println!("cargo:rerun-if-changed=src/corpus_test_name.rs");
     let mut files: Vec<String> = std::fs::read_dir(&dir)
         .expect("scenarios/corpus exists")
         .filter_map(|e| e.ok())
