@@ -178,11 +178,47 @@ pub const CLOCK: Key = Key(0x636c6f636b);
 /// The GC scheduler's dirty counters.
 pub const SCHED: Key = Key(0x7363686564);
 
+/// A few keys without a heap allocation: a footprint is built on every step.
+#[derive(Clone, Copy, Debug)]
+pub struct Keys {
+    buf: [Key; 6],
+    len: usize,
+}
+
+impl Keys {
+    fn new() -> Keys {
+        Keys {
+            buf: [Key(0); 6],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, k: Key) {
+        assert!(self.len < self.buf.len(), "a call touches at most six keys");
+        self.buf[self.len] = k;
+        self.len += 1;
+    }
+
+    fn extend(&mut self, ks: impl IntoIterator<Item = Key>) {
+        for k in ks {
+            self.push(k);
+        }
+    }
+}
+
+impl std::ops::Deref for Keys {
+    type Target = [Key];
+    fn deref(&self) -> &[Key] {
+        &self.buf[..self.len]
+    }
+}
+
 /// The footprint of one call: what it reads and writes.
-pub fn footprint(op: &Op) -> (Vec<Key>, Vec<Key>) {
+pub fn footprint(op: &Op) -> (Keys, Keys) {
     let ns = op.ctx.namespace.as_str();
-    let mut reads = vec![ALL];
-    let mut writes = Vec::with_capacity(4);
+    let mut reads = Keys::new();
+    reads.push(ALL);
+    let mut writes = Keys::new();
     let lease = op.ctx.lease.as_deref().map(|l| key("lease", ns, l));
     match &op.kind {
         OpKind::ContentWrite {
