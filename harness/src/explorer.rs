@@ -77,6 +77,9 @@ pub struct Config {
     pub collect_hashes: bool,
     /// How failures are compared when shrinking (default: [`FailureKind::signature`]).
     pub signature: Option<SignatureFn>,
+    /// Record a failing execution only when its signature differs from every failure recorded
+    /// so far (so `max_failures` counts kinds of failure, and duplicates are not shrunk again).
+    pub distinct_failures: bool,
 }
 
 impl Default for Config {
@@ -95,6 +98,7 @@ impl Default for Config {
             pct_steps: None,
             collect_hashes: false,
             signature: None,
+            distinct_failures: false,
         }
     }
 }
@@ -110,6 +114,7 @@ impl fmt::Debug for Config {
             .field("max_failures", &self.max_failures)
             .field("shrink", &self.shrink)
             .field("shard", &self.shard)
+            .field("distinct_failures", &self.distinct_failures)
             .finish_non_exhaustive()
     }
 }
@@ -273,6 +278,9 @@ pub(crate) struct Engine<'a, M: Model + ?Sized> {
     start: Instant,
     progress: Progress,
     check_clock: bool,
+    /// Signatures of the failures recorded so far: a failure like one already found is counted
+    /// as an execution but not recorded again (nor shrunk again).
+    signatures: Vec<String>,
 }
 
 impl<'a, M: Model + ?Sized> Engine<'a, M> {
@@ -286,6 +294,7 @@ impl<'a, M: Model + ?Sized> Engine<'a, M> {
             start,
             progress: Progress::new(cfg.progress, start),
             check_clock: cfg.progress || cfg.max_time.is_some(),
+            signatures: Vec::new(),
         }
     }
 
@@ -347,7 +356,14 @@ impl<'a, M: Model + ?Sized> Engine<'a, M> {
             self.report.hashes.push(out.hash);
         }
         if let End::Failed(kind) = &out.end {
-            self.record_failure(kind.clone(), out.preemptions, Some(out.hash));
+            let signature = match &self.cfg.signature {
+                Some(f) => f(kind, &out.names),
+                None => kind.signature(&out.names),
+            };
+            if !self.cfg.distinct_failures || !self.signatures.contains(&signature) {
+                self.signatures.push(signature);
+                self.record_failure(kind.clone(), out.preemptions, Some(out.hash));
+            }
         }
         out
     }

@@ -220,7 +220,21 @@ pub fn explore(s: &Scenario, opts: &Options) -> Verdict {
         return v;
     }
     let m = model(s);
-    let explorer = Explorer::new(opts.config());
+    let mut config = opts.config();
+    if let Some(want) = s.check.message.clone() {
+        // `[check] message`: failures that do not carry the wanted text share one signature, so
+        // they count once toward the failure budget, and shrinking keeps the wanted failure.
+        config.signature = Some(Rc::new(move |k: &FailureKind, names: &[String]| {
+            if failure_message(k).is_some_and(|m| m.contains(&want)) {
+                k.signature(names)
+            } else {
+                "not the wanted failure".to_string()
+            }
+        }));
+        config.distinct_failures = true;
+        config.max_failures = 2;
+    }
+    let explorer = Explorer::new(config);
     let report = match opts.strategy {
         StrategyKind::Dfs => explorer.dfs(&m),
         StrategyKind::Random => explorer.random(&m, opts.seed),
@@ -266,7 +280,12 @@ pub fn replay_declared(s: &Scenario, opts: &Options) -> Option<Verdict> {
 /// A harness report on a model built from `s` (its actors, or others against its store) read in
 /// the scenario's terms: its first failure interpreted as a [`Violation`] or another failure.
 pub fn verdict_of(s: &Scenario, opts: &Options, report: Report) -> Verdict {
-    let (violation, other_failure) = match report.failures.first() {
+    let wanted = |f: &&pushrace_harness::Failure| match &s.check.message {
+        None => true,
+        Some(want) => failure_message(f.shrunk.as_ref().map_or(&f.kind, |x| &x.kind))
+            .is_some_and(|m| m.contains(want.as_str())),
+    };
+    let (violation, other_failure) = match report.failures.iter().find(wanted) {
         None => (None, None),
         Some(f) => interpret(s, f),
     };
@@ -277,6 +296,18 @@ pub fn verdict_of(s: &Scenario, opts: &Options, report: Report) -> Verdict {
         report,
         violation,
         other_failure,
+    }
+}
+
+/// The message of an actor's error or of a broken invariant.
+fn failure_message(k: &FailureKind) -> Option<&str> {
+    match k {
+        FailureKind::ActorError { error, .. } => Some(&error.message),
+        FailureKind::Invariant { message, .. } | FailureKind::Final { message, .. } => {
+            Some(message)
+        }
+        FailureKind::Panic { message, .. } => Some(message),
+        _ => None,
     }
 }
 

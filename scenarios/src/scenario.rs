@@ -101,6 +101,7 @@ struct CheckDoc {
     seed: Option<Spanned<i64>>,
     depth: Option<Spanned<i64>>,
     schedule: Option<Spanned<String>>,
+    message: Option<Spanned<String>>,
     actors: Option<Spanned<Vec<String>>>,
 }
 
@@ -159,6 +160,9 @@ pub struct CheckSpec {
     /// A schedule (as `pushrace explore` prints it) replayed before exploring: a persisted
     /// failure. When it still fails, that is the verdict; otherwise exploration proceeds.
     pub schedule: Option<String>,
+    /// Only failures whose message contains this text are violations (e.g. the exact error a CI
+    /// log showed); others are skipped while exploring.
+    pub message: Option<String>,
     /// Whose failures count (default: every actor). Lets a scenario check the pushes under test
     /// while neighbours fail as they may (a convert of a never-fetched platform, say).
     pub actors: Option<Vec<String>>,
@@ -177,6 +181,7 @@ impl Default for CheckSpec {
             seed: 0,
             depth: 3,
             actors: None,
+            message: None,
             schedule: None,
         }
     }
@@ -892,6 +897,12 @@ fn parse_check(l: &Loader, c: Option<&CheckDoc>) -> Result<CheckSpec, ScenarioEr
         spec.depth = d as usize;
     }
     spec.actors = c.actors.as_ref().map(|a| a.get_ref().clone());
+    if let Some(m) = &c.message {
+        if m.get_ref().is_empty() {
+            return Err(l.err(Some(m.span()), "message", "must not be empty"));
+        }
+        spec.message = Some(m.get_ref().clone());
+    }
     if let Some(s) = &c.schedule {
         pushrace_harness::Schedule::parse(s.get_ref())
             .map_err(|e| l.err(Some(s.span()), "schedule", e.to_string()))?;

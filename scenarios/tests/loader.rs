@@ -139,3 +139,42 @@ proptest! {
         let _ = parse("fuzz.toml", &lines.join("\n"));
     }
 }
+
+/// `[check] message`: only failures carrying the text are violations. The same-ref race loses the
+/// reduced index (a content NotFound); asking for a tmp-image failure instead finds that one.
+#[test]
+fn check_message_selects_which_failure_is_the_violation() {
+    use pushrace_scenarios::explore::{explore, Options};
+    let base = GOOD.replace("variant = \"v0.18\"", "variant = \"v2.0.5\"");
+    let two = format!(
+        "{base}\n[[actor]]\nname = \"push-2\"\nprogram = \"nerdctl.push\"\nref = \"example.com/app:1\"\nvariant = \"v2.0.5\"\n"
+    );
+    let any = parse(
+        "m.toml",
+        &format!("{two}\n[check]\ninvariant = \"push-succeeds\"\n"),
+    )
+    .unwrap();
+    let v = explore(&any, &Options::for_scenario(&any));
+    assert!(v.violation.is_some());
+    let wanted = parse(
+        "m.toml",
+        &format!(
+            "{two}\n[check]\ninvariant = \"push-succeeds\"\nmessage = \"failed to create a tmp\"\n"
+        ),
+    )
+    .unwrap();
+    let v = explore(&wanted, &Options::for_scenario(&wanted));
+    let x = v
+        .violation
+        .expect("a push fails inside the tmp image's creation");
+    assert!(
+        x.message
+            .starts_with("failed to create a tmp reduced-platform image"),
+        "{}",
+        x.message
+    );
+    let e = parse("m.toml", &format!("{two}\n[check]\nmessage = \"\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("key `message`"), "{e}");
+}

@@ -381,8 +381,9 @@ async fn convert<C: Client>(
     .map_err(|e| {
         wrap(
             format_args!(
-                "failed to create a tmp reduced-platform image {dst:?} (platform={:?})",
-                p.platforms
+                // nerdctl formats the platforms with Go's %v: `[linux/amd64 linux/arm64]`.
+                "failed to create a tmp reduced-platform image {dst:?} (platform=[{}])",
+                p.platforms.join(" ")
             ),
             e,
         )

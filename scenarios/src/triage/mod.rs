@@ -243,6 +243,11 @@ pub fn scenario_text(
         ));
     }
     t.push_str(&format!("\n[check]\ninvariant = {}\n", q(invariant)));
+    if family == Family::ConvertTime && c.missing.is_none() {
+        // Any push failure counts, but the one to reproduce is the log's: inside the tmp image's
+        // creation, not the reduced index the same race also loses.
+        t.push_str(&format!("message = {}\n", q("failed to create a tmp")));
+    }
     if let Some((e, missing)) = expect {
         t.push_str(&format!("expect = {}\n", q(e)));
         if let Some(m) = missing {
