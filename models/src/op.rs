@@ -221,6 +221,10 @@ impl Store {
     /// Applies one operation atomically: the outcome, or containerd's error for it.
     pub fn apply(&mut self, op: &Op) -> Result<Outcome, Error> {
         let ctx = &op.ctx;
+        // Every metadata call starts with namespaces.NamespaceRequired, which validates the name.
+        if !matches!(op.kind, OpKind::ClockAdvance { .. } | OpKind::GcRun) {
+            crate::store::validate_namespace(&ctx.namespace)?;
+        }
         match &op.kind {
             OpKind::ContentWrite {
                 r,

@@ -244,3 +244,35 @@ impl Store {
         Ok(())
     }
 }
+
+/// namespaces.NamespaceRequired (namespaces/context.go) with identifiers.Validate: a name of
+/// alphanumeric runs joined by single `.`, `_` or `-`, at most 76 characters.
+pub fn validate_namespace(ns: &str) -> Result<(), crate::Error> {
+    use crate::errors::ErrorKind;
+    if ns.is_empty() {
+        return Err(crate::Error::wrap(
+            ErrorKind::FailedPrecondition,
+            "namespace is required",
+        ));
+    }
+    let invalid = |why: String| {
+        Err(crate::Error::wrap(
+            ErrorKind::InvalidArgument,
+            format_args!("namespace validation: {why}"),
+        ))
+    };
+    if ns.len() > 76 {
+        return invalid(format!(
+            "identifier {ns:?} greater than maximum length (76 characters)"
+        ));
+    }
+    let well_formed = ns
+        .split(['.', '_', '-'])
+        .all(|run| !run.is_empty() && run.bytes().all(|b| b.is_ascii_alphanumeric()));
+    if !well_formed {
+        return invalid(format!(
+            "identifier {ns:?} must match ^[A-Za-z0-9]+(?:[._-](?:[A-Za-z0-9]+))*$"
+        ));
+    }
+    Ok(())
+}

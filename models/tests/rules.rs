@@ -2121,3 +2121,49 @@ data = "xyzw"
     assert!(r.ok(3), "resumed after xyz, wrote w");
     assert!(r.has("default", "xyzw"));
 }
+
+/// namespaces/context.go NamespaceRequired + identifiers/validate.go: every metadata call
+/// validates the namespace name (alphanumeric runs joined by single `.`, `_` or `-`, at most 76
+/// characters) before anything else. Texts as a 1.6.20 daemon answers them (checked with
+/// `pushrace diff`).
+#[test]
+fn invalid_namespace_names_fail_every_metadata_call() {
+    let long = "a".repeat(77);
+    let r = apply(&format!(
+        r#"
+[[op]]
+op = "content.write"
+data = "x"
+namespace = "bad/ns"
+[[op]]
+op = "lease.create"
+id = "l"
+namespace = "a..b"
+[[op]]
+op = "image.get"
+name = "x"
+namespace = "{long}"
+[[op]]
+op = "lease.create"
+id = "l"
+namespace = "ok.name_1-x"
+"#
+    ));
+    assert_eq!(
+        r.err(0),
+        "namespace validation: identifier \"bad/ns\" must match ^[A-Za-z0-9]+(?:[._-](?:[A-Za-z0-9]+))*$: invalid argument"
+    );
+    assert!(
+        r.err(1).contains("identifier \"a..b\" must match"),
+        "{}",
+        r.err(1)
+    );
+    assert!(
+        r.err(2)
+            .contains("greater than maximum length (76 characters)"),
+        "{}",
+        r.err(2)
+    );
+    assert!(r.ok(3));
+    assert!(r.state().blobs.is_empty(), "nothing was written");
+}
