@@ -96,6 +96,12 @@ impl Store {
             updated.insert(k.clone(), v.clone());
         }
         labels::validate_all(&updated, "info.Labels")?;
+        labels::check_keys(&updated).map_err(|e| {
+            Error::raw(
+                e.kind,
+                format!("writing labels for info {d}: {}", e.message),
+            )
+        })?;
         rec.labels = labels::stored(&updated);
         let info = ContentInfo {
             digest: Digest::parse(d).unwrap(),
@@ -202,6 +208,10 @@ impl Store {
             // content/local/store.go `writer` + `resumeStatus`: an existing ingest resumes at the
             // end of its data file, keeping its total, unless both totals are set and differ; then
             // it restarts at offset 0 over the old file, which is not truncated.
+            None if existed && ingest.detached => {
+                ingest.detached = false;
+                ingest.total = size;
+            }
             None if existed && !ingest.is_shared() => {
                 if size > 0 && ingest.total > 0 && size != ingest.total {
                     ingest.offset = 0;
@@ -310,10 +320,23 @@ impl Store {
                 d
             }
         };
+        let exists = self.ns_mut(&ctx.namespace).content.contains_key(&actual);
+        if !exists {
+            if let Err(e) = labels::check_keys(labels) {
+                // The bytes are in the blob store already; the metadata transaction rolls back
+                // and leaves the ingest record without its backend ingest.
+                if !ingest.is_shared() {
+                    if let Some(i) = self.ns_mut(&ctx.namespace).ingests.get_mut(r) {
+                        i.data.clear();
+                        i.offset = 0;
+                        i.detached = true;
+                    }
+                }
+                return Err(e);
+            }
+        }
         // Fail before changing anything if the context lease is gone (addContentLease).
         self.context_lease_mut(ctx)?;
-        let n = self.ns_mut(&ctx.namespace);
-        let exists = n.content.contains_key(&actual);
         if !exists {
             let size = self
                 .blobs

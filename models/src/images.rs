@@ -44,6 +44,16 @@ fn validate(name: &str, image: &Image) -> Result<(), Error> {
     Ok(())
 }
 
+/// metadata/images.go writeImage: `writing labels for image <name>: …` when bolt refuses a label.
+fn write_check(name: &str, labels: &Labels) -> Result<(), Error> {
+    labels::check_keys(labels).map_err(|e| {
+        Error::raw(
+            e.kind,
+            format!("writing labels for image {name}: {}", e.message),
+        )
+    })
+}
+
 impl Store {
     pub fn image_get(&self, ctx: &Ctx, name: &str) -> Result<Image, Error> {
         self.namespaces
@@ -76,6 +86,7 @@ impl Store {
 
     pub fn image_create(&mut self, ctx: &Ctx, name: &str, image: Image) -> Result<Image, Error> {
         validate(name, &image)?;
+        write_check(name, &image.labels)?;
         // 2.x leases the image before creating its bucket; the transaction rolls both back if the
         // name is taken, so check the lease first and attach only once the create will succeed.
         if self.semantics.images_expire() && image.labels.contains_key(GC_EXPIRE) {
@@ -119,6 +130,7 @@ impl Store {
             updated.labels = l;
         }
         validate(name, &updated)?;
+        write_check(name, &updated.labels)?;
         self.lease_image(ctx, name, &updated.labels)?;
         updated.labels = labels::stored(&updated.labels);
         self.ns_mut(&ctx.namespace)

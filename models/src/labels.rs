@@ -75,3 +75,15 @@ pub fn stored(labels: &Labels) -> Labels {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
+
+/// boltutil `writeMap`: bolt refuses an empty key (`key required`); an empty key with an empty
+/// value is dropped before it is written, like any empty value.
+pub fn check_keys(labels: &Labels) -> Result<(), Error> {
+    match labels.get("") {
+        Some(v) if !v.is_empty() => Err(Error::raw(
+            ErrorKind::Unknown,
+            format!("failed to set label \"\"={v:?}: key required"),
+        )),
+        _ => Ok(()),
+    }
+}

@@ -80,6 +80,7 @@ impl Store {
         if n.leases.contains_key(id) {
             return Err(Error::lease_exists(id));
         }
+        crate::labels::check_keys(&labels)?;
         n.leases.insert(
             id.to_string(),
             Lease {

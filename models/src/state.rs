@@ -91,7 +91,7 @@ impl Store {
                 ingests: n
                     .ingests
                     .iter()
-                    .filter(|(_, i)| !i.is_shared())
+                    .filter(|(_, i)| !i.is_shared() && !i.detached)
                     .map(|(r, _)| {
                         (
                             r.clone(),

@@ -66,6 +66,9 @@ pub struct Ingest {
     pub offset: u64,
     /// Without a context lease the ingest expires 24 h after it was (re)opened.
     pub expire_at: Option<Instant>,
+    /// The backend committed the bytes but the metadata transaction then failed: containerd keeps
+    /// the metadata record, whose backend ingest is gone (so `ListStatuses` does not show it).
+    pub detached: bool,
 }
 
 impl Ingest {

@@ -2167,3 +2167,61 @@ namespace = "ok.name_1-x"
     assert!(r.ok(3));
     assert!(r.state().blobs.is_empty(), "nothing was written");
 }
+
+/// metadata/boltutil writeMap: bolt refuses an empty label key (`key required`), wrapped by the
+/// caller (content Update: `writing labels for info <d>`, images: `writing labels for image <n>`,
+/// commit and lease create: bare). A commit that fails this way has already moved the bytes into
+/// the blob store. An empty key with an empty value is dropped like any empty value. (Texts and
+/// states as a 1.6.20 daemon gives them, checked with `pushrace diff`.)
+#[test]
+fn empty_label_keys_are_refused_by_the_store() {
+    let r = apply(&format!(
+        r#"
+[[op]]
+op = "content.write"
+data = "xy"
+labels = {{ "" = "v" }}
+[[op]]
+op = "lease.create"
+id = "l"
+labels = {{ "" = "v" }}
+[[op]]
+op = "content.write"
+data = "zz"
+labels = {{ "" = "", "a" = "b" }}
+[[op]]
+op = "content.label"
+digest = "{zz}"
+labels = {{ "" = "q" }}
+[[op]]
+op = "image.create"
+name = "i"
+target = "{zz}"
+labels = {{ "" = "v" }}
+"#,
+        zz = dg("zz")
+    ));
+    assert_eq!(r.err(0), "failed to set label \"\"=\"v\": key required");
+    assert!(
+        r.blob("xy") && !r.has("default", "xy"),
+        "bytes committed, no record"
+    );
+    assert!(
+        r.state().namespaces["default"].ingests.is_empty(),
+        "the ingest has no backend writer left"
+    );
+    assert_eq!(r.err(1), "failed to set label \"\"=\"v\": key required");
+    assert!(!r.lease("default", "l"));
+    assert!(r.ok(2) && r.has("default", "zz"));
+    assert_eq!(
+        r.err(3),
+        format!(
+            "writing labels for info {}: failed to set label \"\"=\"q\": key required",
+            dg("zz")
+        )
+    );
+    assert_eq!(
+        r.err(4),
+        "writing labels for image i: failed to set label \"\"=\"v\": key required"
+    );
+}
