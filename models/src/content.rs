@@ -59,10 +59,19 @@ impl Store {
     pub fn read(&self, ctx: &Ctx, d: &str, offset: u64, len: Option<u64>) -> Result<Bytes, Error> {
         let (digest, _) = self.record(ctx, d)?;
         let bytes = &self.blobs[digest];
-        let start = (offset as usize).min(bytes.len());
-        let end = len.map_or(bytes.len(), |l| {
-            start.saturating_add(l as usize).min(bytes.len())
-        });
+        // contentserver Read: an offset past the end is OutOfRange; a size of 0 (or one reaching
+        // past the end) reads to the end.
+        if offset > bytes.len() as u64 {
+            return Err(Error::raw(
+                ErrorKind::OutOfRange,
+                format!("read past object length {} bytes", bytes.len()),
+            ));
+        }
+        let start = offset as usize;
+        let end = match len {
+            Some(l) if l > 0 => start.saturating_add(l as usize).min(bytes.len()),
+            _ => bytes.len(),
+        };
         if start == 0 && end == bytes.len() {
             return Ok(bytes.clone());
         }

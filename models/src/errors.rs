@@ -16,6 +16,7 @@ pub enum ErrorKind {
     FailedPrecondition,
     Unavailable,
     NotImplemented,
+    OutOfRange,
     Unknown,
 }
 
@@ -29,6 +30,7 @@ impl ErrorKind {
             ErrorKind::FailedPrecondition => "failed precondition",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::NotImplemented => "not implemented",
+            ErrorKind::OutOfRange => "out of range",
             ErrorKind::Unknown => "unknown",
         }
     }

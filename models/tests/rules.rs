@@ -2225,3 +2225,41 @@ labels = {{ "" = "v" }}
         "writing labels for image i: failed to set label \"\"=\"v\": key required"
     );
 }
+
+/// services/content/contentserver Read: an offset past the object is OutOfRange (`read past
+/// object length N bytes`); a size of 0, or one reaching past the end, reads to the end.
+#[test]
+fn reads_past_the_end_are_out_of_range_and_size_zero_reads_to_the_end() {
+    let h = dg("hello");
+    let r = apply(&format!(
+        r#"
+[[op]]
+op = "content.write"
+data = "hello"
+[[op]]
+op = "content.read"
+digest = "{h}"
+offset = 6
+[[op]]
+op = "content.read"
+digest = "{h}"
+offset = 5
+"#
+    ));
+    assert_eq!(r.err(1), "read past object length 5 bytes");
+    assert!(r.ok(2), "reading at the very end is allowed (and empty)");
+    let mut s = pushrace_models::Store::new(Semantics::V1_6);
+    let ctx = Ctx::default();
+    s.write_blob(
+        &ctx,
+        "r",
+        b"hello",
+        None,
+        &Default::default(),
+        WriteStyle::Open,
+    )
+    .unwrap();
+    assert_eq!(&*s.read(&ctx, &h, 1, Some(0)).unwrap(), b"ello");
+    assert_eq!(&*s.read(&ctx, &h, 1, Some(2)).unwrap(), b"el");
+    assert_eq!(&*s.read(&ctx, &h, 3, Some(100)).unwrap(), b"lo");
+}
