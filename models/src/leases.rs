@@ -110,6 +110,10 @@ impl Store {
                 }
                 lease.content.insert(d.clone());
             }
+            // bolt refuses an empty key.
+            Resource::Ingest(r) if r.is_empty() => {
+                return Err(Error::raw(ErrorKind::Unknown, "key required"))
+            }
             Resource::Ingest(r) => {
                 lease.ingests.insert(r.clone());
             }

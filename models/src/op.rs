@@ -225,6 +225,15 @@ impl Store {
         if !matches!(op.kind, OpKind::ClockAdvance { .. } | OpKind::GcRun) {
             crate::store::validate_namespace(&ctx.namespace)?;
         }
+        // contentserver Write checks the first message's ref before the metadata store sees it.
+        if let OpKind::ContentWrite { r, .. } | OpKind::IngestOpen { r, .. } = &op.kind {
+            if r.is_empty() {
+                return Err(Error::raw(
+                    crate::ErrorKind::InvalidArgument,
+                    "first message must have a reference",
+                ));
+            }
+        }
         match &op.kind {
             OpKind::ContentWrite {
                 r,

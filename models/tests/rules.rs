@@ -1895,8 +1895,10 @@ fn image_create_with_a_bad_target_digest_is_invalid_argument() {
     );
 }
 
-/// metadata/content.go Writer: `ref must not be empty`; with a digest the namespace has the
-/// metadata open answers `content <d>: already exists` (ingest.open exposes the raw open).
+/// An empty ref is refused by the gRPC content server before the metadata store sees it (`first
+/// message must have a reference`, what a client gets; metadata/content.go Writer's own text is
+/// `ref must not be empty`); with a digest the namespace has, the metadata open answers `content
+/// <d>: already exists` (ingest.open exposes the raw open).
 #[test]
 fn exact_error_texts_for_writers() {
     let mut s = Store::new(Semantics::V1_6);
@@ -1911,6 +1913,8 @@ fn exact_error_texts_for_writers() {
             },
         })
         .unwrap_err();
+    assert_eq!(e.message, "first message must have a reference");
+    let e = s.writer_open(&ctx, "", None, 0).unwrap_err();
     assert_eq!(e.message, "ref must not be empty: invalid argument");
     let r = apply(
         r#"
