@@ -131,9 +131,9 @@ impl VirtualClockMapping {
                 "clock.advance {by}: virtual time went back, real time cannot"
             ));
         }
-        self.now = self.now.add(by);
+        self.now = self.now + by;
         let limit = pushrace_models::content::INGEST_EXPIRY;
-        if let Some(v) = self.ingests_opened.iter().find(|v| v.add(limit) < self.now) {
+        if let Some(v) = self.ingests_opened.iter().find(|v| **v + limit < self.now) {
             self.violations.push(format!(
                 "an ingest opened at virtual {v} expired in the model at {} (24 h without lease); \
                  the daemon sets that expiry from its own clock, which the mapping does not move",
@@ -450,7 +450,7 @@ async fn apply_inner(
         } => {
             let mut l = lease_labels(clock.now(), *expire, *flat, labels);
             if let Some(d) = expire {
-                let label = clock.expire_label(clock.now().add(*d));
+                let label = clock.expire_label(clock.now() + *d);
                 l.insert(LABEL_GC_EXPIRE.to_string(), label);
             }
             client.create_lease(ctx, id, &l).await?;
@@ -638,14 +638,14 @@ mod tests {
         let mut m = VirtualClockMapping::new(StdDuration::from_millis(200));
         let start = m.real(EPOCH);
         assert_eq!(
-            m.real(EPOCH.add(VDuration::HOUR * 3)),
+            m.real(EPOCH + VDuration::HOUR * 3),
             start + StdDuration::from_millis(600)
         );
         assert_eq!(
-            m.real(EPOCH.add(VDuration::HOUR * -1)),
+            m.real(EPOCH + VDuration::HOUR * -1),
             start - StdDuration::from_millis(200)
         );
-        let v = EPOCH.add(VDuration::HOUR);
+        let v = EPOCH + VDuration::HOUR;
         let label = m.expire_label(v);
         assert_eq!(label, rfc3339_nanos(start + StdDuration::from_millis(300)));
         assert_eq!(m.virtual_label(&label), Some("2025-01-01T01:00:00Z"));

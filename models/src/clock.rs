@@ -27,10 +27,6 @@ impl Duration {
 }
 
 impl Instant {
-    pub fn add(self, d: Duration) -> Instant {
-        Instant(self.0.saturating_add(d.0))
-    }
-
     /// Go's `t.UTC().Format(time.RFC3339)`: whole seconds, `Z`.
     pub fn rfc3339(self) -> String {
         let secs = self.0.div_euclid(NANOS_PER_SEC);
@@ -236,7 +232,7 @@ mod tests {
     fn epoch_formats_as_its_documented_instant() {
         assert_eq!(EPOCH.rfc3339(), "2025-01-01T00:00:00Z");
         assert_eq!(
-            EPOCH.add(Duration::HOUR * 24).rfc3339(),
+            (EPOCH + Duration::HOUR * 24).rfc3339(),
             "2025-01-02T00:00:00Z"
         );
     }
@@ -286,5 +282,12 @@ impl std::ops::Mul<i64> for Duration {
     type Output = Duration;
     fn mul(self, k: i64) -> Duration {
         Duration(self.0 * k)
+    }
+}
+
+impl std::ops::Add<Duration> for Instant {
+    type Output = Instant;
+    fn add(self, d: Duration) -> Instant {
+        Instant(self.0.saturating_add(d.0))
     }
 }

@@ -202,7 +202,7 @@ impl Store {
             }
             None => false,
         };
-        let expire_at = self.now.add(INGEST_EXPIRY);
+        let expire_at = self.now + INGEST_EXPIRY;
         let ingests = &mut self.ns_mut(&ctx.namespace).ingests;
         let existed = ingests.contains_key(r);
         let ingest = ingests.entry(r.to_string()).or_default();

@@ -63,7 +63,7 @@ impl Lease {
 pub fn lease_labels(now: Instant, expire: Option<Duration>, flat: bool, extra: &Labels) -> Labels {
     let mut labels = extra.clone();
     if let Some(d) = expire {
-        labels.insert(GC_EXPIRE.to_string(), now.add(d).rfc3339());
+        labels.insert(GC_EXPIRE.to_string(), (now + d).rfc3339());
     }
     if flat {
         labels.insert(GC_FLAT.to_string(), "true".to_string());

@@ -156,7 +156,7 @@ impl Store {
     }
 
     pub fn advance_clock(&mut self, by: crate::clock::Duration) {
-        self.now = self.now.add(by);
+        self.now = self.now + by;
     }
 
     pub fn namespaces(&self) -> &BTreeMap<String, Namespace> {

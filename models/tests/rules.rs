@@ -1999,7 +1999,7 @@ fn virtual_clock_starts_at_a_fixed_instant() {
         "2025-01-01T00:00:00Z"
     );
     assert_eq!(
-        r.store.now().add(Duration::HOUR).rfc3339(),
+        (r.store.now() + Duration::HOUR).rfc3339(),
         "2025-01-01T01:00:00Z"
     );
 }

@@ -327,12 +327,10 @@ fn interpret(s: &Scenario, f: &pushrace_harness::Failure) -> (Option<Violation>,
                     trace
                         .steps
                         .iter()
-                        .filter(mine)
-                        .filter(|t| t.label.contains(&sd))
-                        .next_back()
+                        .rfind(|t| mine(t) && t.label.contains(&sd))
                         .map(|t| t.index)
                 })
-                .or_else(|| trace.steps.iter().filter(mine).next_back().map(|t| t.index))
+                .or_else(|| trace.steps.iter().rfind(mine).map(|t| t.index))
                 .unwrap_or(0);
             (Some(names[*actor].clone()), error.message.clone(), step)
         }
