@@ -34,10 +34,11 @@ pub fn run(args: Args) -> ExitCode {
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&opsfile::to_json(&results, &store)).expect("JSON")
+            serde_json::to_string_pretty(&opsfile::to_json(&results, &store.state()))
+                .expect("JSON")
         );
     } else {
-        print!("{}", opsfile::to_text(&ops, &results, &store));
+        print!("{}", opsfile::to_text(&ops, &results, &store.state()));
     }
     ExitCode::SUCCESS
 }

@@ -2,8 +2,7 @@
 //! and `pushrace diff OPS.toml` (model vs a fresh private containerd, exit 1 on any difference).
 //! Both need a build with the cargo feature `containerd`; without it they exit 2 saying so.
 
-use pushrace_models::opsfile::{Action, EntryResult, OpsFile};
-use pushrace_models::state::State;
+use pushrace_models::opsfile::OpsFile;
 use std::process::ExitCode;
 
 /// Where `pushrace apply` runs the operations.
@@ -56,50 +55,6 @@ fn parse(file: &str) -> Result<OpsFile, ExitCode> {
     })
 }
 
-/// One entry as the text output names it (as `opsfile::to_text` does).
-#[cfg_attr(not(any(feature = "containerd", test)), allow(dead_code))]
-fn describe(a: &Action) -> String {
-    match a {
-        Action::Op(op) => op.to_string(),
-        Action::Pull { fixture, .. } => format!("image.pull {}", fixture.reference),
-        Action::Convert {
-            src,
-            dst,
-            platforms,
-            ..
-        } => format!("image.convert {src} -> {dst} {platforms:?}"),
-    }
-}
-
-/// `opsfile::to_json` from a state instead of a model store (the daemon has no store).
-#[cfg_attr(not(any(feature = "containerd", test)), allow(dead_code))]
-pub fn to_json(results: &[EntryResult], state: &State) -> serde_json::Value {
-    let results: Vec<serde_json::Value> = results
-        .iter()
-        .map(|r| match &r.result {
-            Ok(()) => serde_json::json!({"op": r.op, "ok": true}),
-            Err(e) => serde_json::json!({"op": r.op, "error": e.message}),
-        })
-        .collect();
-    serde_json::json!({"results": results, "state": serde_json::to_value(state).expect("state serializes")})
-}
-
-/// `opsfile::to_text` from a state.
-#[cfg_attr(not(any(feature = "containerd", test)), allow(dead_code))]
-pub fn to_text(ops: &OpsFile, results: &[EntryResult], state: &State) -> String {
-    let mut out = format!("containerd {} semantics\n", ops.semantics);
-    for (r, e) in results.iter().zip(&ops.entries) {
-        let what = describe(&e.action);
-        match &r.result {
-            Ok(()) => out.push_str(&format!("op {:>3}  ok     {what}\n", r.op)),
-            Err(err) => out.push_str(&format!("op {:>3}  error  {what}: {}\n", r.op, err.message)),
-        }
-    }
-    out.push('\n');
-    out.push_str(&state.to_text());
-    out
-}
-
 /// `pushrace apply … --backend containerd`.
 pub fn apply(file: &str, json: bool, d: &DaemonArgs) -> ExitCode {
     let ops = match parse(file) {
@@ -137,6 +92,8 @@ mod imp {
 mod imp {
     use super::*;
     use pushrace_daemon::{Daemon, DaemonBackend, DaemonClient};
+    use pushrace_models::opsfile::{self, EntryResult};
+    use pushrace_models::state::State;
     use pushrace_models::Semantics;
     use std::path::PathBuf;
     use std::time::Duration;
@@ -221,10 +178,11 @@ mod imp {
         if json {
             println!(
                 "{}",
-                serde_json::to_string_pretty(&to_json(&run.results, &run.state)).expect("JSON")
+                serde_json::to_string_pretty(&opsfile::to_json(&run.results, &run.state))
+                    .expect("JSON")
             );
         } else {
-            print!("{}", to_text(ops, &run.results, &run.state));
+            print!("{}", opsfile::to_text(ops, &run.results, &run.state));
         }
         for v in &run.violations {
             eprintln!("pushrace: warning: the virtual clock mapping did not hold: {v}");
@@ -272,7 +230,7 @@ mod imp {
             return ExitCode::from(2);
         }
         let mut lines = pushrace_daemon::diff::diff_results(&model, &run.results, |i| {
-            describe(&ops.entries[i].action)
+            ops.entries[i].action.to_string()
         });
         let results_differ = lines.len();
         lines.extend(pushrace_daemon::diff::diff_states(
@@ -297,44 +255,5 @@ mod imp {
             println!("  {l}");
         }
         ExitCode::from(1)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The daemon output goes through `to_json`/`to_text` from a state; on a model run they must print
-    /// exactly what `pushrace apply` prints for the model.
-    #[test]
-    fn output_from_a_state_is_the_model_output() {
-        let text = r#"
-[[op]]
-op = "content.write"
-data = "hello"
-as = "h"
-labels = { "containerd.io/gc.root" = "x" }
-[[op]]
-op = "image.create"
-name = "example.com/a:1"
-target = "@h"
-[[op]]
-op = "image.delete"
-name = "missing"
-[[op]]
-op = "image.pull"
-ref = "example.com/b:1"
-"#;
-        let ops = pushrace_models::opsfile::parse("t.toml", text).unwrap();
-        let (store, results) = ops.run();
-        assert!(results[2].result.is_err());
-        assert_eq!(
-            to_json(&results, &store.state()),
-            pushrace_models::opsfile::to_json(&results, &store)
-        );
-        assert_eq!(
-            to_text(&ops, &results, &store.state()),
-            pushrace_models::opsfile::to_text(&ops, &results, &store)
-        );
     }
 }

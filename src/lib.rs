@@ -955,39 +955,10 @@ impl Check {
             }
         }
         let explorer = Explorer::new(opts.config());
-        let mut report = None;
-        for s in &first {
-            let Ok(schedule) = Schedule::parse(s) else {
-                continue;
-            };
-            let Ok(e) = explorer.replay(&model, &schedule) else {
-                continue; // no longer fits these actors
-            };
-            let Some(kind) = e.failure else { continue };
-            let shrunk = explorer.shrink(&model, &e.schedule);
-            let failure = pushrace_harness::Failure {
-                kind,
-                schedule: e.schedule,
-                trace: e.trace,
-                execution: 1,
-                preemptions: e.preemptions,
-                shrunk,
-            };
-            report = Some(pushrace_harness::Report {
-                strategy: "replay",
-                executions: 1,
-                pruned: 0,
-                exhausted: false,
-                stopped: Some(pushrace_harness::Stop::Failures),
-                actors: failure.trace.actors.len(),
-                max_steps_seen: failure.trace.steps.len(),
-                failures: vec![failure],
-                pct: None,
-                hashes: Vec::new(),
-                elapsed: std::time::Duration::ZERO,
-            });
-            break;
-        }
+        let report = first
+            .iter()
+            .filter_map(|s| Schedule::parse(s).ok())
+            .find_map(|schedule| engine::replay_failure(&explorer, &model, &schedule));
         let report = report.unwrap_or_else(|| match opts.strategy {
             Strategy::Dfs => explorer.dfs(&model),
             Strategy::Random => explorer.random(&model, opts.seed),

@@ -568,30 +568,9 @@ impl<'a> DaemonBackend<'a> {
     pub async fn run_action(&mut self, action: &Action) -> Result<(), Error> {
         match action {
             Action::Op(op) => self.apply(op).await.map(|_| ()),
-            Action::Pull {
-                ctx,
-                fixture,
-                fetched,
-            } => {
-                let id = self.fresh_id("pull");
-                let p =
-                    pushrace_models::pull::pull(fixture.clone(), fetched.clone(), ctx.clone(), id);
-                self.run_program(p, |_, _| {}).await.map(|_| ())
-            }
-            Action::Convert {
-                ctx,
-                src,
-                dst,
-                platforms,
-            } => {
-                let id = self.fresh_id("convert");
-                let p = pushrace_models::converter::convert(
-                    src.clone(),
-                    dst.clone(),
-                    platforms.clone(),
-                    ctx.clone(),
-                    id,
-                );
+            a => {
+                let id = self.fresh_id(a.program_kind().expect("not an operation"));
+                let p = a.program(id).expect("not an operation");
                 self.run_program(p, |_, _| {}).await.map(|_| ())
             }
         }

@@ -15,7 +15,7 @@ use std::rc::Rc;
 const CAPACITY: usize = 4096;
 
 thread_local! {
-    static CACHE: RefCell<HashMap<(TypeId, String), Rc<dyn Any>>> = RefCell::new(HashMap::new());
+    static CACHE: RefCell<HashMap<TypeId, HashMap<String, Rc<dyn Any>>>> = RefCell::new(HashMap::new());
 }
 
 /// `compute()` for `key` of type `T`, computed once per thread. `key` must determine the value
@@ -24,17 +24,20 @@ pub fn cached<T: 'static, E>(
     key: &str,
     compute: impl FnOnce() -> Result<T, E>,
 ) -> Result<Rc<T>, E> {
-    let k = (TypeId::of::<T>(), key.to_string());
-    if let Some(hit) = CACHE.with(|c| c.borrow().get(&k).cloned()) {
+    let ty = TypeId::of::<T>();
+    // A hit looks the key up by `&str`: no allocation on the explorer's hot path.
+    let hit = CACHE.with(|c| c.borrow().get(&ty).and_then(|m| m.get(key)).cloned());
+    if let Some(hit) = hit {
         return Ok(hit.downcast::<T>().expect("keyed by type"));
     }
     let v = Rc::new(compute()?);
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        if c.len() >= CAPACITY {
-            c.clear();
+        let m = c.entry(ty).or_default();
+        if m.len() >= CAPACITY {
+            m.clear();
         }
-        c.insert(k, v.clone() as Rc<dyn Any>);
+        m.insert(key.to_string(), v.clone() as Rc<dyn Any>);
     });
     Ok(v)
 }

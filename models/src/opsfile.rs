@@ -26,6 +26,7 @@ use crate::oci::{self, ImageFixture};
 use crate::op::{Op, OpKind};
 use crate::pull;
 use crate::semantics::Semantics;
+use crate::state::State;
 use crate::store::{Bytes, Ctx, Store};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -670,32 +671,61 @@ impl OpsFile {
 pub fn run_action(store: &mut Store, action: &Action) -> Result<(), Error> {
     match action {
         Action::Op(op) => store.apply(op).map(|_| ()),
-        Action::Pull {
-            ctx,
-            fixture,
-            fetched,
-        } => {
-            let id = store.fresh_id("pull");
-            pull::pull(fixture.clone(), fetched.clone(), ctx.clone(), id)
-                .run(store, |_, _| {})
-                .map(|_| ())
-        }
-        Action::Convert {
-            ctx,
-            src,
-            dst,
-            platforms,
-        } => {
-            let id = store.fresh_id("convert");
-            converter::convert(src.clone(), dst.clone(), platforms.clone(), ctx.clone(), id)
+        a => {
+            let id = store.fresh_id(a.program_kind().expect("not an operation"));
+            a.program(id)
+                .expect("not an operation")
                 .run(store, |_, _| {})
                 .map(|_| ())
         }
     }
 }
 
-/// `{"results": [...], "state": {...}}` with sorted keys.
-pub fn to_json(results: &[EntryResult], store: &Store) -> serde_json::Value {
+impl Action {
+    /// `pull` or `convert` for the entries that run a client procedure (the prefix of the lease it
+    /// creates), `None` for a single operation.
+    pub fn program_kind(&self) -> Option<&'static str> {
+        match self {
+            Action::Op(_) => None,
+            Action::Pull { .. } => Some("pull"),
+            Action::Convert { .. } => Some("convert"),
+        }
+    }
+
+    /// The client procedure of a pull or convert entry, creating its lease as `lease_id` (when its
+    /// context has none). `None` for a single operation.
+    pub fn program(&self, lease_id: String) -> Option<crate::program::Program<crate::Image>> {
+        match self {
+            Action::Op(_) => None,
+            Action::Pull {
+                ctx,
+                fixture,
+                fetched,
+            } => Some(pull::pull(
+                fixture.clone(),
+                fetched.clone(),
+                ctx.clone(),
+                lease_id,
+            )),
+            Action::Convert {
+                ctx,
+                src,
+                dst,
+                platforms,
+            } => Some(converter::convert(
+                src.clone(),
+                dst.clone(),
+                platforms.clone(),
+                ctx.clone(),
+                lease_id,
+            )),
+        }
+    }
+}
+
+/// `{"results": [...], "state": {...}}` with sorted keys. Takes a state, not a store, so the
+/// real-daemon backend prints through the same function.
+pub fn to_json(results: &[EntryResult], state: &State) -> serde_json::Value {
     let results: Vec<serde_json::Value> = results
         .iter()
         .map(|r| match &r.result {
@@ -703,29 +733,38 @@ pub fn to_json(results: &[EntryResult], store: &Store) -> serde_json::Value {
             Err(e) => serde_json::json!({"op": r.op, "error": e.message}),
         })
         .collect();
-    serde_json::json!({"results": results, "state": serde_json::to_value(store.state()).expect("state serializes")})
+    serde_json::json!({"results": results, "state": serde_json::to_value(state).expect("state serializes")})
 }
 
 /// Readable text: one line per operation, then the state.
-pub fn to_text(ops: &OpsFile, results: &[EntryResult], store: &Store) -> String {
+pub fn to_text(ops: &OpsFile, results: &[EntryResult], state: &State) -> String {
     let mut out = format!("containerd {} semantics\n", ops.semantics);
     for (r, e) in results.iter().zip(&ops.entries) {
-        let what = match &e.action {
-            Action::Op(op) => op.to_string(),
-            Action::Pull { fixture, .. } => format!("image.pull {}", fixture.reference),
-            Action::Convert {
-                src,
-                dst,
-                platforms,
-                ..
-            } => format!("image.convert {src} -> {dst} {platforms:?}"),
-        };
+        let what = &e.action;
         match &r.result {
             Ok(()) => out.push_str(&format!("op {:>3}  ok     {what}\n", r.op)),
             Err(err) => out.push_str(&format!("op {:>3}  error  {what}: {}\n", r.op, err.message)),
         }
     }
     out.push('\n');
-    out.push_str(&store.state().to_text());
+    out.push_str(&state.to_text());
     out
+}
+
+/// An entry as the text output and diffs name it.
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Op(op) => write!(f, "{op}"),
+            Action::Pull { fixture, .. } => write!(f, "image.pull {}", fixture.reference),
+            Action::Convert {
+                src,
+                dst,
+                platforms,
+                ..
+            } => {
+                write!(f, "image.convert {src} -> {dst} {platforms:?}")
+            }
+        }
+    }
 }

@@ -189,8 +189,8 @@ fn exercise(text: &str) {
             let (store, results) = ops.run();
             assert_eq!(results.len(), ops.entries.len());
             store.check_consistency().unwrap();
-            let _ = opsfile::to_json(&results, &store);
-            let _ = opsfile::to_text(&ops, &results, &store);
+            let _ = opsfile::to_json(&results, &store.state());
+            let _ = opsfile::to_text(&ops, &results, &store.state());
         }
     }
 }

@@ -166,7 +166,7 @@ platforms = ["linux/amd64"]
     )
     .unwrap();
     let (store, results) = ops.run();
-    let json = opsfile::to_json(&results, &store);
+    let json = opsfile::to_json(&results, &store.state());
     let ns = &json["state"]["namespaces"]["default"];
     assert_eq!(ns["content"].as_object().unwrap().len(), 10);
     assert!(ns["leases"].as_object().unwrap().is_empty());

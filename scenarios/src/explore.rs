@@ -249,10 +249,20 @@ pub fn explore(s: &Scenario, opts: &Options) -> Verdict {
 pub fn replay_declared(s: &Scenario, opts: &Options) -> Option<Verdict> {
     let schedule = Schedule::parse(s.check.schedule.as_deref()?).ok()?;
     let m = model(s);
-    let explorer = Explorer::new(opts.config());
-    let e = explorer.replay(&m, &schedule).ok()?;
+    let report = replay_failure(&Explorer::new(opts.config()), &m, &schedule)?;
+    Some(verdict_of(s, opts, report))
+}
+
+/// A persisted failing schedule, replayed on `model`: when it still fails, a one-execution report
+/// of that failure (shrunk); `None` when it no longer fits the model or no longer fails.
+pub fn replay_failure<M: pushrace_harness::Model + ?Sized>(
+    explorer: &Explorer,
+    model: &M,
+    schedule: &Schedule,
+) -> Option<Report> {
+    let e = explorer.replay(model, schedule).ok()?;
     let kind = e.failure?;
-    let shrunk = explorer.shrink(&m, &e.schedule);
+    let shrunk = explorer.shrink(model, &e.schedule);
     let failure = pushrace_harness::Failure {
         kind,
         schedule: e.schedule,
@@ -261,7 +271,7 @@ pub fn replay_declared(s: &Scenario, opts: &Options) -> Option<Verdict> {
         preemptions: e.preemptions,
         shrunk,
     };
-    let report = Report {
+    Some(Report {
         strategy: "replay",
         executions: 1,
         pruned: 0,
@@ -273,8 +283,7 @@ pub fn replay_declared(s: &Scenario, opts: &Options) -> Option<Verdict> {
         pct: None,
         hashes: Vec::new(),
         elapsed: Duration::ZERO,
-    };
-    Some(verdict_of(s, opts, report))
+    })
 }
 
 /// A harness report on a model built from `s` (its actors, or others against its store) read in

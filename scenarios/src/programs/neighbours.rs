@@ -141,35 +141,14 @@ pub async fn ops<C: Client>(c: &C, actor: &str, actions: &[Action]) -> Result<()
     for (i, a) in actions.iter().enumerate() {
         let r = match a {
             Action::Op(op) => c.call(op.clone()).await.map(|_| ()),
-            Action::Pull {
-                ctx,
-                fixture,
-                fetched,
-            } => drive(
-                c,
-                pull::pull(
-                    fixture.clone(),
-                    fetched.clone(),
-                    ctx.clone(),
-                    format!("{actor}-op{i}-pull"),
-                ),
-            )
-            .await
-            .map(|_| ()),
-            Action::Convert {
-                ctx,
-                src,
-                dst,
-                platforms,
-            } => {
-                let program = converter::convert(
-                    src.clone(),
-                    dst.clone(),
-                    platforms.clone(),
-                    ctx.clone(),
-                    format!("{actor}-op{i}-convert"),
+            a => {
+                let id = format!(
+                    "{actor}-op{i}-{}",
+                    a.program_kind().expect("not an operation")
                 );
-                drive(c, program).await.map(|_| ())
+                drive(c, a.program(id).expect("not an operation"))
+                    .await
+                    .map(|_| ())
             }
         };
         if let Err(e) = r {
