@@ -11,7 +11,19 @@ use crate::clock::Duration;
 use crate::digest::Digest;
 use crate::errors::{Error, ErrorKind};
 use crate::labels::{self, Labels};
-use crate::store::{Bytes, ContentRecord, Ctx, Store};
+use crate::store::{backend_ref, BackendIngest, Bytes, ContentRecord, Ctx, Store};
+
+/// An open writer (metadata/content.go `namespacedWriter`), alive for one client session.
+#[derive(Debug)]
+pub struct Writer {
+    /// The ingest ref the client named.
+    r: String,
+    /// The local store's ref for the ingest (`backend_ref`).
+    bref: String,
+    /// Opened over a blob the backend already holds for another namespace, with its size: no
+    /// backend writer yet (`namespacedWriter.w == nil`).
+    shared: Option<(Digest, u64)>,
+}
 
 /// How a client's write meets content the namespace already has (see containerd-semantics.md).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -159,15 +171,16 @@ impl Store {
     /// metadata `Writer(WithRef(r), WithDescriptor{digest, size})`.
     ///
     /// Content the namespace has: added to the context lease, `content <d>: already exists`.
-    /// Content only the backend has (another namespace's): a "shared" ingest that expects it and
-    /// writes no bytes. Otherwise an ingest with a backend writer; reopening a ref resumes it.
+    /// Content only the backend has (another namespace's), with a matching or unknown size: a
+    /// "shared" writer that records the digest in the ingest bucket and opens no backend writer.
+    /// Otherwise the backend writer for the ref is created or resumed (`backend_open`).
     pub fn writer_open(
         &mut self,
         ctx: &Ctx,
         r: &str,
         digest: Option<&Digest>,
         size: u64,
-    ) -> Result<(), Error> {
+    ) -> Result<Writer, Error> {
         if r.is_empty() {
             return Err(Error::wrap(
                 ErrorKind::InvalidArgument,
@@ -203,95 +216,105 @@ impl Store {
             None => false,
         };
         let expire_at = self.now + INGEST_EXPIRY;
-        let ingests = &mut self.ns_mut(&ctx.namespace).ingests;
-        let existed = ingests.contains_key(r);
-        let ingest = ingests.entry(r.to_string()).or_default();
+        let ingest = self
+            .ns_mut(&ctx.namespace)
+            .ingests
+            .entry(r.to_string())
+            .or_default();
         if !leased {
             ingest.expire_at = Some(expire_at);
         }
-        match shared {
-            Some((d, blob_size)) => {
-                ingest.expected = Some(d);
-                ingest.total = blob_size;
-            }
-            // content/local/store.go `writer` + `resumeStatus`: an existing ingest resumes at the
-            // end of its data file, keeping its total, unless both totals are set and differ; then
-            // it restarts at offset 0 over the old file, which is not truncated.
-            None if existed && ingest.detached => {
-                ingest.detached = false;
-                ingest.total = size;
-            }
-            None if existed && !ingest.is_shared() => {
-                if size > 0 && ingest.total > 0 && size != ingest.total {
-                    ingest.offset = 0;
-                    ingest.total = size;
-                } else {
-                    ingest.offset = ingest.data.len() as u64;
-                }
-            }
-            None => ingest.total = size,
+        let bref = backend_ref(&ctx.namespace, r);
+        match &shared {
+            Some((d, _)) => ingest.expected = Some(d.clone()),
+            None => self.backend_open(&bref, size),
         }
         self.scheduler.mutation();
-        Ok(())
+        Ok(Writer {
+            r: r.to_string(),
+            bref,
+            shared,
+        })
     }
 
-    /// The writer's current offset, which a resuming client skips in its data (`content.Copy`).
-    pub fn writer_offset(&self, ctx: &Ctx, r: &str) -> u64 {
-        self.namespaces
-            .get(&ctx.namespace)
-            .and_then(|n| n.ingests.get(r))
-            .map_or(0, |i| if i.is_shared() { i.total } else { i.offset })
+    /// content/local/store.go `writer`: an existing backend ingest resumes at the end of its data
+    /// file, keeping its total, unless both totals are set and differ (`resumeStatus` fails); then
+    /// it restarts at offset 0 over the old file, which is not truncated. A missing one is created.
+    fn backend_open(&mut self, bref: &str, total: u64) {
+        let Some(b) = self.backend_ingests.get_mut(bref) else {
+            let new = BackendIngest {
+                total,
+                ..BackendIngest::default()
+            };
+            self.backend_ingests.insert(bref.to_string(), new);
+            return;
+        };
+        if total > 0 && b.total > 0 && total != b.total {
+            b.offset = 0;
+            b.total = total;
+        } else {
+            b.offset = b.data.len() as u64;
+        }
     }
 
-    /// Appends bytes to the ingest's backend writer. A shared ingest first copies the blob it expects
-    /// (namespacedWriter.createAndCopy) and becomes an ordinary one.
-    pub fn writer_write(&mut self, ctx: &Ctx, r: &str, data: &[u8]) -> Result<(), Error> {
+    /// The writer's status offset, from which a resuming client (`content.Copy`) sends its data.
+    /// A shared writer reports the whole blob as written.
+    pub fn writer_offset(&self, w: &Writer) -> u64 {
+        match &w.shared {
+            Some((_, size)) => *size,
+            None => self.backend_ingests.get(&w.bref).map_or(0, |b| b.offset),
+        }
+    }
+
+    /// namespacedWriter `Write`: appends at the backend writer's position. A shared writer first
+    /// opens its backend writer and copies the blob it expects into it (`createAndCopy`).
+    pub fn writer_write(&mut self, w: &mut Writer, data: &[u8]) -> Result<(), Error> {
         if data.is_empty() {
             return Ok(());
         }
-        let blobs = &self.blobs;
-        let ingest = self
-            .namespaces
-            .get_mut(&ctx.namespace)
-            .and_then(|n| n.ingests.get_mut(r))
-            .ok_or_else(|| Error::ingest_not_found(r))?;
-        if let (Some(e), true) = (&ingest.expected, ingest.data.is_empty()) {
-            if let Some(b) = blobs.get(e) {
-                ingest
-                    .data
-                    .extend_from_slice(&b[..(ingest.total as usize).min(b.len())]);
-                ingest.offset = ingest.data.len() as u64;
-            }
+        if let Some((d, size)) = w.shared.take() {
+            self.backend_open(&w.bref, size);
+            let blob = self
+                .blobs
+                .get(&d)
+                .cloned()
+                .ok_or_else(|| Error::content_not_found(d.as_str()))?;
+            self.backend_write(&w.bref, &blob);
         }
-        // Overwrite from the writer's position, extending the file past its end.
-        let at = ingest.offset as usize;
-        let overlap = ingest.data.len().saturating_sub(at).min(data.len());
-        ingest.data[at..at + overlap].copy_from_slice(&data[..overlap]);
-        ingest.data.extend_from_slice(&data[overlap..]);
-        ingest.offset += data.len() as u64;
+        self.backend_write(&w.bref, data);
         Ok(())
     }
 
-    /// namespacedWriter `Commit(size, expected, WithLabels(labels))`.
+    /// content/local/writer.go `Write`: overwrites from the position, extending the file.
+    fn backend_write(&mut self, bref: &str, data: &[u8]) {
+        let b = self
+            .backend_ingests
+            .get_mut(bref)
+            .expect("a non-shared writer has its backend ingest (backend_open)");
+        let at = b.offset as usize;
+        let overlap = b.data.len().saturating_sub(at).min(data.len());
+        b.data[at..at + overlap].copy_from_slice(&data[..overlap]);
+        b.data.extend_from_slice(&data[overlap..]);
+        b.offset += data.len() as u64;
+    }
+
+    /// namespacedWriter `Commit(size, expected, WithLabels(labels))`: one metadata transaction
+    /// around the backend's commit, which renames the data file into the blob store first and
+    /// cannot be rolled back when the transaction then fails.
     pub fn writer_commit(
         &mut self,
         ctx: &Ctx,
-        r: &str,
+        w: Writer,
         size: u64,
         expected: Option<&Digest>,
         labels: &Labels,
     ) -> Result<Digest, Error> {
-        let ingest = self
-            .namespaces
-            .get(&ctx.namespace)
-            .and_then(|n| n.ingests.get(r))
-            .ok_or_else(|| Error::ingest_not_found(r))?
-            .clone();
+        let r = w.r.as_str();
         labels::validate_all(labels, "info.Labels")?;
-        let actual = match &ingest.expected {
-            Some(d) if ingest.is_shared() => {
-                if size != 0 && size != ingest.total {
-                    return Err(size_mismatch(r, ingest.total, size));
+        let (actual, size) = match &w.shared {
+            Some((d, total)) => {
+                if size != 0 && size != *total {
+                    return Err(size_mismatch(r, *total, size));
                 }
                 if expected.is_some_and(|e| e != d) {
                     return Err(Error::wrap(
@@ -299,59 +322,25 @@ impl Store {
                         format_args!("{r:?} unexpected digest"),
                     ));
                 }
-                d.clone()
+                (d.clone(), *total)
             }
-            _ => {
-                if size != 0 && size != ingest.offset {
-                    return Err(size_mismatch(r, ingest.offset, size));
+            None => {
+                let offset = self.writer_offset(&w);
+                if size != 0 && size != offset {
+                    return Err(size_mismatch(r, offset, size));
                 }
-                // content/local/writer.go `Commit`: the data file's size must be the one asked for
-                // (a restarted ingest over a longer old file fails here).
-                let file_size = ingest.data.len() as u64;
-                if size != 0 && size != file_size {
-                    return Err(Error::wrap(
-                        ErrorKind::FailedPrecondition,
-                        format_args!("unexpected commit size {file_size}, expected {size}"),
-                    ));
-                }
-                let d = Digest::of(&ingest.data);
-                if let Some(e) = expected.filter(|e| **e != d) {
-                    return Err(Error::wrap(
-                        ErrorKind::FailedPrecondition,
-                        format_args!("unexpected commit digest {d}, expected {e}"),
-                    ));
-                }
-                // The local store renames the ingest into place (or finds the blob already there)
-                // before the metadata transaction can fail: the bytes stay either way.
-                self.blobs
-                    .entry(d.clone())
-                    .or_insert_with(|| Bytes::from(ingest.data.as_slice()));
-                d
+                (self.backend_commit(&w.bref, offset, expected)?, offset)
             }
         };
         let exists = self.ns_mut(&ctx.namespace).content.contains_key(&actual);
         if !exists {
-            if let Err(e) = labels::check_keys(labels) {
-                // The bytes are in the blob store already; the metadata transaction rolls back
-                // and leaves the ingest record without its backend ingest.
-                if !ingest.is_shared() {
-                    if let Some(i) = self.ns_mut(&ctx.namespace).ingests.get_mut(r) {
-                        i.data.clear();
-                        i.offset = 0;
-                        i.detached = true;
-                    }
-                }
-                return Err(e);
-            }
+            // bolt refuses an empty label key; the transaction rolls back, the bucket stays.
+            labels::check_keys(labels)?;
         }
-        // Fail before changing anything if the context lease is gone (addContentLease).
+        // addContentLease fails the transaction when the context lease is gone.
         self.context_lease_mut(ctx)?;
+        let n = self.ns_mut(&ctx.namespace);
         if !exists {
-            let size = self
-                .blobs
-                .get(&actual)
-                .map_or(ingest.total, |b| b.len() as u64);
-            let n = self.ns_mut(&ctx.namespace);
             n.content.insert(
                 actual.clone(),
                 ContentRecord {
@@ -360,7 +349,6 @@ impl Store {
                 },
             );
         }
-        let n = self.ns_mut(&ctx.namespace);
         n.ingests.remove(r);
         if let Some(lease) = ctx.lease.as_ref().and_then(|id| n.leases.get_mut(id)) {
             lease.ingests.remove(r);
@@ -373,17 +361,55 @@ impl Store {
         Ok(actual)
     }
 
-    /// `Abort(ref)`: drops the ingest and its place in the context lease.
+    /// content/local/writer.go `Commit(size, expected)`: the data file must have the size asked
+    /// for and the digester (which has seen `data[..offset]`) the digest. On success the file
+    /// becomes the blob, or is dropped when the blob is already there; the ingest is gone either
+    /// way. On failure the ingest stays as it was.
+    fn backend_commit(
+        &mut self,
+        bref: &str,
+        size: u64,
+        expected: Option<&Digest>,
+    ) -> Result<Digest, Error> {
+        let b = &self.backend_ingests[bref];
+        let file_size = b.data.len() as u64;
+        if size != 0 && size != file_size {
+            return Err(Error::wrap(
+                ErrorKind::FailedPrecondition,
+                format_args!("unexpected commit size {file_size}, expected {size}"),
+            ));
+        }
+        let d = Digest::of(&b.data[..b.offset as usize]);
+        if let Some(e) = expected.filter(|e| **e != d) {
+            return Err(Error::wrap(
+                ErrorKind::FailedPrecondition,
+                format_args!("unexpected commit digest {d}, expected {e}"),
+            ));
+        }
+        let b = self.backend_ingests.remove(bref).expect("looked up above");
+        self.blobs
+            .entry(d.clone())
+            .or_insert_with(|| Bytes::from(b.data));
+        Ok(d)
+    }
+
+    /// metadata `Abort(ref)`: drops the ingest bucket and its place in the context lease. The
+    /// backend ingest goes too unless the bucket expected shared content: then it stays until the
+    /// GC's backend cleanup (or a writer for the same ref finds it again).
     pub fn ingest_abort(&mut self, ctx: &Ctx, r: &str) -> Result<(), Error> {
         let n = self
             .namespaces
             .get_mut(&ctx.namespace)
             .ok_or_else(|| Error::ingest_not_found(r))?;
-        n.ingests
+        let ingest = n
+            .ingests
             .remove(r)
             .ok_or_else(|| Error::ingest_not_found(r))?;
         if let Some(lease) = ctx.lease.as_ref().and_then(|id| n.leases.get_mut(id)) {
             lease.ingests.remove(r);
+        }
+        if ingest.expected.is_none() {
+            self.backend_ingests.remove(&backend_ref(&ctx.namespace, r));
         }
         self.scheduler.mutation();
         Ok(())
@@ -411,16 +437,16 @@ impl Store {
             }
         };
         let size = data.len() as u64;
-        match style {
+        let mut w = match style {
             WriteStyle::Open => match self.writer_open(ctx, r, Some(expected), size) {
                 Err(e) if e.kind == ErrorKind::AlreadyExists => return Ok(expected.clone()),
                 other => other?,
             },
             WriteStyle::Commit => self.writer_open(ctx, r, None, 0)?,
-        }
+        };
         // content.Copy resumes from the writer's offset.
-        let offset = (self.writer_offset(ctx, r) as usize).min(data.len());
-        self.writer_write(ctx, r, &data[offset..])?;
+        let offset = (self.writer_offset(&w) as usize).min(data.len());
+        self.writer_write(&mut w, &data[offset..])?;
         if style == WriteStyle::Commit && self.info(ctx, expected.as_str()).is_ok() {
             // contentserver Write: the commit message carries the expected digest, which the
             // namespace has: the server aborts the ingest and answers `blob with expected digest
@@ -428,7 +454,7 @@ impl Store {
             self.ingest_abort(ctx, r)?;
             return Ok(expected.clone());
         }
-        match self.writer_commit(ctx, r, size, Some(expected), labels) {
+        match self.writer_commit(ctx, w, size, Some(expected), labels) {
             Err(e) if e.kind == ErrorKind::AlreadyExists => Ok(expected.clone()),
             other => other,
         }

@@ -3,10 +3,11 @@
 //!
 //! Every edge the GC follows stays inside one namespace, so marking runs namespace by namespace;
 //! the backend cleanup is global: bytes go when no namespace has a record for them and no ingest
-//! expects them, and only after a GC that found the content store dirty.
+//! expects them, and backend ingests go when no ingest bucket names them; only after a GC that
+//! found the content store dirty.
 
 use crate::labels::{self, GC_ROOT};
-use crate::store::{Namespace, Store};
+use crate::store::{backend_ref, Namespace, Store};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// What one GC removed, for traces and for checking `gc-safety`.
@@ -244,6 +245,13 @@ impl Store {
                 .map(|d| seen.contains(d.as_str()))
                 .collect();
             retain_in_order(&mut self.blobs, keep, |d| report.blobs.push(d.to_string()));
+            // Backend ingests no bucket names are aborted (`WalkStatusRefs` + `Abort`).
+            let named: BTreeSet<String> = self
+                .namespaces
+                .iter()
+                .flat_map(|(ns, n)| n.ingests.keys().map(move |r| backend_ref(ns, r)))
+                .collect();
+            self.backend_ingests.retain(|bref, _| named.contains(bref));
         }
         self.scheduler.collected();
         report

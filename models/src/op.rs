@@ -245,8 +245,8 @@ impl Store {
                 .write_blob(ctx, r, data, expected.as_ref(), labels, *style)
                 .map(Outcome::Written),
             OpKind::IngestOpen { r, data, expected } => {
-                self.writer_open(ctx, r, expected.as_ref(), 0)?;
-                self.writer_write(ctx, r, data)?;
+                let mut w = self.writer_open(ctx, r, expected.as_ref(), 0)?;
+                self.writer_write(&mut w, data)?;
                 Ok(Outcome::Done)
             }
             OpKind::IngestAbort { r } => self.ingest_abort(ctx, r).map(|_| Outcome::Done),

@@ -34,9 +34,10 @@ pub struct ImageState {
 }
 
 /// An ingest as `ListStatuses` shows it. containerd 1.6.20 reports `expected` as "" for every
-/// ingest (the backend writer is opened without the digest), and an ingest that only expects
-/// another namespace's blob ("shared", no bytes written) has no backend writer and is not listed
-/// at all (daemon/PROBES.md). The dump shows what a client can observe.
+/// ingest (the backend writer is opened without the digest), and an ingest with no backend ingest
+/// (a shared one that wrote nothing, or one whose backend commit went through before its metadata
+/// transaction failed) is not listed at all (daemon/PROBES.md). The dump shows what a client can
+/// observe.
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 pub struct IngestState {
     pub expected: String,
@@ -91,7 +92,11 @@ impl Store {
                 ingests: n
                     .ingests
                     .iter()
-                    .filter(|(_, i)| !i.is_shared() && !i.detached)
+                    // metadata ListStatuses skips a ref whose backend ingest is missing.
+                    .filter(|(r, _)| {
+                        self.backend_ingests
+                            .contains_key(&crate::store::backend_ref(name, r))
+                    })
                     .map(|(r, _)| {
                         (
                             r.clone(),

@@ -50,32 +50,41 @@ pub struct ContentRecord {
     pub labels: Labels,
 }
 
-/// An open ingest (metadata/content.go `Writer`).
+/// An ingest's metadata bucket (metadata/content.go `Writer`): what the namespace records under
+/// the ref. Its bytes, if any, are a separate `BackendIngest` at `backend_ref(ns, ref)`.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct Ingest {
-    /// Set only when the writer was opened for content the backend already holds for another
-    /// namespace ("shared" content): then no bytes are written and the ingest references the blob.
+    /// The bucket's `expected` key: set when a writer was opened for content the backend already
+    /// held for another namespace ("shared" content). Never cleared while the bucket lives: it
+    /// keeps that blob through the GC's backend cleanup and stops `Abort` from aborting the
+    /// backend ingest.
     pub expected: Option<Digest>,
-    /// Expected size declared at open (the descriptor size; for shared ingests the blob's size).
-    pub total: u64,
-    /// The backend ingest's data file (empty for shared ingests).
-    pub data: Vec<u8>,
-    /// The backend writer's position: where the next write lands and how many bytes its digester
-    /// has seen. Equal to `data.len()` unless a reopen with a different size restarted the ingest
-    /// over a longer file (content/local/store.go `writer`: no truncation).
-    pub offset: u64,
     /// Without a context lease the ingest expires 24 h after it was (re)opened.
     pub expire_at: Option<Instant>,
-    /// The backend committed the bytes but the metadata transaction then failed: containerd keeps
-    /// the metadata record, whose backend ingest is gone (so `ListStatuses` does not show it).
-    pub detached: bool,
 }
 
-impl Ingest {
-    /// Expects a blob the backend already has and has written nothing itself: no backend writer.
-    pub fn is_shared(&self) -> bool {
-        self.expected.is_some() && self.data.is_empty()
-    }
+/// An ingest of the local content store (content/local/store.go): the directory
+/// `ingest/<hash of bref>` with its data file. It lives apart from the metadata bucket that names
+/// it: a shared commit or an `Abort` of a shared ingest leaves it behind, a bucket recreated under
+/// the same ref finds it again (the bref is deterministic), and only the GC's backend cleanup
+/// removes one no bucket names.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct BackendIngest {
+    /// Expected size declared when the backend ingest was created or restarted (0 = unknown).
+    pub total: u64,
+    /// The data file.
+    pub data: Vec<u8>,
+    /// The writer's position: where the next write lands and how many bytes its digester has
+    /// seen. Equal to `data.len()` unless a reopen with a different size restarted the ingest over
+    /// a longer file (content/local/store.go `writer`: no truncation).
+    pub offset: u64,
+}
+
+/// The local store's ref for a namespace's ingest `r`: metadata/content.go `Writer` names it
+/// `createKey(bkt.NextSequence(), ns, ref)` when it creates the bucket, and a fresh bucket's
+/// first sequence number is always 1.
+pub fn backend_ref(ns: &str, r: &str) -> String {
+    format!("{ns}/1/{r}")
 }
 
 /// An OCI descriptor as images store it.
@@ -129,6 +138,8 @@ pub struct Store {
     pub(crate) namespaces: BTreeMap<String, Namespace>,
     /// The local content store: bytes by digest, shared by every namespace.
     pub(crate) blobs: BTreeMap<Digest, Bytes>,
+    /// The local content store's ingests, by backend ref (`backend_ref`).
+    pub(crate) backend_ingests: BTreeMap<String, BackendIngest>,
     pub(crate) scheduler: Scheduler,
     /// Source of deterministic ids for leases the store's own client procedures create
     /// (containerd's `WithRandomID`).
@@ -142,6 +153,7 @@ impl Store {
             now: EPOCH,
             namespaces: BTreeMap::new(),
             blobs: BTreeMap::new(),
+            backend_ingests: BTreeMap::new(),
             scheduler: Scheduler::default(),
             next_id: 1,
         }
@@ -169,6 +181,10 @@ impl Store {
 
     pub fn blobs(&self) -> &BTreeMap<Digest, Bytes> {
         &self.blobs
+    }
+
+    pub fn backend_ingests(&self) -> &BTreeMap<String, BackendIngest> {
+        &self.backend_ingests
     }
 
     pub fn scheduler(&self) -> &Scheduler {

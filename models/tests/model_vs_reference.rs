@@ -324,10 +324,9 @@ fn to_op(op: &ROp) -> Op {
 
 #[derive(Clone, Debug, Default)]
 struct RIngest {
-    /// Stored only for a shared ingest (content.go Writer: `if shared { Put(expected) }`).
+    /// Stored only for a shared ingest (content.go Writer: `if shared { Put(expected) }`) and
+    /// never cleared while the bucket lives.
     expected: Option<String>,
-    /// Bytes were written (a shared ingest then has a backend writer and becomes visible).
-    wrote: bool,
     /// Seconds since the epoch; None when opened under a lease.
     expire_at: Option<i64>,
 }
@@ -354,6 +353,9 @@ struct Reference {
     now: i64,
     ns: BTreeMap<String, RNs>,
     blobs: BTreeSet<String>,
+    /// The local store's ingest directories, by (namespace, ref): they outlive their buckets
+    /// (a shared abort keeps one) and a bucket opened again under the same ref finds its own.
+    backend: BTreeSet<(String, String)>,
     dirty: u32,
     dirty_cs: bool,
     mutations: u32,
@@ -498,11 +500,13 @@ impl Reference {
                 if lease.is_none() {
                     ing.expire_at = Some(now + 86_400);
                 }
+                // A shared writer opens no backend writer until its first byte (createAndCopy).
+                let backend = shared.is_none() || data.is_some();
                 if shared.is_some() {
                     ing.expected = shared;
                 }
-                if data.is_some() {
-                    ing.wrote = true;
+                if backend {
+                    self.backend.insert((ns.to_string(), r.to_string()));
                 }
                 self.mutation();
                 Ok(())
@@ -512,9 +516,12 @@ impl Reference {
                 let Some(n) = self.ns.get_mut(ns).filter(|n| n.ingests.contains_key(r)) else {
                     return Err(format!("reference {r}: not found"));
                 };
-                n.ingests.remove(r);
+                let ingest = n.ingests.remove(r).expect("checked above");
                 if let Some(l) = lease.and_then(|l| n.leases.get_mut(&l)) {
                     l.ingests.remove(r);
+                }
+                if ingest.expected.is_none() {
+                    self.backend.remove(&(ns.to_string(), r.to_string()));
                 }
                 self.mutation();
                 Ok(())
@@ -750,6 +757,9 @@ impl Reference {
                 seen.extend(n.ingests.values().filter_map(|i| i.expected.clone()));
             }
             self.blobs.retain(|b| seen.contains(b));
+            let ns = &self.ns;
+            self.backend
+                .retain(|(name, r)| ns.get(name).is_some_and(|n| n.ingests.contains_key(r)));
         }
         self.dirty_cs = false;
         self.dirty = 0;
@@ -792,7 +802,7 @@ impl Reference {
                 ingests: n
                     .ingests
                     .iter()
-                    .filter(|(_, i)| i.expected.is_none() || i.wrote)
+                    .filter(|(r, _)| self.backend.contains(&(k.clone(), r.to_string())))
                     .map(|(r, _)| {
                         (
                             r.clone(),
@@ -867,7 +877,6 @@ fn model_reachable(store: &Store) -> BTreeSet<(String, String)> {
             .map(|(k, i)| {
                 let ing = RIngest {
                     expected: i.expected.as_ref().map(|d| d.to_string()),
-                    wrote: !i.data.is_empty(),
                     expire_at: i.expire_at.map(|e| e.0.div_euclid(1_000_000_000)),
                 };
                 (k.clone(), ing)

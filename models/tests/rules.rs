@@ -1659,10 +1659,7 @@ op = "gc.run"
             "{style}"
         );
         assert!(r.ingest("default", "r"), "{style}");
-        assert_eq!(
-            r.store.namespace("default").unwrap().ingests["r"].data,
-            b"actual"
-        );
+        assert_eq!(r.store.backend_ingests()["default/1/r"].data, b"actual");
     }
 }
 
@@ -2266,4 +2263,148 @@ offset = 5
     assert_eq!(&*s.read(&ctx, &h, 1, Some(0)).unwrap(), b"ello");
     assert_eq!(&*s.read(&ctx, &h, 1, Some(2)).unwrap(), b"el");
     assert_eq!(&*s.read(&ctx, &h, 3, Some(100)).unwrap(), b"lo");
+}
+
+// ------------------------------------------------------------ backend ingests (local store)
+
+/// metadata/content.go `Writer`: a digest the backend holds for another namespace makes a shared
+/// writer (`w == nil`) even when the ref's bucket already has a backend ingest with bytes;
+/// `namespacedWriter.Status` then reports the blob's size as written, so content.Copy sends
+/// nothing and `commit` takes the shared branch. The old bytes ("al") play no part.
+/// (Found by the differential test against containerd 1.6.20.)
+#[test]
+fn shared_write_over_an_ingest_with_bytes_commits_the_shared_blob() {
+    let r = apply(
+        r#"
+[[op]]
+op = "ingest.open"
+ref = "r"
+data = "al"
+[[op]]
+op = "content.write"
+data = "charlie"
+namespace = "other"
+[[op]]
+op = "content.write"
+ref = "r"
+data = "charlie"
+"#,
+    );
+    r.all_ok();
+    assert!(r.has("default", "charlie"));
+    assert!(!r.ingest("default", "r"), "the commit deletes the bucket");
+    // The backend ingest is no bucket's any more, but it is still on disk (below).
+    assert_eq!(r.store.backend_ingests()["default/1/r"].data, b"al");
+}
+
+/// metadata/content.go `Writer` names the backend ingest `createKey(NextSequence(), ns, ref)`,
+/// and a fresh bucket's first sequence is 1: a bucket recreated under the same ref opens the old
+/// backend ingest (content/local/store.go `writer` resumes it), so content.Copy skips the two
+/// bytes already there and the commit hashes "al" + "zzy".
+#[test]
+fn a_recreated_bucket_resumes_the_backend_ingest_its_ref_left() {
+    let r = apply(
+        r#"
+[[op]]
+op = "ingest.open"
+ref = "r"
+data = "al"
+[[op]]
+op = "content.write"
+data = "charlie"
+namespace = "other"
+[[op]]
+op = "content.write"
+ref = "r"
+data = "charlie"
+[[op]]
+op = "content.write"
+ref = "r"
+data = "xyzzy"
+"#,
+    );
+    assert_eq!(
+        r.err(3),
+        format!(
+            "unexpected commit digest {}, expected {}: failed precondition",
+            dg("alzzy"),
+            dg("xyzzy")
+        )
+    );
+}
+
+/// metadata/content.go `Abort`: the backend ingest is aborted only when the bucket has no
+/// `expected` key. A bucket that once expected shared content keeps it, so the abort leaves the
+/// bytes; the next dirty GC's backend cleanup (`garbageCollect`: `WalkStatusRefs`, abort refs no
+/// bucket names) removes them, and the same ref then starts empty.
+#[test]
+fn abort_of_a_shared_ingest_keeps_its_backend_ingest_until_a_dirty_gc() {
+    let prefix = r#"
+[[op]]
+op = "content.write"
+data = "charlie"
+namespace = "other"
+labels = { "containerd.io/gc.root" = "x" }
+[[op]]
+op = "ingest.open"
+ref = "r"
+data = "al"
+[[op]]
+op = "ingest.open"
+ref = "r"
+expected = "sha256:b9dd960c1753459a78115d3cb845a57d924b6877e805b08bd01086ccdf34433c"
+[[op]]
+op = "ingest.abort"
+ref = "r"
+"#;
+    assert_eq!(
+        dg("charlie"),
+        "sha256:b9dd960c1753459a78115d3cb845a57d924b6877e805b08bd01086ccdf34433c"
+    );
+    let kept = apply(&format!(
+        "{prefix}[[op]]\nop = \"content.write\"\nref = \"r\"\ndata = \"xyzzy\"\n"
+    ));
+    assert!(kept
+        .err(4)
+        .starts_with(&format!("unexpected commit digest {}", dg("alzzy"))));
+    // A GC that removes content makes the store dirty; its cleanup aborts the orphan.
+    let cleaned = apply(&format!(
+        "{prefix}[[op]]\nop = \"content.write\"\ndata = \"tmp\"\n[[op]]\nop = \"gc.run\"\n\
+         [[op]]\nop = \"content.write\"\nref = \"r\"\ndata = \"xyzzy\"\n"
+    ));
+    cleaned.all_ok();
+    assert!(cleaned.store.backend_ingests().is_empty());
+    // A GC that removes nothing leaves it (the content store is not dirty).
+    let clean_gc = apply(&format!("{prefix}[[op]]\nop = \"gc.run\"\n"));
+    assert!(clean_gc.store.backend_ingests().contains_key("default/1/r"));
+}
+
+/// metadata ListStatuses lists a bucket only when the local store has its backend ingest: an
+/// ingest that expects shared content is listed when an earlier writer under its ref left bytes.
+#[test]
+fn a_shared_ingest_is_listed_when_its_ref_has_a_backend_ingest() {
+    let r = apply(
+        r#"
+[[op]]
+op = "content.write"
+data = "charlie"
+namespace = "other"
+[[op]]
+op = "ingest.open"
+ref = "fresh"
+expected = "sha256:b9dd960c1753459a78115d3cb845a57d924b6877e805b08bd01086ccdf34433c"
+[[op]]
+op = "ingest.open"
+ref = "r"
+data = "al"
+[[op]]
+op = "ingest.open"
+ref = "r"
+expected = "sha256:b9dd960c1753459a78115d3cb845a57d924b6877e805b08bd01086ccdf34433c"
+"#,
+    );
+    r.all_ok();
+    let listed = &r.state().namespaces["default"].ingests;
+    assert!(r.ingest("default", "fresh") && !listed.contains_key("fresh"));
+    assert!(listed.contains_key("r"));
 }
