@@ -279,7 +279,18 @@ impl Store {
                 .get(&d)
                 .cloned()
                 .ok_or_else(|| Error::content_not_found(d.as_str()))?;
-            self.backend_write(&w.bref, &blob);
+            // content.CopyReaderAt reads the blob from the backend writer's offset: a backend
+            // ingest the ref left with bytes gets only the blob's tail, and the copy comes up
+            // short. The writer stays shared (createAndCopy does not keep the backend writer).
+            let offset = (self.backend_ingests[&w.bref].offset as usize).min(blob.len());
+            self.backend_write(&w.bref, &blob[offset..]);
+            if ((blob.len() - offset) as u64) < size {
+                w.shared = Some((d, size));
+                return Err(Error::raw(
+                    ErrorKind::Unknown,
+                    "failed to read expected number of bytes: unexpected EOF",
+                ));
+            }
         }
         self.backend_write(&w.bref, data);
         Ok(())

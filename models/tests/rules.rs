@@ -2408,3 +2408,42 @@ expected = "sha256:b9dd960c1753459a78115d3cb845a57d924b6877e805b08bd01086ccdf344
     assert!(r.ingest("default", "fresh") && !listed.contains_key("fresh"));
     assert!(listed.contains_key("r"));
 }
+
+/// metadata/content.go `createAndCopy` copies the shared blob with content.CopyReaderAt, which
+/// reads from the backend writer's offset: when the ref's backend ingest already holds "al", only
+/// "ho" of "echo" is copied and the write fails with CopyReaderAt's short-read error. The bytes
+/// that were copied stay in the backend ingest.
+#[test]
+fn first_write_to_a_shared_ingest_over_old_bytes_copies_the_blob_tail_and_fails() {
+    let r = apply(&format!(
+        r#"
+[[op]]
+op = "ingest.open"
+ref = "r"
+data = "al"
+[[op]]
+op = "content.write"
+data = "echo"
+namespace = "other"
+[[op]]
+op = "ingest.open"
+ref = "r"
+expected = "{e}"
+data = "ec"
+[[op]]
+op = "ingest.open"
+ref = "fresh"
+expected = "{e}"
+data = "ec"
+"#,
+        e = dg("echo")
+    ));
+    assert_eq!(
+        r.err(2),
+        "failed to read expected number of bytes: unexpected EOF"
+    );
+    assert_eq!(r.store.backend_ingests()["default/1/r"].data, b"alho");
+    // Over no old bytes the whole blob is copied first, then the data follows.
+    assert!(r.ok(3));
+    assert_eq!(r.store.backend_ingests()["default/1/fresh"].data, b"echoec");
+}
