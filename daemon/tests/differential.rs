@@ -36,7 +36,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner};
 use pushrace_daemon::{diff, Daemon, DaemonBackend};
 use pushrace_models::clock::Duration;
-use pushrace_models::labels::{GC_REF_CONTENT, GC_ROOT};
+use pushrace_models::labels::{GC_EXPIRE, GC_FLAT, GC_REF_CONTENT, GC_ROOT};
 use pushrace_models::leases::Resource;
 use pushrace_models::oci::{ImageFixture, MEDIA_INDEX, MEDIA_MANIFEST};
 use pushrace_models::opsfile::{self, default_write_ref, Action, EntryResult};
@@ -92,6 +92,24 @@ fn label() -> impl Strategy<Value = (String, String)> {
         // an empty value: never stored on commit, removes the key on update
         1 => prop_oneof![Just(GC_ROOT.to_string()), Just(GC_REF_CONTENT.to_string())]
             .prop_map(|k| (k, String::new())),
+    ]
+}
+
+/// Labels a caller may put on a lease itself: `gc.flat` with any non-empty value makes it flat (gc.go
+/// `scanRoots` only checks presence), an empty value is not stored, an unparseable `gc.expire` is
+/// ignored, and fixed instants far in the past or future expire (or not) on both clocks alike.
+fn lease_labels() -> impl Strategy<Value = Labels> {
+    let label = prop_oneof![
+        Just((GC_FLAT.to_string(), "false".to_string())),
+        Just((GC_FLAT.to_string(), String::new())),
+        Just((GC_EXPIRE.to_string(), "not a time".to_string())),
+        Just((GC_EXPIRE.to_string(), "2001-01-01T00:00:00Z".to_string())),
+        Just((GC_EXPIRE.to_string(), "2199-01-01T00:00:00Z".to_string())),
+        Just(("example.com/owner".to_string(), "me".to_string())),
+    ];
+    prop_oneof![
+        3 => Just(Labels::new()),
+        1 => prop::collection::vec(label, 1..3).prop_map(|v| v.into_iter().collect()),
     ]
 }
 
@@ -198,8 +216,9 @@ fn action() -> BoxedStrategy<Action> {
                     1 => Just(Some(Duration::HOUR * 24)),
                 ],
                 prop::bool::weighted(0.3),
+                lease_labels(),
             )
-            .prop_map(|(id, expire, flat)| OpKind::LeaseCreate { id, expire, flat, labels: Labels::new() })),
+            .prop_map(|(id, expire, flat, labels)| OpKind::LeaseCreate { id, expire, flat, labels })),
         3 => op(ctx_no_lease(), (
                 lease_id(),
                 prop_oneof![
