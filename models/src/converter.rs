@@ -19,7 +19,7 @@
 use crate::content::WriteStyle;
 use crate::errors::{Error, ErrorKind};
 use crate::labels::{Labels, GC_REF_CONTENT, UNCOMPRESSED};
-use crate::oci::{self, platform_string};
+use crate::oci;
 use crate::op::OpKind;
 use crate::program::{Program, Rpc};
 use crate::store::{Ctx, Descriptor, Image};
@@ -40,7 +40,7 @@ pub fn reduce_index(
         let matches = m
             .platform()
             .as_ref()
-            .is_none_or(|p| platforms.iter().any(|want| *want == platform_string(p)));
+            .is_none_or(|p| platforms.iter().any(|want| oci::platform_matches(want, p)));
         if matches {
             kept.push(m.clone());
         } else {
@@ -52,11 +52,19 @@ pub fn reduce_index(
     if !modified {
         return Ok(None);
     }
+    let none_kept = kept.is_empty();
     index.set_manifests(kept);
-    Ok(Some((
-        serde_json::to_vec(&index).expect("OCI index serializes"),
-        labels,
-    )))
+    let mut json = serde_json::to_vec(&index).expect("OCI index serializes");
+    if none_kept {
+        // images/converter/default.go appends kept entries to a nil slice, which Go's json.Marshal
+        // writes as `null` (checked against `ctr images convert` in tests/ctr_convert.rs). Only the
+        // key can produce this exact byte sequence: strings inside annotations are escaped.
+        json = String::from_utf8(json)
+            .expect("serde_json writes UTF-8")
+            .replacen(r#""manifests":[]"#, r#""manifests":null"#, 1)
+            .into_bytes();
+    }
+    Ok(Some((json, labels)))
 }
 
 /// A blob parsed as `T`, memoised by its digest (see `memo`).
@@ -97,7 +105,7 @@ pub fn reduce_index_of_blob(
 }
 
 fn parse<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, Error> {
-    serde_json::from_slice(b).map_err(|e| Error::raw(ErrorKind::Unknown, e.to_string()))
+    oci::from_go_json(b).map_err(|e| Error::raw(ErrorKind::Unknown, e.to_string()))
 }
 
 /// The ingest ref writeJSON uses: the same for every conversion producing the same blob.
@@ -147,7 +155,7 @@ pub fn convert(
                     let keep = m
                         .platform()
                         .as_ref()
-                        .is_none_or(|p| platforms.iter().any(|w| *w == platform_string(p)));
+                        .is_none_or(|p| platforms.iter().any(|w| oci::platform_matches(w, p)));
                     if keep && oci::is_manifest(m.media_type().as_ref()) {
                         convert_manifest(rpc, &ctx, m.digest().as_ref()).await?;
                     }

@@ -42,10 +42,10 @@ pub fn cached<T: 'static, E>(
     Ok(v)
 }
 
-/// The JSON blob `bytes` (whose digest is `digest`) parsed as `T`.
+/// The JSON blob `bytes` (whose digest is `digest`) parsed as `T` (as Go would: `oci::from_go_json`).
 pub fn json<T: serde::de::DeserializeOwned + 'static>(
     digest: &str,
     bytes: &[u8],
 ) -> Result<Rc<T>, serde_json::Error> {
-    cached(digest, || serde_json::from_slice(bytes))
+    cached(digest, || crate::oci::from_go_json(bytes))
 }

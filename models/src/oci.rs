@@ -138,6 +138,82 @@ fn oci_platform(p: &str) -> Result<oci::Platform, String> {
     b.build().map_err(|e| e.to_string())
 }
 
+/// Decodes an index or manifest blob as Go's encoding/json would into containerd's types: a `null`
+/// list (`"manifests": null`, `"layers": null`, which Go writes for a nil slice) is an empty list.
+/// oci-spec requires those lists, so the top-level nulls are replaced before decoding.
+pub fn from_go_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
+    serde_json::from_slice(bytes).or_else(|first| {
+        let mut v: serde_json::Value = serde_json::from_slice(bytes)?;
+        let Some(o) = v.as_object_mut() else {
+            return Err(first);
+        };
+        for key in ["manifests", "layers"] {
+            if o.get(key).is_some_and(|x| x.is_null()) {
+                o.insert(key.to_string(), serde_json::Value::Array(Vec::new()));
+            }
+        }
+        serde_json::from_value(v)
+    })
+}
+
+/// Whether an index entry's platform matches a user's platform specifier the way containerd 1.6
+/// matches them for the converter (`platforms.Parse` + `NewMatcher`, platforms/platforms.go): both
+/// sides are normalised first, so `linux/arm64/v8` matches an entry `linux/arm64`, `linux/arm`
+/// matches `linux/arm/v7`, `linux/x86_64` matches `linux/amd64`.
+pub fn platform_matches(specifier: &str, p: &oci::Platform) -> bool {
+    let Ok((os, arch, variant)) = parse_platform(specifier) else {
+        return false;
+    };
+    let want = normalize(&os, &arch, variant.as_deref().unwrap_or(""));
+    let have = normalize(
+        &p.os().to_string(),
+        &p.architecture().to_string(),
+        p.variant().as_deref().unwrap_or(""),
+    );
+    want == have
+}
+
+/// platforms.Normalize (platforms/database.go `normalizeOS`, `normalizeArch`).
+fn normalize(os: &str, arch: &str, variant: &str) -> (String, String, String) {
+    let os = match os.to_lowercase().as_str() {
+        "" => "linux".to_string(), // runtime.GOOS of the daemon's client
+        "macos" => "darwin".to_string(),
+        other => other.to_string(),
+    };
+    let (arch, variant) = (arch.to_lowercase(), variant.to_lowercase());
+    let (arch, variant) = match arch.as_str() {
+        "i386" => ("386".to_string(), String::new()),
+        "x86_64" | "x86-64" | "amd64" => {
+            let v = if variant == "v1" {
+                String::new()
+            } else {
+                variant
+            };
+            ("amd64".to_string(), v)
+        }
+        "aarch64" | "arm64" => {
+            let v = if variant == "8" || variant == "v8" {
+                String::new()
+            } else {
+                variant
+            };
+            ("arm64".to_string(), v)
+        }
+        "armhf" => ("arm".to_string(), "v7".to_string()),
+        "armel" => ("arm".to_string(), "v6".to_string()),
+        "arm" => {
+            let v = match variant.as_str() {
+                "" | "7" => "v7".to_string(),
+                "5" | "6" | "8" => format!("v{variant}"),
+                _ => variant,
+            };
+            ("arm".to_string(), v)
+        }
+        _ => (arch, variant),
+    };
+    (os, arch, variant)
+}
+
 /// The platform string of an index entry, as `parse_platform` would accept it.
 pub fn platform_string(p: &oci::Platform) -> String {
     match p.variant() {
@@ -303,4 +379,37 @@ pub fn child_labels<'a>(children: impl Iterator<Item = &'a Blob>) -> Labels {
         labels.insert(key, c.digest().to_string());
     }
     labels
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(p: &str) -> oci::Platform {
+        oci_platform(p).unwrap()
+    }
+
+    /// platforms/database.go `normalizeArch` on both sides of the converter's match.
+    #[test]
+    fn platform_specifiers_match_after_containerd_normalisation() {
+        assert!(platform_matches("linux/arm64/v8", &entry("linux/arm64")));
+        assert!(platform_matches("linux/arm64", &entry("linux/arm64/v8")));
+        assert!(platform_matches("linux/arm", &entry("linux/arm/v7")));
+        assert!(platform_matches("linux/armhf", &entry("linux/arm/v7")));
+        assert!(platform_matches("linux/x86_64", &entry("linux/amd64")));
+        assert!(platform_matches("Linux/AMD64", &entry("linux/amd64")));
+        assert!(!platform_matches("linux/arm", &entry("linux/arm/v6")));
+        assert!(!platform_matches("linux/arm64", &entry("linux/arm/v8")));
+        assert!(!platform_matches("linux/amd64", &entry("windows/amd64")));
+        assert!(!platform_matches("not a platform", &entry("linux/amd64")));
+    }
+
+    /// Go's json.Marshal writes a nil slice as `null`; decoding it back is an empty list.
+    #[test]
+    fn null_manifest_list_decodes_as_empty() {
+        let json = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":null}"#;
+        let index: oci::ImageIndex = from_go_json(json).unwrap();
+        assert!(index.manifests().is_empty());
+        assert!(from_go_json::<oci::ImageIndex>(b"[]").is_err());
+    }
 }
