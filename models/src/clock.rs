@@ -224,6 +224,20 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (yoe + era * 400 + if m <= 2 { 1 } else { 0 }, m, d)
 }
 
+impl std::ops::Mul<i64> for Duration {
+    type Output = Duration;
+    fn mul(self, k: i64) -> Duration {
+        Duration(self.0 * k)
+    }
+}
+
+impl std::ops::Add<Duration> for Instant {
+    type Output = Instant;
+    fn add(self, d: Duration) -> Instant {
+        Instant(self.0.saturating_add(d.0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,19 +289,5 @@ mod tests {
         assert!(Duration::parse("1d").is_err());
         assert!(Duration::parse("h").is_err());
         assert!(Duration::parse("").is_err());
-    }
-}
-
-impl std::ops::Mul<i64> for Duration {
-    type Output = Duration;
-    fn mul(self, k: i64) -> Duration {
-        Duration(self.0 * k)
-    }
-}
-
-impl std::ops::Add<Duration> for Instant {
-    type Output = Instant;
-    fn add(self, d: Duration) -> Instant {
-        Instant(self.0.saturating_add(d.0))
     }
 }

@@ -105,6 +105,14 @@ impl serde::Serialize for Digest {
     }
 }
 
+/// Lets maps keyed by `Digest` be queried with the `&str` a client sent (ordering and hashing are
+/// those of the underlying string, so the two agree).
+impl std::borrow::Borrow<str> for Digest {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,13 +137,5 @@ mod tests {
         let upper = format!("sha256:{}", "A".repeat(64));
         assert_eq!(validate(&upper), Err("invalid checksum digest format"));
         assert!(validate(&format!("sha512:{}", "0".repeat(128))).is_ok());
-    }
-}
-
-/// Lets maps keyed by `Digest` be queried with the `&str` a client sent (ordering and hashing are
-/// those of the underlying string, so the two agree).
-impl std::borrow::Borrow<str> for Digest {
-    fn borrow(&self) -> &str {
-        &self.0
     }
 }

@@ -14,8 +14,11 @@ use std::rc::Rc;
 /// Entries kept before the cache is emptied and refilled (a run touches a few dozen blobs).
 const CAPACITY: usize = 4096;
 
+/// Parsed values by type, then by key.
+type Cache = HashMap<TypeId, HashMap<String, Rc<dyn Any>>>;
+
 thread_local! {
-    static CACHE: RefCell<HashMap<TypeId, HashMap<String, Rc<dyn Any>>>> = RefCell::new(HashMap::new());
+    static CACHE: RefCell<Cache> = RefCell::new(HashMap::new());
 }
 
 /// `compute()` for `key` of type `T`, computed once per thread. `key` must determine the value

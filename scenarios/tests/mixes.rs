@@ -1,6 +1,7 @@
 //! Random mixes of neighbours over random fixtures. Two properties:
 //! - a `lease-held` push never fails with a missing digest, whatever races it;
 //! - the model's GC never removes an object that is still reachable (`gc-safety`), whatever runs.
+//!
 //! Scenarios are generated as TOML text and go through the real loader, so a failing case is a
 //! scenario file (printed, and saved by proptest in proptest-regressions as its generator input).
 
