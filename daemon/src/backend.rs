@@ -456,13 +456,17 @@ async fn apply_inner(
             client.create_lease(ctx, id, &l).await?;
             Outcome::Done
         }
-        OpKind::LeaseAdd { id, resource } => {
+        OpKind::LeaseAdd { id, resource } | OpKind::LeaseRemove { id, resource } => {
             let res = match resource {
                 Resource::Content(d) => LeaseResource::content(d.clone()),
                 Resource::Ingest(r) => LeaseResource::ingest(r.clone()),
                 Resource::Image(n) => LeaseResource::image(n.clone()),
             };
-            client.add_lease_resource(ctx, id, &res).await?;
+            if matches!(kind, OpKind::LeaseAdd { .. }) {
+                client.add_lease_resource(ctx, id, &res).await?;
+            } else {
+                client.delete_lease_resource(ctx, id, &res).await?;
+            }
             Outcome::Done
         }
         OpKind::LeaseDelete { id, sync } => {

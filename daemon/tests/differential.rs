@@ -16,10 +16,11 @@
 //! Generated: content writes in both styles (own or shared refs, wrong expected digests), labels
 //! (gc.root, gc.ref.content edges with `.`/`/` suffixes, non-edges, removals), ingest open/abort,
 //! info/read/delete, images create/update/delete (sync and async, dangling targets, label edges),
-//! leases (expiry past/near/far, flat, context leases that may not exist), lease add (content,
-//! ingests, images = unsupported on 1.6), lease delete (sync and async), gc.run, clock.advance
-//! (at most 3 per sequence, total < 24 h: the ingest expiry is the daemon's own), the pull program on
-//! a small fixture (full or lazy) and the converter's platform reduction, over three namespaces.
+//! leases (expiry past/near/far, flat, caller labels, context leases that may not exist), lease add
+//! and remove (content, ingests, images = unsupported on 1.6), lease delete (sync and async),
+//! gc.run, clock.advance (at most 3 per sequence, total < 24 h: the ingest expiry is the daemon's
+//! own), the pull program on a small fixture (full or lazy) and the converter's platform
+//! reduction, over three namespaces.
 //!
 //! `PUSHRACE_DIFF_CASES` overrides the number of cases (default 200). `PUSHRACE_DIFF_SEED` picks the
 //! generator's seed: a number, or `random` for a fresh one (printed, so a failure can be rerun).
@@ -228,6 +229,15 @@ fn action() -> BoxedStrategy<Action> {
                 ],
             )
             .prop_map(|(id, resource)| OpKind::LeaseAdd { id, resource })),
+        1 => op(ctx_no_lease(), (
+                lease_id(),
+                prop_oneof![
+                    3 => digest().prop_map(Resource::Content),
+                    1 => (0..REFS.len()).prop_map(|r| Resource::Ingest(REFS[r].to_string())),
+                    1 => image().prop_map(Resource::Image),
+                ],
+            )
+            .prop_map(|(id, resource)| OpKind::LeaseRemove { id, resource })),
         3 => op(ctx_no_lease(), (lease_id(), prop::bool::ANY).prop_map(|(id, sync)| OpKind::LeaseDelete { id, sync })),
         3 => op(ctx_no_lease(), Just(OpKind::GcRun)),
         2 => op(ctx_no_lease(), prop_oneof![Just(Duration::from_secs(1800)), Just(Duration::HOUR)]

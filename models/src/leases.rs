@@ -94,6 +94,44 @@ impl Store {
 
     /// `AddResource`: the lease must exist; the resource need not.
     pub fn lease_add(&mut self, ctx: &Ctx, id: &str, r: &Resource) -> Result<(), Error> {
+        let lease = self.lease_resource_target(ctx, id, r)?;
+        match r {
+            Resource::Content(d) => lease.content.insert(d.clone()),
+            // bolt refuses an empty key.
+            Resource::Ingest(r) if r.is_empty() => {
+                return Err(Error::raw(ErrorKind::Unknown, "key required"))
+            }
+            Resource::Ingest(r) => lease.ingests.insert(r.clone()),
+            Resource::Image(name) => lease.images.insert(name.clone()),
+        };
+        self.scheduler.mutation();
+        Ok(())
+    }
+
+    /// `DeleteResource`: the same checks as `AddResource`; removing what the lease does not hold
+    /// (an empty ingest ref included: bolt's Delete finds no such key) is no error. It makes the
+    /// database dirty (metadata/leases.go), so the default scheduler will collect.
+    pub fn lease_remove(&mut self, ctx: &Ctx, id: &str, r: &Resource) -> Result<(), Error> {
+        let lease = self.lease_resource_target(ctx, id, r)?;
+        match r {
+            Resource::Content(d) => lease.content.remove(d),
+            Resource::Ingest(r) => lease.ingests.remove(r),
+            Resource::Image(name) => lease.images.remove(name),
+        };
+        self.scheduler.mark_dirty();
+        self.scheduler.mutation();
+        Ok(())
+    }
+
+    /// The lease a resource is added to or removed from, after `parseLeaseResource`'s checks
+    /// (metadata/leases.go): the lease must exist, a content id must be a digest, and images are a
+    /// resource type only where images expire (2.x).
+    fn lease_resource_target(
+        &mut self,
+        ctx: &Ctx,
+        id: &str,
+        r: &Resource,
+    ) -> Result<&mut Lease, Error> {
         let images_ok = self.semantics.images_expire();
         let lease = self
             .namespaces
@@ -108,27 +146,16 @@ impl Store {
                         format_args!("invalid content resource id {d}: {e}"),
                     ));
                 }
-                lease.content.insert(d.clone());
             }
-            // bolt refuses an empty key.
-            Resource::Ingest(r) if r.is_empty() => {
-                return Err(Error::raw(ErrorKind::Unknown, "key required"))
-            }
-            Resource::Ingest(r) => {
-                lease.ingests.insert(r.clone());
-            }
-            Resource::Image(name) if images_ok => {
-                lease.images.insert(name.clone());
-            }
-            Resource::Image(_) => {
+            Resource::Image(_) if !images_ok => {
                 return Err(Error::wrap(
                     ErrorKind::NotImplemented,
                     "resource type images not supported yet",
                 ));
             }
+            Resource::Ingest(_) | Resource::Image(_) => {}
         }
-        self.scheduler.mutation();
-        Ok(())
+        Ok(lease)
     }
 
     /// `Delete`, then with `sync` (`leases.SynchronousDelete`) a full GC before answering.

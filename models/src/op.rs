@@ -88,6 +88,11 @@ pub enum OpKind {
         id: String,
         resource: Resource,
     },
+    /// leases.Manager `DeleteResource`.
+    LeaseRemove {
+        id: String,
+        resource: Resource,
+    },
     LeaseDelete {
         id: String,
         sync: bool,
@@ -132,6 +137,7 @@ impl OpKind {
             OpKind::ImageList => "image.list",
             OpKind::LeaseCreate { .. } => "lease.create",
             OpKind::LeaseAdd { .. } => "lease.add",
+            OpKind::LeaseRemove { .. } => "lease.remove",
             OpKind::LeaseDelete { .. } => "lease.delete",
             OpKind::LeaseList => "lease.list",
             OpKind::GcRun => "gc.run",
@@ -198,7 +204,7 @@ impl fmt::Display for Op {
             }
             OpKind::ImageGet { name } => write!(f, " {name}")?,
             OpKind::LeaseCreate { id, .. } => write!(f, " {id}")?,
-            OpKind::LeaseAdd { id, resource } => {
+            OpKind::LeaseAdd { id, resource } | OpKind::LeaseRemove { id, resource } => {
                 write!(f, " {id} {} {}", resource.type_name(), short(resource.id()))?
             }
             OpKind::LeaseDelete { id, sync } => {
@@ -328,6 +334,9 @@ impl Store {
             }
             OpKind::LeaseAdd { id, resource } => {
                 self.lease_add(ctx, id, resource).map(|_| Outcome::Done)
+            }
+            OpKind::LeaseRemove { id, resource } => {
+                self.lease_remove(ctx, id, resource).map(|_| Outcome::Done)
             }
             OpKind::LeaseDelete { id, sync } => {
                 self.lease_delete(ctx, id, *sync).map(|_| Outcome::Done)

@@ -293,7 +293,7 @@ fn allowed_keys(op: &str) -> Option<&'static [&'static str]> {
         "image.delete" => &["name", "sync"],
         "image.get" => &["name"],
         "lease.create" => &["id", "expire", "flat", "labels"],
-        "lease.add" => &["id", "type", "resource"],
+        "lease.add" | "lease.remove" => &["id", "type", "resource"],
         "lease.delete" => &["id", "sync"],
         "clock.advance" => &["by"],
         "image.pull" => &["ref", "platforms", "layers", "fetched", "as"],
@@ -304,7 +304,7 @@ fn allowed_keys(op: &str) -> Option<&'static [&'static str]> {
 
 pub const OP_NAMES: &str = "content.write, ingest.open, ingest.abort, content.info, content.read, content.label, \
 content.delete, content.list, image.create, image.update, image.delete, image.get, image.list, lease.create, \
-lease.add, lease.delete, lease.list, gc.run, clock.advance, image.pull, image.convert";
+lease.add, lease.remove, lease.delete, lease.list, gc.run, clock.advance, image.pull, image.convert";
 
 /// Line numbers of the `[[op]]` headers, in order.
 fn op_lines(text: &str) -> Vec<usize> {
@@ -542,7 +542,7 @@ pub fn parse(file: &str, text: &str) -> Result<OpsFile, InputError> {
                     labels: k.labels("labels")?.unwrap_or_default(),
                 }
             }
-            "lease.add" => {
+            "lease.add" | "lease.remove" => {
                 let ty = k.str("type")?;
                 let resource = k.subst("resource", &k.str("resource")?)?;
                 let resource = match ty.as_str() {
@@ -556,9 +556,11 @@ pub fn parse(file: &str, text: &str) -> Result<OpsFile, InputError> {
                         ))
                     }
                 };
-                OpKind::LeaseAdd {
-                    id: k.str("id")?,
-                    resource,
+                let id = k.str("id")?;
+                if name == "lease.add" {
+                    OpKind::LeaseAdd { id, resource }
+                } else {
+                    OpKind::LeaseRemove { id, resource }
                 }
             }
             "lease.delete" => OpKind::LeaseDelete {

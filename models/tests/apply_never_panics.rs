@@ -6,7 +6,7 @@
 use proptest::prelude::*;
 use pushrace_models::opsfile;
 
-const OPS: [&str; 22] = [
+const OPS: [&str; 23] = [
     "content.write",
     "ingest.open",
     "ingest.abort",
@@ -22,6 +22,7 @@ const OPS: [&str; 22] = [
     "image.list",
     "lease.create",
     "lease.add",
+    "lease.remove",
     "lease.delete",
     "lease.list",
     "gc.run",

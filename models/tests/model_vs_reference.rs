@@ -122,6 +122,11 @@ enum ROp {
         id: usize,
         data: usize,
     },
+    LeaseRemove {
+        ns: usize,
+        id: usize,
+        data: usize,
+    },
     LeaseDelete {
         ns: usize,
         id: usize,
@@ -171,6 +176,7 @@ fn rop() -> impl Strategy<Value = ROp> {
         3 => (ns.clone(), 0..LEASES.len(), prop::option::of(-5i64..7200), prop::bool::weighted(0.3))
             .prop_map(|(ns, id, expire, flat)| ROp::LeaseCreate { ns, id, expire, flat }),
         2 => (ns.clone(), 0..LEASES.len(), d.clone()).prop_map(|(ns, id, data)| ROp::LeaseAdd { ns, id, data }),
+        1 => (ns.clone(), 0..LEASES.len(), d.clone()).prop_map(|(ns, id, data)| ROp::LeaseRemove { ns, id, data }),
         2 => (ns.clone(), 0..LEASES.len(), any::<bool>()).prop_map(|(ns, id, sync)| ROp::LeaseDelete { ns, id, sync }),
         1 => prop_oneof![0i64..120, Just(3600), Just(86_400), Just(86_401)].prop_map(|secs| ROp::Advance { secs }),
         2 => Just(ROp::Gc),
@@ -300,6 +306,13 @@ fn to_op(op: &ROp) -> Op {
                 resource: Resource::Content(dgst(*data)),
             },
         ),
+        ROp::LeaseRemove { ns, id, data } => (
+            ctx(*ns, None),
+            OpKind::LeaseRemove {
+                id: LEASES[*id].to_string(),
+                resource: Resource::Content(dgst(*data)),
+            },
+        ),
         ROp::LeaseDelete { ns, id, sync } => (
             ctx(*ns, None),
             OpKind::LeaseDelete {
@@ -353,9 +366,10 @@ struct Reference {
     now: i64,
     ns: BTreeMap<String, RNs>,
     blobs: BTreeSet<String>,
-    /// The local store's ingest directories, by (namespace, ref): they outlive their buckets
-    /// (a shared abort keeps one) and a bucket opened again under the same ref finds its own.
-    backend: BTreeSet<(String, String)>,
+    /// The local store's ingest directories, by (namespace, ref): whether their data file has
+    /// bytes, and the total they were created with. They outlive their buckets (a shared abort
+    /// keeps one) and a bucket opened again under the same ref finds its own.
+    backend: BTreeMap<(String, String), (bool, u64)>,
     dirty: u32,
     dirty_cs: bool,
     mutations: u32,
@@ -469,6 +483,7 @@ impl Reference {
                 expected,
             } => {
                 let (ns, lease, r) = (NS[*ns], lease.map(|i| LEASES[i].to_string()), REFS[*r]);
+                let expected_size = expected.map(|i| DATA[i].len() as u64);
                 let expected = expected.map(dgst);
                 if let Some(e) = &expected {
                     if self.has(ns, e) {
@@ -500,15 +515,39 @@ impl Reference {
                 if lease.is_none() {
                     ing.expire_at = Some(now + 86_400);
                 }
-                // A shared writer opens no backend writer until its first byte (createAndCopy).
-                let backend = shared.is_none() || data.is_some();
+                let blob_size = shared.as_ref().and(expected_size);
                 if shared.is_some() {
                     ing.expected = shared;
                 }
-                if backend {
-                    self.backend.insert((ns.to_string(), r.to_string()));
-                }
                 self.mutation();
+                let key = (ns.to_string(), r.to_string());
+                let old = self.backend.get(&key).copied();
+                match (blob_size, data.is_some()) {
+                    // No backend writer until the first byte.
+                    (Some(_), false) => {}
+                    // createAndCopy opens the backend writer with the blob's size (a different
+                    // total restarts the file at offset 0) and copies the blob from its offset:
+                    // over old bytes the copy comes up short.
+                    (Some(size), true) => match old {
+                        Some((had, total)) if total == 0 || total == size => {
+                            self.backend.insert(key, (true, total));
+                            if had {
+                                return Err(
+                                    "failed to read expected number of bytes: unexpected EOF"
+                                        .into(),
+                                );
+                            }
+                        }
+                        _ => {
+                            self.backend.insert(key, (true, size));
+                        }
+                    },
+                    // A plain writer (total 0) creates or resumes the backend ingest.
+                    (None, wrote) => {
+                        let (had, total) = old.unwrap_or((false, 0));
+                        self.backend.insert(key, (had || wrote, total));
+                    }
+                }
                 Ok(())
             }
             ROp::IngestAbort { ns, lease, r } => {
@@ -643,6 +682,17 @@ impl Reference {
                 self.mutation();
                 Ok(())
             }
+            // DeleteResource: no error for an absent resource; raises `dirty` like a delete.
+            ROp::LeaseRemove { ns, id, data } => {
+                let id = LEASES[*id];
+                let Some(l) = self.ns.get_mut(NS[*ns]).and_then(|n| n.leases.get_mut(id)) else {
+                    return Err(format!("lease \"{id}\": not found"));
+                };
+                l.content.remove(&dgst(*data));
+                self.dirty += 1;
+                self.mutation();
+                Ok(())
+            }
             ROp::LeaseDelete { ns, id, sync } => {
                 let id = LEASES[*id];
                 if self
@@ -759,7 +809,7 @@ impl Reference {
             self.blobs.retain(|b| seen.contains(b));
             let ns = &self.ns;
             self.backend
-                .retain(|(name, r)| ns.get(name).is_some_and(|n| n.ingests.contains_key(r)));
+                .retain(|(name, r), _| ns.get(name).is_some_and(|n| n.ingests.contains_key(r)));
         }
         self.dirty_cs = false;
         self.dirty = 0;
@@ -802,7 +852,7 @@ impl Reference {
                 ingests: n
                     .ingests
                     .iter()
-                    .filter(|(r, _)| self.backend.contains(&(k.clone(), r.to_string())))
+                    .filter(|(r, _)| self.backend.contains_key(&(k.clone(), r.to_string())))
                     .map(|(r, _)| {
                         (
                             r.clone(),

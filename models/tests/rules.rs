@@ -2447,3 +2447,89 @@ data = "ec"
     assert!(r.ok(3));
     assert_eq!(r.store.backend_ingests()["default/1/fresh"].data, b"echoec");
 }
+
+// ------------------------------------------------------------ lease DeleteResource
+
+/// metadata/leases.go `DeleteResource`: the resource leaves the lease, so content held only by
+/// it is collected by the next GC, while what the lease still holds stays. Removing a resource the
+/// lease does not hold is no error; the lease must exist and the resource parse as for
+/// `AddResource` (tests/diff_probes/lease_remove.toml runs the same on containerd 1.6.20).
+#[test]
+fn lease_remove_drops_the_resource_so_gc_collects_it() {
+    let r = apply(
+        r#"
+[[op]]
+op = "lease.create"
+id = "L"
+[[op]]
+op = "content.write"
+data = "kept"
+lease = "L"
+[[op]]
+op = "content.write"
+data = "dropped"
+as = "d"
+lease = "L"
+[[op]]
+op = "lease.remove"
+id = "L"
+type = "content"
+resource = "@d"
+[[op]]
+op = "lease.remove"
+id = "L"
+type = "content"
+resource = "@d"
+[[op]]
+op = "lease.remove"
+id = "nope"
+type = "content"
+resource = "@d"
+[[op]]
+op = "gc.run"
+"#,
+    );
+    assert!(r.ok(3) && r.ok(4), "removing twice is fine");
+    assert_eq!(r.err(5), "lease \"nope\": not found");
+    assert!(r.has("default", "kept"));
+    assert!(!r.has("default", "dropped"));
+    assert_eq!(
+        r.resources("default", "L"),
+        vec![format!("content:{}", dg("kept"))]
+    );
+}
+
+/// metadata/leases.go `DeleteResource` raises `db.dirty`: with the default scheduler
+/// (deletion_threshold 0) the next mutation makes a background GC due, as after any delete.
+#[test]
+fn lease_remove_marks_the_store_dirty() {
+    let mut s = Store::new(Semantics::V1_6);
+    let ctx = Ctx::default();
+    let run = |s: &mut Store, kind: OpKind| {
+        s.apply(&Op {
+            ctx: ctx.clone(),
+            kind,
+        })
+    };
+    run(
+        &mut s,
+        OpKind::LeaseCreate {
+            id: "L".into(),
+            expire: None,
+            flat: false,
+            labels: Default::default(),
+        },
+    )
+    .unwrap();
+    assert!(!s.scheduler().gc_due());
+    run(
+        &mut s,
+        OpKind::LeaseRemove {
+            id: "L".into(),
+            resource: Resource::Ingest("absent".into()),
+        },
+    )
+    .unwrap();
+    assert_eq!(s.scheduler().dirty, 1);
+    assert!(s.scheduler().gc_due());
+}

@@ -278,6 +278,7 @@ pub fn footprint(op: &Op) -> (Keys, Keys) {
             writes.push(key("lease", ns, id));
         }
         OpKind::LeaseAdd { id, .. } => writes.push(key("lease", ns, id)),
+        OpKind::LeaseRemove { id, .. } => writes.extend([key("lease", ns, id), SCHED]),
         OpKind::LeaseDelete { id, sync } => {
             writes.extend([key("lease", ns, id), SCHED]);
             if *sync {
