@@ -330,18 +330,10 @@ async fn apply_inner(
             offset,
             len,
         } => {
-            let data = match len {
-                // Read with size 0 means "to the end" on the wire; a zero-length read is an Info.
-                Some(0) => {
-                    client.info(ctx, digest).await?;
-                    Vec::new()
-                }
-                _ => {
-                    client
-                        .read_at(ctx, digest, *offset as i64, len.unwrap_or(0) as i64)
-                        .await?
-                }
-            };
+            // Size 0 (or none given) reads to the end, as on the wire (contentserver Read).
+            let data = client
+                .read_at(ctx, digest, *offset as i64, len.unwrap_or(0) as i64)
+                .await?;
             Outcome::Data(data.into())
         }
         OpKind::ContentLabel { digest, labels } => {

@@ -2,6 +2,9 @@
 //! Differential test: random operation sequences applied to the model and to a real containerd
 //! 1.6.20 must give the same result op by op (ok, or the same error text) and the same final state.
 //!
+//! Answers are compared too where the daemon gives them: written digests, info, read bytes,
+//! listings, images and leases (`observable`).
+//!
 //! Isolation: every case (and every shrink step) gets a FRESH private daemon. GC is global to a
 //! daemon and the backend blob list is global too, so sharing one daemon between cases would need
 //! per-case namespaces, no GC and a filtered blob list — which would leave out exactly the global
@@ -41,7 +44,10 @@ use pushrace_models::labels::{GC_EXPIRE, GC_FLAT, GC_REF_CONTENT, GC_ROOT};
 use pushrace_models::leases::Resource;
 use pushrace_models::oci::{ImageFixture, MEDIA_INDEX, MEDIA_MANIFEST};
 use pushrace_models::opsfile::{self, default_write_ref, Action, EntryResult};
-use pushrace_models::{Bytes, Ctx, Digest, Labels, Op, OpKind, Semantics, Store, WriteStyle};
+use pushrace_models::{
+    Bytes, ContentInfo, Ctx, Digest, Image, Labels, Op, OpKind, Outcome, Semantics, Store,
+    WriteStyle,
+};
 
 const POOL: [&str; 5] = ["alpha", "bravo", "charlie", "delta", "echo"];
 const NAMESPACES: [&str; 3] = ["default", "ns-b", "ns-c"];
@@ -240,6 +246,12 @@ fn action() -> BoxedStrategy<Action> {
             .prop_map(|(id, resource)| OpKind::LeaseRemove { id, resource })),
         3 => op(ctx_no_lease(), (lease_id(), prop::bool::ANY).prop_map(|(id, sync)| OpKind::LeaseDelete { id, sync })),
         3 => op(ctx_no_lease(), Just(OpKind::GcRun)),
+        1 => op(ctx(), prop_oneof![
+                Just(OpKind::ContentWalk),
+                Just(OpKind::ImageList),
+                Just(OpKind::LeaseList),
+                image().prop_map(|name| OpKind::ImageGet { name }),
+            ]),
         2 => op(ctx_no_lease(), prop_oneof![Just(Duration::from_secs(1800)), Just(Duration::HOUR)]
             .prop_map(|by| OpKind::ClockAdvance { by })),
         1 => (ctx_no_lease(), prop::bool::ANY).prop_map(|(ctx, lazy)| Action::Pull {
@@ -323,13 +335,22 @@ struct Stats {
 fn run_case(actions: &[Action], stats: &mut Stats) -> Result<(), TestCaseError> {
     let started = StdInstant::now();
     let mut store = Store::new(Semantics::V1_6);
+    let mut model_values = Vec::new();
     let model: Vec<EntryResult> = actions
         .iter()
         .enumerate()
-        .map(|(i, a)| EntryResult {
-            op: i,
-            name: String::new(),
-            result: opsfile::run_action(&mut store, a),
+        .map(|(i, a)| {
+            let result = match a {
+                Action::Op(op) => store
+                    .apply(op)
+                    .map(|o| model_values.push((i, observable(&o)))),
+                a => opsfile::run_action(&mut store, a),
+            };
+            EntryResult {
+                op: i,
+                name: String::new(),
+                result,
+            }
         })
         .collect();
     let model_state = store.state();
@@ -341,25 +362,30 @@ fn run_case(actions: &[Action], stats: &mut Stats) -> Result<(), TestCaseError> 
         if attempt > 0 {
             stats.reruns += 1;
         }
-        let (results, state, violations) = runtime().block_on(async {
+        let (results, values, state, violations) = runtime().block_on(async {
             let client = daemon
                 .client()
                 .await
                 .unwrap_or_else(|e| panic!("cannot connect to the private containerd: {e}"));
             let mut b = DaemonBackend::new(&client, StdDuration::from_millis(*scale));
             let mut results = Vec::new();
+            let mut values = Vec::new();
             for (i, a) in actions.iter().enumerate() {
+                let result = match a {
+                    Action::Op(op) => b.apply(op).await.map(|o| values.push((i, observable(&o)))),
+                    a => b.run_action(a).await,
+                };
                 results.push(EntryResult {
                     op: i,
                     name: String::new(),
-                    result: b.run_action(a).await,
+                    result,
                 });
             }
             let state = b
                 .state()
                 .await
                 .unwrap_or_else(|e| panic!("dumping the daemon's state: {e}"));
-            (results, state, b.clock.violations().to_vec())
+            (results, values, state, b.clock.violations().to_vec())
         });
         drop(daemon);
         if !violations.is_empty() {
@@ -370,6 +396,7 @@ fn run_case(actions: &[Action], stats: &mut Stats) -> Result<(), TestCaseError> 
         stats.ops += actions.len() as u64;
         stats.wall += started.elapsed();
         let mut diffs = diff::diff_results(&model, &results, |i| describe(&actions[i]));
+        diffs.extend(diff_values(&model_values, &values));
         diffs.extend(diff::diff_states(&model_state, &state));
         if diffs.is_empty() {
             return Ok(());
@@ -395,6 +422,63 @@ fn run_case(actions: &[Action], stats: &mut Stats) -> Result<(), TestCaseError> 
         "the virtual clock mapping did not hold even at {} ms per virtual hour: {last_violations:?}",
         SCALES_MS[SCALES_MS.len() - 1]
     )
+}
+
+/// What a successful operation answered, where the daemon's answer can be compared: the written
+/// digest, info (size, labels), read bytes, listings, images, lease ids with labels (mapped back to
+/// virtual time by the backend). `None` for answers with nothing to compare (done, GC reports).
+fn observable(o: &Outcome) -> Option<String> {
+    let info = |i: &ContentInfo| format!("{} size={} labels={:?}", i.digest, i.size, i.labels);
+    let image = |i: &Image| {
+        format!(
+            "{} {} size={} labels={:?}",
+            i.target.digest, i.target.media_type, i.target.size, i.labels
+        )
+    };
+    Some(match o {
+        Outcome::Done | Outcome::Gc(_) => return None,
+        Outcome::Written(d) => d.to_string(),
+        Outcome::Info(i) => info(i),
+        Outcome::Data(b) => format!("{:?}", String::from_utf8_lossy(b)),
+        Outcome::Contents(v) => {
+            let mut v: Vec<String> = v.iter().map(info).collect();
+            v.sort();
+            v.join("; ")
+        }
+        Outcome::Image(i) => image(i),
+        Outcome::Images(v) => {
+            let mut v: Vec<String> = v
+                .iter()
+                .map(|(n, i)| format!("{n}: {}", image(i)))
+                .collect();
+            v.sort();
+            v.join("; ")
+        }
+        Outcome::Leases(v) => {
+            let mut v: Vec<String> = v
+                .iter()
+                .map(|(id, l)| format!("{id} {:?}", l.labels))
+                .collect();
+            v.sort();
+            v.join("; ")
+        }
+    })
+}
+
+/// One line per successful operation whose answer differs.
+fn diff_values(
+    model: &[(usize, Option<String>)],
+    daemon: &[(usize, Option<String>)],
+) -> Vec<String> {
+    let daemon: std::collections::BTreeMap<usize, &Option<String>> =
+        daemon.iter().map(|(i, v)| (*i, v)).collect();
+    model
+        .iter()
+        .filter_map(|(i, m)| {
+            let d = daemon.get(i)?;
+            (*d != m).then(|| format!("op {i} answered: model {m:?}, daemon {d:?}"))
+        })
+        .collect()
 }
 
 /// The seed CI uses: any fixed number would do; this one spells "pushrace" in ASCII.
