@@ -1,10 +1,16 @@
 //! The headline same-ref race under pushrace's strategies and under loom, on the same client
 //! programs: executions and wall time to the first violation, executions per second, and the
 //! executions needed to exhaust the lease-held fix at preemption bounds 2 and 3, with and without
-//! partial-order reduction. Run: `cargo bench -p pushrace-scenarios --bench explore`.
+//! partial-order reduction. shuttle runs the same programs too (random and PCT to the first
+//! violation, random and DFS for executions per second). Run:
+//! `cargo bench -p pushrace-scenarios --bench explore`.
 
 #[path = "../tests/common/loom_client.rs"]
 mod loom_client;
+#[path = "../tests/common/shuttle_client.rs"]
+mod shuttle_client;
+
+use shuttle::scheduler::{DfsScheduler, PctScheduler, RandomScheduler};
 
 use pushrace_scenarios::explore::{explore, Options};
 use pushrace_scenarios::library;
@@ -49,15 +55,15 @@ fn main() {
     let bad = scenario(Variant::V0_18);
     println!("same-ref v0.18 (#855): first violation");
     println!(
-        "{:<28} {:>12} {:>12} {:>14}",
-        "strategy", "executions", "ms+shrink", "executions/s"
+        "{:<28} {:>12} {:>12} {:>12} {:>14}",
+        "strategy", "executions", "ms to find", "ms+shrink", "executions/s"
     );
     for (name, strategy, seeds) in [
         ("dfs (bound 2, DPOR)", StrategyKind::Dfs, 1u64),
         ("random (mean of 20 seeds)", StrategyKind::Random, 20),
         ("pct d=3 (mean of 20 seeds)", StrategyKind::Pct, 20),
     ] {
-        let (mut execs, mut ms) = (0u64, 0f64);
+        let (mut execs, mut ms, mut ms_found) = (0u64, 0f64, 0f64);
         for seed in 0..seeds {
             let mut o = opts(&bad, strategy, 2, true);
             o.seed = seed;
@@ -71,18 +77,50 @@ fn main() {
             );
             // Executions until the failure: the report stops at the first failure.
             execs += v.report.executions;
+            o.shrink = false;
+            let t = Instant::now();
+            assert!(explore(&bad, &o).violation.is_some());
+            ms_found += t.elapsed().as_secs_f64() * 1e3;
         }
-        let (e, m) = (execs as f64 / seeds as f64, ms / seeds as f64);
-        println!("{name:<28} {e:>12.1} {m:>12.2} {:>14.0}", e / (m / 1e3));
+        let n = seeds as f64;
+        let (e, m, f) = (execs as f64 / n, ms / n, ms_found / n);
+        println!(
+            "{name:<28} {e:>12.1} {f:>12.2} {m:>12.2} {:>14.0}",
+            e / (f / 1e3)
+        );
     }
     let (e, secs, found) = loom_run(&bad, 1);
     println!(
-        "{:<28} {:>12} {:>12.2} {:>14.0}   (found: {found})",
+        "{:<28} {:>12} {:>12.2} {:>12} {:>14.0}   (found: {found})",
         "loom (bound 1)",
         e,
         secs * 1e3,
+        "-",
         e as f64 / secs
     );
+    for (name, pct) in [
+        ("shuttle random (20 seeds)", false),
+        ("shuttle pct d=3 (20 seeds)", true),
+    ] {
+        let (mut execs, mut ms, mut found) = (0u64, 0f64, 0);
+        for seed in 0..20u64 {
+            let t = Instant::now();
+            let (e, failure) = if pct {
+                shuttle_client::check_scenario(&bad, PctScheduler::new_from_seed(seed, 3, 100_000))
+            } else {
+                shuttle_client::check_scenario(&bad, RandomScheduler::new_from_seed(seed, 100_000))
+            };
+            ms += t.elapsed().as_secs_f64() * 1e3;
+            execs += e;
+            found += failure.is_some() as u32;
+        }
+        let (e, m) = (execs as f64 / 20.0, ms / 20.0);
+        println!(
+            "{name:<28} {e:>12.1} {m:>12.2} {:>12} {:>14.0}   (found: {found}/20)",
+            "-",
+            e / (m / 1e3)
+        );
+    }
 
     println!("\nlease-held (the fix): executions to exhaust the bounded space");
     println!(
@@ -122,9 +160,33 @@ fn main() {
         secs * 1e3,
         loom_rate
     );
+    let mut shuttle_rates = Vec::new();
+    for (name, dfs) in [("shuttle random", false), ("shuttle dfs (no bound)", true)] {
+        let t = Instant::now();
+        let (e, failure) = if dfs {
+            shuttle_client::check_scenario(&good, DfsScheduler::new(Some(5_000), false))
+        } else {
+            shuttle_client::check_scenario(&good, RandomScheduler::new_from_seed(1, 5_000))
+        };
+        let secs = t.elapsed().as_secs_f64();
+        assert!(failure.is_none(), "{name}: {failure:?}");
+        shuttle_rates.push(e as f64 / secs);
+        println!(
+            "{:<34} {:>12} {:>12.1} {:>14.0}",
+            format!("{name}, {e} schedules"),
+            e,
+            secs * 1e3,
+            e as f64 / secs
+        );
+    }
     println!(
         "\nexecutions/s, pushrace dfs (no reduction) / loom, bound 1: {:.1}x",
         rates[0] / loom_rate
+    );
+    println!(
+        "executions/s, pushrace dfs (no reduction) / shuttle random: {:.1}x, / shuttle dfs: {:.1}x",
+        rates[0] / shuttle_rates[0],
+        rates[0] / shuttle_rates[1]
     );
     if std::env::var_os("PUSHRACE_BENCH_LOOM2").is_some() {
         // Opt-in: loom at bound 2 on the same programs takes minutes.

@@ -26,6 +26,8 @@ pub struct Options {
     pub max_time: Option<Duration>,
     pub progress: bool,
     pub reduction: bool,
+    /// Shrink the failure found (on by default; the benchmark turns it off to time the search).
+    pub shrink: bool,
 }
 
 impl Options {
@@ -41,6 +43,7 @@ impl Options {
             max_time: None,
             progress: false,
             reduction: true,
+            shrink: true,
         }
     }
 
@@ -52,6 +55,7 @@ impl Options {
             max_time: self.max_time,
             shard: self.shard,
             progress: self.progress,
+            shrink: self.shrink,
             ..Config::default()
         }
     }
