@@ -227,6 +227,8 @@ impl Store {
     /// Applies one operation atomically: the outcome, or containerd's error for it.
     pub fn apply(&mut self, op: &Op) -> Result<Outcome, Error> {
         let ctx = &op.ctx;
+        // The content service validates the digest it is given before anything else.
+        content_digest_check(&op.kind)?;
         // Every metadata call starts with namespaces.NamespaceRequired, which validates the name.
         if !matches!(op.kind, OpKind::ClockAdvance { .. } | OpKind::GcRun) {
             crate::store::validate_namespace(&ctx.namespace)?;
@@ -357,5 +359,22 @@ impl Store {
             .get(&ctx.namespace)
             .and_then(|n| n.content.get(digest))
             .map_or(1, |r| r.size as i64)
+    }
+}
+
+/// services/content/contentserver (1.6.20): Info, Update, Delete and Read refuse a malformed digest
+/// (go-digest `Validate`) with InvalidArgument and these exact messages, before the store is asked.
+fn content_digest_check(kind: &OpKind) -> Result<(), Error> {
+    let (d, message): (&str, fn(&str, &str) -> String) = match kind {
+        OpKind::ContentInfo { digest } | OpKind::ContentLabel { digest, .. } => {
+            (digest, |d, _| format!("{d:?} failed validation"))
+        }
+        OpKind::ContentDelete { digest } => (digest, |_, e| e.to_string()),
+        OpKind::ContentRead { digest, .. } => (digest, |d, e| format!("{d}: {e}")),
+        _ => return Ok(()),
+    };
+    match crate::digest::validate(d) {
+        Ok(()) => Ok(()),
+        Err(e) => Err(Error::raw(crate::ErrorKind::InvalidArgument, message(d, e))),
     }
 }

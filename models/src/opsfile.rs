@@ -142,6 +142,17 @@ struct Keys<'a> {
     t: &'a Table,
     c: &'a Ctx2<'a>,
     names: &'a BTreeMap<String, Digest>,
+    digests: Digests,
+}
+
+/// What a malformed `digest` or `target` value is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Digests {
+    /// An argument like any other: containerd (and the model) refuse it with their own error.
+    /// `pushrace apply` files, which stand for the calls a client makes.
+    AsSent,
+    /// Bad input (exit 2): scenario files, where it can only be a typo.
+    Strict,
 }
 
 impl<'a> Keys<'a> {
@@ -255,6 +266,15 @@ impl<'a> Keys<'a> {
         Ok(s)
     }
 
+    /// A digest the operation sends as it is: `@NAME` is substituted, anything else is left for
+    /// containerd (and the model) to refuse with their own error.
+    fn digest_arg(&self, k: &str) -> Result<String, InputError> {
+        match self.digests {
+            Digests::AsSent => self.subst(k, &self.str(k)?),
+            Digests::Strict => self.digest(k),
+        }
+    }
+
     fn opt_digest(&self, k: &str) -> Result<Option<Digest>, InputError> {
         if !self.t.contains_key(k) {
             return Ok(None);
@@ -323,6 +343,11 @@ fn op_lines(text: &str) -> Vec<usize> {
 
 /// Parses an operations file. `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<OpsFile, InputError> {
+    parse_with(file, text, Digests::AsSent)
+}
+
+/// [`parse`], choosing what a malformed digest is.
+pub fn parse_with(file: &str, text: &str, digests: Digests) -> Result<OpsFile, InputError> {
     let top_err = |line: Option<usize>, key: Option<&str>, message: String| InputError {
         file: file.to_string(),
         line,
@@ -393,6 +418,7 @@ pub fn parse(file: &str, text: &str) -> Result<OpsFile, InputError> {
             t,
             c: &c,
             names: &names,
+            digests,
         };
         let name = k.str("op")?;
         let allowed = allowed_keys(&name).ok_or_else(|| {
@@ -468,18 +494,18 @@ pub fn parse(file: &str, text: &str) -> Result<OpsFile, InputError> {
             }
             "ingest.abort" => OpKind::IngestAbort { r: k.str("ref")? },
             "content.info" => OpKind::ContentInfo {
-                digest: k.digest("digest")?,
+                digest: k.digest_arg("digest")?,
             },
             "content.delete" => OpKind::ContentDelete {
-                digest: k.digest("digest")?,
+                digest: k.digest_arg("digest")?,
             },
             "content.read" => OpKind::ContentRead {
-                digest: k.digest("digest")?,
+                digest: k.digest_arg("digest")?,
                 offset: k.opt_int("offset", 0)?.unwrap_or(0) as u64,
                 len: k.opt_int("length", 0)?.map(|l| l as u64),
             },
             "content.label" => OpKind::ContentLabel {
-                digest: k.digest("digest")?,
+                digest: k.digest_arg("digest")?,
                 labels: k.labels("labels")?.ok_or_else(|| {
                     c.err(Some("labels"), "missing (a table of labels is required)")
                 })?,
@@ -493,13 +519,13 @@ pub fn parse(file: &str, text: &str) -> Result<OpsFile, InputError> {
                 media_type: k
                     .opt_str("media_type")?
                     .unwrap_or_else(|| DEFAULT_MEDIA_TYPE.to_string()),
-                target: k.digest("target")?,
+                target: k.digest_arg("target")?,
                 size: k.opt_int("size", i64::MIN)?,
                 labels: k.labels("labels")?.unwrap_or_default(),
             },
             "image.update" => {
                 let target = if t.contains_key("target") {
-                    Some(k.digest("target")?)
+                    Some(k.digest_arg("target")?)
                 } else {
                     None
                 };

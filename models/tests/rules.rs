@@ -2533,3 +2533,45 @@ fn lease_remove_marks_the_store_dirty() {
     assert_eq!(s.scheduler().dirty, 1);
     assert!(s.scheduler().gc_due());
 }
+
+/// services/content/contentserver (1.6.20) validates the digest of Info, Update, Delete and Read
+/// before the store (so before the namespace) and answers InvalidArgument with three different
+/// texts; the image store refuses a malformed target (metadata/images.go `validateImage`). Agreed
+/// with the daemon by tests/diff_probes/malformed_digests.toml.
+#[test]
+fn malformed_digests_are_refused_with_containerds_texts() {
+    let r = apply(
+        r#"
+[[op]]
+op = "content.info"
+digest = "garbage"
+[[op]]
+op = "content.read"
+digest = "sha256:abc"
+[[op]]
+op = "content.delete"
+digest = "md5:abc"
+[[op]]
+op = "content.label"
+digest = "x"
+labels = { "a" = "b" }
+[[op]]
+op = "content.info"
+digest = "garbage"
+namespace = "bad ns"
+[[op]]
+op = "image.create"
+name = "i"
+target = "sha256:abc"
+"#,
+    );
+    assert_eq!(r.err(0), "\"garbage\" failed validation");
+    assert_eq!(r.err(1), "sha256:abc: invalid checksum digest length");
+    assert_eq!(r.err(2), "unsupported digest algorithm");
+    assert_eq!(r.err(3), "\"x\" failed validation");
+    assert_eq!(r.err(4), "\"garbage\" failed validation");
+    assert_eq!(
+        r.err(5),
+        "Target.Digest \"sha256:abc\" invalid: invalid checksum digest length: invalid argument"
+    );
+}

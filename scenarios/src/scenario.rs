@@ -812,11 +812,12 @@ fn parse_program(
             doc.insert("op".into(), toml::Value::Array(ops.get_ref().clone()));
             let text =
                 toml::to_string(&doc).map_err(|e| l.err(Some(ops.span()), "ops", e.to_string()))?;
-            let parsed = opsfile::parse("ops", &text).map_err(|e| {
-                let at = e.op.map_or(String::new(), |i| format!("op {i}: "));
-                let key = e.key.map_or(String::new(), |k| format!("key `{k}`: "));
-                l.err(Some(ops.span()), "ops", format!("{at}{key}{}", e.message))
-            })?;
+            let parsed =
+                opsfile::parse_with("ops", &text, opsfile::Digests::Strict).map_err(|e| {
+                    let at = e.op.map_or(String::new(), |i| format!("op {i}: "));
+                    let key = e.key.map_or(String::new(), |k| format!("key `{k}`: "));
+                    l.err(Some(ops.span()), "ops", format!("{at}{key}{}", e.message))
+                })?;
             ProgramSpec::Ops {
                 actions: parsed.entries.into_iter().map(|e| e.action).collect(),
             }
