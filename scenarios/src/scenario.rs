@@ -943,6 +943,14 @@ impl Scenario {
         self.roles.get(digest).map(String::as_str)
     }
 
+    /// The first digest (in digest order) whose role starts with `role`, e.g. "reduced index".
+    pub fn digest_with_role(&self, role: &str) -> Option<&str> {
+        self.roles
+            .iter()
+            .find(|(_, r)| r.starts_with(role))
+            .map(|(d, _)| d.as_str())
+    }
+
     pub fn fixture(&self, reference: &str) -> Option<&Arc<ImageFixture>> {
         self.images
             .iter()

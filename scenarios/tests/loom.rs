@@ -25,14 +25,9 @@ fn loom_finds_the_v0_18_same_ref_violation() {
         message.contains("content digest sha256:"),
         "loom's failure is the missing digest: {message}"
     );
-    let reduced = s
-        .roles
-        .iter()
-        .find(|(_, w)| w.starts_with("reduced index"))
-        .map(|(d, _)| d.clone())
-        .unwrap();
+    let reduced = s.digest_with_role("reduced index").unwrap();
     assert!(
-        message.contains(&reduced),
+        message.contains(reduced),
         "the missing digest is the reduced index: {message}"
     );
 }

@@ -18,12 +18,7 @@ fn shuttle_pct_finds_the_v0_18_same_ref_violation() {
     let (_, failure) =
         shuttle_client::check_scenario(&s, PctScheduler::new_from_seed(0x5eed, 3, 2_000));
     let message = failure.expect("shuttle's PCT found the violation within 2000 schedules");
-    let reduced = s
-        .roles
-        .iter()
-        .find(|(_, w)| w.starts_with("reduced index"))
-        .map(|(d, _)| d.clone())
-        .unwrap();
+    let reduced = s.digest_with_role("reduced index").unwrap();
     assert!(
         message.contains(&format!("content digest {reduced}: not found")),
         "the missing digest is the reduced index: {message}"

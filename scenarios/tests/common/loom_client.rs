@@ -3,31 +3,16 @@
 //! `loom::future::block_on`. Shared by the loom test and the comparison benchmark.
 
 use loom::sync::{Arc, Mutex};
-use pushrace_models::{Error, Op, Outcome};
-use pushrace_scenarios::client::Client;
 use pushrace_scenarios::explore::{classify, run_actor};
 use pushrace_scenarios::scenario::Scenario;
-use pushrace_scenarios::sim::Sim;
+use pushrace_scenarios::sim::{LockedClient, Sim, SimLock};
 
-pub struct LoomClient {
-    pub sim: Arc<Mutex<Sim>>,
-}
+/// The simulated daemon behind a loom mutex.
+pub struct LoomSim(pub Arc<Mutex<Sim>>);
 
-impl Client for LoomClient {
-    async fn call(&self, op: Op) -> Result<Outcome, Error> {
-        self.sim.lock().unwrap().apply(&op)
-    }
-
-    async fn registry_has(&self, digest: &str) -> bool {
-        self.sim.lock().unwrap().registry.contains(digest)
-    }
-
-    async fn registry_put(&self, digest: &str) {
-        self.sim.lock().unwrap().registry.insert(digest.to_string());
-    }
-
-    async fn gc_tick(&self) -> bool {
-        self.sim.lock().unwrap().gc_tick()
+impl SimLock for LoomSim {
+    fn with<R>(&self, f: impl FnOnce(&mut Sim) -> R) -> R {
+        f(&mut self.0.lock().unwrap())
     }
 }
 
@@ -71,7 +56,7 @@ fn run_all(scenario: &std::sync::Arc<Scenario>) {
             loom::thread::Builder::new()
                 .stack_size(8 << 20)
                 .spawn(move || {
-                    let client = LoomClient { sim };
+                    let client = LockedClient(LoomSim(sim));
                     let actor = &scenario.actors[i];
                     let r = loom::future::block_on(run_actor(&client, &scenario, actor));
                     classify(scenario.check.invariant, r)

@@ -3,34 +3,19 @@
 //! driving the same async programs with `shuttle::future::block_on`), explored by shuttle's own
 //! schedulers. Shared by the shuttle test and the comparison benchmark.
 
-use pushrace_models::{Error, Op, Outcome};
-use pushrace_scenarios::client::Client;
 use pushrace_scenarios::explore::{classify, run_actor};
 use pushrace_scenarios::scenario::Scenario;
-use pushrace_scenarios::sim::Sim;
+use pushrace_scenarios::sim::{LockedClient, Sim, SimLock};
 use shuttle::scheduler::Scheduler;
 use shuttle::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub struct ShuttleClient {
-    pub sim: Arc<Mutex<Sim>>,
-}
+/// The simulated daemon behind a shuttle mutex.
+pub struct ShuttleSim(pub Arc<Mutex<Sim>>);
 
-impl Client for ShuttleClient {
-    async fn call(&self, op: Op) -> Result<Outcome, Error> {
-        self.sim.lock().unwrap().apply(&op)
-    }
-
-    async fn registry_has(&self, digest: &str) -> bool {
-        self.sim.lock().unwrap().registry.contains(digest)
-    }
-
-    async fn registry_put(&self, digest: &str) {
-        self.sim.lock().unwrap().registry.insert(digest.to_string());
-    }
-
-    async fn gc_tick(&self) -> bool {
-        self.sim.lock().unwrap().gc_tick()
+impl SimLock for ShuttleSim {
+    fn with<R>(&self, f: impl FnOnce(&mut Sim) -> R) -> R {
+        f(&mut self.0.lock().unwrap())
     }
 }
 
@@ -72,7 +57,7 @@ fn run_all(scenario: &std::sync::Arc<Scenario>) {
         .map(|i| {
             let (sim, scenario) = (sim.clone(), scenario.clone());
             shuttle::thread::spawn(move || {
-                let client = ShuttleClient { sim };
+                let client = LockedClient(ShuttleSim(sim));
                 let actor = &scenario.actors[i];
                 let r = shuttle::future::block_on(run_actor(&client, &scenario, actor));
                 classify(scenario.check.invariant, r)
