@@ -91,7 +91,21 @@ pub fn reduce_index_of_blob(
     index_labels: &Labels,
     platforms: &[String],
 ) -> Result<Option<Reduced>, Error> {
-    let key = format!("{digest}|{platforms:?}|{index_labels:?}");
+    // Every part length-prefixed, so no two different inputs share a key.
+    let mut key = String::with_capacity(256);
+    let parts = std::iter::once(digest)
+        .chain(platforms.iter().map(String::as_str))
+        .chain(std::iter::once("|"))
+        .chain(
+            index_labels
+                .iter()
+                .flat_map(|(k, v)| [k.as_str(), v.as_str()]),
+        );
+    for part in parts {
+        key.push_str(&part.len().to_string());
+        key.push(':');
+        key.push_str(part);
+    }
     let r = crate::memo::cached(&key, || {
         reduce_index(index_json, index_labels, platforms).map(|o| {
             o.map(|(json, labels)| Reduced {

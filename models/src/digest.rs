@@ -49,6 +49,12 @@ impl Digest {
 /// go-digest `Digest.Validate`: format `alg:encoded`, a known algorithm, the right length, lower hex.
 pub fn validate(s: &str) -> Result<(), &'static str> {
     const FORMAT: &str = "invalid checksum digest format";
+    // The case every program produces, checked first: it runs on every content call.
+    if let Some(enc) = s.strip_prefix("sha256:") {
+        if enc.len() == 64 && is_lower_hex(enc.as_bytes()) {
+            return Ok(());
+        }
+    }
     let i = match s.find(':') {
         Some(i) if i > 0 && i + 1 < s.len() => i,
         _ => return Err(FORMAT),
@@ -85,6 +91,13 @@ pub fn validate(s: &str) -> Result<(), &'static str> {
         return Err(FORMAT);
     }
     Ok(())
+}
+
+/// Every byte in `0-9a-f`. No early exit, so the loop vectorises.
+fn is_lower_hex(enc: &[u8]) -> bool {
+    enc.iter().fold(true, |ok, &b| {
+        ok & ((b.wrapping_sub(b'0') < 10) | (b.wrapping_sub(b'a') < 6))
+    })
 }
 
 impl fmt::Display for Digest {

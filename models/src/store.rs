@@ -285,9 +285,20 @@ pub fn validate_namespace(ns: &str) -> Result<(), crate::Error> {
             "identifier {ns:?} greater than maximum length (76 characters)"
         ));
     }
-    let well_formed = ns
-        .split(['.', '_', '-'])
-        .all(|run| !run.is_empty() && run.bytes().all(|b| b.is_ascii_alphanumeric()));
+    // Alphanumeric runs joined by single separators, in one pass (it runs on every call).
+    let mut after_separator = true;
+    let mut well_formed = true;
+    for b in ns.bytes() {
+        if b.is_ascii_alphanumeric() {
+            after_separator = false;
+        } else if matches!(b, b'.' | b'_' | b'-') && !after_separator {
+            after_separator = true;
+        } else {
+            well_formed = false;
+            break;
+        }
+    }
+    let well_formed = well_formed && !after_separator;
     if !well_formed {
         return invalid(format!(
             "identifier {ns:?} must match ^[A-Za-z0-9]+(?:[._-](?:[A-Za-z0-9]+))*$"

@@ -2575,3 +2575,33 @@ target = "sha256:abc"
         "Target.Digest \"sha256:abc\" invalid: invalid checksum digest length: invalid argument"
     );
 }
+
+/// identifiers/validate.go's pattern `^[A-Za-z0-9]+(?:[._-](?:[A-Za-z0-9]+))*$`, case by case.
+#[test]
+fn namespace_names_follow_the_identifier_pattern() {
+    use pushrace_models::store::validate_namespace;
+    for ok in [
+        "a",
+        "default",
+        "A1",
+        "a.b",
+        "a_b-c.d",
+        "k8s.io",
+        &"x".repeat(76),
+    ] {
+        assert!(validate_namespace(ok).is_ok(), "{ok}");
+    }
+    for bad in [
+        "-a",
+        "a-",
+        ".",
+        "a..b",
+        "a._b",
+        "a b",
+        "é",
+        "a/b",
+        &"x".repeat(77),
+    ] {
+        assert!(validate_namespace(bad).is_err(), "{bad}");
+    }
+}
