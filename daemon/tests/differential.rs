@@ -30,7 +30,8 @@
 //! The default is a fixed seed, so CI runs the same 200 sequences every time and stays green or
 //! red for a reason; searching for new differences is done with `random` and many cases:
 //! `PUSHRACE_DIFF_SEED=random PUSHRACE_DIFF_CASES=2000 cargo test -p pushrace-daemon --features
-//! containerd --test differential`. Failures found either way are kept in
+//! containerd --test differential`; `PUSHRACE_DIFF_FOCUS=ingests` draws the sequences mostly from the
+//! operations on ingests. Failures found either way are kept in
 //! `differential.proptest-regressions` and rerun first.
 
 use std::sync::{Arc, OnceLock};
@@ -271,8 +272,53 @@ fn action() -> BoxedStrategy<Action> {
 
 /// At most `MAX_ADVANCES` clock advances (each ≤ 1 h): the virtual clock stays < 24 h past start,
 /// where the daemon's own ingest expiry would begin to differ.
+/// `PUSHRACE_DIFF_FOCUS=ingests`: sequences made mostly of what touches ingests (writes under the
+/// shared refs, open, abort, shared blobs from other namespaces, deletes and GCs that clean the
+/// backend, leases holding ingests), where the model's backend-ingest rules live.
+fn ingest_action() -> BoxedStrategy<Action> {
+    let lease_id = || (0..LEASES.len()).prop_map(|i| LEASES[i].to_string());
+    let shared_ref_write = content_write().prop_map(|k| match k {
+        OpKind::ContentWrite {
+            data,
+            expected,
+            labels,
+            style,
+            r,
+        } => OpKind::ContentWrite {
+            r: if r.starts_with("write-") {
+                REFS[data.len() % 2].to_string()
+            } else {
+                r
+            },
+            data,
+            expected,
+            labels,
+            style,
+        },
+        k => k,
+    });
+    prop_oneof![
+        6 => op(ctx(), shared_ref_write),
+        2 => op(ctx(), content_write()),
+        6 => op(ctx(), ingest_open()),
+        3 => op(ctx(), (0..REFS.len()).prop_map(|r| OpKind::IngestAbort { r: REFS[r].to_string() })),
+        2 => op(ctx(), any_digest().prop_map(|digest| OpKind::ContentDelete { digest })),
+        2 => op(ctx_no_lease(), Just(OpKind::GcRun)),
+        1 => op(ctx_no_lease(), lease_id().prop_map(|id| OpKind::LeaseCreate { id, expire: None, flat: false, labels: Labels::new() })),
+        1 => op(ctx_no_lease(), (lease_id(), prop::bool::ANY).prop_map(|(id, sync)| OpKind::LeaseDelete { id, sync })),
+        1 => op(ctx_no_lease(), Just(OpKind::ContentWalk)),
+    ]
+    .boxed()
+}
+
 fn sequence() -> impl Strategy<Value = Vec<Action>> {
-    prop::collection::vec(action(), 1..30).prop_map(|v| {
+    let focus = std::env::var("PUSHRACE_DIFF_FOCUS").ok();
+    let action = match focus.as_deref() {
+        None => action(),
+        Some("ingests") => ingest_action(),
+        Some(other) => panic!("PUSHRACE_DIFF_FOCUS={other:?}: expected `ingests` or unset"),
+    };
+    prop::collection::vec(action, 1..30).prop_map(|v| {
         let mut advances = 0;
         v.into_iter()
             .filter(|a| {

@@ -397,6 +397,7 @@ impl Store {
                 format_args!("unexpected commit digest {d}, expected {e}"),
             ));
         }
+        self.blobs_dir = true;
         let b = self.backend_ingests.remove(bref).expect("looked up above");
         self.blobs
             .entry(d.clone())

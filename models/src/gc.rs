@@ -230,28 +230,31 @@ impl Store {
         }
         if self.scheduler.dirty_cs {
             self.scheduler.dirty_cs = false;
-            let mut seen: HashSet<&str> = HashSet::new();
-            for n in self.namespaces.values() {
-                seen.extend(n.content.keys().map(|d| d.as_str()));
-                seen.extend(
-                    n.ingests
-                        .values()
-                        .filter_map(|i| i.expected.as_ref().map(|d| d.as_str())),
-                );
+            // Without `blobs/` (nothing ever committed) the cleanup fails before it starts.
+            if self.blobs_dir {
+                let mut seen: HashSet<&str> = HashSet::new();
+                for n in self.namespaces.values() {
+                    seen.extend(n.content.keys().map(|d| d.as_str()));
+                    seen.extend(
+                        n.ingests
+                            .values()
+                            .filter_map(|i| i.expected.as_ref().map(|d| d.as_str())),
+                    );
+                }
+                let keep: Vec<bool> = self
+                    .blobs
+                    .keys()
+                    .map(|d| seen.contains(d.as_str()))
+                    .collect();
+                retain_in_order(&mut self.blobs, keep, |d| report.blobs.push(d.to_string()));
+                // Backend ingests no bucket names are aborted (`WalkStatusRefs` + `Abort`).
+                let named: BTreeSet<String> = self
+                    .namespaces
+                    .iter()
+                    .flat_map(|(ns, n)| n.ingests.keys().map(move |r| backend_ref(ns, r)))
+                    .collect();
+                self.backend_ingests.retain(|bref, _| named.contains(bref));
             }
-            let keep: Vec<bool> = self
-                .blobs
-                .keys()
-                .map(|d| seen.contains(d.as_str()))
-                .collect();
-            retain_in_order(&mut self.blobs, keep, |d| report.blobs.push(d.to_string()));
-            // Backend ingests no bucket names are aborted (`WalkStatusRefs` + `Abort`).
-            let named: BTreeSet<String> = self
-                .namespaces
-                .iter()
-                .flat_map(|(ns, n)| n.ingests.keys().map(move |r| backend_ref(ns, r)))
-                .collect();
-            self.backend_ingests.retain(|bref, _| named.contains(bref));
         }
         self.scheduler.collected();
         report

@@ -140,6 +140,11 @@ pub struct Store {
     pub(crate) blobs: BTreeMap<Digest, Bytes>,
     /// The local content store's ingests, by backend ref (`backend_ref`).
     pub(crate) backend_ingests: BTreeMap<String, BackendIngest>,
+    /// content/local creates its `blobs/` directory at the first commit (`MkdirAll` in
+    /// writer.go `Commit`) and never removes it. Until then the GC's backend cleanup fails at its
+    /// first step (`Walk` of `blobs/`: `lstat …: no such file or directory`, logged as "content
+    /// garbage collection failed") and so aborts no orphaned ingest.
+    pub(crate) blobs_dir: bool,
     pub(crate) scheduler: Scheduler,
     /// Source of deterministic ids for leases the store's own client procedures create
     /// (containerd's `WithRandomID`).
@@ -154,6 +159,7 @@ impl Store {
             namespaces: BTreeMap::new(),
             blobs: BTreeMap::new(),
             backend_ingests: BTreeMap::new(),
+            blobs_dir: false,
             scheduler: Scheduler::default(),
             next_id: 1,
         }

@@ -370,6 +370,9 @@ struct Reference {
     /// bytes, and the total they were created with. They outlive their buckets (a shared abort
     /// keeps one) and a bucket opened again under the same ref finds its own.
     backend: BTreeMap<(String, String), (bool, u64)>,
+    /// The local store's `blobs/` exists (something was committed): without it the GC's backend
+    /// cleanup fails before it starts.
+    blobs_dir: bool,
     dirty: u32,
     dirty_cs: bool,
     mutations: u32,
@@ -463,6 +466,7 @@ impl Reference {
                     return Ok(());
                 }
                 self.blobs.insert(d.clone());
+                self.blobs_dir = true;
                 let n = self.n(ns);
                 n.content.insert(
                     d.clone(),
@@ -800,7 +804,7 @@ impl Reference {
             n.content.retain(|d, _| content.contains(d));
             swept_records |= ci != n.ingests.len() || cc != n.content.len();
         }
-        if swept_records || self.dirty_cs {
+        if (swept_records || self.dirty_cs) && self.blobs_dir {
             let mut seen = BTreeSet::new();
             for n in self.ns.values() {
                 seen.extend(n.content.keys().cloned());

@@ -2605,3 +2605,50 @@ fn namespace_names_follow_the_identifier_pattern() {
         assert!(validate_namespace(bad).is_err(), "{bad}");
     }
 }
+
+/// metadata/content.go `garbageCollect` starts with the local store's `Walk` of `blobs/`, a
+/// directory content/local creates at its first commit. On a daemon that never committed
+/// anything the walk fails (`lstat …/blobs: no such file or directory`, logged as "content
+/// garbage collection failed") and the cleanup stops there: an ingest whose bucket the GC removed
+/// keeps its bytes, and the next writer under its ref resumes them. After one commit the same
+/// sequence cleans the orphan. (Found by the ingest-focused differential run; probe file
+/// tests/diff_probes/backend_cleanup_needs_blobs_dir.toml.)
+#[test]
+fn backend_cleanup_does_nothing_before_the_first_commit() {
+    let sequence = |first_commit: &str| {
+        apply(&format!(
+            r#"{first_commit}
+[[op]]
+op = "lease.create"
+id = "L"
+[[op]]
+op = "ingest.open"
+ref = "r"
+data = "bravo"
+lease = "L"
+[[op]]
+op = "lease.delete"
+id = "L"
+sync = true
+[[op]]
+op = "content.write"
+ref = "r"
+data = "alpha"
+"#
+        ))
+    };
+    let never = sequence("");
+    assert_eq!(
+        never.err(3),
+        format!(
+            "unexpected commit digest {}, expected {}: failed precondition",
+            dg("bravo"),
+            dg("alpha")
+        )
+    );
+    let committed = sequence(
+        "[[op]]\nop = \"content.write\"\ndata = \"x\"\nlabels = { \"containerd.io/gc.root\" = \"1\" }",
+    );
+    committed.all_ok();
+    assert!(committed.has("default", "alpha"));
+}
