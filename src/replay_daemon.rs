@@ -2,7 +2,7 @@
 //! programs run against a real containerd in exactly the schedule's order, one gRPC call per step.
 //!
 //! How: the harness executor itself drives the actors, exactly as on the model. Each client call first
-//! awaits `sched.step(&op, footprint(&op))` — the model's labels and footprints, so the same schedule
+//! awaits `sim::step_for(&sched, &op)` — the model's labels and footprints, so the same schedule
 //! string applies and the trace has the same labels — then performs the call synchronously, blocking
 //! on a tokio runtime (`rt.block_on(apply(…))`). The executor polls one actor at a time, so a call
 //! that blocks inside its step cannot be overtaken by another actor: the schedule alone decides the
@@ -58,7 +58,7 @@ mod imp {
     use pushrace_scenarios::client::Client;
     use pushrace_scenarios::explore::{classify, run_actor};
     use pushrace_scenarios::scenario::Invariant;
-    use pushrace_scenarios::sim::{footprint, registry_key, short, Sim, ALL, CLOCK, SCHED};
+    use pushrace_scenarios::sim::{registry_key, short, step_for, Sim, ALL, CLOCK, SCHED};
     use std::cell::{Cell, RefCell};
     use std::collections::BTreeSet;
     use std::rc::Rc;
@@ -125,8 +125,7 @@ mod imp {
 
     impl Client for DaemonActor {
         async fn call(&self, op: Op) -> Result<Outcome, Error> {
-            let (reads, writes) = footprint(&op);
-            self.sched.step(&op, Footprint::new(&reads, &writes)).await;
+            step_for(&self.sched, &op).await;
             let r = self.shared.call(&op);
             self.stepped();
             r

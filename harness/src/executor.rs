@@ -72,9 +72,26 @@ impl Ctx {
         Step {
             ctx: self,
             label: Some(label),
+            label_hash: None,
             footprint,
             guard: None,
             registered: false,
+        }
+    }
+
+    /// Like [`step`](Self::step), with the label's hash computed by the caller, for labels whose
+    /// formatting would dominate a step. The hash must tell labels apart at least as well as their
+    /// text, and be the same on every run, machine and toolchain (build it with [`crate::hash::Fnv`]
+    /// over an explicit encoding, not `std::hash`): it enters the trace hash and replay checks.
+    pub fn step_with_hash<'a, L: fmt::Display>(
+        &'a self,
+        label: L,
+        label_hash: u64,
+        footprint: Footprint<'a>,
+    ) -> Step<'a, L> {
+        Step {
+            label_hash: Some(label_hash),
+            ..self.step(label, footprint)
         }
     }
 
@@ -90,6 +107,7 @@ impl Ctx {
         Step {
             ctx: self,
             label: Some(label),
+            label_hash: None,
             footprint,
             guard: Some(Box::new(guard)),
             registered: false,
@@ -101,6 +119,7 @@ impl Ctx {
 pub struct Step<'a, L> {
     ctx: &'a Ctx,
     label: Option<L>,
+    label_hash: Option<u64>,
     footprint: Footprint<'a>,
     guard: Option<Guard>,
     registered: bool,
@@ -128,9 +147,12 @@ impl<L: fmt::Display> Future for Step<'_, L> {
                 w.extend_from_slice(self.footprint.writes);
             }
             let label = self.label.take().expect("label present until registered");
-            let mut h = Fnv::new();
-            let _ = write!(h, "{label}");
-            slot.label_hash.set(h.finish());
+            let hash = self.label_hash.unwrap_or_else(|| {
+                let mut h = Fnv::new();
+                let _ = write!(h, "{label}");
+                h.finish()
+            });
+            slot.label_hash.set(hash);
             if slot.record.get() {
                 let mut s = slot.label.borrow_mut();
                 s.clear();

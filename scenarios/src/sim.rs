@@ -4,7 +4,8 @@
 
 use crate::client::Client;
 use pushrace_harness::{Ctx as Sched, Footprint, Key};
-use pushrace_models::{Digest, Error, Op, OpKind, Outcome, Store};
+use pushrace_models::leases::Resource;
+use pushrace_models::{Digest, Error, Labels, Op, OpKind, Outcome, Store, WriteStyle};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::rc::Rc;
@@ -148,22 +149,26 @@ pub type Shared = Rc<RefCell<Sim>>;
 /// Computed on every step, so it hashes eight bytes at a time without allocating (a multiply-rotate
 /// mix with fixed constants: the same key on every platform and run).
 fn key(kind: &str, ns: &str, id: &str) -> Key {
-    fn mix(mut h: u64, s: &str) -> u64 {
-        let mut chunks = s.as_bytes().chunks_exact(8);
-        for c in &mut chunks {
-            h = (h ^ u64::from_le_bytes(c.try_into().unwrap()))
-                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-                .rotate_left(29);
-        }
-        let mut tail = [0u8; 8];
-        tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-        // The length separates "ab"+"c" from "a"+"bc".
-        h = (h ^ u64::from_le_bytes(tail))
+    Key(mix(mix(mix(0x243f_6a88_85a3_08d3, kind), ns), id))
+}
+
+/// Folds `bytes` into `h` eight bytes at a time (multiply-rotate with fixed constants, the length
+/// last): cheap, and the same on every platform, run and toolchain.
+fn mix(mut h: u64, bytes: impl AsRef<[u8]>) -> u64 {
+    let bytes = bytes.as_ref();
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        h = (h ^ u64::from_le_bytes(c.try_into().unwrap()))
             .wrapping_mul(0x9e37_79b9_7f4a_7c15)
             .rotate_left(29);
-        (h ^ s.len() as u64).wrapping_mul(0xff51_afd7_ed55_8ccd)
     }
-    Key(mix(mix(mix(0x243f_6a88_85a3_08d3, kind), ns), id))
+    let mut tail = [0u8; 8];
+    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    // The length separates "ab"+"c" from "a"+"bc".
+    h = (h ^ u64::from_le_bytes(tail))
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .rotate_left(29);
+    (h ^ bytes.len() as u64).wrapping_mul(0xff51_afd7_ed55_8ccd)
 }
 
 /// The key of a registry blob (the footprint of `registry.head` / `registry.put`), for other backends.
@@ -224,11 +229,18 @@ pub fn footprint(op: &Op) -> (Keys, Keys) {
         OpKind::ContentWrite {
             r, data, expected, ..
         } => {
-            let d = expected.clone().unwrap_or_else(|| Digest::of(data));
+            let own;
+            let d = match expected {
+                Some(d) => d.as_str(),
+                None => {
+                    own = Digest::of(data);
+                    own.as_str()
+                }
+            };
             reads.push(CLOCK);
             writes.extend([
-                key("content", ns, d.as_str()),
-                key("blob", "", d.as_str()),
+                key("content", ns, d),
+                key("blob", "", d),
                 key("ingest", ns, r),
             ]);
             writes.extend(lease);
@@ -296,6 +308,151 @@ pub fn footprint(op: &Op) -> (Keys, Keys) {
     (reads, writes)
 }
 
+/// The scheduling point before a call: the operation's label (and its hash) and footprint. Every
+/// backend that replays a schedule steps through here, so their traces hash alike.
+pub async fn step_for(sched: &Sched, op: &Op) {
+    let (reads, writes) = footprint(op);
+    sched
+        .step_with_hash(op, label_hash(op), Footprint::new(&reads, &writes))
+        .await;
+}
+
+/// The step label's hash, from the operation's fields rather than its text: formatting every
+/// operation into the hash was a tenth of an execution. Every field takes part (the text shows only
+/// short digests), each folded in with its length by `mix`, each option tagged, list lengths
+/// first: the same value on every run, machine and toolchain.
+fn label_hash(op: &Op) -> u64 {
+    struct H(u64);
+    impl H {
+        fn u64(&mut self, v: u64) {
+            self.0 = mix(self.0, v.to_le_bytes());
+        }
+        fn str(&mut self, s: &str) {
+            self.0 = mix(self.0, s);
+        }
+        fn bytes(&mut self, b: &[u8]) {
+            self.0 = mix(self.0, b);
+        }
+        fn opt<T>(&mut self, v: Option<T>, f: impl FnOnce(&mut H, T)) {
+            match v {
+                None => self.u64(0),
+                Some(v) => {
+                    self.u64(1);
+                    f(self, v);
+                }
+            }
+        }
+        fn labels(&mut self, l: &Labels) {
+            self.u64(l.len() as u64);
+            for (k, v) in l {
+                self.str(k);
+                self.str(v);
+            }
+        }
+        fn resource(&mut self, r: &Resource) {
+            self.str(r.type_name());
+            self.str(r.id());
+        }
+    }
+    let mut h = H(0x1319_8a2e_0370_7344);
+    h.str(op.kind.name());
+    h.str(&op.ctx.namespace);
+    h.opt(op.ctx.lease.as_deref(), H::str);
+    match &op.kind {
+        OpKind::ContentWrite {
+            r,
+            data,
+            expected,
+            labels,
+            style,
+        } => {
+            h.str(r);
+            match expected {
+                Some(d) => h.str(d.as_str()),
+                None => h.bytes(data),
+            }
+            h.labels(labels);
+            h.u64(match style {
+                WriteStyle::Open => 0,
+                WriteStyle::Commit => 1,
+            });
+        }
+        OpKind::IngestOpen { r, data, expected } => {
+            h.str(r);
+            h.bytes(data);
+            h.opt(expected.as_ref(), |h, d| h.str(d.as_str()));
+        }
+        OpKind::IngestAbort { r } => h.str(r),
+        OpKind::ContentInfo { digest } | OpKind::ContentDelete { digest } => h.str(digest),
+        OpKind::ContentRead {
+            digest,
+            offset,
+            len,
+        } => {
+            h.str(digest);
+            h.u64(*offset);
+            h.opt(*len, H::u64);
+        }
+        OpKind::ContentLabel { digest, labels } => {
+            h.str(digest);
+            h.labels(labels);
+        }
+        OpKind::ImageCreate {
+            name,
+            media_type,
+            target,
+            size,
+            labels,
+        } => {
+            h.str(name);
+            h.str(media_type);
+            h.str(target);
+            h.opt(*size, |h, s| h.u64(s as u64));
+            h.labels(labels);
+        }
+        OpKind::ImageUpdate {
+            name,
+            media_type,
+            target,
+            size,
+            labels,
+        } => {
+            h.str(name);
+            h.opt(media_type.as_deref(), H::str);
+            h.opt(target.as_deref(), H::str);
+            h.opt(*size, |h, s| h.u64(s as u64));
+            h.opt(labels.as_ref(), H::labels);
+        }
+        OpKind::ImageDelete { name, sync } => {
+            h.str(name);
+            h.u64(*sync as u64);
+        }
+        OpKind::ImageGet { name } => h.str(name),
+        OpKind::LeaseCreate {
+            id,
+            expire,
+            flat,
+            labels,
+        } => {
+            h.str(id);
+            h.opt(*expire, |h, d| h.u64(d.0 as u64));
+            h.u64(*flat as u64);
+            h.labels(labels);
+        }
+        OpKind::LeaseAdd { id, resource } | OpKind::LeaseRemove { id, resource } => {
+            h.str(id);
+            h.resource(resource);
+        }
+        OpKind::LeaseDelete { id, sync } => {
+            h.str(id);
+            h.u64(*sync as u64);
+        }
+        OpKind::ClockAdvance { by } => h.u64(by.0 as u64),
+        OpKind::ContentWalk | OpKind::ImageList | OpKind::LeaseList | OpKind::GcRun => {}
+    }
+    h.0
+}
+
 /// One actor's view of the model: each call waits for the scheduler, then applies atomically.
 #[derive(Clone)]
 pub struct ModelClient {
@@ -305,8 +462,7 @@ pub struct ModelClient {
 
 impl Client for ModelClient {
     async fn call(&self, op: Op) -> Result<Outcome, Error> {
-        let (reads, writes) = footprint(&op);
-        self.sched.step(&op, Footprint::new(&reads, &writes)).await;
+        step_for(&self.sched, &op).await;
         self.sim.borrow_mut().apply(&op)
     }
 
