@@ -99,7 +99,9 @@ fn model_converter_matches_ctr_images_convert() {
         for p in *platforms {
             ctr.args(["--platform", p]);
         }
-        let out = ctr.args([src, dst]).output().expect("ctr runs");
+        let out = ctr.args([src, dst]).output().unwrap_or_else(|e| {
+            panic!("cannot run ctr ({e}): it ships with containerd, which ci/run installs")
+        });
         assert!(
             out.status.success(),
             "ctr images convert {platforms:?} {dst}: {}",
