@@ -30,8 +30,8 @@
 //! The default is a fixed seed, so CI runs the same 200 sequences every time and stays green or
 //! red for a reason; searching for new differences is done with `random` and many cases:
 //! `PUSHRACE_DIFF_SEED=random PUSHRACE_DIFF_CASES=2000 cargo test -p pushrace-daemon --features
-//! containerd --test differential`; `PUSHRACE_DIFF_FOCUS=ingests` draws the sequences mostly from the
-//! operations on ingests. Failures found either way are kept in
+//! containerd --test differential`; `PUSHRACE_DIFF_FOCUS=ingests` (or `leases`) draws the sequences
+//! mostly from the operations on ingests (or on leases). Failures found either way are kept in
 //! `differential.proptest-regressions` and rerun first.
 
 use std::sync::{Arc, OnceLock};
@@ -185,6 +185,62 @@ fn ingest_open() -> impl Strategy<Value = OpKind> {
     })
 }
 
+fn lease_create() -> impl Strategy<Value = OpKind> {
+    (
+        (0..LEASES.len()).prop_map(|i| LEASES[i].to_string()),
+        prop_oneof![
+            3 => Just(None),
+            1 => Just(Some(Duration::HOUR * -1)),
+            1 => Just(Some(Duration::from_secs(1800))),
+            1 => Just(Some(Duration::HOUR)),
+            1 => Just(Some(Duration::HOUR * 2)),
+            1 => Just(Some(Duration::HOUR * 24)),
+        ],
+        prop::bool::weighted(0.3),
+        lease_labels(),
+    )
+        .prop_map(|(id, expire, flat, labels)| OpKind::LeaseCreate {
+            id,
+            expire,
+            flat,
+            labels,
+        })
+}
+
+/// A lease resource: content (mostly), an ingest ref, or an image (not a resource type on 1.6).
+fn lease_resource() -> impl Strategy<Value = Resource> {
+    prop_oneof![
+        4 => any_digest().prop_map(Resource::Content),
+        1 => (0..REFS.len()).prop_map(|r| Resource::Ingest(REFS[r].to_string())),
+        1 => (0..IMAGES.len()).prop_map(|i| Resource::Image(IMAGES[i].to_string())),
+    ]
+}
+
+/// `PUSHRACE_DIFF_FOCUS=leases`: sequences made mostly of lease life cycles around writes and
+/// images: leases created with expiries, flat or with caller labels, resources added and removed,
+/// writes and images under context leases, deletes (sync and async), GCs and clock advances.
+fn lease_action() -> BoxedStrategy<Action> {
+    let lease_id = || (0..LEASES.len()).prop_map(|i| LEASES[i].to_string());
+    let image = || (0..IMAGES.len()).prop_map(|i| IMAGES[i].to_string());
+    prop_oneof![
+        5 => op(ctx_no_lease(), lease_create()),
+        4 => op(ctx_no_lease(), (lease_id(), lease_resource()).prop_map(|(id, resource)| OpKind::LeaseAdd { id, resource })),
+        2 => op(ctx_no_lease(), (lease_id(), lease_resource()).prop_map(|(id, resource)| OpKind::LeaseRemove { id, resource })),
+        6 => op(ctx(), content_write()),
+        2 => op(ctx(), ingest_open()),
+        2 => op(ctx(), (image(), any_digest(), labels()).prop_map(|(name, target, labels)| {
+            OpKind::ImageCreate { name, media_type: MEDIA_MANIFEST.to_string(), target, size: None, labels }
+        })),
+        2 => op(ctx(), (image(), prop::bool::ANY).prop_map(|(name, sync)| OpKind::ImageDelete { name, sync })),
+        3 => op(ctx_no_lease(), (lease_id(), prop::bool::ANY).prop_map(|(id, sync)| OpKind::LeaseDelete { id, sync })),
+        3 => op(ctx_no_lease(), Just(OpKind::GcRun)),
+        2 => op(ctx_no_lease(), prop_oneof![Just(Duration::from_secs(1800)), Just(Duration::HOUR)]
+            .prop_map(|by| OpKind::ClockAdvance { by })),
+        1 => op(ctx_no_lease(), Just(OpKind::LeaseList)),
+    ]
+    .boxed()
+}
+
 fn action() -> BoxedStrategy<Action> {
     let digest = any_digest;
     let lease_id = || (0..LEASES.len()).prop_map(|i| LEASES[i].to_string());
@@ -213,38 +269,9 @@ fn action() -> BoxedStrategy<Action> {
                 OpKind::ImageUpdate { name, media_type: None, target, size: None, labels }
             })),
         3 => op(ctx(), (image(), prop::bool::ANY).prop_map(|(name, sync)| OpKind::ImageDelete { name, sync })),
-        4 => op(ctx_no_lease(), (
-                lease_id(),
-                prop_oneof![
-                    3 => Just(None),
-                    1 => Just(Some(Duration::HOUR * -1)),
-                    1 => Just(Some(Duration::from_secs(1800))),
-                    1 => Just(Some(Duration::HOUR)),
-                    1 => Just(Some(Duration::HOUR * 2)),
-                    1 => Just(Some(Duration::HOUR * 24)),
-                ],
-                prop::bool::weighted(0.3),
-                lease_labels(),
-            )
-            .prop_map(|(id, expire, flat, labels)| OpKind::LeaseCreate { id, expire, flat, labels })),
-        3 => op(ctx_no_lease(), (
-                lease_id(),
-                prop_oneof![
-                    4 => digest().prop_map(Resource::Content),
-                    1 => (0..REFS.len()).prop_map(|r| Resource::Ingest(REFS[r].to_string())),
-                    1 => image().prop_map(Resource::Image),
-                ],
-            )
-            .prop_map(|(id, resource)| OpKind::LeaseAdd { id, resource })),
-        1 => op(ctx_no_lease(), (
-                lease_id(),
-                prop_oneof![
-                    3 => digest().prop_map(Resource::Content),
-                    1 => (0..REFS.len()).prop_map(|r| Resource::Ingest(REFS[r].to_string())),
-                    1 => image().prop_map(Resource::Image),
-                ],
-            )
-            .prop_map(|(id, resource)| OpKind::LeaseRemove { id, resource })),
+        4 => op(ctx_no_lease(), lease_create()),
+        3 => op(ctx_no_lease(), (lease_id(), lease_resource()).prop_map(|(id, resource)| OpKind::LeaseAdd { id, resource })),
+        1 => op(ctx_no_lease(), (lease_id(), lease_resource()).prop_map(|(id, resource)| OpKind::LeaseRemove { id, resource })),
         3 => op(ctx_no_lease(), (lease_id(), prop::bool::ANY).prop_map(|(id, sync)| OpKind::LeaseDelete { id, sync })),
         3 => op(ctx_no_lease(), Just(OpKind::GcRun)),
         1 => op(ctx(), prop_oneof![
@@ -316,7 +343,10 @@ fn sequence() -> impl Strategy<Value = Vec<Action>> {
     let action = match focus.as_deref() {
         None => action(),
         Some("ingests") => ingest_action(),
-        Some(other) => panic!("PUSHRACE_DIFF_FOCUS={other:?}: expected `ingests` or unset"),
+        Some("leases") => lease_action(),
+        Some(other) => {
+            panic!("PUSHRACE_DIFF_FOCUS={other:?}: expected `ingests`, `leases` or unset")
+        }
     };
     prop::collection::vec(action, 1..30).prop_map(|v| {
         let mut advances = 0;
