@@ -304,19 +304,16 @@ fn action() -> BoxedStrategy<Action> {
 /// backend, leases holding ingests), where the model's backend-ingest rules live.
 fn ingest_action() -> BoxedStrategy<Action> {
     let lease_id = || (0..LEASES.len()).prop_map(|i| LEASES[i].to_string());
-    let shared_ref_write = content_write().prop_map(|k| match k {
+    // Every write under one of the shared refs (content_write() mostly uses its own ref).
+    let shared_ref_write = (content_write(), 0..REFS.len()).prop_map(|(k, j)| match k {
         OpKind::ContentWrite {
             data,
             expected,
             labels,
             style,
-            r,
+            ..
         } => OpKind::ContentWrite {
-            r: if r.starts_with("write-") {
-                REFS[data.len() % 2].to_string()
-            } else {
-                r
-            },
+            r: REFS[j].to_string(),
             data,
             expected,
             labels,
