@@ -2267,15 +2267,8 @@ offset = 5
 
 // ------------------------------------------------------------ backend ingests (local store)
 
-/// metadata/content.go `Writer`: a digest the backend holds for another namespace makes a shared
-/// writer (`w == nil`) even when the ref's bucket already has a backend ingest with bytes;
-/// `namespacedWriter.Status` then reports the blob's size as written, so content.Copy sends
-/// nothing and `commit` takes the shared branch. The old bytes ("al") play no part.
-/// (Found by the differential test against containerd 1.6.20.)
-#[test]
-fn shared_write_over_an_ingest_with_bytes_commits_the_shared_blob() {
-    let r = apply(
-        r#"
+/// Ref `r` gets backend bytes ("al"), then a write under `r` of a blob another namespace has.
+const SHARED_WRITE_OVER_BYTES: &str = r#"
 [[op]]
 op = "ingest.open"
 ref = "r"
@@ -2288,8 +2281,16 @@ namespace = "other"
 op = "content.write"
 ref = "r"
 data = "charlie"
-"#,
-    );
+"#;
+
+/// metadata/content.go `Writer`: a digest the backend holds for another namespace makes a shared
+/// writer (`w == nil`) even when the ref's bucket already has a backend ingest with bytes;
+/// `namespacedWriter.Status` then reports the blob's size as written, so content.Copy sends
+/// nothing and `commit` takes the shared branch. The old bytes ("al") play no part.
+/// (Found by the differential test against containerd 1.6.20.)
+#[test]
+fn shared_write_over_an_ingest_with_bytes_commits_the_shared_blob() {
+    let r = apply(SHARED_WRITE_OVER_BYTES);
     r.all_ok();
     assert!(r.has("default", "charlie"));
     assert!(!r.ingest("default", "r"), "the commit deletes the bucket");
@@ -2303,26 +2304,9 @@ data = "charlie"
 /// bytes already there and the commit hashes "al" + "zzy".
 #[test]
 fn a_recreated_bucket_resumes_the_backend_ingest_its_ref_left() {
-    let r = apply(
-        r#"
-[[op]]
-op = "ingest.open"
-ref = "r"
-data = "al"
-[[op]]
-op = "content.write"
-data = "charlie"
-namespace = "other"
-[[op]]
-op = "content.write"
-ref = "r"
-data = "charlie"
-[[op]]
-op = "content.write"
-ref = "r"
-data = "xyzzy"
-"#,
-    );
+    let r = apply(&format!(
+        "{SHARED_WRITE_OVER_BYTES}[[op]]\nop = \"content.write\"\nref = \"r\"\ndata = \"xyzzy\"\n"
+    ));
     assert_eq!(
         r.err(3),
         format!(
