@@ -30,8 +30,8 @@
 //! The default is a fixed seed, so CI runs the same 200 sequences every time and stays green or
 //! red for a reason; searching for new differences is done with `random` and many cases:
 //! `PUSHRACE_DIFF_SEED=random PUSHRACE_DIFF_CASES=2000 cargo test -p pushrace-daemon --features
-//! containerd --test differential`; `PUSHRACE_DIFF_FOCUS=ingests` (or `leases`) draws the sequences
-//! mostly from the operations on ingests (or on leases). Failures found either way are kept in
+//! containerd --test differential`; `PUSHRACE_DIFF_FOCUS=ingests` (or `leases`, `images`) draws the
+//! sequences mostly from the operations on ingests (or on leases, on images and their GC edges). Failures found either way are kept in
 //! `differential.proptest-regressions` and rerun first.
 
 use std::sync::{Arc, OnceLock};
@@ -241,6 +241,47 @@ fn lease_action() -> BoxedStrategy<Action> {
     .boxed()
 }
 
+/// `PUSHRACE_DIFF_FOCUS=images`: sequences made mostly of images and the GC edges around them:
+/// images created and updated with targets that exist or not and label edges, deleted sync or
+/// not, content with edge labels, label updates, deletes and GCs, pulls and conversions.
+fn image_action() -> BoxedStrategy<Action> {
+    let image = || (0..IMAGES.len()).prop_map(|i| IMAGES[i].to_string());
+    let media = || {
+        prop_oneof![
+            Just(MEDIA_MANIFEST.to_string()),
+            Just(MEDIA_INDEX.to_string())
+        ]
+    };
+    prop_oneof![
+        6 => op(ctx(), (image(), media(), any_digest(), labels()).prop_map(|(name, media_type, target, labels)| {
+            OpKind::ImageCreate { name, media_type, target, size: None, labels }
+        })),
+        4 => op(ctx(), (image(), prop::option::of(any_digest()), prop::option::of(labels()))
+            .prop_map(|(name, target, labels)| {
+                let labels = if target.is_none() && labels.is_none() { Some(Labels::new()) } else { labels };
+                OpKind::ImageUpdate { name, media_type: None, target, size: None, labels }
+            })),
+        4 => op(ctx(), (image(), prop::bool::ANY).prop_map(|(name, sync)| OpKind::ImageDelete { name, sync })),
+        5 => op(ctx(), content_write()),
+        3 => op(ctx(), (any_digest(), labels()).prop_map(|(digest, labels)| OpKind::ContentLabel { digest, labels })),
+        2 => op(ctx(), any_digest().prop_map(|digest| OpKind::ContentDelete { digest })),
+        3 => op(ctx_no_lease(), Just(OpKind::GcRun)),
+        1 => op(ctx(), image().prop_map(|name| OpKind::ImageGet { name })),
+        1 => (ctx_no_lease(), prop::bool::ANY).prop_map(|(ctx, lazy)| Action::Pull {
+            ctx,
+            fixture: fixture(),
+            fetched: lazy.then(|| vec!["linux/amd64".to_string()]),
+        }),
+        1 => (ctx_no_lease(), image()).prop_map(|(ctx, dst)| Action::Convert {
+            ctx,
+            src: IMAGES[0].to_string(),
+            dst,
+            platforms: vec!["linux/amd64".to_string()],
+        }),
+    ]
+    .boxed()
+}
+
 fn action() -> BoxedStrategy<Action> {
     let digest = any_digest;
     let lease_id = || (0..LEASES.len()).prop_map(|i| LEASES[i].to_string());
@@ -341,8 +382,9 @@ fn sequence() -> impl Strategy<Value = Vec<Action>> {
         None => action(),
         Some("ingests") => ingest_action(),
         Some("leases") => lease_action(),
+        Some("images") => image_action(),
         Some(other) => {
-            panic!("PUSHRACE_DIFF_FOCUS={other:?}: expected `ingests`, `leases` or unset")
+            panic!("PUSHRACE_DIFF_FOCUS={other:?}: expected `ingests`, `leases`, `images` or unset")
         }
     };
     prop::collection::vec(action, 1..30).prop_map(|v| {
