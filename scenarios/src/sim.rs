@@ -532,3 +532,52 @@ impl<L: SimLock> Client for LockedClient<L> {
         self.0.with(|s| s.gc_tick())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pushrace_models::{Bytes, Ctx};
+
+    fn write(data: &str, labels: &[(&str, &str)], lease: Option<&str>) -> Op {
+        Op {
+            ctx: Ctx {
+                namespace: "default".into(),
+                lease: lease.map(str::to_string),
+            },
+            kind: OpKind::ContentWrite {
+                r: "r".into(),
+                data: Bytes::from(data.as_bytes()),
+                expected: None,
+                labels: labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                style: WriteStyle::Open,
+            },
+        }
+    }
+
+    /// The label hash sees every field, including what the label's text leaves out (the data
+    /// behind a digest, the labels), and is a function of the operation alone.
+    #[test]
+    fn label_hash_tells_apart_what_the_text_does_not() {
+        let a = write("alpha", &[], None);
+        assert_eq!(label_hash(&a), label_hash(&a.clone()));
+        assert_eq!(
+            a.to_string(),
+            write("alpha", &[("k", "v")], None).to_string()
+        );
+        assert_ne!(
+            label_hash(&a),
+            label_hash(&write("alpha", &[("k", "v")], None))
+        );
+        assert_ne!(label_hash(&a), label_hash(&write("alpha", &[], Some("L"))));
+        assert_ne!(label_hash(&a), label_hash(&write("alphb", &[], None)));
+        // Each string is folded with its length: moving a byte from a label's key to its value
+        // changes the hash.
+        assert_ne!(
+            label_hash(&write("x", &[("ab", "c")], None)),
+            label_hash(&write("x", &[("a", "bc")], None))
+        );
+    }
+}
