@@ -185,9 +185,92 @@ fn ingest_open() -> impl Strategy<Value = OpKind> {
     })
 }
 
+fn image_name() -> impl Strategy<Value = String> {
+    (0..IMAGES.len()).prop_map(|i| IMAGES[i].to_string())
+}
+
+fn lease_id() -> impl Strategy<Value = String> {
+    (0..LEASES.len()).prop_map(|i| LEASES[i].to_string())
+}
+
+fn image_create() -> impl Strategy<Value = OpKind> {
+    let media = prop_oneof![
+        Just(MEDIA_MANIFEST.to_string()),
+        Just(MEDIA_INDEX.to_string())
+    ];
+    (image_name(), media, any_digest(), labels()).prop_map(|(name, media_type, target, labels)| {
+        OpKind::ImageCreate {
+            name,
+            media_type,
+            target,
+            size: None,
+            labels,
+        }
+    })
+}
+
+/// An update of the target, the labels or both (with neither, the labels are cleared).
+fn image_update() -> impl Strategy<Value = OpKind> {
+    (
+        image_name(),
+        prop::option::of(any_digest()),
+        prop::option::of(labels()),
+    )
+        .prop_map(|(name, target, labels)| {
+            let labels = if target.is_none() && labels.is_none() {
+                Some(Labels::new())
+            } else {
+                labels
+            };
+            OpKind::ImageUpdate {
+                name,
+                media_type: None,
+                target,
+                size: None,
+                labels,
+            }
+        })
+}
+
+fn image_delete() -> impl Strategy<Value = OpKind> {
+    (image_name(), prop::bool::ANY).prop_map(|(name, sync)| OpKind::ImageDelete { name, sync })
+}
+
+fn lease_delete() -> impl Strategy<Value = OpKind> {
+    (lease_id(), prop::bool::ANY).prop_map(|(id, sync)| OpKind::LeaseDelete { id, sync })
+}
+
+fn clock_advance() -> impl Strategy<Value = OpKind> {
+    prop_oneof![Just(Duration::from_secs(1800)), Just(Duration::HOUR)]
+        .prop_map(|by| OpKind::ClockAdvance { by })
+}
+
+/// The pull program on the fixture, full or lazy (only linux/amd64 fetched).
+fn pull() -> BoxedStrategy<Action> {
+    (ctx_no_lease(), prop::bool::ANY)
+        .prop_map(|(ctx, lazy)| Action::Pull {
+            ctx,
+            fixture: fixture(),
+            fetched: lazy.then(|| vec!["linux/amd64".to_string()]),
+        })
+        .boxed()
+}
+
+/// The converter's reduction of the fixture to linux/amd64, into either image name.
+fn convert() -> BoxedStrategy<Action> {
+    (ctx_no_lease(), image_name())
+        .prop_map(|(ctx, dst)| Action::Convert {
+            ctx,
+            src: IMAGES[0].to_string(),
+            dst,
+            platforms: vec!["linux/amd64".to_string()],
+        })
+        .boxed()
+}
+
 fn lease_create() -> impl Strategy<Value = OpKind> {
     (
-        (0..LEASES.len()).prop_map(|i| LEASES[i].to_string()),
+        lease_id(),
         prop_oneof![
             3 => Just(None),
             1 => Just(Some(Duration::HOUR * -1)),
@@ -212,7 +295,7 @@ fn lease_resource() -> impl Strategy<Value = Resource> {
     prop_oneof![
         4 => any_digest().prop_map(Resource::Content),
         1 => (0..REFS.len()).prop_map(|r| Resource::Ingest(REFS[r].to_string())),
-        1 => (0..IMAGES.len()).prop_map(|i| Resource::Image(IMAGES[i].to_string())),
+        1 => image_name().prop_map(Resource::Image),
     ]
 }
 
@@ -220,22 +303,17 @@ fn lease_resource() -> impl Strategy<Value = Resource> {
 /// images: leases created with expiries, flat or with caller labels, resources added and removed,
 /// writes and images under context leases, deletes (sync and async), GCs and clock advances.
 fn lease_action() -> BoxedStrategy<Action> {
-    let lease_id = || (0..LEASES.len()).prop_map(|i| LEASES[i].to_string());
-    let image = || (0..IMAGES.len()).prop_map(|i| IMAGES[i].to_string());
     prop_oneof![
         5 => op(ctx_no_lease(), lease_create()),
         4 => op(ctx_no_lease(), (lease_id(), lease_resource()).prop_map(|(id, resource)| OpKind::LeaseAdd { id, resource })),
         2 => op(ctx_no_lease(), (lease_id(), lease_resource()).prop_map(|(id, resource)| OpKind::LeaseRemove { id, resource })),
         6 => op(ctx(), content_write()),
         2 => op(ctx(), ingest_open()),
-        2 => op(ctx(), (image(), any_digest(), labels()).prop_map(|(name, target, labels)| {
-            OpKind::ImageCreate { name, media_type: MEDIA_MANIFEST.to_string(), target, size: None, labels }
-        })),
-        2 => op(ctx(), (image(), prop::bool::ANY).prop_map(|(name, sync)| OpKind::ImageDelete { name, sync })),
-        3 => op(ctx_no_lease(), (lease_id(), prop::bool::ANY).prop_map(|(id, sync)| OpKind::LeaseDelete { id, sync })),
+        2 => op(ctx(), image_create()),
+        2 => op(ctx(), image_delete()),
+        3 => op(ctx_no_lease(), lease_delete()),
         3 => op(ctx_no_lease(), Just(OpKind::GcRun)),
-        2 => op(ctx_no_lease(), prop_oneof![Just(Duration::from_secs(1800)), Just(Duration::HOUR)]
-            .prop_map(|by| OpKind::ClockAdvance { by })),
+        2 => op(ctx_no_lease(), clock_advance()),
         1 => op(ctx_no_lease(), Just(OpKind::LeaseList)),
     ]
     .boxed()
@@ -245,106 +323,56 @@ fn lease_action() -> BoxedStrategy<Action> {
 /// images created and updated with targets that exist or not and label edges, deleted sync or
 /// not, content with edge labels, label updates, deletes and GCs, pulls and conversions.
 fn image_action() -> BoxedStrategy<Action> {
-    let image = || (0..IMAGES.len()).prop_map(|i| IMAGES[i].to_string());
-    let media = || {
-        prop_oneof![
-            Just(MEDIA_MANIFEST.to_string()),
-            Just(MEDIA_INDEX.to_string())
-        ]
-    };
     prop_oneof![
-        6 => op(ctx(), (image(), media(), any_digest(), labels()).prop_map(|(name, media_type, target, labels)| {
-            OpKind::ImageCreate { name, media_type, target, size: None, labels }
-        })),
-        4 => op(ctx(), (image(), prop::option::of(any_digest()), prop::option::of(labels()))
-            .prop_map(|(name, target, labels)| {
-                let labels = if target.is_none() && labels.is_none() { Some(Labels::new()) } else { labels };
-                OpKind::ImageUpdate { name, media_type: None, target, size: None, labels }
-            })),
-        4 => op(ctx(), (image(), prop::bool::ANY).prop_map(|(name, sync)| OpKind::ImageDelete { name, sync })),
+        6 => op(ctx(), image_create()),
+        4 => op(ctx(), image_update()),
+        4 => op(ctx(), image_delete()),
         5 => op(ctx(), content_write()),
         3 => op(ctx(), (any_digest(), labels()).prop_map(|(digest, labels)| OpKind::ContentLabel { digest, labels })),
         2 => op(ctx(), any_digest().prop_map(|digest| OpKind::ContentDelete { digest })),
         3 => op(ctx_no_lease(), Just(OpKind::GcRun)),
-        1 => op(ctx(), image().prop_map(|name| OpKind::ImageGet { name })),
-        1 => (ctx_no_lease(), prop::bool::ANY).prop_map(|(ctx, lazy)| Action::Pull {
-            ctx,
-            fixture: fixture(),
-            fetched: lazy.then(|| vec!["linux/amd64".to_string()]),
-        }),
-        1 => (ctx_no_lease(), image()).prop_map(|(ctx, dst)| Action::Convert {
-            ctx,
-            src: IMAGES[0].to_string(),
-            dst,
-            platforms: vec!["linux/amd64".to_string()],
-        }),
+        1 => op(ctx(), image_name().prop_map(|name| OpKind::ImageGet { name })),
+        1 => pull(),
+        1 => convert(),
     ]
     .boxed()
 }
 
 fn action() -> BoxedStrategy<Action> {
-    let digest = any_digest;
-    let lease_id = || (0..LEASES.len()).prop_map(|i| LEASES[i].to_string());
-    let image = || (0..IMAGES.len()).prop_map(|i| IMAGES[i].to_string());
-    let media = || {
-        prop_oneof![
-            Just(MEDIA_MANIFEST.to_string()),
-            Just(MEDIA_INDEX.to_string())
-        ]
-    };
     prop_oneof![
         10 => op(ctx(), content_write()),
         2 => op(ctx(), ingest_open()),
         1 => op(ctx(), (0..REFS.len()).prop_map(|r| OpKind::IngestAbort { r: REFS[r].to_string() })),
-        4 => op(ctx(), (digest(), labels()).prop_map(|(digest, labels)| OpKind::ContentLabel { digest, labels })),
-        3 => op(ctx(), digest().prop_map(|digest| OpKind::ContentDelete { digest })),
-        1 => op(ctx(), digest().prop_map(|digest| OpKind::ContentInfo { digest })),
-        1 => op(ctx(), (digest(), 0u64..4, prop::option::of(0u64..4))
+        4 => op(ctx(), (any_digest(), labels()).prop_map(|(digest, labels)| OpKind::ContentLabel { digest, labels })),
+        3 => op(ctx(), any_digest().prop_map(|digest| OpKind::ContentDelete { digest })),
+        1 => op(ctx(), any_digest().prop_map(|digest| OpKind::ContentInfo { digest })),
+        1 => op(ctx(), (any_digest(), 0u64..4, prop::option::of(0u64..4))
             .prop_map(|(digest, offset, len)| OpKind::ContentRead { digest, offset, len })),
-        4 => op(ctx(), (image(), media(), digest(), labels()).prop_map(|(name, media_type, target, labels)| {
-            OpKind::ImageCreate { name, media_type, target, size: None, labels }
-        })),
-        2 => op(ctx(), (image(), prop::option::of(digest()), prop::option::of(labels()))
-            .prop_map(|(name, target, labels)| {
-                let labels = if target.is_none() && labels.is_none() { Some(Labels::new()) } else { labels };
-                OpKind::ImageUpdate { name, media_type: None, target, size: None, labels }
-            })),
-        3 => op(ctx(), (image(), prop::bool::ANY).prop_map(|(name, sync)| OpKind::ImageDelete { name, sync })),
+        4 => op(ctx(), image_create()),
+        2 => op(ctx(), image_update()),
+        3 => op(ctx(), image_delete()),
         4 => op(ctx_no_lease(), lease_create()),
         3 => op(ctx_no_lease(), (lease_id(), lease_resource()).prop_map(|(id, resource)| OpKind::LeaseAdd { id, resource })),
         1 => op(ctx_no_lease(), (lease_id(), lease_resource()).prop_map(|(id, resource)| OpKind::LeaseRemove { id, resource })),
-        3 => op(ctx_no_lease(), (lease_id(), prop::bool::ANY).prop_map(|(id, sync)| OpKind::LeaseDelete { id, sync })),
+        3 => op(ctx_no_lease(), lease_delete()),
         3 => op(ctx_no_lease(), Just(OpKind::GcRun)),
         1 => op(ctx(), prop_oneof![
                 Just(OpKind::ContentWalk),
                 Just(OpKind::ImageList),
                 Just(OpKind::LeaseList),
-                image().prop_map(|name| OpKind::ImageGet { name }),
+                image_name().prop_map(|name| OpKind::ImageGet { name }),
             ]),
-        2 => op(ctx_no_lease(), prop_oneof![Just(Duration::from_secs(1800)), Just(Duration::HOUR)]
-            .prop_map(|by| OpKind::ClockAdvance { by })),
-        1 => (ctx_no_lease(), prop::bool::ANY).prop_map(|(ctx, lazy)| Action::Pull {
-            ctx,
-            fixture: fixture(),
-            fetched: lazy.then(|| vec!["linux/amd64".to_string()]),
-        }),
-        1 => (ctx_no_lease(), image()).prop_map(|(ctx, dst)| Action::Convert {
-            ctx,
-            src: IMAGES[0].to_string(),
-            dst,
-            platforms: vec!["linux/amd64".to_string()],
-        }),
+        2 => op(ctx_no_lease(), clock_advance()),
+        1 => pull(),
+        1 => convert(),
     ]
     .boxed()
 }
 
-/// At most `MAX_ADVANCES` clock advances (each ≤ 1 h): the virtual clock stays < 24 h past start,
-/// where the daemon's own ingest expiry would begin to differ.
 /// `PUSHRACE_DIFF_FOCUS=ingests`: sequences made mostly of what touches ingests (writes under the
 /// shared refs, open, abort, shared blobs from other namespaces, deletes and GCs that clean the
 /// backend, leases holding ingests), where the model's backend-ingest rules live.
 fn ingest_action() -> BoxedStrategy<Action> {
-    let lease_id = || (0..LEASES.len()).prop_map(|i| LEASES[i].to_string());
     // Every write under one of the shared refs (content_write() mostly uses its own ref).
     let shared_ref_write = (content_write(), 0..REFS.len()).prop_map(|(k, j)| match k {
         OpKind::ContentWrite {
@@ -370,12 +398,14 @@ fn ingest_action() -> BoxedStrategy<Action> {
         2 => op(ctx(), any_digest().prop_map(|digest| OpKind::ContentDelete { digest })),
         2 => op(ctx_no_lease(), Just(OpKind::GcRun)),
         1 => op(ctx_no_lease(), lease_id().prop_map(|id| OpKind::LeaseCreate { id, expire: None, flat: false, labels: Labels::new() })),
-        1 => op(ctx_no_lease(), (lease_id(), prop::bool::ANY).prop_map(|(id, sync)| OpKind::LeaseDelete { id, sync })),
+        1 => op(ctx_no_lease(), lease_delete()),
         1 => op(ctx_no_lease(), Just(OpKind::ContentWalk)),
     ]
     .boxed()
 }
 
+/// At most `MAX_ADVANCES` clock advances (each ≤ 1 h): the virtual clock stays < 24 h past start,
+/// where the daemon's own ingest expiry would begin to differ.
 fn sequence() -> impl Strategy<Value = Vec<Action>> {
     let focus = std::env::var("PUSHRACE_DIFF_FOCUS").ok();
     let action = match focus.as_deref() {
