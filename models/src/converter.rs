@@ -24,6 +24,7 @@ use crate::op::OpKind;
 use crate::program::{Program, Rpc};
 use crate::store::{Ctx, Descriptor, Image};
 use oci_spec::image::{ImageIndex, ImageManifest};
+use std::fmt::Write as _;
 
 /// The new index the converter writes when it keeps `platforms` of `index` (None: nothing dropped).
 /// Pure: the same inputs give the same bytes, digest and labels.
@@ -102,9 +103,7 @@ pub fn reduce_index_of_blob(
                 .flat_map(|(k, v)| [k.as_str(), v.as_str()]),
         );
     for part in parts {
-        key.push_str(&part.len().to_string());
-        key.push(':');
-        key.push_str(part);
+        let _ = write!(key, "{}:{part}", part.len());
     }
     let r = crate::memo::cached(&key, || {
         reduce_index(index_json, index_labels, platforms).map(|o| {
