@@ -59,9 +59,9 @@ pub mod corpus;
 pub struct ReadmeDoctests;
 
 use pushrace_harness::{Explorer, Schedule, Shard, World};
+use pushrace_scenarios::backend::{spawn_scenario, Driver, ModelClient, Stepped};
 use pushrace_scenarios::explore::{self as engine, Options, Verdict};
 use pushrace_scenarios::scenario::{self as file, Invariant};
-use pushrace_scenarios::sim::ModelClient;
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
@@ -69,11 +69,13 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::rc::Rc;
 
+pub use pushrace_harness::Strategy;
 pub use pushrace_models as model;
 pub use pushrace_models::oci::ImageFixture;
+pub use pushrace_models::program::Call;
 pub use pushrace_models::{Ctx, Error, ErrorKind, Op, OpKind, Outcome};
-pub use pushrace_scenarios::client::Client;
-pub use pushrace_scenarios::scenario::{ScenarioError, StrategyKind as Strategy};
+pub use pushrace_scenarios::backend::Client;
+pub use pushrace_scenarios::scenario::ScenarioError;
 
 // ---------------------------------------------------------------------------------------------
 // Config
@@ -172,8 +174,10 @@ impl Config {
             }
         };
         if let Some(s) = get("PUSHRACE_STRATEGY").filter(|s| !s.trim().is_empty()) {
-            c.strategy =
-                Some(parse_strategy(s.trim()).map_err(|e| format!("PUSHRACE_STRATEGY: {e}"))?);
+            c.strategy = Some(
+                pushrace_scenarios::scenario::explore_strategy(s.trim())
+                    .map_err(|e| format!("PUSHRACE_STRATEGY: {e}"))?,
+            );
         }
         c.preemptions = num("PUSHRACE_PREEMPTIONS")?.map(|v| v as usize);
         c.seed = num("PUSHRACE_SEED")?;
@@ -296,15 +300,6 @@ impl Config {
     /// Whether a shard is set (a shard may not contain an expected violation).
     pub fn is_sharded(&self) -> bool {
         self.shard.is_some()
-    }
-}
-
-fn parse_strategy(s: &str) -> Result<Strategy, String> {
-    match s {
-        "dfs" => Ok(Strategy::Dfs),
-        "random" => Ok(Strategy::Random),
-        "pct" => Ok(Strategy::Pct),
-        other => Err(format!("{other:?}: expected dfs, random or pct")),
     }
 }
 
@@ -623,13 +618,6 @@ impl Report {
     /// how to replay it.
     pub fn to_text(&self) -> String {
         let mut text = self.verdict.to_text();
-        if self.verdict.report.strategy == "replay" {
-            text = text.replacen(
-                "explored 1 executions (",
-                "replayed the saved schedule first and it still fails: 1 execution (",
-                1,
-            );
-        }
         if let Some(sch) = self.schedule() {
             let hint = match &self.origin {
                 Origin::Scenario {
@@ -788,10 +776,13 @@ pub struct ActorClient {
     scenario: Rc<file::Scenario>,
 }
 
-impl Client for ActorClient {
+impl Call for ActorClient {
     fn call(&self, op: Op) -> impl Future<Output = Result<Outcome, Error>> {
         self.client.call(op)
     }
+}
+
+impl Client for ActorClient {
     fn registry_has(&self, digest: &str) -> impl Future<Output = bool> {
         self.client.registry_has(digest)
     }
@@ -836,7 +827,7 @@ pub const DEFAULT_IMAGE: &str = "example.com/app:1";
 /// Several actors of your own, optionally racing a scenario's actors on its images.
 ///
 /// ```
-/// use pushrace::{Check, Client, Config, Op, OpKind, Scenario};
+/// use pushrace::{Call, Check, Client, Config, Op, OpKind, Scenario};
 ///
 /// let scenario = Scenario::builder()
 ///     .containerd("1.6")
@@ -924,13 +915,13 @@ impl Check {
             let scenario = scenario.clone();
             move |w: &mut World| {
                 let sim = Rc::new(RefCell::new(template.clone()));
-                engine::spawn_scenario(w, &scenario, &sim);
+                spawn_scenario(w, &scenario, &sim, |_| Driver::Program);
                 for (i, (name, f)) in actors.iter().enumerate() {
                     let (sim, scenario, f, name2) =
                         (sim.clone(), scenario.clone(), f.clone(), name.clone());
                     w.spawn(name.clone(), move |sched| {
                         let c = ActorClient {
-                            client: ModelClient { sched, sim },
+                            client: Stepped { sched, exec: sim },
                             name: name2,
                             index: i,
                             scenario,
@@ -954,16 +945,12 @@ impl Check {
                 }
             }
         }
-        let explorer = Explorer::new(opts.config());
+        let harness = opts.config();
         let report = first
             .iter()
             .filter_map(|s| Schedule::parse(s).ok())
-            .find_map(|schedule| engine::replay_failure(&explorer, &model, &schedule));
-        let report = report.unwrap_or_else(|| match opts.strategy {
-            Strategy::Dfs => explorer.dfs(&model),
-            Strategy::Random => explorer.random(&model, opts.seed),
-            Strategy::Pct => explorer.pct(&model, opts.seed, opts.depth),
-        });
+            .find_map(|schedule| engine::replay_failure(&harness, &model, &schedule));
+        let report = report.unwrap_or_else(|| Explorer::new(harness).run(&model, opts.strategy));
         let _ = &self.text;
         let mut verdict = engine::verdict_of(&scenario, &opts, report);
         if let Some(v) = &mut verdict.violation {
@@ -995,7 +982,7 @@ fn test_name() -> String {
 /// different actors, or to race a scenario's built-in programs, use [`Check`].
 ///
 /// ```
-/// use pushrace::{check, Client, Config, Op, OpKind};
+/// use pushrace::{check, Call, Client, Config, Op, OpKind};
 ///
 /// // Each actor writes its own marker blob, then tags the image under its own name: nothing
 /// // one does can break the other.

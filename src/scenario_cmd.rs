@@ -3,7 +3,7 @@
 use pushrace_harness::{Schedule, Shard};
 use pushrace_scenarios::explore::{self, Options};
 use pushrace_scenarios::library;
-use pushrace_scenarios::scenario::{Scenario, StrategyKind};
+use pushrace_scenarios::scenario::{explore_strategy, Scenario};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -80,12 +80,10 @@ pub fn explore(a: ExploreArgs) -> ExitCode {
     };
     let mut o = Options::for_scenario(&s);
     if let Some(st) = &a.strategy {
-        o.strategy = match st.as_str() {
-            "dfs" => StrategyKind::Dfs,
-            "random" => StrategyKind::Random,
-            "pct" => StrategyKind::Pct,
-            other => {
-                eprintln!("pushrace: --strategy: {other:?}: expected dfs, random or pct");
+        o.strategy = match explore_strategy(st) {
+            Ok(k) => k,
+            Err(e) => {
+                eprintln!("pushrace: --strategy: {e}");
                 return ExitCode::from(2);
             }
         };

@@ -1,6 +1,6 @@
 //! A user's tests, written only against pushrace's public API.
 
-use pushrace::{check, Actor, Check, Client, Config, Op, OpKind, Scenario, Strategy};
+use pushrace::{check, Actor, Call, Check, Client, Config, Op, OpKind, Scenario, Strategy};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 

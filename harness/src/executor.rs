@@ -50,6 +50,8 @@ pub(crate) struct Slot {
     label: RefCell<String>,
     record: Cell<bool>,
     guard: RefCell<Option<Guard>>,
+    /// Text the actor added to the label of the step it just ran (see [`Ctx::complete_label`]).
+    completion: RefCell<Option<String>>,
 }
 
 /// The handle an actor uses to reach scheduling points. Cheap to clone.
@@ -93,6 +95,17 @@ impl Ctx {
             label_hash: Some(label_hash),
             ..self.step(label, footprint)
         }
+    }
+
+    /// Completes the label of the step this actor is running, with what only running it told (a
+    /// converter's write names its digest at commit; an external client's call its answer). Call
+    /// it between a step's `await` and the next scheduling point, at most once a step. The text is
+    /// appended to the step's label in the trace and enters the trace hash, so a replay whose
+    /// steps complete differently does not hash alike.
+    pub fn complete_label(&self, text: impl fmt::Display) {
+        let mut c = self.slot.completion.borrow_mut();
+        assert!(c.is_none(), "a step's label completed twice");
+        *c = Some(text.to_string());
     }
 
     /// Like [`step`](Self::step), but the actor is *blocked* (not schedulable) while `guard`
@@ -268,6 +281,7 @@ impl World {
                 slot.go.set(false);
                 slot.double.set(false);
                 *slot.guard.borrow_mut() = None;
+                *slot.completion.borrow_mut() = None;
                 self.spare.push(slot);
             }
         }
@@ -700,6 +714,15 @@ impl Executor {
             slot.go.set(true);
             *slot.guard.borrow_mut() = None;
             let polled = self.poll_actor(a, &waker);
+            if let Some(text) = slot.completion.borrow_mut().take() {
+                let mut h = Fnv::new();
+                let _ = write!(h, "{text}");
+                hash.u64(h.finish());
+                if let Some(s) = out.recorded.last_mut() {
+                    s.label.push(' ');
+                    s.label.push_str(&text);
+                }
+            }
             match polled {
                 Polled::Waiting => {}
                 Polled::Done => {

@@ -6,6 +6,7 @@ use crate::progress::Progress;
 use crate::schedule::Schedule;
 use crate::shrink::Shrunk;
 use crate::strategy::replay::{ReplayChooser, ReplayMode};
+use crate::strategy::Strategy;
 use crate::trace::Trace;
 use std::fmt;
 use std::rc::Rc;
@@ -71,6 +72,12 @@ pub struct Config {
     pub shard: Option<Shard>,
     /// Show a progress line on stderr (terminal only, runs over a second).
     pub progress: bool,
+    /// Random and PCT: the seed.
+    pub seed: u64,
+    /// PCT: the bug depth `d`.
+    pub pct_depth: usize,
+    /// Replay: the schedule [`Explorer::run`] replays with `Strategy::Replay`.
+    pub schedule: Option<crate::Schedule>,
     /// PCT: the step count `k` to assume (default: measured by one probe execution).
     pub pct_steps: Option<usize>,
     /// Record the trace hash of every execution in `Report::hashes` (for tests and sharding checks).
@@ -95,6 +102,9 @@ impl Default for Config {
             shrink_budget: 5_000,
             shard: None,
             progress: false,
+            seed: 0,
+            pct_depth: 3,
+            schedule: None,
             pct_steps: None,
             collect_hashes: false,
             signature: None,
@@ -156,6 +166,8 @@ impl Failure {
 /// Why an exploration stopped before exhausting its space.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stop {
+    /// A replayed schedule did not fit the model (or none was given).
+    Diverged,
     /// `max_executions` reached.
     Executions,
     /// `max_time` reached.
@@ -195,8 +207,8 @@ impl PctBound {
 /// The result of an exploration.
 #[derive(Clone, Debug)]
 pub struct Report {
-    /// "dfs", "random", "pct".
-    pub strategy: &'static str,
+    /// The strategy that produced it.
+    pub strategy: Strategy,
     /// Complete executions (including failing ones).
     pub executions: u64,
     /// DFS: executions cut short because every runnable actor was in the sleep set (or only
@@ -222,7 +234,7 @@ pub struct Report {
 }
 
 impl Report {
-    pub(crate) fn new(strategy: &'static str) -> Self {
+    pub(crate) fn new(strategy: Strategy) -> Self {
         Report {
             strategy,
             executions: 0,
@@ -284,7 +296,7 @@ pub(crate) struct Engine<'a, M: Model + ?Sized> {
 }
 
 impl<'a, M: Model + ?Sized> Engine<'a, M> {
-    pub fn new(model: &'a M, cfg: &'a Config, strategy: &'static str) -> Self {
+    pub fn new(model: &'a M, cfg: &'a Config, strategy: Strategy) -> Self {
         let start = Instant::now();
         Engine {
             model,
@@ -444,6 +456,19 @@ impl Explorer {
     /// An explorer with this configuration.
     pub fn new(config: Config) -> Self {
         Explorer { config }
+    }
+
+    /// Explores `model` with `strategy` and the configuration's parameters (seed, PCT depth,
+    /// bounds). `Strategy::Replay` replays `Config::schedule`: a one-execution report whose
+    /// failure, if the schedule fails, is shrunk as any other.
+    pub fn run<M: Model + ?Sized>(&self, model: &M, strategy: Strategy) -> Report {
+        let c = &self.config;
+        match strategy {
+            Strategy::Dfs => self.dfs(model),
+            Strategy::Random => self.random(model, c.seed),
+            Strategy::Pct => self.pct(model, c.seed, c.pct_depth),
+            Strategy::Replay => crate::strategy::replay::report(model, c),
+        }
     }
 
     /// Exhaustive depth-first exploration under the preemption bound (see [`crate::strategy::dfs`]).

@@ -74,4 +74,5 @@ pub use footprint::{Footprint, Key};
 pub use schedule::{ParseError, Schedule};
 pub use shrink::Shrunk;
 pub use strategy::replay::{Divergence, Execution};
+pub use strategy::Strategy;
 pub use trace::Trace;

@@ -497,3 +497,72 @@ fn budgets_stop_explorations() {
     .dfs(&model);
     assert_eq!((r.executions, r.stopped), (0, Some(Stop::Time)));
 }
+
+/// A completed label (what an external client's call turned out to be, known only after it ran)
+/// shows in the trace after the step's own label and enters the trace hash: two runs that differ
+/// only in a completion do not hash alike, and the same completion twice hashes the same.
+#[test]
+fn completed_labels_show_in_the_trace_and_enter_its_hash() {
+    let model_with = |suffix: &'static str| {
+        move |w: &mut World| {
+            w.spawn("a", move |ctx| async move {
+                ctx.step("write json", Footprint::write(&[Key(1)])).await;
+                ctx.complete_label(suffix);
+                ctx.step("read", Footprint::read(&[Key(1)])).await;
+                Ok(())
+            });
+        }
+    };
+    let schedule = Schedule::new(1, vec![0, 0]);
+    let ex = Explorer::default();
+    let a = ex.replay(&model_with("sha256:aa"), &schedule).unwrap();
+    let again = ex.replay(&model_with("sha256:aa"), &schedule).unwrap();
+    let b = ex.replay(&model_with("sha256:bb"), &schedule).unwrap();
+    assert_eq!(a.trace.steps[0].label, "write json sha256:aa");
+    assert_eq!(
+        a.trace.steps[1].label, "read",
+        "a completion belongs to one step"
+    );
+    assert_eq!(a.hash, again.hash);
+    assert_ne!(a.hash, b.hash);
+}
+
+/// One verb for every strategy: `Explorer::run` with the parameters in `Config`, and the report
+/// names the strategy as files and flags spell it.
+#[test]
+fn explorer_run_takes_the_strategy_as_a_value() {
+    use pushrace_harness::Strategy;
+    for name in ["dfs", "random", "pct", "replay"] {
+        let s: Strategy = name.parse().unwrap();
+        assert_eq!(s.to_string(), name);
+    }
+    assert!("bfs"
+        .parse::<Strategy>()
+        .unwrap_err()
+        .contains("dfs, random, pct or replay"));
+    let model = lost_update(false);
+    let found = Explorer::new(Config::default()).run(&model, Strategy::Dfs);
+    assert_eq!(found.strategy, Strategy::Dfs);
+    let failing = found.failures[0].schedule.clone();
+    let cfg = Config {
+        schedule: Some(failing.clone()),
+        ..Config::default()
+    };
+    let replayed = Explorer::new(cfg).run(&model, Strategy::Replay);
+    assert_eq!(replayed.strategy, Strategy::Replay);
+    assert_eq!(replayed.executions, 1);
+    assert_eq!(
+        replayed.failures[0].trace.hash,
+        found.failures[0].trace.hash
+    );
+    // A schedule that does not fit: no execution, and the report says why it stopped.
+    let cfg = Config {
+        schedule: Some(Schedule::new(5, vec![4])),
+        ..Config::default()
+    };
+    let diverged = Explorer::new(cfg).run(&model, Strategy::Replay);
+    assert_eq!(
+        (diverged.executions, diverged.stopped),
+        (0, Some(Stop::Diverged))
+    );
+}

@@ -21,7 +21,7 @@ use crate::errors::{Error, ErrorKind};
 use crate::labels::{Labels, GC_REF_CONTENT, UNCOMPRESSED};
 use crate::oci;
 use crate::op::OpKind;
-use crate::program::{Program, Rpc};
+use crate::program::{Call, Program, Rpc};
 use crate::store::{Ctx, Descriptor, Image};
 use oci_spec::image::{ImageIndex, ImageManifest};
 use std::fmt::Write as _;

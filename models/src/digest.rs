@@ -41,8 +41,16 @@ impl Digest {
 
     /// The first 12 hex characters, for readable traces.
     pub fn short(&self) -> &str {
-        let h = self.hex();
-        &h[..h.len().min(12)]
+        short(self.as_str())
+    }
+}
+
+/// The first 12 hex digits of a digest string, as traces and labels show it (`6111ab9896b8`); a
+/// string without an algorithm prefix is shown whole. The one place digests are shortened.
+pub fn short(d: &str) -> &str {
+    match d.find(':') {
+        Some(i) => &d[i + 1..(i + 13).min(d.len())],
+        None => d,
     }
 }
 

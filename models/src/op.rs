@@ -4,7 +4,7 @@
 
 use crate::clock::Duration;
 use crate::content::{ContentInfo, WriteStyle};
-use crate::digest::Digest;
+use crate::digest::{short, Digest};
 use crate::errors::Error;
 use crate::gc::GcReport;
 use crate::images::ImageUpdate;
@@ -143,13 +143,6 @@ impl OpKind {
             OpKind::GcRun => "gc.run",
             OpKind::ClockAdvance { .. } => "clock.advance",
         }
-    }
-}
-
-fn short(d: &str) -> &str {
-    match d.find(':') {
-        Some(i) => &d[i + 1..(i + 13).min(d.len())],
-        None => d,
     }
 }
 

@@ -102,101 +102,127 @@ impl<T: 'static> Program<T> {
         }
     }
 
-    /// Drives the program to completion against a store, each call applied in turn; `trace` sees
-    /// every call and its result.
-    pub fn run(
-        mut self,
-        store: &mut Store,
-        mut trace: impl FnMut(&Op, &Result<Outcome, Error>),
-    ) -> Result<T, Error> {
+    /// The one loop that drives a program: every call it makes is answered by `c`, in order. The
+    /// model's `apply`, the explorer's actors, loom, shuttle and the real daemon all come through
+    /// here.
+    pub async fn drive(mut self, c: &impl Call) -> Result<T, Error> {
         let mut answer = None;
         loop {
             match self.resume(answer.take()) {
                 Step::Done(r) => return r,
-                Step::Call(op) => {
-                    let r = store.apply(&op);
-                    trace(&op, &r);
-                    answer = Some(r);
-                }
+                Step::Call(op) => answer = Some(c.call(op).await),
             }
         }
     }
+
+    /// Drives the program to completion against a store, each call applied in turn; `trace` sees
+    /// every call and its result.
+    pub fn run(
+        self,
+        store: &mut Store,
+        mut trace: impl FnMut(&Op, &Result<Outcome, Error>),
+    ) -> Result<T, Error> {
+        let apply = Apply(RefCell::new(|op: &Op| {
+            let r = store.apply(op);
+            trace(op, &r);
+            r
+        }));
+        now_or_never(self.drive(&apply))
+    }
 }
 
-/// Typed shorthands for the calls procedures make. Each is exactly one `call`.
-impl Rpc {
-    pub async fn info(&self, ctx: &crate::Ctx, digest: &str) -> Result<crate::ContentInfo, Error> {
-        match self
-            .call(Op {
-                ctx: ctx.clone(),
-                kind: crate::OpKind::ContentInfo {
-                    digest: digest.to_string(),
-                },
-            })
-            .await?
-        {
+/// A synchronous answerer as a [`Call`]: its futures are ready at once.
+pub struct Apply<F>(pub RefCell<F>);
+
+impl<F: FnMut(&Op) -> Result<Outcome, Error>> Call for Apply<F> {
+    fn call(&self, op: Op) -> impl Future<Output = Result<Outcome, Error>> {
+        std::future::ready((self.0.borrow_mut())(&op))
+    }
+}
+
+/// Polls a future whose every await is ready (a program driven by an [`Apply`]) to its end.
+pub fn now_or_never<T>(f: impl Future<Output = T>) -> T {
+    let mut f = std::pin::pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => unreachable!("a synchronous driver's call was not ready"),
+    }
+}
+
+/// Whoever answers a client's calls: the program's own [`Rpc`] handle, a store, the explorer's
+/// scheduling points, a real daemon. The typed shorthands programs use are written once, here.
+///
+/// Programs share state through `Rc` and run on one thread, so their futures are never `Send`:
+/// the lint about auto-trait bounds on `async fn` in public traits does not apply.
+#[allow(async_fn_in_trait)]
+pub trait Call {
+    /// Performs one client call (the `Op` carries the namespace and the context lease).
+    fn call(&self, op: Op) -> impl Future<Output = Result<Outcome, Error>>;
+
+    /// content.Info.
+    async fn info(&self, ctx: &crate::Ctx, digest: &str) -> Result<crate::ContentInfo, Error> {
+        let kind = crate::OpKind::ContentInfo {
+            digest: digest.to_string(),
+        };
+        match self.exec(ctx, kind).await? {
             Outcome::Info(i) => Ok(i),
             other => Err(unexpected("content.info", &other)),
         }
     }
 
-    /// `content.ReadBlob`'s read: the whole blob in one ReadAt.
-    pub async fn read(&self, ctx: &crate::Ctx, digest: &str) -> Result<crate::Bytes, Error> {
+    /// The whole blob in one ReadAt.
+    async fn read(&self, ctx: &crate::Ctx, digest: &str) -> Result<crate::Bytes, Error> {
         let kind = crate::OpKind::ContentRead {
             digest: digest.to_string(),
             offset: 0,
             len: None,
         };
-        match self
-            .call(Op {
-                ctx: ctx.clone(),
-                kind,
-            })
-            .await?
-        {
+        match self.exec(ctx, kind).await? {
             Outcome::Data(d) => Ok(d),
             other => Err(unexpected("content.read", &other)),
         }
     }
 
-    pub async fn image_get(&self, ctx: &crate::Ctx, name: &str) -> Result<crate::Image, Error> {
-        match self
-            .call(Op {
-                ctx: ctx.clone(),
-                kind: crate::OpKind::ImageGet {
-                    name: name.to_string(),
-                },
-            })
-            .await?
-        {
-            Outcome::Image(i) => Ok(i),
-            other => Err(unexpected("image.get", &other)),
-        }
+    /// `content.ReadBlob`: its `ReaderAt` makes an Info, then one ReadAt reads the blob.
+    async fn read_blob(&self, ctx: &crate::Ctx, digest: &str) -> Result<crate::Bytes, Error> {
+        self.info(ctx, digest).await?;
+        self.read(ctx, digest).await
+    }
+
+    /// images.Get.
+    async fn image_get(&self, ctx: &crate::Ctx, name: &str) -> Result<crate::Image, Error> {
+        let kind = crate::OpKind::ImageGet {
+            name: name.to_string(),
+        };
+        self.image_call(ctx, kind).await
     }
 
     /// image.create / image.update and friends: calls that answer with the image.
-    pub async fn image_call(
+    async fn image_call(
         &self,
         ctx: &crate::Ctx,
         kind: crate::OpKind,
     ) -> Result<crate::Image, Error> {
         let name = kind.name();
-        match self
-            .call(Op {
-                ctx: ctx.clone(),
-                kind,
-            })
-            .await?
-        {
+        match self.exec(ctx, kind).await? {
             Outcome::Image(i) => Ok(i),
             other => Err(unexpected(name, &other)),
         }
     }
 
+    /// Any call, in the context `ctx`.
+    async fn exec(&self, ctx: &crate::Ctx, kind: crate::OpKind) -> Result<Outcome, Error> {
+        self.call(Op {
+            ctx: ctx.clone(),
+            kind,
+        })
+        .await
+    }
+
     /// containerd's `client.WithLease`: the context's lease when it has one; otherwise a new lease
     /// `lease_id` (24 h expiry) for the duration of `body`, deleted without sync afterwards,
     /// whatever `body` returned.
-    pub async fn with_lease<T, F, Fut>(
+    async fn with_lease<T, F, Fut>(
         &self,
         ctx: &crate::Ctx,
         lease_id: &str,
@@ -218,15 +244,11 @@ impl Rpc {
         let _ = self.exec(&ctx.with_lease(lease_id), delete).await;
         result
     }
+}
 
-    /// Any call whose outcome the procedure does not look at.
-    pub async fn exec(&self, ctx: &crate::Ctx, kind: crate::OpKind) -> Result<(), Error> {
-        self.call(Op {
-            ctx: ctx.clone(),
-            kind,
-        })
-        .await
-        .map(|_| ())
+impl Call for Rpc {
+    fn call(&self, op: Op) -> impl Future<Output = Result<Outcome, Error>> {
+        Rpc::call(self, op)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::errors::{Error, ErrorKind};
 use crate::labels::{Labels, UNCOMPRESSED};
 use crate::oci::{self, Blob, ImageFixture, Role};
 use crate::op::OpKind;
-use crate::program::{Program, Rpc};
+use crate::program::{Call, Program, Rpc};
 use crate::store::{Ctx, Image};
 use std::sync::Arc;
 
@@ -52,6 +52,7 @@ async fn fetch(rpc: &Rpc, ctx: &Ctx, b: &Blob) -> Result<(), Error> {
         },
     )
     .await
+    .map(drop)
 }
 
 /// Fetch `b`, read it back for its children, label it with them.
@@ -66,6 +67,7 @@ async fn fetch_parent(rpc: &Rpc, ctx: &Ctx, b: &Blob) -> Result<(), Error> {
         },
     )
     .await
+    .map(drop)
 }
 
 /// The pull program. `lease_id` names the lease WithLease creates when `ctx` carries none.

@@ -12,10 +12,11 @@ mod shuttle_client;
 
 use shuttle::scheduler::{DfsScheduler, PctScheduler, RandomScheduler};
 
+use pushrace_harness::Strategy as StrategyKind;
 use pushrace_scenarios::explore::{explore, Options};
 use pushrace_scenarios::library;
 use pushrace_scenarios::programs::push::Variant;
-use pushrace_scenarios::scenario::{Scenario, StrategyKind};
+use pushrace_scenarios::scenario::Scenario;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 

@@ -1,12 +1,11 @@
 //! Exploring a scenario: its actors become harness actors over the model backend, its invariant
 //! becomes failures the harness can find, shrink and replay; the result is a [`Verdict`].
 
-use crate::client::Client;
+use crate::backend::{external, spawn_scenario, Client, Driver, Sim};
 use crate::programs::{neighbours, push};
-use crate::scenario::{ActorSpec, Invariant, ProgramSpec, Scenario, StrategyKind};
-use crate::sim::{ModelClient, Shared, Sim};
+use crate::scenario::{ActorSpec, Invariant, ProgramSpec, Scenario};
 use pushrace_harness::{
-    ActorError, Config, Explorer, FailureKind, Report, Schedule, Shard, Trace, World,
+    ActorError, Config, Explorer, FailureKind, Report, Schedule, Shard, Strategy, Trace, World,
 };
 use pushrace_models::{Error, OpKind};
 use std::cell::RefCell;
@@ -16,7 +15,7 @@ use std::time::Duration;
 /// How to explore.
 #[derive(Clone, Debug)]
 pub struct Options {
-    pub strategy: StrategyKind,
+    pub strategy: Strategy,
     pub preemptions: usize,
     pub seed: u64,
     /// Executions (default: DFS to exhaustion, 1000 for random and PCT).
@@ -56,6 +55,8 @@ impl Options {
             shard: self.shard,
             progress: self.progress,
             shrink: self.shrink,
+            seed: self.seed,
+            pct_depth: self.depth,
             ..Config::default()
         }
     }
@@ -143,44 +144,13 @@ pub fn initial_sim(s: &Scenario) -> Sim {
     sim
 }
 
-/// Adds a scenario's actors (on the model backend, over `sim`) and its store invariant to one
-/// execution's world. Only the actors `[check] actors` names count toward the invariant.
-pub fn spawn_scenario(w: &mut World, scenario: &Rc<Scenario>, sim: &Shared) {
-    for (i, a) in scenario.actors.iter().enumerate() {
-        let (sim, scenario) = (sim.clone(), scenario.clone());
-        w.spawn(a.name.clone(), move |sched| async move {
-            let client = ModelClient { sched, sim };
-            let actor = &scenario.actors[i];
-            let result = run_actor(&client, &scenario, actor).await;
-            let counts = scenario
-                .check
-                .actors
-                .as_ref()
-                .is_none_or(|only| only.contains(&actor.name));
-            if counts {
-                classify(scenario.check.invariant, result)
-            } else {
-                Ok(())
-            }
-        });
-    }
-    let sim = sim.clone();
-    match scenario.check.invariant {
-        Invariant::GcSafety => w.invariant("gc-safety", move || sim.borrow().check_gc_safety()),
-        Invariant::NoDanglingReference => w.invariant("no-dangling-reference", move || {
-            sim.borrow().check_no_dangling()
-        }),
-        _ => {}
-    }
-}
-
 /// A scenario as a harness model.
 pub fn model(s: &Scenario) -> impl Fn(&mut World) + 'static {
     let scenario = Rc::new(s.clone());
     let template = initial_sim(s);
     move |w: &mut World| {
         let sim = Rc::new(RefCell::new(template.clone()));
-        spawn_scenario(w, &scenario, &sim);
+        spawn_scenario(w, &scenario, &sim, |_| Driver::Program);
     }
 }
 
@@ -238,12 +208,7 @@ pub fn explore(s: &Scenario, opts: &Options) -> Verdict {
         config.distinct_failures = true;
         config.max_failures = 2;
     }
-    let explorer = Explorer::new(config);
-    let report = match opts.strategy {
-        StrategyKind::Dfs => explorer.dfs(&m),
-        StrategyKind::Random => explorer.random(&m, opts.seed),
-        StrategyKind::Pct => explorer.pct(&m, opts.seed, opts.depth),
-    };
+    let report = Explorer::new(config).run(&m, opts.strategy);
     verdict_of(s, opts, report)
 }
 
@@ -253,41 +218,24 @@ pub fn explore(s: &Scenario, opts: &Options) -> Verdict {
 pub fn replay_declared(s: &Scenario, opts: &Options) -> Option<Verdict> {
     let schedule = Schedule::parse(s.check.schedule.as_deref()?).ok()?;
     let m = model(s);
-    let report = replay_failure(&Explorer::new(opts.config()), &m, &schedule)?;
+    let report = replay_failure(&opts.config(), &m, &schedule)?;
     Some(verdict_of(s, opts, report))
 }
 
-/// A persisted failing schedule, replayed on `model`: when it still fails, a one-execution report
-/// of that failure (shrunk); `None` when it no longer fits the model or no longer fails.
+/// A persisted failing schedule, replayed on `model` with `config`: when it still fails, the
+/// one-execution report of that failure (shrunk); `None` when it no longer fits the model or no
+/// longer fails.
 pub fn replay_failure<M: pushrace_harness::Model + ?Sized>(
-    explorer: &Explorer,
+    config: &Config,
     model: &M,
     schedule: &Schedule,
 ) -> Option<Report> {
-    let e = explorer.replay(model, schedule).ok()?;
-    let kind = e.failure?;
-    let shrunk = explorer.shrink(model, &e.schedule);
-    let failure = pushrace_harness::Failure {
-        kind,
-        schedule: e.schedule,
-        trace: e.trace,
-        execution: 1,
-        preemptions: e.preemptions,
-        shrunk,
+    let config = Config {
+        schedule: Some(schedule.clone()),
+        ..config.clone()
     };
-    Some(Report {
-        strategy: "replay",
-        executions: 1,
-        pruned: 0,
-        exhausted: false,
-        stopped: Some(pushrace_harness::Stop::Failures),
-        actors: failure.trace.actors.len(),
-        max_steps_seen: failure.trace.steps.len(),
-        failures: vec![failure],
-        pct: None,
-        hashes: Vec::new(),
-        elapsed: Duration::ZERO,
-    })
+    let report = Explorer::new(config).run(model, Strategy::Replay);
+    (!report.failures.is_empty()).then_some(report)
 }
 
 /// A harness report on a model built from `s` (its actors, or others against its store) read in
@@ -328,13 +276,16 @@ fn interpret(s: &Scenario, f: &pushrace_harness::Failure) -> (Option<Violation>,
     let trace = f.best_trace().clone();
     let names = trace.actors.clone();
     let (actor, message, step) = match &f.shrunk.as_ref().map_or(&f.kind, |x| &x.kind) {
+        FailureKind::ActorError { error, .. } if error.kind == external::BACKEND_FAILURE => {
+            return (None, Some(f.kind.describe(&names)));
+        }
         FailureKind::ActorError { actor, error } => {
             // The failing call is the actor's last step that names the missing digest (a push
             // still runs its deferred delete after the failed read); otherwise its last step.
             let mine = |t: &&pushrace_harness::TraceStep| t.actor == *actor;
             let short = Error::raw(pushrace_models::ErrorKind::NotFound, error.message.clone())
                 .missing_digest()
-                .map(|d| crate::sim::short(d).to_string());
+                .map(|d| pushrace_models::digest::short(d).to_string());
             let step = short
                 .and_then(|sd| {
                     trace

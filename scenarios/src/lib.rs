@@ -1,13 +1,12 @@
 //! pushrace-scenarios: nerdctl's push path and its racing neighbours as client programs over a
-//! [`client::Client`], the invariants they must keep, scenario files, and the glue that explores a
+//! [`backend::Client`], the invariants they must keep, scenario files, and the glue that explores a
 //! scenario with the harness.
 
-pub mod client;
+pub mod backend;
 pub mod explore;
 pub mod layout;
 pub mod library;
 pub mod programs;
 pub mod report;
 pub mod scenario;
-pub mod sim;
 pub mod triage;

@@ -1,7 +1,7 @@
 //! How a verdict reads: text for a person, JSON for a machine.
 
 use crate::explore::Verdict;
-use crate::scenario::StrategyKind;
+use pushrace_harness::Strategy;
 
 impl Verdict {
     pub fn holds(&self) -> bool {
@@ -21,13 +21,14 @@ impl Verdict {
     fn strategy_line(&self) -> String {
         let o = &self.options;
         let mut s = match o.strategy {
-            StrategyKind::Dfs => format!(
+            Strategy::Dfs => format!(
                 "dfs, preemption bound {}, reduction {}",
                 o.preemptions,
                 if o.reduction { "on" } else { "off" }
             ),
-            StrategyKind::Random => format!("random, seed {}", o.seed),
-            StrategyKind::Pct => format!("pct, seed {}, depth {}", o.seed, o.depth),
+            Strategy::Random => format!("random, seed {}", o.seed),
+            Strategy::Pct => format!("pct, seed {}, depth {}", o.seed, o.depth),
+            Strategy::Replay => "replay".to_string(),
         };
         if let Some(sh) = &o.shard {
             s.push_str(&format!(", shard {}/{}", sh.index, sh.count));
@@ -38,9 +39,13 @@ impl Verdict {
     pub fn to_text(&self) -> String {
         let r = &self.report;
         let mut out = format!("scenario {} ({})\n", self.scenario, self.source);
+        let what = match r.strategy {
+            // A persisted failure (`[check] schedule`, a saved regression) replayed first.
+            Strategy::Replay => "replayed the saved schedule first and it still fails: 1 execution",
+            _ => &format!("explored {} executions", r.executions),
+        };
         out.push_str(&format!(
-            "explored {} executions ({}) in {:.2?}",
-            r.executions,
+            "{what} ({}) in {:.2?}",
             self.strategy_line(),
             r.elapsed
         ));

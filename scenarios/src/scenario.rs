@@ -8,6 +8,7 @@ use pushrace_models::oci::{self, ImageFixture};
 use pushrace_models::opsfile::{self, Action};
 use pushrace_models::scheduler::GcMode;
 use pushrace_models::{Ctx, OpKind, Semantics, Store};
+use pushrace_harness::Strategy;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -136,11 +137,13 @@ pub enum Expect {
     Violation,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum StrategyKind {
-    Dfs,
-    Random,
-    Pct,
+/// A strategy to explore with, as a scenario file, a flag or the environment names it (a replay
+/// is not one: it takes a schedule). The one parser of strategy names.
+pub fn explore_strategy(name: &str) -> Result<Strategy, String> {
+    match name.parse() {
+        Ok(Strategy::Replay) | Err(_) => Err(format!("{name:?}: expected dfs, random or pct")),
+        Ok(k) => Ok(k),
+    }
 }
 
 /// What to check and how hard to look.
@@ -152,7 +155,7 @@ pub struct CheckSpec {
     /// `manifest`, `config`, `layer`).
     pub missing: Option<String>,
     pub max_shrunk_steps: Option<usize>,
-    pub strategy: StrategyKind,
+    pub strategy: Strategy,
     pub preemptions: usize,
     pub budget: Option<u64>,
     pub seed: u64,
@@ -175,7 +178,7 @@ impl Default for CheckSpec {
             expect: None,
             missing: None,
             max_shrunk_steps: None,
-            strategy: StrategyKind::Dfs,
+            strategy: Strategy::Dfs,
             preemptions: 2,
             budget: None,
             seed: 0,
@@ -910,18 +913,8 @@ fn parse_check(l: &Loader, c: Option<&CheckDoc>) -> Result<CheckSpec, ScenarioEr
         spec.schedule = Some(s.get_ref().clone());
     }
     if let Some(s) = &c.strategy {
-        spec.strategy = match s.get_ref().as_str() {
-            "dfs" => StrategyKind::Dfs,
-            "random" => StrategyKind::Random,
-            "pct" => StrategyKind::Pct,
-            other => {
-                return Err(l.err(
-                    Some(s.span()),
-                    "strategy",
-                    format!("{other:?}: expected \"dfs\", \"random\" or \"pct\""),
-                ))
-            }
-        };
+        spec.strategy = explore_strategy(s.get_ref())
+            .map_err(|e| l.err(Some(s.span()), "strategy", e))?;
     }
     Ok(spec)
 }

@@ -6,9 +6,10 @@
 //! scenario file (printed, and saved by proptest in proptest-regressions as its generator input).
 
 use proptest::prelude::*;
+use pushrace_harness::Strategy as Explore;
 use pushrace_scenarios::explore::{explore, Options};
 use pushrace_scenarios::programs::push::Variant;
-use pushrace_scenarios::scenario::{self, StrategyKind};
+use pushrace_scenarios::scenario;
 
 const PLATFORMS: [&str; 2] = ["linux/amd64", "linux/arm64"];
 
@@ -157,7 +158,7 @@ fn render(m: &Mix, push_variant: Option<&str>, invariant: &str) -> String {
 fn run(text: &str, variant: Option<Variant>) -> pushrace_scenarios::explore::Verdict {
     let mut s = scenario::parse("mix.toml", text)
         .unwrap_or_else(|e| panic!("generated scenario does not load: {e}\n{text}"));
-    assert_eq!(s.check.strategy, StrategyKind::Random);
+    assert_eq!(s.check.strategy, Explore::Random);
     if let Some(v) = variant {
         s = s.with_variant(v);
     }

@@ -437,7 +437,7 @@ impl Chooser for Dfs {
 
 /// Runs the exploration.
 pub fn explore<M: Model + ?Sized>(model: &M, cfg: &Config) -> Report {
-    let mut engine = Engine::new(model, cfg, "dfs");
+    let mut engine = Engine::new(model, cfg, super::Strategy::Dfs);
     let mut dfs = Dfs::new(cfg);
     let mut exhausted = false;
     loop {

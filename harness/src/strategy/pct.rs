@@ -80,7 +80,7 @@ impl Chooser for Canonical {
 pub fn explore<M: Model + ?Sized>(model: &M, cfg: &Config, seed: u64, depth: usize) -> Report {
     let depth = depth.max(1);
     let total = cfg.max_executions.unwrap_or(DEFAULT_EXECUTIONS);
-    let mut engine = Engine::new(model, cfg, "pct");
+    let mut engine = Engine::new(model, cfg, super::Strategy::Pct);
     let k = match cfg.pct_steps {
         Some(k) => k.max(1),
         None => engine.exec.run(model, &mut Canonical, false).steps.max(1),

@@ -32,7 +32,7 @@ impl Chooser for RandomChooser {
 /// Runs the exploration; execution indices `0..max_executions` (or this shard's share).
 pub fn explore<M: Model + ?Sized>(model: &M, cfg: &Config, seed: u64) -> Report {
     let total = cfg.max_executions.unwrap_or(DEFAULT_EXECUTIONS);
-    let mut engine = Engine::new(model, cfg, "random");
+    let mut engine = Engine::new(model, cfg, super::Strategy::Random);
     let (k, n) = cfg
         .shard
         .map(|s| (s.index as u64, s.count as u64))

@@ -6,7 +6,7 @@
 //! it skips picks that cannot apply and, once the schedule is used up, continues canonically.
 
 use crate::executor::{Chooser, End, Executor, Model, Pick, Status, View};
-use crate::explorer::Config;
+use crate::explorer::{Config, Explorer, Failure, Report, Stop};
 use crate::failure::FailureKind;
 use crate::schedule::Schedule;
 use crate::trace::Trace;
@@ -191,6 +191,40 @@ pub fn replay<M: Model + ?Sized>(
         ReplayMode::Strict,
         Some(schedule.actors),
     )
+}
+
+/// [`Explorer::run`] with `Strategy::Replay`: one strict replay of `cfg.schedule`, its failure
+/// (if it fails) shrunk like an explored one. A schedule that is missing or does not fit the
+/// model gives a report of no execution that stopped with [`Stop::Diverged`].
+pub(crate) fn report<M: Model + ?Sized>(model: &M, cfg: &Config) -> Report {
+    let start = std::time::Instant::now();
+    let mut report = Report::new(super::Strategy::Replay);
+    let replayed = cfg.schedule.as_ref().map(|s| replay(model, cfg, s));
+    let Some(Ok(e)) = replayed else {
+        report.stopped = Some(Stop::Diverged);
+        return report;
+    };
+    report.executions = 1;
+    report.actors = e.trace.actors.len();
+    report.max_steps_seen = e.trace.steps.len();
+    if let Some(kind) = e.failure {
+        let shrunk = if cfg.shrink {
+            Explorer::new(cfg.clone()).shrink(model, &e.schedule)
+        } else {
+            None
+        };
+        report.failures.push(Failure {
+            kind,
+            schedule: e.schedule,
+            trace: e.trace,
+            execution: 1,
+            preemptions: e.preemptions,
+            shrunk,
+        });
+        report.stopped = Some(Stop::Failures);
+    }
+    report.elapsed = start.elapsed();
+    report
 }
 
 /// Replays twice; `Err` if the trace hashes differ.

@@ -1,20 +1,10 @@
-//! Client programs, written once against [`Client`](crate::client::Client): nerdctl's push in each
+//! Client programs, written once against [`Client`](crate::backend::Client): nerdctl's push in each
 //! historical variant (`push`) and the neighbours that race it (`neighbours`).
 
 pub mod neighbours;
 pub mod push;
 
-use crate::client::Client;
-use pushrace_models::{Ctx, Error, ErrorKind, Op, OpKind, Outcome};
-
-/// Shorthand for a call whose outcome is not needed.
-pub(crate) async fn exec<C: Client>(c: &C, ctx: &Ctx, kind: OpKind) -> Result<Outcome, Error> {
-    c.call(Op {
-        ctx: ctx.clone(),
-        kind,
-    })
-    .await
-}
+use pushrace_models::{Error, ErrorKind, Outcome};
 
 /// `fmt.Errorf("<context>: %w", err)`: the class stays the inner error's.
 pub(crate) fn wrap(context: impl std::fmt::Display, e: Error) -> Error {

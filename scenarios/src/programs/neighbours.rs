@@ -2,8 +2,8 @@
 //! parallel test, `nerdctl image convert`, `ctr images rm --sync`, the background GC scheduler, the
 //! passing of time, and raw operations.
 
-use super::{exec, wrap};
-use crate::client::{drive, Client};
+use super::wrap;
+use crate::backend::Client;
 use pushrace_models::oci::ImageFixture;
 use pushrace_models::opsfile::Action;
 use pushrace_models::{converter, pull, Ctx, Error, ErrorKind, OpKind, Outcome};
@@ -17,10 +17,7 @@ pub async fn pull<C: Client>(
     fixture: Arc<ImageFixture>,
     fetched: Option<Vec<String>>,
 ) -> Result<(), Error> {
-    drive(
-        c,
-        pull::pull(fixture, fetched, ctx.clone(), format!("{actor}-pull")),
-    )
+    (pull::pull(fixture, fetched, ctx.clone(), format!("{actor}-pull"))).drive(c)
     .await
     .map(|_| ())
 }
@@ -28,9 +25,7 @@ pub async fn pull<C: Client>(
 /// `nerdctl tag SRC DST`: get the source, create DST; when DST exists, delete it (synchronously, as
 /// nerdctl does since #4062) and create again.
 pub async fn tag<C: Client>(c: &C, ctx: &Ctx, src: &str, dst: &str) -> Result<(), Error> {
-    let img = match exec(
-        c,
-        ctx,
+    let img = match c.exec(ctx,
         OpKind::ImageGet {
             name: src.to_string(),
         },
@@ -52,18 +47,16 @@ pub async fn tag<C: Client>(c: &C, ctx: &Ctx, src: &str, dst: &str) -> Result<()
         size: Some(img.target.size),
         labels: img.labels.clone(),
     };
-    match exec(c, ctx, create.clone()).await {
+    match c.exec(ctx, create.clone()).await {
         Err(e) if e.kind == ErrorKind::AlreadyExists => {
-            exec(
-                c,
-                ctx,
+            c.exec(ctx,
                 OpKind::ImageDelete {
                     name: dst.to_string(),
                     sync: true,
                 },
             )
             .await?;
-            exec(c, ctx, create).await.map(|_| ())
+            c.exec(ctx, create).await.map(|_| ())
         }
         r => r.map(|_| ()),
     }
@@ -73,17 +66,13 @@ pub async fn tag<C: Client>(c: &C, ctx: &Ctx, src: &str, dst: &str) -> Result<()
 /// namespace). With `force`, a missing image is not an error.
 pub async fn rmi<C: Client>(c: &C, ctx: &Ctx, name: &str, force: bool) -> Result<(), Error> {
     let r = async {
-        exec(
-            c,
-            ctx,
+        c.exec(ctx,
             OpKind::ImageGet {
                 name: name.to_string(),
             },
         )
         .await?;
-        exec(
-            c,
-            ctx,
+        c.exec(ctx,
             OpKind::ImageDelete {
                 name: name.to_string(),
                 sync: true,
@@ -116,14 +105,12 @@ pub async fn image_convert<C: Client>(
         ctx.clone(),
         format!("{actor}-convert"),
     );
-    drive(c, program).await.map(|_| ())
+    (program).drive(c).await.map(|_| ())
 }
 
 /// `ctr images rm [--sync] NAME`.
 pub async fn ctr_rm<C: Client>(c: &C, ctx: &Ctx, name: &str, sync: bool) -> Result<(), Error> {
-    exec(
-        c,
-        ctx,
+    c.exec(ctx,
         OpKind::ImageDelete {
             name: name.to_string(),
             sync,
@@ -146,7 +133,7 @@ pub async fn ops<C: Client>(c: &C, actor: &str, actions: &[Action]) -> Result<()
                     "{actor}-op{i}-{}",
                     a.program_kind().expect("not an operation")
                 );
-                drive(c, a.program(id).expect("not an operation"))
+                (a.program(id).expect("not an operation")).drive(c)
                     .await
                     .map(|_| ())
             }

@@ -21,13 +21,13 @@
 //! push stops with `source image "<ref>" was removed during push` — a FailedPrecondition, not a
 //! missing digest. Once the check passes, everything reachable from the target is held.
 
-use super::{exec, is_not_found, wrap};
-use crate::client::{drive, Client};
+use super::{is_not_found, wrap};
+use crate::backend::Client;
 use pushrace_models::clock::Duration;
 use pushrace_models::converter;
 use pushrace_models::leases::Resource;
 use pushrace_models::oci::{self, ImageFixture};
-use pushrace_models::{Ctx, Descriptor, Error, ErrorKind, Labels, OpKind, Outcome, Semantics};
+use pushrace_models::{Ctx, Descriptor, Error, ErrorKind, Labels, OpKind, Semantics};
 use serde_json::Value;
 use std::fmt;
 use std::str::FromStr;
@@ -144,72 +144,6 @@ fn platform_of(v: &Value) -> Option<String> {
     })
 }
 
-async fn info<C: Client>(c: &C, ctx: &Ctx, d: &str) -> Result<pushrace_models::ContentInfo, Error> {
-    match exec(
-        c,
-        ctx,
-        OpKind::ContentInfo {
-            digest: d.to_string(),
-        },
-    )
-    .await?
-    {
-        Outcome::Info(i) => Ok(i),
-        o => Err(Error::raw(
-            ErrorKind::Unknown,
-            format!("content.info: unexpected {o:?}"),
-        )),
-    }
-}
-
-async fn read<C: Client>(c: &C, ctx: &Ctx, d: &str) -> Result<pushrace_models::Bytes, Error> {
-    match exec(
-        c,
-        ctx,
-        OpKind::ContentRead {
-            digest: d.to_string(),
-            offset: 0,
-            len: None,
-        },
-    )
-    .await?
-    {
-        Outcome::Data(b) => Ok(b),
-        o => Err(Error::raw(
-            ErrorKind::Unknown,
-            format!("content.read: unexpected {o:?}"),
-        )),
-    }
-}
-
-async fn image_get<C: Client>(
-    c: &C,
-    ctx: &Ctx,
-    name: &str,
-) -> Result<pushrace_models::Image, Error> {
-    match exec(
-        c,
-        ctx,
-        OpKind::ImageGet {
-            name: name.to_string(),
-        },
-    )
-    .await?
-    {
-        Outcome::Image(i) => Ok(i),
-        o => Err(Error::raw(
-            ErrorKind::Unknown,
-            format!("image.get: unexpected {o:?}"),
-        )),
-    }
-}
-
-/// content.ReadBlob: ReaderAt (Info) then one ReadAt.
-async fn read_blob<C: Client>(c: &C, ctx: &Ctx, d: &str) -> Result<pushrace_models::Bytes, Error> {
-    info(c, ctx, d).await?;
-    read(c, ctx, d).await
-}
-
 /// The children of an index (filtered by platform) or a manifest (config, then layers).
 fn children(desc: &Descriptor, blob: &Value, platforms: Option<&[String]>) -> Vec<Descriptor> {
     if oci::is_index(&desc.media_type) {
@@ -247,8 +181,8 @@ async fn push_blob<C: Client>(c: &C, ctx: &Ctx, d: &Descriptor) -> Result<(), Er
     if c.registry_has(&d.digest).await {
         return Ok(());
     }
-    info(c, ctx, &d.digest).await?;
-    read(c, ctx, &d.digest)
+    c.info(ctx, &d.digest).await?;
+    c.read(ctx, &d.digest)
         .await
         .map_err(|e| wrap("failed to copy", e))?;
     c.registry_put(&d.digest).await;
@@ -270,11 +204,11 @@ pub async fn push_content<C: Client>(
             push_blob(c, ctx, &desc).await?;
             continue;
         }
-        let blob = json(&desc.digest, &read_blob(c, ctx, &desc.digest).await?)?;
+        let blob = json(&desc.digest, &c.read_blob(ctx, &desc.digest).await?)?;
         let kids = children(&desc, &blob, platforms);
         // annotateDistributionSourceHandler: Info on every child of an index or manifest.
         for k in &kids {
-            if let Err(e) = info(c, ctx, &k.digest).await {
+            if let Err(e) = c.info(ctx, &k.digest).await {
                 if !(e.is_not_found() && semantics.push_ignores_missing_child_info()) {
                     return Err(e);
                 }
@@ -297,7 +231,7 @@ async fn ensure_all_content<C: Client>(
     ctx: &Ctx,
     lease_seq: &mut u32,
 ) -> Result<(), Error> {
-    let img = image_get(c, ctx, &p.reference).await?;
+    let img = c.image_get(ctx, &p.reference).await?;
     let target = img.target;
     let platforms: Vec<String> = if p.all_platforms {
         p.fixture
@@ -310,18 +244,16 @@ async fn ensure_all_content<C: Client>(
     for platform in &platforms {
         let mut missing = false;
         if oci::is_index(&target.media_type) {
-            let index = json(&target.digest, &read_blob(c, ctx, &target.digest).await?)?;
+            let index = json(&target.digest, &c.read_blob(ctx, &target.digest).await?)?;
             let want = [platform.clone()];
             for m in children(&target, &index, Some(&want)) {
-                match read_blob(c, ctx, &m.digest).await {
+                match c.read_blob(ctx, &m.digest).await {
                     Err(e) if e.is_not_found() => missing = true,
                     Err(e) => return Err(e),
                     Ok(b) => {
                         for k in children(&m, &*json(&m.digest, &b)?, None) {
                             if is_not_found(
-                                &exec(
-                                    c,
-                                    ctx,
+                                &c.exec(ctx,
                                     OpKind::ContentInfo {
                                         digest: k.digest.clone(),
                                     },
@@ -347,10 +279,7 @@ async fn ensure_all_content<C: Client>(
             })?;
             *lease_seq += 1;
             let id = format!("{}-fetch-{}", p.actor, lease_seq);
-            drive(
-                c,
-                pushrace_models::pull::pull(fixture, Some(vec![platform.clone()]), ctx.clone(), id),
-            )
+            (pushrace_models::pull::pull(fixture, Some(vec![platform.clone()]), ctx.clone(), id)).drive(c)
             .await?;
         }
     }
@@ -367,16 +296,13 @@ async fn convert<C: Client>(
 ) -> Result<pushrace_models::Image, Error> {
     *seq += 1;
     let lease = format!("{}-convert-{}", p.actor, seq);
-    drive(
-        c,
-        converter::convert(
+    (converter::convert(
             src.to_string(),
             dst.to_string(),
             p.platforms.clone(),
             ctx.clone(),
             lease,
-        ),
-    )
+        )).drive(c)
     .await
     .map_err(|e| {
         wrap(
@@ -405,10 +331,8 @@ pub async fn push<C: Client>(c: &C, p: &Push) -> Result<(), Error> {
     if !p.all_platforms {
         let name = tmp_name(&p.reference);
         if p.variant == Variant::V2_0_5 {
-            let src = image_get(c, ctx, &p.reference).await?;
-            let _ = exec(
-                c,
-                ctx,
+            let src = c.image_get(ctx, &p.reference).await?;
+            let _ = c.exec(ctx,
                 OpKind::ImageDelete {
                     name: name.clone(),
                     sync: true,
@@ -422,10 +346,10 @@ pub async fn push<C: Client>(c: &C, p: &Push) -> Result<(), Error> {
                 size: Some(src.target.size),
                 labels: src.labels.clone(),
             };
-            exec(c, ctx, create).await?;
+            c.exec(ctx, create).await?;
             tmp = Some(name.clone());
             if let Err(e) = convert(c, p, ctx, &name, &name, &mut seq).await {
-                let _ = exec(c, ctx, OpKind::ImageDelete { name, sync: true }).await;
+                let _ = c.exec(ctx, OpKind::ImageDelete { name, sync: true }).await;
                 return Err(e);
             }
         } else {
@@ -435,15 +359,13 @@ pub async fn push<C: Client>(c: &C, p: &Push) -> Result<(), Error> {
         push_ref = name;
     }
     let result = async {
-        let img = image_get(c, ctx, &push_ref).await?;
+        let img = c.image_get(ctx, &push_ref).await?;
         let platforms = (!p.all_platforms).then_some(p.platforms.as_slice());
         push_content(c, ctx, &img.target, platforms, p.semantics).await
     }
     .await;
     if let Some(name) = tmp {
-        let _ = exec(
-            c,
-            ctx,
+        let _ = c.exec(ctx,
             OpKind::ImageDelete {
                 name,
                 sync: p.variant.sync_deferred_delete(),
@@ -464,21 +386,19 @@ async fn push_lease_held<C: Client>(c: &C, p: &Push, seq: &mut u32) -> Result<()
         flat: false,
         labels: Labels::new(),
     };
-    exec(c, &p.ctx, create).await?;
+    c.exec(&p.ctx, create).await?;
     let ctx = p.ctx.with_lease(lease.clone());
     let mut tmp = None;
     let result = async {
-        let src = image_get(c, &ctx, &p.reference).await?;
-        exec(
-            c,
-            &ctx,
+        let src = c.image_get(&ctx, &p.reference).await?;
+        c.exec(&ctx,
             OpKind::LeaseAdd {
                 id: lease.clone(),
                 resource: Resource::Content(src.target.digest.clone()),
             },
         )
         .await?;
-        if let Err(e) = info(c, &ctx, &src.target.digest).await {
+        if let Err(e) = c.info(&ctx, &src.target.digest).await {
             if e.is_not_found() {
                 return Err(Error::wrap(
                     ErrorKind::FailedPrecondition,
@@ -491,8 +411,8 @@ async fn push_lease_held<C: Client>(c: &C, p: &Push, seq: &mut u32) -> Result<()
         let mut target = src.target.clone();
         if !p.all_platforms {
             if oci::is_index(&src.target.media_type) {
-                let i = info(c, &ctx, &src.target.digest).await?;
-                let data = read(c, &ctx, &src.target.digest).await?;
+                let i = c.info(&ctx, &src.target.digest).await?;
+                let data = c.read(&ctx, &src.target.digest).await?;
                 if let Some(reduced) = converter::reduce_index_of_blob(
                     &src.target.digest,
                     &data,
@@ -500,9 +420,7 @@ async fn push_lease_held<C: Client>(c: &C, p: &Push, seq: &mut u32) -> Result<()
                     &p.platforms,
                 )? {
                     let r = reduced.digest.to_string();
-                    exec(
-                        c,
-                        &ctx,
+                    c.exec(&ctx,
                         OpKind::LeaseAdd {
                             id: lease.clone(),
                             resource: Resource::Content(r),
@@ -520,11 +438,9 @@ async fn push_lease_held<C: Client>(c: &C, p: &Push, seq: &mut u32) -> Result<()
     }
     .await;
     if let Some(name) = tmp {
-        let _ = exec(c, &ctx, OpKind::ImageDelete { name, sync: false }).await;
+        let _ = c.exec(&ctx, OpKind::ImageDelete { name, sync: false }).await;
     }
-    let _ = exec(
-        c,
-        &p.ctx,
+    let _ = c.exec(&p.ctx,
         OpKind::LeaseDelete {
             id: lease,
             sync: false,

@@ -3,9 +3,10 @@
 //! `loom::future::block_on`. Shared by the loom test and the comparison benchmark.
 
 use loom::sync::{Arc, Mutex};
+use pushrace_scenarios::backend::locked::{LockedClient, SimLock};
+use pushrace_scenarios::backend::Sim;
 use pushrace_scenarios::explore::{classify, run_actor};
 use pushrace_scenarios::scenario::Scenario;
-use pushrace_scenarios::sim::{LockedClient, Sim, SimLock};
 
 /// The simulated daemon behind a loom mutex.
 pub struct LoomSim(pub Arc<Mutex<Sim>>);

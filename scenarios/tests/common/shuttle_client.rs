@@ -3,9 +3,10 @@
 //! driving the same async programs with `shuttle::future::block_on`), explored by shuttle's own
 //! schedulers. Shared by the shuttle test and the comparison benchmark.
 
+use pushrace_scenarios::backend::locked::{LockedClient, SimLock};
+use pushrace_scenarios::backend::Sim;
 use pushrace_scenarios::explore::{classify, run_actor};
 use pushrace_scenarios::scenario::Scenario;
-use pushrace_scenarios::sim::{LockedClient, Sim, SimLock};
 use shuttle::scheduler::Scheduler;
 use shuttle::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,0 +1,80 @@
+//! Externally fed actors: the client runs outside the executor (a thread, a real process behind a
+//! gRPC interposer) and its requests arrive over a [`Feed`].
+//!
+//! The protocol keeps the executor's rule that shared state changes only inside a step:
+//! - the actor's future blocks (inside its poll) until the client has made its next request, or
+//!   has finished, or `Feed::timeout` has passed. While it blocks, the actor is *busy*; since the
+//!   executor polls one actor at a time and chooses only between polls, it chooses only when no
+//!   actor is busy;
+//! - the request is offered as a step with its label and footprint ([`Request::step`]); a feed
+//!   that cannot know the footprint in advance marks the offer `widen`, and the step then
+//!   conflicts with everything (a sound over-approximation for partial-order reduction);
+//! - when the scheduler picks it, the request runs on the backend ([`Request::run`]), the answer
+//!   goes back to the client, and the feed may complete the step's label with what only running
+//!   it told ([`pushrace_harness::Ctx::complete_label`]).
+//!
+//! A client that makes no request in time is a backend failure ([`BACKEND_FAILURE`]), reported
+//! beside the verdict, never as one.
+
+use super::footprint::ALL;
+use super::{Answer, Exec, Request};
+use pushrace_harness::{ActorError, Ctx as Sched, Footprint};
+use pushrace_models::Error;
+use std::time::Duration;
+
+/// The kind of [`ActorError`] for a failure of the backend rather than of the client (a timeout, a
+/// lost connection): `explore::verdict_of` reports it as another failure, not as a violation.
+pub const BACKEND_FAILURE: &str = "backend";
+
+/// What an external client did next.
+#[derive(Debug)]
+pub enum Next {
+    /// It made a request and waits for the answer. `widen`: the footprint is not known from the
+    /// request alone, so the step is taken to touch everything.
+    Request { request: Request, widen: bool },
+    /// It finished, with its program's result.
+    Finished(Result<(), Error>),
+}
+
+/// The source of an external actor's requests.
+pub trait Feed {
+    /// Waits at most `timeout` for the client's next request (or its end); `Err` names what went
+    /// wrong (timeout, the client vanished).
+    fn next(&mut self, timeout: Duration) -> Result<Next, String>;
+
+    /// Hands the answer to the client's pending request back, and returns what completes the
+    /// step's label, if the feed learned something by running it (`None` otherwise).
+    fn answer(&mut self, answer: Answer) -> Option<String>;
+
+    /// How long a client may take between two requests (default 10 s).
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(10)
+    }
+}
+
+/// Runs one external actor to its end: its requests stepped and executed on `exec` in the order
+/// the scheduler picks. The outer `Err` is a backend failure; the inner result is the client's.
+pub async fn run(
+    sched: &Sched,
+    exec: &impl Exec,
+    mut feed: Box<dyn Feed>,
+) -> Result<Result<(), Error>, ActorError> {
+    loop {
+        let next = feed.next(feed.timeout());
+        let next = next.map_err(|e| ActorError::new(BACKEND_FAILURE, e))?;
+        match next {
+            Next::Finished(r) => return Ok(r),
+            Next::Request { request, widen } => {
+                if widen {
+                    let label = format_args!("{request} (footprint widened)");
+                    sched.step(label, Footprint::write(&[ALL])).await;
+                } else {
+                    request.step(sched).await;
+                }
+                if let Some(text) = feed.answer(request.run(exec)) {
+                    sched.complete_label(text);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! The model under other model checkers (loom, shuttle): each client call is one lock, apply,
+//! unlock, and the lock is the only scheduling point the checker sees.
+
+use super::model::Sim;
+use super::Client;
+use pushrace_models::program::Call;
+use pushrace_models::{Error, Op, Outcome};
+use std::future::Future;
+
+/// Exclusive access to a `Sim` behind some mutex: how other model checkers (loom, shuttle) drive
+/// the same programs, each client call one lock, apply, unlock.
+pub trait SimLock {
+    fn with<R>(&self, f: impl FnOnce(&mut Sim) -> R) -> R;
+}
+
+/// A [`Client`] over any [`SimLock`]: the lock is the only scheduling point the checker sees.
+pub struct LockedClient<L>(pub L);
+
+impl<L: SimLock> Call for LockedClient<L> {
+    fn call(&self, op: Op) -> impl Future<Output = Result<Outcome, Error>> {
+        std::future::ready(self.0.with(|s| s.apply(&op)))
+    }
+}
+
+impl<L: SimLock> Client for LockedClient<L> {
+    async fn registry_has(&self, digest: &str) -> bool {
+        self.0.with(|s| s.registry.contains(digest))
+    }
+
+    async fn registry_put(&self, digest: &str) {
+        self.0.with(|s| s.registry.insert(digest.to_string()));
+    }
+
+    async fn gc_tick(&self) -> bool {
+        self.0.with(|s| s.gc_tick())
+    }
+}
+

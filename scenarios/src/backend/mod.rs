@@ -1,0 +1,220 @@
+//! The seam between a scenario's client programs and whatever executes their calls.
+//!
+//! - [`Client`]: the API every program is written against, once ([`Call`] for containerd calls,
+//!   plus the registry and the GC scheduler's tick).
+//! - [`Exec`]: one backend, executing one request synchronously inside its step: the model
+//!   (`model.rs`), a real containerd (`daemon.rs`, feature `containerd`). A new backend is one
+//!   `Exec` impl.
+//! - [`Stepped`]: the one client that owns the scheduling point of every request (its label and
+//!   footprint from `footprint.rs`) and then hands the request to an `Exec`, whatever it is.
+//! - [`external`]: actors whose requests arrive from outside the executor (a thread, a process
+//!   behind an interposer) over a [`external::Feed`], stepped and executed the same way.
+//! - [`spawn_scenario`]: a scenario's actors and store invariant on any `Exec`, the one place
+//!   both the explorer and every replay build an execution.
+//! - `locked.rs`: the same programs under loom and shuttle (one lock per call).
+
+pub mod external;
+pub mod footprint;
+pub mod locked;
+pub mod model;
+
+#[cfg(feature = "containerd")]
+pub mod daemon;
+
+use crate::explore::{classify, run_actor};
+use crate::scenario::{Invariant, Scenario};
+use pushrace_harness::{Ctx as Sched, Footprint, World};
+use pushrace_models::digest::short;
+use pushrace_models::program::Call;
+use pushrace_models::{Error, Op, Outcome};
+use std::future::Future;
+use std::rc::Rc;
+
+pub use footprint::step_for;
+pub use model::{Shared, Sim};
+
+/// A containerd client as nerdctl uses it, plus the registry it pushes to and the daemon's GC
+/// scheduler.
+pub trait Client: Call {
+    /// The registry's HEAD for a blob: does the registry already have it? One step.
+    fn registry_has(&self, digest: &str) -> impl Future<Output = bool>;
+
+    /// The upload that completes a blob push: the registry has the blob from now on. One step.
+    fn registry_put(&self, digest: &str) -> impl Future<Output = ()>;
+
+    /// One tick of the daemon's background GC scheduler: a GC runs now if one is due
+    /// (gc/scheduler: any delete since the last GC, or 100 mutations). Returns whether one ran.
+    fn gc_tick(&self) -> impl Future<Output = bool>;
+}
+
+/// A backend: executes one request synchronously, inside the step the scheduler chose for it.
+pub trait Exec {
+    /// One containerd call.
+    fn call(&self, op: &Op) -> Result<Outcome, Error>;
+    /// Whether the registry holds the blob.
+    fn registry_has(&self, digest: &str) -> bool;
+    /// The registry holds the blob from now on.
+    fn registry_put(&self, digest: &str);
+    /// A GC if the scheduler says one is due; whether one ran.
+    fn gc_tick(&self) -> bool;
+    /// The model that judges the store invariants (`gc-safety`, `no-dangling-reference`), which
+    /// need the model's mark: the model itself, or a real backend's shadow.
+    fn oracle(&self) -> Shared;
+}
+
+/// One request of an actor to its backend.
+#[derive(Clone, Debug)]
+pub enum Request {
+    /// A containerd call.
+    Call(Op),
+    /// The registry's HEAD for a blob.
+    RegistryHas(String),
+    /// The upload that completes a blob push.
+    RegistryPut(String),
+    /// A tick of the background GC scheduler.
+    GcTick,
+}
+
+/// What a [`Request`] answers.
+#[derive(Clone, Debug)]
+pub enum Answer {
+    /// A containerd call's result.
+    Call(Result<Outcome, Error>),
+    /// HEAD: the registry has the blob; tick: a GC ran.
+    Yes(bool),
+    /// The upload is done.
+    Done,
+}
+
+impl std::fmt::Display for Request {
+    /// The step's label: `content.info 6111ab9896b8`, `registry.put 6111ab9896b8`, `gc.tick`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Request::Call(op) => write!(f, "{op}"),
+            Request::RegistryHas(d) => write!(f, "registry.head {}", short(d)),
+            Request::RegistryPut(d) => write!(f, "registry.put {}", short(d)),
+            Request::GcTick => f.write_str("gc.tick"),
+        }
+    }
+}
+
+impl Request {
+    /// Awaits the request's scheduling point: its label, label hash and footprint. A registry
+    /// step touches its blob's key; a GC tick may collect anything, so it reads and writes all.
+    pub async fn step(&self, sched: &Sched) {
+        use footprint::{registry_key, ALL, CLOCK, SCHED};
+        match self {
+            Request::Call(op) => step_for(sched, op).await,
+            Request::RegistryHas(d) => sched.step(self, Footprint::read(&[registry_key(d)])).await,
+            Request::RegistryPut(d) => sched.step(self, Footprint::write(&[registry_key(d)])).await,
+            Request::GcTick => {
+                let footprint = Footprint::new(&[ALL, CLOCK, SCHED], &[ALL, SCHED]);
+                sched.step(self, footprint).await
+            }
+        }
+    }
+
+    /// Executes the request on `exec` (inside its step).
+    pub fn run(&self, exec: &impl Exec) -> Answer {
+        match self {
+            Request::Call(op) => Answer::Call(exec.call(op)),
+            Request::RegistryHas(d) => Answer::Yes(exec.registry_has(d)),
+            Request::RegistryPut(d) => {
+                exec.registry_put(d);
+                Answer::Done
+            }
+            Request::GcTick => Answer::Yes(exec.gc_tick()),
+        }
+    }
+}
+
+/// One actor's client over a backend: every request first awaits its scheduling point, then runs
+/// on the backend, atomically with respect to the other actors.
+#[derive(Clone)]
+pub struct Stepped<E> {
+    pub sched: Sched,
+    pub exec: E,
+}
+
+/// The model backend's client.
+pub type ModelClient = Stepped<Shared>;
+
+impl<E: Exec> Stepped<E> {
+    async fn request(&self, r: Request) -> Answer {
+        r.step(&self.sched).await;
+        r.run(&self.exec)
+    }
+}
+
+impl<E: Exec> Call for Stepped<E> {
+    async fn call(&self, op: Op) -> Result<Outcome, Error> {
+        match self.request(Request::Call(op)).await {
+            Answer::Call(r) => r,
+            other => unreachable!("a call answered {other:?}"),
+        }
+    }
+}
+
+impl<E: Exec> Client for Stepped<E> {
+    async fn registry_has(&self, digest: &str) -> bool {
+        let r = self.request(Request::RegistryHas(digest.to_string()));
+        matches!(r.await, Answer::Yes(true))
+    }
+
+    async fn registry_put(&self, digest: &str) {
+        self.request(Request::RegistryPut(digest.to_string())).await;
+    }
+
+    async fn gc_tick(&self) -> bool {
+        matches!(self.request(Request::GcTick).await, Answer::Yes(true))
+    }
+}
+
+/// Where an actor's requests come from.
+pub enum Driver {
+    /// The scenario's own program, run in process over a [`Stepped`] client.
+    Program,
+    /// A client outside the executor.
+    External(Box<dyn external::Feed>),
+}
+
+/// Adds a scenario's actors (each driven as `driver(i)` says, over `exec`) and its store
+/// invariant to one execution's world. Only the actors `[check] actors` names count toward the
+/// invariant; what an actor's result means is [`classify`]'s rule on every backend.
+pub fn spawn_scenario<E: Exec + Clone + 'static>(
+    w: &mut World,
+    scenario: &Rc<Scenario>,
+    exec: &E,
+    mut driver: impl FnMut(usize) -> Driver,
+) {
+    for (i, a) in scenario.actors.iter().enumerate() {
+        let (exec, scenario) = (exec.clone(), scenario.clone());
+        let counts = scenario
+            .check
+            .actors
+            .as_ref()
+            .is_none_or(|only| only.contains(&a.name));
+        let invariant = scenario.check.invariant;
+        let judge = move |r: Result<(), Error>| match counts {
+            true => classify(invariant, r),
+            false => Ok(()),
+        };
+        match driver(i) {
+            Driver::Program => w.spawn(a.name.clone(), move |sched| async move {
+                let client = Stepped { sched, exec };
+                judge(run_actor(&client, &scenario, &scenario.actors[i]).await)
+            }),
+            Driver::External(feed) => w.spawn(a.name.clone(), move |sched| async move {
+                external::run(&sched, &exec, feed).await.and_then(judge)
+            }),
+        }
+    }
+    let oracle = exec.oracle();
+    match scenario.check.invariant {
+        Invariant::GcSafety => w.invariant("gc-safety", move || oracle.borrow().check_gc_safety()),
+        Invariant::NoDanglingReference => w.invariant("no-dangling-reference", move || {
+            oracle.borrow().check_no_dangling()
+        }),
+        _ => {}
+    }
+}
