@@ -185,16 +185,21 @@ pub fn replay(a: ReplayArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match a.trace.as_str() {
-        "json" => println!("{}", trace.to_json()),
-        "mermaid" => println!("{}", trace.to_mermaid()),
-        _ => print!("{}", trace.to_text()),
-    }
+    print_trace(&trace, &a.trace);
     match failed {
         Some(f) => {
             eprintln!("replay: {f}");
             ExitCode::from(1)
         }
         None => ExitCode::SUCCESS,
+    }
+}
+
+/// Prints a trace in the `--trace` format (`text`, `json` or `mermaid`; checked by the caller).
+pub fn print_trace(trace: &pushrace_harness::Trace, format: &str) {
+    match format {
+        "json" => println!("{}", trace.to_json()),
+        "mermaid" => println!("{}", trace.to_mermaid()),
+        _ => print!("{}", trace.to_text()),
     }
 }

@@ -1,18 +1,20 @@
 //! The headline race on a real containerd 1.6.20 (feature `containerd`): the failing schedules the
-//! model finds, replayed with `pushrace replay … --backend containerd` on a fresh private daemon per
-//! replay, fail on the daemon with the model's text; the fix (`lease-held`) in the same neighbour
-//! schedules does not. Without the `containerd` binary every test here fails with the install hint
-//! (the CLI's stderr is in the assertion message).
+//! model finds, replayed with the library's `backend::daemon::replay` (what `pushrace replay …
+//! --backend containerd` prints) on a fresh private daemon per replay, fail on the daemon with the
+//! model's text; the fix (`lease-held`) in the same neighbour schedules does not. Without the
+//! `containerd` binary every test here fails with the install hint.
 #![cfg(feature = "containerd")]
 
 use pushrace_harness::{Config, Explorer, FailureKind, Schedule, World};
+use pushrace_models::digest::short;
+use pushrace_models::program::Call;
 use pushrace_models::{Error, Op, Outcome};
-use pushrace_scenarios::client::Client;
+use pushrace_scenarios::backend::daemon::{self, DaemonReplay};
+use pushrace_scenarios::backend::{Client, ModelClient, Sim};
 use pushrace_scenarios::explore::{self, classify, run_actor, Options};
 use pushrace_scenarios::library;
 use pushrace_scenarios::programs::push::Variant;
 use pushrace_scenarios::scenario::Scenario;
-use pushrace_scenarios::sim::{short, ModelClient, Sim};
 use std::cell::{Cell, RefCell};
 use std::process::Command;
 use std::rc::Rc;
@@ -20,36 +22,33 @@ use std::time::{Duration, Instant};
 
 const REPLAYS: usize = 20;
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    wall: Duration,
+/// One replay on a fresh private daemon (started and stopped by the library), with its wall time.
+fn replay_on_daemon(s: &Scenario, schedule: &Schedule) -> (DaemonReplay, Duration) {
+    let t = Instant::now();
+    let r = daemon::replay(s, schedule, None)
+        .unwrap_or_else(|e| panic!("replay of {} {schedule} on containerd: {e}", s.name));
+    (r, t.elapsed())
 }
 
-/// One `pushrace replay NAME --schedule S --backend containerd` (a fresh private daemon, started and
-/// stopped by the command).
-fn replay_on_daemon(name: &str, schedule: &Schedule, variant: Option<&str>) -> Out {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pushrace"));
-    cmd.args([
-        "replay",
-        name,
-        "--schedule",
-        &schedule.encode(),
-        "--backend",
-        "containerd",
-    ]);
-    if let Some(v) = variant {
-        cmd.args(["--variant", v]);
-    }
-    let t = Instant::now();
-    let out = cmd.output().expect("run pushrace");
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        wall: t.elapsed(),
-    }
+/// The same through the command line: what it prints of the library's replay.
+fn replay_with_cli(name: &str, schedule: &Schedule) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_pushrace"))
+        .args([
+            "replay",
+            name,
+            "--schedule",
+            &schedule.encode(),
+            "--backend",
+            "containerd",
+        ])
+        .output()
+        .expect("run pushrace");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (
+        out.status.code().unwrap_or(-1),
+        text(&out.stdout),
+        text(&out.stderr),
+    )
 }
 
 fn load(name: &str) -> Scenario {
@@ -89,36 +88,46 @@ fn headline(name: &str, variant: Variant) {
     let model_trace = violation.trace.hash.clone();
     let mut walls = Vec::new();
     for i in 0..REPLAYS {
-        let out = replay_on_daemon(name, &violation.schedule, None);
+        let (r, wall) = replay_on_daemon(&s, &violation.schedule);
+        let e = r.execution.as_ref().unwrap_or_else(|d| {
+            panic!(
+                "replay {i} of {name} {}: diverged on containerd: {d}",
+                violation.schedule
+            )
+        });
+        let daemon_violation = r.violation.as_ref().unwrap_or_else(|| {
+            panic!(
+                "replay {i} of {name} {}: no violation on containerd ({:?})",
+                violation.schedule, r.other_failure
+            )
+        });
+        assert!(
+            daemon_violation.message.ends_with(&expected),
+            "replay {i} of {name}: {:?} does not end with {expected:?}",
+            daemon_violation.message
+        );
         assert_eq!(
-            out.code, 1,
-            "replay {i} of {name} {} on containerd: expected the push to fail (exit 1)\nstderr:\n{}",
-            violation.schedule, out.stderr
-        );
-        let daemon_verdict = out
-            .stderr
-            .lines()
-            .find(|l| l.starts_with("replay (containerd): "))
-            .unwrap_or_else(|| panic!("no daemon verdict in:\n{}", out.stderr));
-        assert!(
-            daemon_verdict.ends_with(&expected),
-            "replay {i} of {name}: {daemon_verdict:?} does not end with {expected:?}"
+            e.trace.hash,
+            model_trace,
+            "replay {i} of {name}: the daemon's trace differs from the model's:\n{}",
+            e.trace.to_text()
         );
         assert!(
-            out.stderr
-                .contains(&format!("agreement: same {} steps", violation.trace.steps.len()))
-                && out.stdout.contains(&format!("trace {model_trace}")),
-            "replay {i} of {name}: the daemon's trace differs from the model's {model_trace}:\n{}\n{}",
-            out.stdout,
-            out.stderr
+            r.disagreements.is_empty(),
+            "replay {i} of {name}: model and daemon disagree: {:?}",
+            r.disagreements
         );
-        assert!(
-            !out.stderr.contains("DISAGREEMENT"),
-            "replay {i} of {name}: model and daemon disagree:\n{}",
-            out.stderr
-        );
-        walls.push(out.wall);
+        walls.push(wall);
     }
+    // The command line prints the same verdict (exit 1: the push failed).
+    let (code, stdout, stderr) = replay_with_cli(name, &violation.schedule);
+    assert_eq!(code, 1, "pushrace replay {name} on containerd:\n{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("replay (containerd): VIOLATION"))
+        .unwrap_or_else(|| panic!("no daemon verdict in:\n{stderr}"));
+    assert!(line.ends_with(&expected), "{line:?}");
+    assert!(stdout.contains(&format!("trace {model_trace}")), "{stdout}");
     summary(
         &format!("{name} ({variant:?}) {}", violation.schedule),
         &walls,
@@ -150,12 +159,15 @@ impl Probe {
     }
 }
 
-impl Client for Probe {
+impl Call for Probe {
     async fn call(&self, op: Op) -> Result<Outcome, Error> {
         let r = self.inner.call(op).await;
         self.next();
         r
     }
+}
+
+impl Client for Probe {
     async fn registry_has(&self, digest: &str) -> bool {
         let r = self.inner.registry_has(digest).await;
         self.next();
@@ -204,7 +216,7 @@ fn dfs_executions(s: &Scenario, bound: usize) -> Vec<Explored> {
             );
             w.spawn(a.name.clone(), move |sched| async move {
                 let c = Probe {
-                    inner: ModelClient { sched, sim },
+                    inner: ModelClient { sched, exec: sim },
                     step,
                     collected,
                 };
@@ -321,39 +333,35 @@ fn lease_held_replays(
     for sch in picks {
         let (trace, failed) = explore::replay(s, sch).expect("the schedule fits the model");
         assert_eq!(failed, None, "{name} lease-held {sch} fails on the model");
-        let out = replay_on_daemon(name, sch, Some("lease-held"));
-        assert_eq!(
-            out.code, 0,
-            "{name} --variant lease-held {sch} on containerd: expected every push to succeed\nstderr:\n{}",
-            out.stderr
+        let (r, wall) = replay_on_daemon(s, sch);
+        let e = r
+            .execution
+            .as_ref()
+            .unwrap_or_else(|d| panic!("{name} lease-held {sch}: diverged: {d}"));
+        assert!(
+            r.violation.is_none() && r.other_failure.is_none(),
+            "{name} --variant lease-held {sch} on containerd: expected every push to succeed: {:?} {:?}",
+            r.violation.as_ref().map(|v| &v.message),
+            r.other_failure
         );
         assert!(
-            out.stderr
-                .contains("replay (containerd): the invariant held")
-                && out.stdout.contains(&format!("trace {}", trace.hash))
-                && !out.stderr.contains("DISAGREEMENT"),
-            "{name} lease-held {sch}: not the model's run:\n{}\n{}",
-            out.stdout,
-            out.stderr
+            e.trace.hash == trace.hash && r.disagreements.is_empty(),
+            "{name} lease-held {sch}: not the model's run: {:?}\n{}",
+            r.disagreements,
+            e.trace.to_text()
         );
-        for a in s.actors.iter().filter(|a| a.name.starts_with("push")) {
-            assert!(
-                out.stderr
-                    .contains(&format!("daemon: actor {}: ok", a.name)),
-                "{name} lease-held {sch}: {} did not succeed:\n{}",
-                a.name,
-                out.stderr
-            );
+        for (a, res) in s.actors.iter().zip(&r.results) {
+            if a.name.starts_with("push") {
+                assert!(
+                    matches!(res, Some(Ok(()))),
+                    "{name} lease-held {sch}: {} gave {res:?}",
+                    a.name
+                );
+            }
         }
-        let n = out
-            .stderr
-            .split(" background GCs")
-            .next()
-            .and_then(|h| h.rsplit(", ").next())
-            .and_then(|n| n.parse::<usize>().ok())
-            .unwrap_or_else(|| panic!("no GC count in:\n{}", out.stderr));
+        let n = r.gcs;
         gcs.push(n);
-        walls.push(out.wall);
+        walls.push(wall);
     }
     (walls, gcs)
 }

@@ -5,7 +5,8 @@ use crate::backend::{external, spawn_scenario, Client, Driver, Sim};
 use crate::programs::{neighbours, push};
 use crate::scenario::{ActorSpec, Invariant, ProgramSpec, Scenario};
 use pushrace_harness::{
-    ActorError, Config, Explorer, FailureKind, Report, Schedule, Shard, Strategy, Trace, World,
+    ActorError, Config, Execution, Explorer, FailureKind, Report, Schedule, Shard, Strategy, Trace,
+    World,
 };
 use pushrace_models::{Error, OpKind};
 use std::cell::RefCell;
@@ -241,12 +242,7 @@ pub fn replay_failure<M: pushrace_harness::Model + ?Sized>(
 /// A harness report on a model built from `s` (its actors, or others against its store) read in
 /// the scenario's terms: its first failure interpreted as a [`Violation`] or another failure.
 pub fn verdict_of(s: &Scenario, opts: &Options, report: Report) -> Verdict {
-    let wanted = |f: &&pushrace_harness::Failure| match &s.check.message {
-        None => true,
-        Some(want) => failure_message(f.shrunk.as_ref().map_or(&f.kind, |x| &x.kind))
-            .is_some_and(|m| m.contains(want.as_str())),
-    };
-    let (violation, other_failure) = match report.failures.iter().find(wanted) {
+    let (violation, other_failure) = match report.failures.iter().find(|f| wanted(s, f)) {
         None => (None, None),
         Some(f) => interpret(s, f),
     };
@@ -257,6 +253,36 @@ pub fn verdict_of(s: &Scenario, opts: &Options, report: Report) -> Verdict {
         report,
         violation,
         other_failure,
+    }
+}
+
+/// `[check] message`: whether a failure is the one the scenario looks for.
+fn wanted(s: &Scenario, f: &pushrace_harness::Failure) -> bool {
+    match &s.check.message {
+        None => true,
+        Some(want) => failure_message(f.shrunk.as_ref().map_or(&f.kind, |x| &x.kind))
+            .is_some_and(|m| m.contains(want.as_str())),
+    }
+}
+
+/// One replayed execution (on any backend) read in the scenario's terms, as [`verdict_of`]
+/// reads an exploration's failure: the violation, or another failure (a deadlock, a backend
+/// failure), or neither.
+pub fn judge_execution(s: &Scenario, e: &Execution) -> (Option<Violation>, Option<String>) {
+    let Some(kind) = &e.failure else {
+        return (None, None);
+    };
+    let f = pushrace_harness::Failure {
+        kind: kind.clone(),
+        schedule: e.schedule.clone(),
+        trace: e.trace.clone(),
+        execution: 1,
+        preemptions: e.preemptions,
+        shrunk: None,
+    };
+    match wanted(s, &f) {
+        true => interpret(s, &f),
+        false => (None, None),
     }
 }
 

@@ -3,12 +3,13 @@
 //! naming the file, the line and the key; nothing in a file can make the loader panic.
 
 use crate::programs::push::Variant;
+use pushrace_harness::Strategy;
 use pushrace_models::converter::reduced_index_of;
 use pushrace_models::oci::{self, ImageFixture};
 use pushrace_models::opsfile::{self, Action};
+use pushrace_models::program::{now_or_never, Apply, Call};
 use pushrace_models::scheduler::GcMode;
-use pushrace_models::{Ctx, OpKind, Semantics, Store};
-use pushrace_harness::Strategy;
+use pushrace_models::{Ctx, Error, Op, OpKind, Semantics, Store};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -197,6 +198,54 @@ pub struct ImageSpec {
     pub fixture: Arc<ImageFixture>,
     pub fetched: Option<Vec<String>>,
     pub tags: Vec<String>,
+}
+
+/// Why an image's setup failed.
+#[derive(Debug)]
+pub enum SetupError {
+    /// The pull failed.
+    Pull(Error),
+    /// Creating this tag failed.
+    Tag(String, Error),
+}
+
+impl fmt::Display for SetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SetupError::Pull(e) => write!(f, "pulling: {}", e.message),
+            SetupError::Tag(t, e) => write!(f, "tagging {t}: {}", e.message),
+        }
+    }
+}
+
+impl ImageSpec {
+    /// The image's setup, the same on every backend: the pull (image `i` under lease
+    /// `setup-pull-<i>`, its `fetched` platforms only), then a create of each tag. The scenario's
+    /// setup is this for every image, then one GC.
+    pub async fn set_up(&self, i: usize, c: &impl Call) -> Result<(), SetupError> {
+        let ctx = Ctx::new(self.namespace.clone());
+        let lease = format!("setup-pull-{i}");
+        let pull = pushrace_models::pull::pull(
+            self.fixture.clone(),
+            self.fetched.clone(),
+            ctx.clone(),
+            lease,
+        );
+        pull.drive(c).await.map_err(SetupError::Pull)?;
+        for t in &self.tags {
+            let d = &self.fixture.index.descriptor;
+            let create = OpKind::ImageCreate {
+                name: t.clone(),
+                media_type: d.media_type.clone(),
+                target: d.digest.clone(),
+                size: Some(d.size),
+                labels: Default::default(),
+            };
+            let r = c.exec(&ctx, create).await;
+            r.map_err(|e| SetupError::Tag(t.clone(), e))?;
+        }
+        Ok(())
+    }
 }
 
 /// One actor's program and its parameters.
@@ -466,40 +515,23 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
             };
             role_kinds.insert(b.digest().to_string(), kind.to_string());
         }
-        let ctx = Ctx::new(namespace.clone());
-        let lease = format!("setup-pull-{i}");
-        pushrace_models::pull::pull(fixture.clone(), fetched.clone(), ctx.clone(), lease)
-            .run(&mut store, |_, _| {})
-            .map_err(|e| {
-                l.err(
-                    Some(im.reference.span()),
-                    "ref",
-                    format!("setting up the image failed: {e}"),
-                )
-            })?;
-        for t in &tags {
-            let d = &fixture.index.descriptor;
-            let create = OpKind::ImageCreate {
-                name: t.clone(),
-                media_type: d.media_type.clone(),
-                target: d.digest.clone(),
-                size: Some(d.size),
-                labels: Default::default(),
-            };
-            store
-                .apply(&pushrace_models::Op {
-                    ctx: ctx.clone(),
-                    kind: create,
-                })
-                .map_err(|e| l.err(im.tags.as_ref().map(|t| t.span()), "tags", e.message))?;
-        }
-        images.push(ImageSpec {
+        let spec = ImageSpec {
             reference: r,
             namespace,
             fixture,
             fetched,
             tags,
-        });
+        };
+        let apply = Apply(std::cell::RefCell::new(|op: &Op| store.apply(op)));
+        now_or_never(spec.set_up(i, &apply)).map_err(|e| match e {
+            SetupError::Pull(e) => l.err(
+                Some(im.reference.span()),
+                "ref",
+                format!("setting up the image failed: {e}"),
+            ),
+            SetupError::Tag(_, e) => l.err(im.tags.as_ref().map(|t| t.span()), "tags", e.message),
+        })?;
+        images.push(spec);
     }
     // The images were pulled "some time ago": a GC has run since, and the scheduler is quiet.
     store.gc();
@@ -913,8 +945,8 @@ fn parse_check(l: &Loader, c: Option<&CheckDoc>) -> Result<CheckSpec, ScenarioEr
         spec.schedule = Some(s.get_ref().clone());
     }
     if let Some(s) = &c.strategy {
-        spec.strategy = explore_strategy(s.get_ref())
-            .map_err(|e| l.err(Some(s.span()), "strategy", e))?;
+        spec.strategy =
+            explore_strategy(s.get_ref()).map_err(|e| l.err(Some(s.span()), "strategy", e))?;
     }
     Ok(spec)
 }

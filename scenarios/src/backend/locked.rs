@@ -35,4 +35,3 @@ impl<L: SimLock> Client for LockedClient<L> {
         self.0.with(|s| s.gc_tick())
     }
 }
-

@@ -27,6 +27,7 @@ use pushrace_harness::{Ctx as Sched, Footprint, World};
 use pushrace_models::digest::short;
 use pushrace_models::program::Call;
 use pushrace_models::{Error, Op, Outcome};
+use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
 
@@ -178,26 +179,34 @@ pub enum Driver {
     External(Box<dyn external::Feed>),
 }
 
+/// Each actor's own result in one execution, by actor index (`None`: it did not finish).
+pub type Outcomes = Rc<RefCell<Vec<Option<Result<(), Error>>>>>;
+
 /// Adds a scenario's actors (each driven as `driver(i)` says, over `exec`) and its store
-/// invariant to one execution's world. Only the actors `[check] actors` names count toward the
-/// invariant; what an actor's result means is [`classify`]'s rule on every backend.
+/// invariant to one execution's world, and returns where each actor's own result will be. Only
+/// the actors `[check] actors` names count toward the invariant; what an actor's result means is
+/// [`classify`]'s rule on every backend.
 pub fn spawn_scenario<E: Exec + Clone + 'static>(
     w: &mut World,
     scenario: &Rc<Scenario>,
     exec: &E,
     mut driver: impl FnMut(usize) -> Driver,
-) {
+) -> Outcomes {
+    let outcomes: Outcomes = Rc::new(RefCell::new(vec![None; scenario.actors.len()]));
     for (i, a) in scenario.actors.iter().enumerate() {
-        let (exec, scenario) = (exec.clone(), scenario.clone());
+        let (exec, scenario, outcomes) = (exec.clone(), scenario.clone(), outcomes.clone());
         let counts = scenario
             .check
             .actors
             .as_ref()
             .is_none_or(|only| only.contains(&a.name));
         let invariant = scenario.check.invariant;
-        let judge = move |r: Result<(), Error>| match counts {
-            true => classify(invariant, r),
-            false => Ok(()),
+        let judge = move |r: Result<(), Error>| {
+            outcomes.borrow_mut()[i] = Some(r.clone());
+            match counts {
+                true => classify(invariant, r),
+                false => Ok(()),
+            }
         };
         match driver(i) {
             Driver::Program => w.spawn(a.name.clone(), move |sched| async move {
@@ -217,4 +226,5 @@ pub fn spawn_scenario<E: Exec + Clone + 'static>(
         }),
         _ => {}
     }
+    outcomes
 }

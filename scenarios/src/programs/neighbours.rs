@@ -17,20 +17,23 @@ pub async fn pull<C: Client>(
     fixture: Arc<ImageFixture>,
     fetched: Option<Vec<String>>,
 ) -> Result<(), Error> {
-    (pull::pull(fixture, fetched, ctx.clone(), format!("{actor}-pull"))).drive(c)
-    .await
-    .map(|_| ())
+    (pull::pull(fixture, fetched, ctx.clone(), format!("{actor}-pull")))
+        .drive(c)
+        .await
+        .map(|_| ())
 }
 
 /// `nerdctl tag SRC DST`: get the source, create DST; when DST exists, delete it (synchronously, as
 /// nerdctl does since #4062) and create again.
 pub async fn tag<C: Client>(c: &C, ctx: &Ctx, src: &str, dst: &str) -> Result<(), Error> {
-    let img = match c.exec(ctx,
-        OpKind::ImageGet {
-            name: src.to_string(),
-        },
-    )
-    .await?
+    let img = match c
+        .exec(
+            ctx,
+            OpKind::ImageGet {
+                name: src.to_string(),
+            },
+        )
+        .await?
     {
         Outcome::Image(i) => i,
         o => {
@@ -49,7 +52,8 @@ pub async fn tag<C: Client>(c: &C, ctx: &Ctx, src: &str, dst: &str) -> Result<()
     };
     match c.exec(ctx, create.clone()).await {
         Err(e) if e.kind == ErrorKind::AlreadyExists => {
-            c.exec(ctx,
+            c.exec(
+                ctx,
                 OpKind::ImageDelete {
                     name: dst.to_string(),
                     sync: true,
@@ -66,13 +70,15 @@ pub async fn tag<C: Client>(c: &C, ctx: &Ctx, src: &str, dst: &str) -> Result<()
 /// namespace). With `force`, a missing image is not an error.
 pub async fn rmi<C: Client>(c: &C, ctx: &Ctx, name: &str, force: bool) -> Result<(), Error> {
     let r = async {
-        c.exec(ctx,
+        c.exec(
+            ctx,
             OpKind::ImageGet {
                 name: name.to_string(),
             },
         )
         .await?;
-        c.exec(ctx,
+        c.exec(
+            ctx,
             OpKind::ImageDelete {
                 name: name.to_string(),
                 sync: true,
@@ -110,7 +116,8 @@ pub async fn image_convert<C: Client>(
 
 /// `ctr images rm [--sync] NAME`.
 pub async fn ctr_rm<C: Client>(c: &C, ctx: &Ctx, name: &str, sync: bool) -> Result<(), Error> {
-    c.exec(ctx,
+    c.exec(
+        ctx,
         OpKind::ImageDelete {
             name: name.to_string(),
             sync,
@@ -133,7 +140,8 @@ pub async fn ops<C: Client>(c: &C, actor: &str, actions: &[Action]) -> Result<()
                     "{actor}-op{i}-{}",
                     a.program_kind().expect("not an operation")
                 );
-                (a.program(id).expect("not an operation")).drive(c)
+                (a.program(id).expect("not an operation"))
+                    .drive(c)
                     .await
                     .map(|_| ())
             }

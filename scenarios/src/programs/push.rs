@@ -253,7 +253,8 @@ async fn ensure_all_content<C: Client>(
                     Ok(b) => {
                         for k in children(&m, &*json(&m.digest, &b)?, None) {
                             if is_not_found(
-                                &c.exec(ctx,
+                                &c.exec(
+                                    ctx,
                                     OpKind::ContentInfo {
                                         digest: k.digest.clone(),
                                     },
@@ -279,8 +280,9 @@ async fn ensure_all_content<C: Client>(
             })?;
             *lease_seq += 1;
             let id = format!("{}-fetch-{}", p.actor, lease_seq);
-            (pushrace_models::pull::pull(fixture, Some(vec![platform.clone()]), ctx.clone(), id)).drive(c)
-            .await?;
+            (pushrace_models::pull::pull(fixture, Some(vec![platform.clone()]), ctx.clone(), id))
+                .drive(c)
+                .await?;
         }
     }
     Ok(())
@@ -297,12 +299,13 @@ async fn convert<C: Client>(
     *seq += 1;
     let lease = format!("{}-convert-{}", p.actor, seq);
     (converter::convert(
-            src.to_string(),
-            dst.to_string(),
-            p.platforms.clone(),
-            ctx.clone(),
-            lease,
-        )).drive(c)
+        src.to_string(),
+        dst.to_string(),
+        p.platforms.clone(),
+        ctx.clone(),
+        lease,
+    ))
+    .drive(c)
     .await
     .map_err(|e| {
         wrap(
@@ -332,13 +335,15 @@ pub async fn push<C: Client>(c: &C, p: &Push) -> Result<(), Error> {
         let name = tmp_name(&p.reference);
         if p.variant == Variant::V2_0_5 {
             let src = c.image_get(ctx, &p.reference).await?;
-            let _ = c.exec(ctx,
-                OpKind::ImageDelete {
-                    name: name.clone(),
-                    sync: true,
-                },
-            )
-            .await;
+            let _ = c
+                .exec(
+                    ctx,
+                    OpKind::ImageDelete {
+                        name: name.clone(),
+                        sync: true,
+                    },
+                )
+                .await;
             let create = OpKind::ImageCreate {
                 name: name.clone(),
                 media_type: src.target.media_type.clone(),
@@ -365,13 +370,15 @@ pub async fn push<C: Client>(c: &C, p: &Push) -> Result<(), Error> {
     }
     .await;
     if let Some(name) = tmp {
-        let _ = c.exec(ctx,
-            OpKind::ImageDelete {
-                name,
-                sync: p.variant.sync_deferred_delete(),
-            },
-        )
-        .await;
+        let _ = c
+            .exec(
+                ctx,
+                OpKind::ImageDelete {
+                    name,
+                    sync: p.variant.sync_deferred_delete(),
+                },
+            )
+            .await;
     }
     result
 }
@@ -391,7 +398,8 @@ async fn push_lease_held<C: Client>(c: &C, p: &Push, seq: &mut u32) -> Result<()
     let mut tmp = None;
     let result = async {
         let src = c.image_get(&ctx, &p.reference).await?;
-        c.exec(&ctx,
+        c.exec(
+            &ctx,
             OpKind::LeaseAdd {
                 id: lease.clone(),
                 resource: Resource::Content(src.target.digest.clone()),
@@ -420,7 +428,8 @@ async fn push_lease_held<C: Client>(c: &C, p: &Push, seq: &mut u32) -> Result<()
                     &p.platforms,
                 )? {
                     let r = reduced.digest.to_string();
-                    c.exec(&ctx,
+                    c.exec(
+                        &ctx,
                         OpKind::LeaseAdd {
                             id: lease.clone(),
                             resource: Resource::Content(r),
@@ -438,14 +447,18 @@ async fn push_lease_held<C: Client>(c: &C, p: &Push, seq: &mut u32) -> Result<()
     }
     .await;
     if let Some(name) = tmp {
-        let _ = c.exec(&ctx, OpKind::ImageDelete { name, sync: false }).await;
+        let _ = c
+            .exec(&ctx, OpKind::ImageDelete { name, sync: false })
+            .await;
     }
-    let _ = c.exec(&p.ctx,
-        OpKind::LeaseDelete {
-            id: lease,
-            sync: false,
-        },
-    )
-    .await;
+    let _ = c
+        .exec(
+            &p.ctx,
+            OpKind::LeaseDelete {
+                id: lease,
+                sync: false,
+            },
+        )
+        .await;
     result
 }
