@@ -2,6 +2,9 @@
 //! ([`DaemonClient`]) for its content, image and lease stores, with a JSON dump of the whole
 //! metadata state in the shape `pushrace apply --json` prints (see PROBES.md for what the real
 //! daemon shows and how it differs from the semantics reference).
+//!
+//! The crate speaks the model's types (`pushrace_models::{Ctx, Digest, ContentInfo, Image, …}` and
+//! the `state` dump); what it defines itself is only what the model has no word for.
 
 mod backend;
 mod client;
