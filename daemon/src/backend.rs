@@ -25,8 +25,9 @@
 //!   also sleeps until every mapped expiry the model considers past really is past. After the call it
 //!   checks that every mapped expiry the model considers alive is still in the future. If not (the
 //!   calls between two advances took longer than k/2), the run has left the mapping's validity: it is
-//!   recorded in [`VirtualClockMapping::violations`] and the result must not be trusted (the
-//!   differential test then reruns the case with a 4× larger scale; the CLI prints a warning).
+//!   recorded in [`VirtualClockMapping::violations`] and the result must not be trusted
+//!   ([`crate::run_on_fresh_daemon`], used by `pushrace diff` and the differential test, then reruns
+//!   on a fresh daemon at a 4× larger scale; the CLI warns when a run still broke it).
 //! - Not mapped: the 24 h expiry containerd gives an ingest without lease is set by the daemon from its
 //!   own clock. Advancing the virtual clock 24 h or more after an ingest was opened is recorded as a
 //!   violation. Negative `clock.advance` is one too (real time does not go back).

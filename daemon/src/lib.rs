@@ -9,8 +9,10 @@
 mod backend;
 mod client;
 pub mod diff;
+mod fresh;
 mod launcher;
 
 pub use backend::*;
 pub use client::*;
+pub use fresh::{run_on_fresh_daemon, FreshRun, RERUN_FACTORS};
 pub use launcher::*;
