@@ -12,7 +12,13 @@ pub mod diff;
 mod fresh;
 mod launcher;
 
-pub use backend::*;
-pub use client::*;
+// The model's operations on a daemon, and the virtual clock laid onto the real one.
+pub use backend::{apply, DaemonBackend, VirtualClockMapping, DEFAULT_SCALE};
+// The gRPC client and the daemon-only values it answers.
+pub use client::{
+    CdError, DaemonClient, IngestStatus, Lease, StateExt, WriteRequest, Written, WRITE_CHUNK,
+};
+// One run on fresh daemons, rerun at coarser clock scales until the mapping holds.
 pub use fresh::{run_on_fresh_daemon, FreshRun, RERUN_FACTORS};
-pub use launcher::*;
+// The private daemon.
+pub use launcher::{Daemon, LaunchError};
