@@ -91,15 +91,12 @@ mod imp {
 #[cfg(feature = "containerd")]
 mod imp {
     use super::*;
-    use pushrace_daemon::{Daemon, DaemonBackend, DaemonClient};
+    use pushrace_daemon::{run_on_fresh_daemon, DaemonBackend, DaemonClient};
     use pushrace_models::opsfile::{self, EntryResult};
     use pushrace_models::state::State;
     use pushrace_models::Semantics;
     use std::path::PathBuf;
     use std::time::Duration;
-
-    /// Reruns at 4× and 16× the scale when the clock mapping did not hold.
-    const SCALE_STEPS: [u32; 3] = [1, 4, 16];
 
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
@@ -114,8 +111,8 @@ mod imp {
         violations: Vec<String>,
     }
 
-    async fn run_on(client: &DaemonClient, ops: &OpsFile, hour: Duration) -> Result<Run, String> {
-        let mut b = DaemonBackend::new(client, hour);
+    /// Runs `ops` on `b` and dumps the state.
+    async fn run_on(b: &mut DaemonBackend<'_>, ops: &OpsFile) -> Result<Run, String> {
         let results = b.run(ops).await;
         let state = b
             .state()
@@ -128,39 +125,27 @@ mod imp {
         })
     }
 
-    /// A fresh private daemon per attempt, until the clock mapping holds.
+    /// A fresh private daemon per attempt, until the clock mapping holds (at most 16× slower).
     fn run_private(ops: &OpsFile, hour_ms: u64) -> Result<Run, String> {
         let rt = runtime();
-        let mut last = None;
-        for k in SCALE_STEPS {
-            let daemon = Daemon::start().map_err(|e| format!("cannot start containerd: {e}"))?;
-            let run = rt.block_on(async {
-                let client = daemon
-                    .client()
-                    .await
-                    .map_err(|e| format!("cannot connect to the private containerd: {e}"))?;
-                check_version(&client, ops).await;
-                run_on(
-                    &client,
-                    ops,
-                    Duration::from_millis(hour_ms.max(1) * k as u64),
+        let run = run_on_fresh_daemon(
+            &rt,
+            Duration::from_millis(hour_ms.max(1)),
+            |b| {
+                rt.block_on(async {
+                    check_version(b.client, ops).await;
+                    run_on(b, ops).await
+                })
+            },
+            |scale, violations| {
+                eprintln!(
+                    "pushrace: the virtual clock mapping did not hold at {} ms per virtual hour ({}); retrying slower",
+                    scale.as_millis(),
+                    violations.join("; ")
                 )
-                .await
-            })?;
-            daemon
-                .stop()
-                .map_err(|e| format!("stopping the private containerd: {e}"))?;
-            if run.violations.is_empty() {
-                return Ok(run);
-            }
-            eprintln!(
-                "pushrace: the virtual clock mapping did not hold at {} ms per virtual hour ({}); retrying slower",
-                hour_ms * k as u64,
-                run.violations.join("; ")
-            );
-            last = Some(run);
-        }
-        Ok(last.expect("at least one attempt"))
+            },
+        )?;
+        Ok(run.value)
     }
 
     async fn check_version(client: &DaemonClient, ops: &OpsFile) {
@@ -197,7 +182,8 @@ mod imp {
                     .await
                     .map_err(|e| format!("{e}"))?;
                 check_version(&client, ops).await;
-                run_on(&client, ops, Duration::from_millis(d.hour_ms.max(1))).await
+                let mut b = DaemonBackend::new(&client, Duration::from_millis(d.hour_ms.max(1)));
+                run_on(&mut b, ops).await
             }),
         };
         match run {
@@ -222,9 +208,9 @@ mod imp {
             }
         };
         if !run.violations.is_empty() {
+            let last = hour_ms * *pushrace_daemon::RERUN_FACTORS.last().unwrap() as u64;
             eprintln!(
-                "pushrace: the virtual clock mapping did not hold even at {} ms per virtual hour: {}",
-                hour_ms * SCALE_STEPS[SCALE_STEPS.len() - 1] as u64,
+                "pushrace: the virtual clock mapping did not hold even at {last} ms per virtual hour: {}",
                 run.violations.join("; ")
             );
             return ExitCode::from(2);

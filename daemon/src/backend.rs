@@ -25,8 +25,9 @@
 //!   also sleeps until every mapped expiry the model considers past really is past. After the call it
 //!   checks that every mapped expiry the model considers alive is still in the future. If not (the
 //!   calls between two advances took longer than k/2), the run has left the mapping's validity: it is
-//!   recorded in [`VirtualClockMapping::violations`] and the result must not be trusted (the
-//!   differential test then reruns the case with a 4× larger scale; the CLI prints a warning).
+//!   recorded in [`VirtualClockMapping::violations`] and the result must not be trusted
+//!   ([`crate::run_on_fresh_daemon`], used by `pushrace diff` and the differential test, then reruns
+//!   on a fresh daemon at a 4× larger scale; the CLI warns when a run still broke it).
 //! - Not mapped: the 24 h expiry containerd gives an ingest without lease is set by the daemon from its
 //!   own clock. Advancing the virtual clock 24 h or more after an ingest was opened is recorded as a
 //!   violation. Negative `clock.advance` is one too (real time does not go back).
@@ -35,22 +36,18 @@
 //!   literally in `labels` are passed through untouched on both sides.
 
 use std::collections::BTreeMap;
-use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration as StdDuration, SystemTime};
 
 use pushrace_models::clock::{Duration as VDuration, Instant as VInstant, EPOCH, NANOS_PER_SEC};
 use pushrace_models::gc::GcReport;
-use pushrace_models::leases::{lease_labels, Resource};
+use pushrace_models::labels::GC_EXPIRE;
+use pushrace_models::leases::lease_labels;
 use pushrace_models::opsfile::{Action, EntryResult, OpsFile};
 use pushrace_models::program::{Program, Step};
-use pushrace_models::{
-    ContentInfo as MContentInfo, Ctx as MCtx, Descriptor as MDescriptor, Digest, Error, ErrorKind,
-    Image as MImage, Op, OpKind, Outcome, WriteStyle as MWriteStyle,
-};
+use pushrace_models::state::State;
+use pushrace_models::{Ctx, Descriptor, Error, ErrorKind, Image, Op, OpKind, Outcome};
 
-use crate::client::{
-    CdError, Ctx, DaemonClient, Descriptor, Image, LeaseResource, State, WriteRequest, WriteStyle,
-    LABEL_GC_EXPIRE,
-};
+use crate::client::{CdError, DaemonClient, WriteRequest};
 
 /// The scale the CLI uses by default: one virtual hour is one real second.
 pub const DEFAULT_SCALE: StdDuration = StdDuration::from_secs(1);
@@ -113,7 +110,7 @@ impl VirtualClockMapping {
     /// The real `gc.expire` value for the virtual expiry `v` (recorded for the dump and the checks).
     pub fn expire_label(&mut self, v: VInstant) -> String {
         let real = self.real(v) + self.scale / 2;
-        let label = rfc3339_nanos(real);
+        let label = VInstant::from(real).rfc3339_nanos();
         self.expiries.push((v, real));
         self.labels.insert(label.clone(), v.rfc3339());
         label
@@ -184,7 +181,7 @@ impl VirtualClockMapping {
     pub fn normalize(&self, state: &mut State) {
         for ns in state.namespaces.values_mut() {
             for l in ns.leases.values_mut() {
-                if let Some(v) = l.labels.get_mut(LABEL_GC_EXPIRE) {
+                if let Some(v) = l.labels.get_mut(GC_EXPIRE) {
                     if let Some(m) = self.virtual_label(v) {
                         *v = m.to_string();
                     }
@@ -200,18 +197,6 @@ async fn sleep_until(t: SystemTime) {
     }
 }
 
-/// RFC 3339 in UTC with nanoseconds (`2025-01-01T00:00:00.500000000Z`).
-pub fn rfc3339_nanos(t: SystemTime) -> String {
-    let nanos: i128 = match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_nanos() as i128,
-        Err(e) => -(e.duration().as_nanos() as i128),
-    };
-    let secs = nanos.div_euclid(NANOS_PER_SEC as i128);
-    let frac = nanos.rem_euclid(NANOS_PER_SEC as i128);
-    let whole = VInstant((secs * NANOS_PER_SEC as i128) as i64).rfc3339();
-    format!("{}.{frac:09}Z", whole.trim_end_matches('Z'))
-}
-
 /// The daemon's error as the model's error value (same class, containerd's text).
 pub fn to_model_error(e: CdError) -> Error {
     let kind = match &e {
@@ -224,33 +209,6 @@ pub fn to_model_error(e: CdError) -> Error {
         CdError::Other { .. } => ErrorKind::Unknown,
     };
     Error::raw(kind, e.message().to_string())
-}
-
-fn ctx_of(c: &MCtx) -> Ctx {
-    Ctx {
-        namespace: c.namespace.clone(),
-        lease: c.lease.clone(),
-    }
-}
-
-fn digest_of(s: &str) -> Result<Digest, Error> {
-    Digest::parse(s).map_err(|e| {
-        Error::raw(
-            ErrorKind::Unknown,
-            format!("the daemon answered a malformed digest {s:?}: {e}"),
-        )
-    })
-}
-
-fn model_image(i: Image) -> MImage {
-    MImage {
-        target: MDescriptor {
-            media_type: i.target.media_type,
-            digest: i.target.digest,
-            size: i.target.size,
-        },
-        labels: i.labels,
-    }
 }
 
 /// `Store::default_target_size` on the daemon: the size of the namespace's record, else 1.
@@ -270,8 +228,7 @@ pub async fn apply(
     op: &Op,
     clock: &mut VirtualClockMapping,
 ) -> Result<Outcome, Error> {
-    let ctx = ctx_of(&op.ctx);
-    let r = apply_inner(client, &ctx, &op.kind, clock).await;
+    let r = apply_inner(client, &op.ctx, &op.kind, clock).await;
     r.map_err(to_model_error)
 }
 
@@ -289,15 +246,11 @@ async fn apply_inner(
             labels,
             style,
         } => {
-            let style = match style {
-                MWriteStyle::Open => WriteStyle::Open,
-                MWriteStyle::Commit => WriteStyle::Commit,
-            };
-            let mut w = WriteRequest::new(data.to_vec(), style)
+            let mut w = WriteRequest::new(data.to_vec(), *style)
                 .labels(labels.clone())
                 .reference(r.clone());
             if let Some(e) = expected {
-                w = w.expected(e.to_string());
+                w = w.expected(e.clone());
             }
             let written = client.write_blob(ctx, &w).await;
             if written.is_err() {
@@ -305,7 +258,7 @@ async fn apply_inner(
                 clock.ingest_opened();
             }
             let written = written?;
-            Outcome::Written(digest_of(&written.digest).map_err(model_to_cd)?)
+            Outcome::Written(written.digest)
         }
         OpKind::IngestOpen { r, data, expected } => {
             let exp = expected.as_ref().map(|d| (d.as_str(), 0i64));
@@ -317,14 +270,7 @@ async fn apply_inner(
             client.abort_ingest(ctx, r).await?;
             Outcome::Done
         }
-        OpKind::ContentInfo { digest } => {
-            let i = client.info(ctx, digest).await?;
-            Outcome::Info(MContentInfo {
-                digest: digest_of(&i.digest).map_err(model_to_cd)?,
-                size: i.size,
-                labels: i.labels,
-            })
-        }
+        OpKind::ContentInfo { digest } => Outcome::Info(client.info(ctx, digest).await?),
         OpKind::ContentRead {
             digest,
             offset,
@@ -337,28 +283,13 @@ async fn apply_inner(
             Outcome::Data(data.into())
         }
         OpKind::ContentLabel { digest, labels } => {
-            let i = client.update_labels(ctx, digest, labels).await?;
-            Outcome::Info(MContentInfo {
-                digest: digest_of(&i.digest).map_err(model_to_cd)?,
-                size: i.size,
-                labels: i.labels,
-            })
+            Outcome::Info(client.update_labels(ctx, digest, labels).await?)
         }
         OpKind::ContentDelete { digest } => {
             client.delete_content(ctx, digest).await?;
             Outcome::Done
         }
-        OpKind::ContentWalk => {
-            let mut v = Vec::new();
-            for i in client.list_content(ctx).await? {
-                v.push(MContentInfo {
-                    digest: digest_of(&i.digest).map_err(model_to_cd)?,
-                    size: i.size,
-                    labels: i.labels,
-                });
-            }
-            Outcome::Contents(v)
-        }
+        OpKind::ContentWalk => Outcome::Contents(client.list_content(ctx).await?),
         OpKind::ImageCreate {
             name,
             media_type,
@@ -371,7 +302,6 @@ async fn apply_inner(
                 None => default_target_size(client, ctx, target).await,
             };
             let image = Image {
-                name: name.clone(),
                 target: Descriptor {
                     media_type: media_type.clone(),
                     digest: target.clone(),
@@ -379,7 +309,7 @@ async fn apply_inner(
                 },
                 labels: labels.clone(),
             };
-            Outcome::Image(model_image(client.create_image(ctx, &image).await?))
+            Outcome::Image(client.create_image(ctx, name, &image).await?.1)
         }
         OpKind::ImageUpdate {
             name,
@@ -389,13 +319,18 @@ async fn apply_inner(
             labels,
         } => {
             let mut paths = Vec::new();
+            // Only the fields named in `paths` are read by the server; the others go empty.
             let mut image = Image {
-                name: name.clone(),
-                ..Default::default()
+                target: Descriptor {
+                    media_type: String::new(),
+                    digest: String::new(),
+                    size: 0,
+                },
+                labels: Default::default(),
             };
             if let Some(t) = target {
                 // Like the model: the current target's media type unless one is given.
-                let current = client.get_image(ctx, name).await?;
+                let (_, current) = client.get_image(ctx, name).await?;
                 let size = match size {
                     Some(s) => *s,
                     None => default_target_size(client, ctx, t).await,
@@ -411,7 +346,7 @@ async fn apply_inner(
                 image.labels = l.clone();
                 paths.push("labels");
             }
-            Outcome::Image(model_image(client.update_image(ctx, &image, &paths).await?))
+            Outcome::Image(client.update_image(ctx, name, &image, &paths).await?.1)
         }
         OpKind::ImageDelete { name, sync } => {
             if *sync {
@@ -423,17 +358,8 @@ async fn apply_inner(
             }
             Outcome::Done
         }
-        OpKind::ImageGet { name } => {
-            Outcome::Image(model_image(client.get_image(ctx, name).await?))
-        }
-        OpKind::ImageList => Outcome::Images(
-            client
-                .list_images(ctx)
-                .await?
-                .into_iter()
-                .map(|i| (i.name.clone(), model_image(i)))
-                .collect(),
-        ),
+        OpKind::ImageGet { name } => Outcome::Image(client.get_image(ctx, name).await?.1),
+        OpKind::ImageList => Outcome::Images(client.list_images(ctx).await?),
         OpKind::LeaseCreate {
             id,
             expire,
@@ -443,21 +369,16 @@ async fn apply_inner(
             let mut l = lease_labels(clock.now(), *expire, *flat, labels);
             if let Some(d) = expire {
                 let label = clock.expire_label(clock.now() + *d);
-                l.insert(LABEL_GC_EXPIRE.to_string(), label);
+                l.insert(GC_EXPIRE.to_string(), label);
             }
             client.create_lease(ctx, id, &l).await?;
             Outcome::Done
         }
         OpKind::LeaseAdd { id, resource } | OpKind::LeaseRemove { id, resource } => {
-            let res = match resource {
-                Resource::Content(d) => LeaseResource::content(d.clone()),
-                Resource::Ingest(r) => LeaseResource::ingest(r.clone()),
-                Resource::Image(n) => LeaseResource::image(n.clone()),
-            };
             if matches!(kind, OpKind::LeaseAdd { .. }) {
-                client.add_lease_resource(ctx, id, &res).await?;
+                client.add_lease_resource(ctx, id, resource).await?;
             } else {
-                client.delete_lease_resource(ctx, id, &res).await?;
+                client.delete_lease_resource(ctx, id, resource).await?;
             }
             Outcome::Done
         }
@@ -478,7 +399,7 @@ async fn apply_inner(
                 .into_iter()
                 .map(|l| {
                     let mut labels = l.labels;
-                    if let Some(v) = labels.get_mut(LABEL_GC_EXPIRE) {
+                    if let Some(v) = labels.get_mut(GC_EXPIRE) {
                         if let Some(m) = clock.virtual_label(v) {
                             *v = m.to_string();
                         }
@@ -504,13 +425,6 @@ async fn apply_inner(
             Outcome::Done
         }
     })
-}
-
-fn model_to_cd(e: Error) -> CdError {
-    CdError::Other {
-        code: "Local".into(),
-        message: e.message,
-    }
 }
 
 /// A whole `pushrace apply` run against one daemon.
@@ -599,16 +513,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rfc3339_nanos_keeps_the_fraction() {
-        let t = UNIX_EPOCH + StdDuration::from_nanos(1_735_689_600_500_000_007);
-        assert_eq!(rfc3339_nanos(t), "2025-01-01T00:00:00.500000007Z");
-        assert_eq!(
-            rfc3339_nanos(UNIX_EPOCH - StdDuration::from_millis(500)),
-            "1969-12-31T23:59:59.500000000Z"
-        );
-    }
-
-    #[test]
     fn mapping_is_linear_with_a_half_hour_margin_and_labels_map_back() {
         let mut m = VirtualClockMapping::new(StdDuration::from_millis(200));
         let start = m.real(EPOCH);
@@ -622,7 +526,10 @@ mod tests {
         );
         let v = EPOCH + VDuration::HOUR;
         let label = m.expire_label(v);
-        assert_eq!(label, rfc3339_nanos(start + StdDuration::from_millis(300)));
+        assert_eq!(
+            label,
+            VInstant::from(start + StdDuration::from_millis(300)).rfc3339_nanos()
+        );
         assert_eq!(m.virtual_label(&label), Some("2025-01-01T01:00:00Z"));
     }
 

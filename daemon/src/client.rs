@@ -1,10 +1,15 @@
 //! A typed async client of containerd's content, images, leases and namespaces services.
 //!
+//! It speaks the model's vocabulary ([`pushrace_models`]): every call takes the model's [`Ctx`], blobs
+//! are named by [`Digest`], records come back as the model's [`ContentInfo`] and [`Image`], and a
+//! lease's resources as the dump's [`ResourceState`]. Only what the model has no word for is defined
+//! here: [`CdError`], [`WriteRequest`] / [`Written`], [`IngestStatus`] and [`Lease`] (a listed lease
+//! without its resources).
+//!
 //! Every call takes a [`Ctx`]: the namespace (sent as the `containerd-namespace` gRPC header) and an
 //! optional lease (the `containerd-lease` header), the two things a Go client carries in its context.
 //! Errors come back as [`CdError`] with the gRPC status message exactly as containerd sent it.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -15,24 +20,19 @@ use containerd_client::services::v1::images_client::ImagesClient;
 use containerd_client::services::v1::leases_client::LeasesClient;
 use containerd_client::services::v1::namespaces_client::NamespacesClient;
 use containerd_client::services::v1::version_client::VersionClient;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
+use pushrace_models::leases::Resource;
+use pushrace_models::state::{
+    ContentState, ImageState, IngestState, LeaseState, NamespaceState, ResourceState, State,
+};
+use pushrace_models::{ContentInfo, Ctx, Descriptor, Digest, Image, Labels, WriteStyle};
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
-
-/// Labels, sorted.
-pub type Labels = BTreeMap<String, String>;
 
 /// gRPC header carrying the namespace (containerd `namespaces/grpc.go`).
 pub const NAMESPACE_HEADER: &str = "containerd-namespace";
 /// gRPC header carrying the context lease (containerd `leases/grpc.go`).
 pub const LEASE_HEADER: &str = "containerd-lease";
-
-/// Label keys the GC reads.
-pub const LABEL_GC_EXPIRE: &str = "containerd.io/gc.expire";
-pub const LABEL_GC_FLAT: &str = "containerd.io/gc.flat";
-pub const LABEL_GC_ROOT: &str = "containerd.io/gc.root";
 
 /// One write is sent in chunks of this size, like Go's `content.Copy` (1 MiB buffers).
 pub const WRITE_CHUNK: usize = 1 << 20;
@@ -111,44 +111,6 @@ impl std::fmt::Display for CdError {
 
 impl std::error::Error for CdError {}
 
-/// What a Go client carries in its `context.Context`: a namespace and maybe a lease.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ctx {
-    pub namespace: String,
-    pub lease: Option<String>,
-}
-
-impl Ctx {
-    /// A context in namespace `ns`, without lease.
-    pub fn ns(ns: impl Into<String>) -> Ctx {
-        Ctx {
-            namespace: ns.into(),
-            lease: None,
-        }
-    }
-
-    /// The same namespace with `lease` as the context lease.
-    pub fn with_lease(&self, lease: impl Into<String>) -> Ctx {
-        Ctx {
-            namespace: self.namespace.clone(),
-            lease: Some(lease.into()),
-        }
-    }
-}
-
-/// How a blob write meets the server (see the semantics reference, "TWO ways a write meets existing content").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WriteStyle {
-    /// Digest and size sent when the writer opens (`content.WriteBlob`, `OpenWriter(WithRef, WithDescriptor)`).
-    /// Content the namespace already has: `content sha256:…: already exists`, and it joins the context lease.
-    #[default]
-    Open,
-    /// Writer opened with a ref only; the digest goes with the commit message (the converter's `writeJSON`
-    /// through `content.Copy`). Content that exists: `blob with expected digest … exists`; NOT leased.
-    Commit,
-}
-
 /// A blob write.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteRequest {
@@ -160,7 +122,7 @@ pub struct WriteRequest {
     pub labels: Labels,
     /// The digest to declare; default: the sha256 of `data`. A different value makes the commit fail
     /// (`unexpected commit digest …: failed precondition`), returned as is.
-    pub expected: Option<String>,
+    pub expected: Option<Digest>,
 }
 
 impl WriteRequest {
@@ -187,8 +149,8 @@ impl WriteRequest {
         self
     }
 
-    pub fn expected(mut self, d: impl Into<String>) -> WriteRequest {
-        self.expected = Some(d.into());
+    pub fn expected(mut self, d: Digest) -> WriteRequest {
+        self.expected = Some(d);
         self
     }
 }
@@ -197,19 +159,11 @@ impl WriteRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written {
     /// The digest declared (the expected one).
-    pub digest: String,
+    pub digest: Digest,
     pub size: u64,
     /// Some(server message) when the server answered AlreadyExists and the write was treated as success
     /// (`content sha256:…: already exists` for Open, `blob with expected digest … exists` for Commit).
     pub already_exists: Option<String>,
-}
-
-/// Content metadata in one namespace.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContentInfo {
-    pub digest: String,
-    pub size: u64,
-    pub labels: Labels,
 }
 
 /// An ingest (open writer) as ListStatuses / Status report it.
@@ -222,65 +176,18 @@ pub struct IngestStatus {
     pub expected: String,
 }
 
-/// An OCI descriptor (the image target).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Descriptor {
-    pub media_type: String,
-    pub digest: String,
-    pub size: i64,
-}
-
-/// An image record.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Image {
-    pub name: String,
-    pub target: Descriptor,
-    pub labels: Labels,
-}
-
-/// A lease record.
+/// A lease as Create and List answer it: id and labels. (The model's lease carries its resources;
+/// the daemon lists those with a separate call, [`DaemonClient::list_lease_resources`].)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
     pub id: String,
     pub labels: Labels,
 }
 
-/// A lease resource: type `content` (id = digest), `ingests` (id = ref), `snapshots/<snapshotter>` (key).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct LeaseResource {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub id: String,
-}
-
-impl LeaseResource {
-    pub fn content(digest: impl Into<String>) -> LeaseResource {
-        LeaseResource {
-            kind: "content".into(),
-            id: digest.into(),
-        }
-    }
-    pub fn ingest(reference: impl Into<String>) -> LeaseResource {
-        LeaseResource {
-            kind: "ingests".into(),
-            id: reference.into(),
-        }
-    }
-    pub fn image(name: impl Into<String>) -> LeaseResource {
-        LeaseResource {
-            kind: "images".into(),
-            id: name.into(),
-        }
-    }
-}
-
 // ---------------------------------------------------------------- the JSON state (issue 2, item 3)
 
 // The dump is the model's own state type (`pushrace_models::state`), so a daemon dump and a model
 // dump compare with `==` and print through the same code.
-pub use pushrace_models::state::{
-    ContentState, ImageState, IngestState, LeaseState, NamespaceState, ResourceState, State,
-};
 
 /// Conveniences on the shared state type for tests and the CLI.
 pub trait StateExt {
@@ -321,45 +228,6 @@ fn resource_rank(kind: &str) -> u8 {
 }
 
 // ---------------------------------------------------------------- helpers
-
-/// `sha256:<hex>` of `data`.
-pub fn sha256_digest(data: &[u8]) -> String {
-    let h = Sha256::digest(data);
-    let mut s = String::with_capacity(71);
-    s.push_str("sha256:");
-    for b in h {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
-}
-
-/// RFC 3339 (UTC, seconds) of a system time, the format `containerd.io/gc.expire` takes.
-pub fn rfc3339(t: SystemTime) -> String {
-    let (neg, secs) = match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => (false, d.as_secs() as i64),
-        Err(e) => (true, e.duration().as_secs() as i64),
-    };
-    let secs = if neg { -secs } else { secs };
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // civil from days (Howard Hinnant's algorithm)
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
-}
 
 static UNIQUE: AtomicU64 = AtomicU64::new(0);
 
@@ -463,7 +331,7 @@ impl DaemonClient {
 
     /// Writes a blob in the given style. AlreadyExists answers are success (`already_exists` says so).
     pub async fn write_blob(&self, ctx: &Ctx, w: &WriteRequest) -> Result<Written, CdError> {
-        let digest = w.expected.clone().unwrap_or_else(|| sha256_digest(&w.data));
+        let digest = w.expected.clone().unwrap_or_else(|| Digest::of(&w.data));
         let size = w.data.len() as i64;
         let style = match w.style {
             WriteStyle::Open => "open",
@@ -474,7 +342,7 @@ impl DaemonClient {
             .clone()
             .unwrap_or_else(|| format!("pushrace-{style}-{digest}"));
         let (open_total, open_expected) = match w.style {
-            WriteStyle::Open => (size, digest.clone()),
+            WriteStyle::Open => (size, digest.to_string()),
             WriteStyle::Commit => (0, String::new()),
         };
         let mut s =
@@ -509,7 +377,7 @@ impl DaemonClient {
                 action: api::WriteAction::Commit as i32,
                 total: size,
                 offset,
-                expected: digest.clone(),
+                expected: digest.to_string(),
                 labels: to_hash(&w.labels),
                 ..Default::default()
             })
@@ -632,7 +500,7 @@ impl DaemonClient {
                 },
             )?)
             .await?;
-        Ok(info_from(r.into_inner().info.unwrap_or_default()))
+        info_from(r.into_inner().info.unwrap_or_default())
     }
 
     /// The whole blob, one Read RPC (offset 0, size 0 = to the end).
@@ -694,7 +562,7 @@ impl DaemonClient {
                 },
             )?)
             .await?;
-        Ok(info_from(r.into_inner().info.unwrap_or_default()))
+        info_from(r.into_inner().info.unwrap_or_default())
     }
 
     /// Deletes the content record in this namespace (bytes stay until the next GC).
@@ -719,7 +587,9 @@ impl DaemonClient {
             .into_inner();
         let mut v = Vec::new();
         while let Some(m) = stream.message().await? {
-            v.extend(m.info.into_iter().map(info_from));
+            for i in m.info {
+                v.push(info_from(i)?);
+            }
         }
         v.sort_by(|a, b| a.digest.cmp(&b.digest));
         Ok(v)
@@ -727,13 +597,19 @@ impl DaemonClient {
 
     // ------------------------------------------------------------ images
 
-    pub async fn create_image(&self, ctx: &Ctx, image: &Image) -> Result<Image, CdError> {
+    /// Creates image `name`; answers the record as the server stored it (name and image).
+    pub async fn create_image(
+        &self,
+        ctx: &Ctx,
+        name: &str,
+        image: &Image,
+    ) -> Result<(String, Image), CdError> {
         let r = self
             .images()
             .create(self.req(
                 ctx,
                 api::CreateImageRequest {
-                    image: Some(image_to(image)),
+                    image: Some(image_to(name, image)),
                     source_date_epoch: None,
                 },
             )?)
@@ -745,9 +621,10 @@ impl DaemonClient {
     pub async fn update_image(
         &self,
         ctx: &Ctx,
+        name: &str,
         image: &Image,
         fieldpaths: &[&str],
-    ) -> Result<Image, CdError> {
+    ) -> Result<(String, Image), CdError> {
         let mask = if fieldpaths.is_empty() {
             None
         } else {
@@ -760,7 +637,7 @@ impl DaemonClient {
             .update(self.req(
                 ctx,
                 api::UpdateImageRequest {
-                    image: Some(image_to(image)),
+                    image: Some(image_to(name, image)),
                     update_mask: mask,
                     source_date_epoch: None,
                 },
@@ -784,7 +661,7 @@ impl DaemonClient {
         Ok(())
     }
 
-    pub async fn get_image(&self, ctx: &Ctx, name: &str) -> Result<Image, CdError> {
+    pub async fn get_image(&self, ctx: &Ctx, name: &str) -> Result<(String, Image), CdError> {
         let r = self
             .images()
             .get(self.req(
@@ -797,14 +674,15 @@ impl DaemonClient {
         Ok(image_from(r.into_inner().image.unwrap_or_default()))
     }
 
-    /// Every image of the namespace, sorted by name.
-    pub async fn list_images(&self, ctx: &Ctx) -> Result<Vec<Image>, CdError> {
+    /// Every image of the namespace, sorted by name (the shape of the model's `image.list`).
+    pub async fn list_images(&self, ctx: &Ctx) -> Result<Vec<(String, Image)>, CdError> {
         let r = self
             .images()
             .list(self.req(ctx, api::ListImagesRequest { filters: vec![] })?)
             .await?;
-        let mut v: Vec<Image> = r.into_inner().images.into_iter().map(image_from).collect();
-        v.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut v: Vec<(String, Image)> =
+            r.into_inner().images.into_iter().map(image_from).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(v)
     }
 
@@ -837,17 +715,14 @@ impl DaemonClient {
         &self,
         ctx: &Ctx,
         lease: &str,
-        res: &LeaseResource,
+        res: &Resource,
     ) -> Result<(), CdError> {
         self.leases()
             .add_resource(self.req(
                 ctx,
                 api::AddResourceRequest {
                     id: lease.to_string(),
-                    resource: Some(api::Resource {
-                        id: res.id.clone(),
-                        r#type: res.kind.clone(),
-                    }),
+                    resource: Some(resource_to(res)),
                 },
             )?)
             .await?;
@@ -858,17 +733,14 @@ impl DaemonClient {
         &self,
         ctx: &Ctx,
         lease: &str,
-        res: &LeaseResource,
+        res: &Resource,
     ) -> Result<(), CdError> {
         self.leases()
             .delete_resource(self.req(
                 ctx,
                 api::DeleteResourceRequest {
                     id: lease.to_string(),
-                    resource: Some(api::Resource {
-                        id: res.id.clone(),
-                        r#type: res.kind.clone(),
-                    }),
+                    resource: Some(resource_to(res)),
                 },
             )?)
             .await?;
@@ -908,26 +780,27 @@ impl DaemonClient {
         Ok(v)
     }
 
-    /// The resources of a lease, sorted by (type, id).
+    /// The resources of a lease, sorted by (type, id). Any type the daemon lists is kept (the model's
+    /// [`Resource`] knows only content, ingests and images).
     pub async fn list_lease_resources(
         &self,
         ctx: &Ctx,
         id: &str,
-    ) -> Result<Vec<LeaseResource>, CdError> {
+    ) -> Result<Vec<ResourceState>, CdError> {
         let r = self
             .leases()
             .list_resources(self.req(ctx, api::ListResourcesRequest { id: id.to_string() })?)
             .await?;
-        let mut v: Vec<LeaseResource> = r
+        let mut v: Vec<ResourceState> = r
             .into_inner()
             .resources
             .into_iter()
-            .map(|r| LeaseResource {
+            .map(|r| ResourceState {
                 kind: r.r#type,
                 id: r.id,
             })
             .collect();
-        v.sort();
+        v.sort_by(|a, b| (&a.kind, &a.id).cmp(&(&b.kind, &b.id)));
         Ok(v)
     }
 
@@ -936,7 +809,7 @@ impl DaemonClient {
     /// A full, synchronous GC: creates a throwaway lease in `ctx.namespace` and deletes it with sync.
     /// (The lease's namespace is created if new; empty namespaces are left out of the dump.)
     pub async fn gc(&self, ctx: &Ctx) -> Result<(), CdError> {
-        let ctx = Ctx::ns(ctx.namespace.clone());
+        let ctx = Ctx::new(ctx.namespace.clone());
         let id = format!("pushrace-gc-{}", unique_suffix());
         self.create_lease(&ctx, &id, &Labels::new()).await?;
         self.delete_lease(&ctx, &id, true).await
@@ -951,7 +824,7 @@ impl DaemonClient {
             message: "containerd's root dir is unknown to this client: cannot list backend blobs"
                 .into(),
         })?;
-        let dir = crate::content_blobs_dir(root);
+        let dir = crate::launcher::content_blobs_dir(root);
         let mut v = Vec::new();
         let rd = match std::fs::read_dir(&dir) {
             Ok(rd) => rd,
@@ -974,20 +847,20 @@ impl DaemonClient {
 
     /// Metadata of one namespace (content, images, leases with resources, ingests).
     pub async fn dump_namespace(&self, ns: &str) -> Result<NamespaceState, CdError> {
-        let ctx = Ctx::ns(ns);
+        let ctx = Ctx::new(ns);
         let mut out = NamespaceState::default();
         for c in self.list_content(&ctx).await? {
             out.content.insert(
-                c.digest,
+                c.digest.to_string(),
                 ContentState {
                     size: c.size,
                     labels: c.labels,
                 },
             );
         }
-        for i in self.list_images(&ctx).await? {
+        for (name, i) in self.list_images(&ctx).await? {
             out.images.insert(
-                i.name,
+                name,
                 ImageState {
                     target: i.target.digest,
                     media_type: i.target.media_type,
@@ -996,15 +869,7 @@ impl DaemonClient {
             );
         }
         for l in self.list_leases(&ctx).await? {
-            let mut resources: Vec<ResourceState> = self
-                .list_lease_resources(&ctx, &l.id)
-                .await?
-                .into_iter()
-                .map(|r| ResourceState {
-                    id: r.id,
-                    kind: r.kind,
-                })
-                .collect();
+            let mut resources = self.list_lease_resources(&ctx, &l.id).await?;
             resources.sort_by(|a, b| {
                 (resource_rank(&a.kind), &a.id).cmp(&(resource_rank(&b.kind), &b.id))
             });
@@ -1048,17 +913,29 @@ fn stat() -> api::WriteContentRequest {
     }
 }
 
-fn info_from(i: api::Info) -> ContentInfo {
-    ContentInfo {
-        digest: i.digest,
+/// The model's content info; a digest go-digest would reject is an error (containerd never sends one).
+fn info_from(i: api::Info) -> Result<ContentInfo, CdError> {
+    let digest = Digest::parse(&i.digest).map_err(|e| CdError::Other {
+        code: "Local".into(),
+        message: format!("the daemon answered a malformed digest {:?}: {e}", i.digest),
+    })?;
+    Ok(ContentInfo {
+        digest,
         size: i.size.max(0) as u64,
         labels: to_labels(i.labels),
+    })
+}
+
+fn resource_to(r: &Resource) -> api::Resource {
+    api::Resource {
+        id: r.id().to_string(),
+        r#type: r.type_name().to_string(),
     }
 }
 
-fn image_to(i: &Image) -> api::Image {
+fn image_to(name: &str, i: &Image) -> api::Image {
     api::Image {
-        name: i.name.clone(),
+        name: name.to_string(),
         labels: to_hash(&i.labels),
         target: Some(containerd_client::types::Descriptor {
             media_type: i.target.media_type.clone(),
@@ -1071,17 +948,17 @@ fn image_to(i: &Image) -> api::Image {
     }
 }
 
-fn image_from(i: api::Image) -> Image {
+fn image_from(i: api::Image) -> (String, Image) {
     let t = i.target.unwrap_or_default();
-    Image {
-        name: i.name,
+    let image = Image {
         target: Descriptor {
             media_type: t.media_type,
             digest: t.digest,
             size: t.size,
         },
         labels: to_labels(i.labels),
-    }
+    };
+    (i.name, image)
 }
 
 /// One bidirectional Write stream, driven request/response like Go's `remoteWriter`.
@@ -1156,32 +1033,5 @@ impl WriteSession {
     async fn close(mut self) {
         self.tx = None;
         while let Ok(Some(_)) = self.rx.message().await {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn rfc3339_formats_utc_seconds() {
-        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        assert_eq!(
-            rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
-            "2000-02-29T00:00:00Z"
-        );
-        assert_eq!(
-            rfc3339(UNIX_EPOCH + Duration::from_secs(4_102_444_799)),
-            "2099-12-31T23:59:59Z"
-        );
-    }
-
-    #[test]
-    fn sha256_digest_of_hello() {
-        assert_eq!(
-            sha256_digest(b"hello"),
-            "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
-        );
     }
 }

@@ -5,7 +5,7 @@
 use pushrace_models::opsfile::EntryResult;
 use serde_json::Value;
 
-use crate::client::State;
+use pushrace_models::state::State;
 
 /// One line per entry whose result differs (`None` names: the entry's own name from the results).
 pub fn diff_results(

@@ -18,18 +18,18 @@ async fn content_round_trip() {
             .write_blob(&n, &WriteRequest::new(data.clone(), style).label("k", "v"))
             .await
             .unwrap();
-        assert_eq!(w.digest, sha256_digest(&data));
+        assert_eq!(w.digest, Digest::of(&data));
         assert_eq!(w.size, data.len() as u64);
         assert_eq!(w.already_exists, None);
-        let i = c.info(&n, &w.digest).await.unwrap();
+        let i = c.info(&n, w.digest.as_str()).await.unwrap();
         assert_eq!(
             (i.size, i.labels),
             (data.len() as u64, labels(&[("k", "v")]))
         );
-        assert_eq!(c.read(&n, &w.digest).await.unwrap(), data);
-        assert!(blob_file(&d, &w.digest));
+        assert_eq!(c.read(&n, w.digest.as_str()).await.unwrap(), data);
+        assert!(blob_file(&d, w.digest.as_str()));
     }
-    let dg = sha256_digest(&big);
+    let dg = Digest::of(&big).to_string();
     assert_eq!(
         c.read_at(&n, &dg, 10, 5).await.unwrap(),
         big[10..15].to_vec()
@@ -39,9 +39,13 @@ async fn content_round_trip() {
         .await
         .unwrap()
         .into_iter()
-        .map(|i| i.digest)
+        .map(|i| i.digest.to_string())
         .collect();
-    let mut want = vec![sha256_digest(b"open"), sha256_digest(b"commit"), dg.clone()];
+    let mut want = vec![
+        Digest::of(b"open").to_string(),
+        Digest::of(b"commit").to_string(),
+        dg.clone(),
+    ];
     want.sort();
     assert_eq!(listed, want);
     let i = c
@@ -69,12 +73,16 @@ async fn images_round_trip() {
     let n = ns("default");
     let t1 = put(&c, &n, "t1", &[]).await;
     let t2 = put(&c, &n, "t2", &[]).await;
-    let mut img = image("example.com/app:1", &t1);
+    let mut img = image(&t1);
     img.labels = labels(&[("a", "1")]);
-    assert_eq!(c.create_image(&n, &img).await.unwrap(), img);
-    assert_eq!(c.get_image(&n, "example.com/app:1").await.unwrap(), img);
-    let moved = c
-        .update_image(&n, &image("example.com/app:1", &t2), &["target"])
+    let named = ("example.com/app:1".to_string(), img.clone());
+    assert_eq!(
+        c.create_image(&n, "example.com/app:1", &img).await.unwrap(),
+        named
+    );
+    assert_eq!(c.get_image(&n, "example.com/app:1").await.unwrap(), named);
+    let (_, moved) = c
+        .update_image(&n, "example.com/app:1", &image(&t2), &["target"])
         .await
         .unwrap();
     assert_eq!(moved.target.digest, t2);
@@ -83,14 +91,17 @@ async fn images_round_trip() {
         labels(&[("a", "1")]),
         "target-only update keeps labels"
     );
-    let mut relabel = image("example.com/app:1", &t1);
+    let mut relabel = image(&t1);
     relabel.labels = labels(&[("b", "2")]);
-    let r = c.update_image(&n, &relabel, &["labels"]).await.unwrap();
+    let (_, r) = c
+        .update_image(&n, "example.com/app:1", &relabel, &["labels"])
+        .await
+        .unwrap();
     assert_eq!(
         (r.target.digest.as_str(), r.labels.clone()),
         (t2.as_str(), labels(&[("b", "2")]))
     );
-    c.create_image(&n, &image("example.com/app:2", &t1))
+    c.create_image(&n, "example.com/app:2", &image(&t1))
         .await
         .unwrap();
     let names: Vec<String> = c
@@ -98,7 +109,7 @@ async fn images_round_trip() {
         .await
         .unwrap()
         .into_iter()
-        .map(|i| i.name)
+        .map(|(name, _)| name)
         .collect();
     assert_eq!(
         names,
@@ -125,14 +136,14 @@ async fn leases_round_trip() {
     let n = ns("default");
     let exp = rfc3339(std::time::SystemTime::now() + std::time::Duration::from_secs(3600));
     let l = c
-        .create_lease(&n, "L", &labels(&[(LABEL_GC_EXPIRE, &exp)]))
+        .create_lease(&n, "L", &labels(&[(GC_EXPIRE, &exp)]))
         .await
         .unwrap();
     assert_eq!(
         l,
         Lease {
             id: "L".into(),
-            labels: labels(&[(LABEL_GC_EXPIRE, &exp)])
+            labels: labels(&[(GC_EXPIRE, &exp)])
         }
     );
     let dg = c
@@ -142,21 +153,25 @@ async fn leases_round_trip() {
         )
         .await
         .unwrap()
-        .digest;
-    c.add_lease_resource(&n, "L", &LeaseResource::ingest("r"))
+        .digest
+        .to_string();
+    c.add_lease_resource(&n, "L", &Resource::Ingest("r".to_string()))
         .await
         .unwrap();
     assert_eq!(c.list_leases(&n).await.unwrap(), vec![l.clone()]);
     assert_eq!(
         c.list_lease_resources(&n, "L").await.unwrap(),
-        vec![LeaseResource::content(&dg), LeaseResource::ingest("r")]
+        vec![
+            listed(Resource::Content(dg.to_string())),
+            listed(Resource::Ingest("r".to_string()))
+        ]
     );
-    c.delete_lease_resource(&n, "L", &LeaseResource::ingest("r"))
+    c.delete_lease_resource(&n, "L", &Resource::Ingest("r".to_string()))
         .await
         .unwrap();
     assert_eq!(
         c.list_lease_resources(&n, "L").await.unwrap(),
-        vec![LeaseResource::content(&dg)]
+        vec![listed(Resource::Content(dg.to_string()))]
     );
     c.delete_lease(&n, "L", false).await.unwrap();
     assert_eq!(c.list_leases(&n).await.unwrap(), vec![]);
@@ -169,19 +184,19 @@ async fn leases_round_trip() {
 async fn dump_state_has_the_apply_json_shape() {
     let (_d, c) = fresh().await;
     let a = ns("a");
-    let dg = put(&c, &a, "hello", &[(LABEL_GC_ROOT, "x")]).await;
-    c.create_image(&a, &image("img", &dg)).await.unwrap();
-    c.create_lease(&a, "L", &labels(&[(LABEL_GC_FLAT, "1")]))
+    let dg = put(&c, &a, "hello", &[(GC_ROOT, "x")]).await;
+    c.create_image(&a, "img", &image(&dg)).await.unwrap();
+    c.create_lease(&a, "L", &labels(&[(GC_FLAT, "1")]))
         .await
         .unwrap();
-    c.add_lease_resource(&a, "L", &LeaseResource::content(&dg))
+    c.add_lease_resource(&a, "L", &Resource::Content(dg.to_string()))
         .await
         .unwrap();
     c.open_ingest(&a, "ing", None, b"x").await.unwrap();
     let loose = put(&c, &ns("b"), "bye", &[]).await;
     c.delete_content(&ns("b"), &loose).await.unwrap();
     let got = c.dump_state().await.unwrap().to_json();
-    let mut blobs = vec![sha256_digest(b"bye"), dg.clone()];
+    let mut blobs = vec![Digest::of(b"bye").to_string(), dg.clone()];
     blobs.sort();
     let want = serde_json::json!({
         "namespaces": {

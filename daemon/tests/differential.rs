@@ -39,12 +39,13 @@ use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner};
-use pushrace_daemon::{diff, Daemon, DaemonBackend};
+use pushrace_daemon::{diff, run_on_fresh_daemon, DaemonBackend};
 use pushrace_models::clock::Duration;
 use pushrace_models::labels::{GC_EXPIRE, GC_FLAT, GC_REF_CONTENT, GC_ROOT};
 use pushrace_models::leases::Resource;
 use pushrace_models::oci::{ImageFixture, MEDIA_INDEX, MEDIA_MANIFEST};
 use pushrace_models::opsfile::{self, default_write_ref, Action, EntryResult};
+use pushrace_models::state::State;
 use pushrace_models::{
     Bytes, ContentInfo, Ctx, Digest, Image, Labels, Op, OpKind, Outcome, Semantics, Store,
     WriteStyle,
@@ -56,7 +57,8 @@ const LEASES: [&str; 3] = ["L1", "L2", "L3"];
 const IMAGES: [&str; 2] = ["example.com/app:1", "example.com/app:2"];
 const REFS: [&str; 2] = ["r1", "r2"];
 const MAX_ADVANCES: usize = 3;
-const SCALES_MS: [u64; 3] = [200, 800, 3200];
+/// Real milliseconds per virtual hour of the first attempt (reruns: `pushrace_daemon::RERUN_FACTORS`).
+const BASE_SCALE_MS: u64 = 200;
 
 fn pool_digest(i: usize) -> String {
     Digest::of(POOL[i].as_bytes()).to_string()
@@ -499,74 +501,75 @@ fn run_case(actions: &[Action], stats: &mut Stats) -> Result<(), TestCaseError> 
         })
         .collect();
     let model_state = store.state();
-    let mut last_violations = Vec::new();
-    for (attempt, scale) in SCALES_MS.iter().enumerate() {
-        let daemon =
-            Daemon::start().unwrap_or_else(|e| panic!("cannot start a private containerd: {e}"));
-        stats.daemon_runs += 1;
-        if attempt > 0 {
-            stats.reruns += 1;
-        }
-        let (results, values, state, violations) = runtime().block_on(async {
-            let client = daemon
-                .client()
-                .await
-                .unwrap_or_else(|e| panic!("cannot connect to the private containerd: {e}"));
-            let mut b = DaemonBackend::new(&client, StdDuration::from_millis(*scale));
-            let mut results = Vec::new();
-            let mut values = Vec::new();
-            for (i, a) in actions.iter().enumerate() {
-                let result = match a {
-                    Action::Op(op) => b.apply(op).await.map(|o| values.push((i, observable(&o)))),
-                    a => b.run_action(a).await,
-                };
-                results.push(EntryResult {
-                    op: i,
-                    name: String::new(),
-                    result,
-                });
-            }
-            let state = b
-                .state()
-                .await
-                .unwrap_or_else(|e| panic!("dumping the daemon's state: {e}"));
-            (results, values, state, b.clock.violations().to_vec())
-        });
-        drop(daemon);
-        if !violations.is_empty() {
-            last_violations = violations;
-            continue;
-        }
-        stats.cases += 1;
-        stats.ops += actions.len() as u64;
-        stats.wall += started.elapsed();
-        let mut diffs = diff::diff_results(&model, &results, |i| describe(&actions[i]));
-        diffs.extend(diff_values(&model_values, &values));
-        diffs.extend(diff::diff_states(&model_state, &state));
-        if diffs.is_empty() {
-            return Ok(());
-        }
-        let listing: Vec<String> = actions
-            .iter()
-            .enumerate()
-            .map(|(i, a)| {
-                let r = match &model[i].result {
-                    Ok(()) => "ok".to_string(),
-                    Err(e) => format!("error `{}`", e.message),
-                };
-                format!("  {i:>2}: {}  => model {r}", describe(a))
-            })
-            .collect();
-        return Err(TestCaseError::fail(format!(
-            "model and daemon differ:\n{}\nsequence:\n{}",
-            diffs.join("\n"),
-            listing.join("\n")
-        )));
-    }
-    panic!(
-        "the virtual clock mapping did not hold even at {} ms per virtual hour: {last_violations:?}",
-        SCALES_MS[SCALES_MS.len() - 1]
+    let mut reruns = 0;
+    let run = run_on_fresh_daemon(
+        runtime(),
+        StdDuration::from_millis(BASE_SCALE_MS),
+        |b| Ok(runtime().block_on(run_on_daemon(b, actions))),
+        |_, _| reruns += 1,
     )
+    .unwrap_or_else(|e| panic!("{e}"));
+    stats.daemon_runs += 1 + reruns;
+    stats.reruns += reruns;
+    if !run.violations.is_empty() {
+        panic!(
+            "the virtual clock mapping did not hold even at {} ms per virtual hour: {:?}",
+            run.scale.as_millis(),
+            run.violations
+        )
+    }
+    let (results, values, state) = run.value;
+    stats.cases += 1;
+    stats.ops += actions.len() as u64;
+    stats.wall += started.elapsed();
+    let mut diffs = diff::diff_results(&model, &results, |i| describe(&actions[i]));
+    diffs.extend(diff_values(&model_values, &values));
+    diffs.extend(diff::diff_states(&model_state, &state));
+    if diffs.is_empty() {
+        return Ok(());
+    }
+    let listing: Vec<String> = actions
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let r = match &model[i].result {
+                Ok(()) => "ok".to_string(),
+                Err(e) => format!("error `{}`", e.message),
+            };
+            format!("  {i:>2}: {}  => model {r}", describe(a))
+        })
+        .collect();
+    Err(TestCaseError::fail(format!(
+        "model and daemon differ:\n{}\nsequence:\n{}",
+        diffs.join("\n"),
+        listing.join("\n")
+    )))
+}
+
+/// The daemon side of a case: every action's result, the answers of the operations that
+/// succeeded (`observable`) and the final state.
+async fn run_on_daemon(
+    b: &mut DaemonBackend<'_>,
+    actions: &[Action],
+) -> (Vec<EntryResult>, Vec<(usize, Option<String>)>, State) {
+    let mut results = Vec::new();
+    let mut values = Vec::new();
+    for (i, a) in actions.iter().enumerate() {
+        let result = match a {
+            Action::Op(op) => b.apply(op).await.map(|o| values.push((i, observable(&o)))),
+            a => b.run_action(a).await,
+        };
+        results.push(EntryResult {
+            op: i,
+            name: String::new(),
+            result,
+        });
+    }
+    let state = b
+        .state()
+        .await
+        .unwrap_or_else(|e| panic!("dumping the daemon's state: {e}"));
+    (results, values, state)
 }
 
 /// What a successful operation answered, where the daemon's answer can be compared: the written

@@ -7,9 +7,6 @@ mod common;
 use common::*;
 use std::time::Duration;
 
-const GC_EXPIRE: &str = LABEL_GC_EXPIRE;
-const GC_FLAT: &str = LABEL_GC_FLAT;
-const GC_ROOT: &str = LABEL_GC_ROOT;
 const PAST: &str = "2000-01-01T00:00:00Z";
 const FUTURE: &str = "2100-01-01T00:00:00Z";
 
@@ -34,7 +31,7 @@ async fn open_style_write_of_existing_content_joins_the_context_lease() {
     );
     assert_eq!(
         c.list_lease_resources(&n, "L").await.unwrap(),
-        vec![LeaseResource::content(&dg)]
+        vec![listed(Resource::Content(dg.to_string()))]
     );
     c.gc(&n).await.unwrap();
     assert!(has(&c, &n, &dg).await, "leased content was collected");
@@ -112,7 +109,7 @@ async fn write_under_a_missing_lease_fails_and_creates_nothing() {
         CdError::NotFound("lease does not exist: not found".into())
     );
     assert_eq!(c.namespaces().await.unwrap(), Vec::<String>::new());
-    assert!(!blob_file(&d, &sha256_digest(b"x")));
+    assert!(!blob_file(&d, Digest::of(b"x").as_str()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,25 +117,25 @@ async fn lease_add_resource_does_not_check_existence_but_checks_the_type_and_dig
     let (_d, c) = fresh().await;
     let n = ns("default");
     c.create_lease(&n, "L", &Labels::new()).await.unwrap();
-    let ghost = sha256_digest(b"ghost");
-    c.add_lease_resource(&n, "L", &LeaseResource::content(&ghost))
+    let ghost = Digest::of(b"ghost").to_string();
+    c.add_lease_resource(&n, "L", &Resource::Content(ghost.to_string()))
         .await
         .unwrap();
-    c.add_lease_resource(&n, "L", &LeaseResource::content(&ghost))
+    c.add_lease_resource(&n, "L", &Resource::Content(ghost.to_string()))
         .await
         .unwrap(); // twice: no error, one entry
-    c.add_lease_resource(&n, "L", &LeaseResource::ingest("any-ref"))
+    c.add_lease_resource(&n, "L", &Resource::Ingest("any-ref".to_string()))
         .await
         .unwrap();
     assert_eq!(
         c.list_lease_resources(&n, "L").await.unwrap(),
         vec![
-            LeaseResource::content(&ghost),
-            LeaseResource::ingest("any-ref")
+            listed(Resource::Content(ghost.to_string())),
+            listed(Resource::Ingest("any-ref".to_string()))
         ]
     );
     let e = c
-        .add_lease_resource(&n, "L", &LeaseResource::image("img"))
+        .add_lease_resource(&n, "L", &Resource::Image("img".to_string()))
         .await
         .unwrap_err();
     assert_eq!(
@@ -149,7 +146,7 @@ async fn lease_add_resource_does_not_check_existence_but_checks_the_type_and_dig
         }
     );
     let e = c
-        .add_lease_resource(&n, "L", &LeaseResource::content("nodigest"))
+        .add_lease_resource(&n, "L", &Resource::Content("nodigest".to_string()))
         .await
         .unwrap_err();
     assert_eq!(
@@ -184,7 +181,7 @@ async fn async_deletes_run_no_gc_and_a_sync_delete_does() {
     let n = ns("default");
     let loose = put(&c, &n, "unreferenced", &[]).await;
     let doomed = put(&c, &n, "deleted", &[]).await;
-    c.create_image(&n, &image("img", &doomed)).await.unwrap();
+    c.create_image(&n, "img", &image(&doomed)).await.unwrap();
     c.delete_content(&n, &doomed).await.unwrap();
     c.delete_image(&n, "img", false).await.unwrap();
     c.create_lease(&n, "L", &Labels::new()).await.unwrap();
@@ -200,7 +197,7 @@ async fn async_deletes_run_no_gc_and_a_sync_delete_does() {
     );
     c.delete_image(&n, "nothing-here", true).await.unwrap_err(); // NotFound: no GC either
     assert!(has(&c, &n, &loose).await, "a failed sync delete ran a GC");
-    c.create_image(&n, &image("img2", &loose)).await.unwrap();
+    c.create_image(&n, "img2", &image(&loose)).await.unwrap();
     c.delete_image(&n, "img2", true).await.unwrap();
     assert!(
         !has(&c, &n, &loose).await,
@@ -216,7 +213,7 @@ async fn sync_image_delete_sweeps_every_namespace() {
     let loose_a = put(&c, &a, "loose in a", &[]).await;
     let kept_a = put(&c, &a, "root in a", &[(GC_ROOT, "1")]).await;
     let t = put(&c, &b, "target in b", &[]).await;
-    c.create_image(&b, &image("img", &t)).await.unwrap();
+    c.create_image(&b, "img", &image(&t)).await.unwrap();
     c.delete_image(&b, "img", true).await.unwrap();
     assert!(!has(&c, &a, &loose_a).await);
     assert!(!has(&c, &b, &t).await);
@@ -236,7 +233,8 @@ async fn sync_lease_delete_runs_a_gc_and_releases_the_leased_content() {
         )
         .await
         .unwrap()
-        .digest;
+        .digest
+        .to_string();
     c.gc(&n).await.unwrap();
     assert!(has(&c, &n, &dg).await);
     c.delete_lease(&n, "L", true).await.unwrap();
@@ -296,20 +294,21 @@ async fn lease_with_gc_expire_in_the_past_is_not_a_root_and_is_swept() {
             )
             .await
             .unwrap()
-            .digest;
+            .digest
+            .to_string();
         assert_eq!(
             c.list_lease_resources(&n, id).await.unwrap(),
-            vec![LeaseResource::content(&dg)]
+            vec![listed(Resource::Content(dg.to_string()))]
         );
     }
     c.gc(&n).await.unwrap();
     assert!(
-        !has(&c, &n, &sha256_digest(b"past")).await,
+        !has(&c, &n, Digest::of(b"past").as_str()).await,
         "expired lease kept its content"
     );
-    assert!(has(&c, &n, &sha256_digest(b"future")).await);
+    assert!(has(&c, &n, Digest::of(b"future").as_str()).await);
     assert!(
-        has(&c, &n, &sha256_digest(b"garbage")).await,
+        has(&c, &n, Digest::of(b"garbage").as_str()).await,
         "unparsable gc.expire must keep the lease alive"
     );
     let ids: Vec<String> = c
@@ -390,13 +389,13 @@ async fn flat_lease_does_not_follow_labels() {
         .await
         .unwrap();
     assert_eq!(l.labels, Labels::new());
-    c.add_lease_resource(&n, "flat", &LeaseResource::content(&p_flat))
+    c.add_lease_resource(&n, "flat", &Resource::Content(p_flat.to_string()))
         .await
         .unwrap();
-    c.add_lease_resource(&n, "deep", &LeaseResource::content(&p_deep))
+    c.add_lease_resource(&n, "deep", &Resource::Content(p_deep.to_string()))
         .await
         .unwrap();
-    c.add_lease_resource(&n, "empty-flat", &LeaseResource::content(&p_empty))
+    c.add_lease_resource(&n, "empty-flat", &Resource::Content(p_empty.to_string()))
         .await
         .unwrap();
     c.gc(&n).await.unwrap();
@@ -466,7 +465,7 @@ async fn content_with_gc_root_label_survives_and_gc_expire_on_content_is_not_hon
 async fn label_edges_follow_through_chains_and_dead_edges_are_ignored() {
     let (_d, c) = fresh().await;
     let n = ns("default");
-    let ghost = sha256_digest(b"never written");
+    let ghost = Digest::of(b"never written").to_string();
     let layer = put(&c, &n, "layer", &[]).await;
     let manifest = put(
         &c,
@@ -485,14 +484,14 @@ async fn label_edges_follow_through_chains_and_dead_edges_are_ignored() {
         &[("containerd.io/gc.ref.content.m.0", &manifest)],
     )
     .await;
-    c.create_image(&n, &image("img", &index)).await.unwrap();
+    c.create_image(&n, "img", &image(&index)).await.unwrap();
     c.gc(&n).await.unwrap();
     assert!(has(&c, &n, &index).await && has(&c, &n, &manifest).await && has(&c, &n, &layer).await);
     // image labels are edges too
     let other = put(&c, &n, "labelled from image", &[]).await;
-    let mut img = image("img", &index);
+    let mut img = image(&index);
     img.labels = labels(&[("containerd.io/gc.ref.content.extra", &other)]);
-    c.update_image(&n, &img, &["labels"]).await.unwrap();
+    c.update_image(&n, "img", &img, &["labels"]).await.unwrap();
     c.gc(&n).await.unwrap();
     assert!(has(&c, &n, &other).await, "image label edge not followed");
 }
@@ -517,9 +516,9 @@ async fn label_edges_stay_inside_the_namespace() {
 async fn images_create_does_not_check_the_target_exists() {
     let (_d, c) = fresh().await;
     let n = ns("default");
-    let ghost = sha256_digest(b"ghost target");
-    let img = c
-        .create_image(&n, &image("example.com/a:1", &ghost))
+    let ghost = Digest::of(b"ghost target").to_string();
+    let (_, img) = c
+        .create_image(&n, "example.com/a:1", &image(&ghost))
         .await
         .unwrap();
     assert_eq!(img.target.digest, ghost);
@@ -528,6 +527,7 @@ async fn images_create_does_not_check_the_target_exists() {
         c.get_image(&n, "example.com/a:1")
             .await
             .unwrap()
+            .1
             .target
             .digest,
         ghost
@@ -544,8 +544,8 @@ async fn image_update_of_target_moves_the_root() {
     let n = ns("default");
     let old = put(&c, &n, "old", &[]).await;
     let new = put(&c, &n, "new", &[]).await;
-    c.create_image(&n, &image("img", &old)).await.unwrap();
-    c.update_image(&n, &image("img", &new), &["target"])
+    c.create_image(&n, "img", &image(&old)).await.unwrap();
+    c.update_image(&n, "img", &image(&new), &["target"])
         .await
         .unwrap();
     c.gc(&n).await.unwrap();
@@ -565,7 +565,7 @@ async fn ingest_without_lease_survives_a_gc_and_ingest_in_a_lease_goes_with_it()
         .unwrap();
     assert_eq!(
         c.list_lease_resources(&n, "L").await.unwrap(),
-        vec![LeaseResource::ingest("leased")]
+        vec![listed(Resource::Ingest("leased".to_string()))]
     );
     c.gc(&n).await.unwrap();
     let refs: Vec<String> = c
@@ -591,7 +591,7 @@ async fn ingest_without_lease_survives_a_gc_and_ingest_in_a_lease_goes_with_it()
 async fn ingest_expected_digest_is_not_reported_by_list_statuses() {
     let (_d, c) = fresh().await;
     let n = ns("default");
-    let dg = sha256_digest(b"to come");
+    let dg = Digest::of(b"to come").to_string();
     assert_eq!(
         c.open_ingest(&n, "with-expected", Some((&dg, 7)), b"")
             .await
@@ -630,7 +630,7 @@ async fn ingest_expected_digest_is_not_reported_by_list_statuses() {
 async fn ingest_expected_of_content_absent_everywhere_is_no_edge() {
     let (_d, c) = fresh().await;
     let (a, b) = (ns("a"), ns("b"));
-    let dg = sha256_digest(b"later");
+    let dg = Digest::of(b"later").to_string();
     c.open_ingest(&a, "waiting", Some((&dg, 5)), b"")
         .await
         .unwrap();
@@ -680,13 +680,13 @@ async fn shared_ingest_is_invisible_and_keeps_the_backend_bytes_of_its_expected_
 async fn commit_mismatch_fails_and_leaves_the_ingest() {
     let (_d, c) = fresh().await;
     let n = ns("default");
-    let wrong = sha256_digest(b"other");
+    let wrong = Digest::of(b"other");
     for style in [WriteStyle::Open, WriteStyle::Commit] {
         let e = c
             .write_blob(
                 &n,
                 &WriteRequest::new(b"data".to_vec(), style)
-                    .expected(&wrong)
+                    .expected(wrong.clone())
                     .reference(format!("r-{style:?}")),
             )
             .await
@@ -695,7 +695,7 @@ async fn commit_mismatch_fails_and_leaves_the_ingest() {
             e,
             CdError::FailedPrecondition(format!(
                 "unexpected commit digest {}, expected {wrong}: failed precondition",
-                sha256_digest(b"data")
+                Digest::of(b"data")
             ))
         );
     }
@@ -707,7 +707,7 @@ async fn commit_mismatch_fails_and_leaves_the_ingest() {
         .map(|s| s.reference)
         .collect();
     assert_eq!(refs, vec!["r-Commit".to_string(), "r-Open".to_string()]);
-    assert!(!has(&c, &n, &wrong).await && !has(&c, &n, &sha256_digest(b"data")).await);
+    assert!(!has(&c, &n, wrong.as_str()).await && !has(&c, &n, Digest::of(b"data").as_str()).await);
     c.gc(&n).await.unwrap();
     assert_eq!(
         c.list_ingests(&n).await.unwrap().len(),
@@ -730,7 +730,7 @@ async fn write_resumes_an_ingest_that_has_data() {
         .unwrap();
     assert_eq!(w.already_exists, None);
     assert_eq!(
-        c.read(&n, &sha256_digest(b"hello")).await.unwrap(),
+        c.read(&n, Digest::of(b"hello").as_str()).await.unwrap(),
         b"hello"
     );
     assert_eq!(c.list_ingests(&n).await.unwrap(), vec![]);
@@ -742,7 +742,7 @@ async fn write_resumes_an_ingest_that_has_data() {
 async fn exact_error_texts_for_missing_content_image_lease_and_ingest() {
     let (_d, c) = fresh().await;
     let n = ns("default");
-    let dg = sha256_digest(b"missing");
+    let dg = Digest::of(b"missing").to_string();
     let nf = |m: &str| CdError::NotFound(m.to_string());
     let content = format!("content digest {dg}: not found");
     assert_eq!(c.info(&n, &dg).await.unwrap_err(), nf(&content));
@@ -772,7 +772,7 @@ async fn exact_error_texts_for_missing_content_image_lease_and_ingest() {
         nf(img)
     );
     assert_eq!(
-        c.update_image(&n, &image("example.com/x:1", &dg), &["target"])
+        c.update_image(&n, "example.com/x:1", &image(&dg), &["target"])
             .await
             .unwrap_err(),
         nf(img)
@@ -781,7 +781,7 @@ async fn exact_error_texts_for_missing_content_image_lease_and_ingest() {
     assert_eq!(c.delete_lease(&n, "L", false).await.unwrap_err(), nf(lease));
     assert_eq!(c.delete_lease(&n, "L", true).await.unwrap_err(), nf(lease));
     assert_eq!(
-        c.add_lease_resource(&n, "L", &LeaseResource::content(&dg))
+        c.add_lease_resource(&n, "L", &Resource::Content(dg.to_string()))
             .await
             .unwrap_err(),
         nf(lease)
@@ -804,15 +804,15 @@ async fn exact_error_texts_for_missing_content_image_lease_and_ingest() {
         c.create_lease(&n, "L", &Labels::new()).await.unwrap_err(),
         CdError::AlreadyExists("lease \"L\": already exists".into())
     );
-    c.create_image(&n, &image("i", &dg)).await.unwrap();
+    c.create_image(&n, "i", &image(&dg)).await.unwrap();
     assert_eq!(
-        c.create_image(&n, &image("i", &dg)).await.unwrap_err(),
+        c.create_image(&n, "i", &image(&dg)).await.unwrap_err(),
         CdError::AlreadyExists("image \"i\": already exists".into())
     );
     // validation
-    let mut bad = image("j", "nodigest");
+    let mut bad = image("nodigest");
     assert_eq!(
-        c.create_image(&n, &bad).await.unwrap_err(),
+        c.create_image(&n, "j", &bad).await.unwrap_err(),
         CdError::InvalidArgument(
             "Target.Digest \"nodigest\" invalid: invalid checksum digest format: invalid argument"
                 .into()
@@ -821,7 +821,7 @@ async fn exact_error_texts_for_missing_content_image_lease_and_ingest() {
     bad.target.digest = dg.clone();
     bad.target.media_type.clear();
     assert_eq!(
-        c.create_image(&n, &bad).await.unwrap_err(),
+        c.create_image(&n, "j", &bad).await.unwrap_err(),
         CdError::InvalidArgument("Target.MediaType must be set: invalid argument".into())
     );
     // the other namespace does not see them
@@ -858,7 +858,7 @@ async fn containerd_adds_no_labels_of_its_own() {
     let n = ns("default");
     let dg = put(&c, &n, "plain", &[]).await;
     c.create_lease(&n, "L", &Labels::new()).await.unwrap();
-    c.create_image(&n, &image("img", &dg)).await.unwrap();
+    c.create_image(&n, "img", &image(&dg)).await.unwrap();
     let s = c.dump_state().await.unwrap();
     let d = s.namespace("default").unwrap();
     assert!(d.content[&dg].labels.is_empty());
@@ -882,7 +882,7 @@ async fn namespaces_appear_on_first_successful_write_and_never_go() {
     let (_d, c) = fresh().await;
     assert_eq!(c.namespaces().await.unwrap(), Vec::<String>::new());
     // reads and failed writes create nothing
-    let _ = c.info(&ns("r"), &sha256_digest(b"x")).await;
+    let _ = c.info(&ns("r"), Digest::of(b"x").as_str()).await;
     let _ = c.delete_image(&ns("r"), "x", true).await;
     assert_eq!(c.namespaces().await.unwrap(), Vec::<String>::new());
     let dg = put(&c, &ns("w"), "x", &[]).await;
@@ -914,7 +914,8 @@ async fn rewrite_after_delete_before_gc_recreates_the_record_from_the_kept_bytes
             .write_blob(&n, &WriteRequest::new(data.clone(), style))
             .await
             .unwrap()
-            .digest;
+            .digest
+            .to_string();
         c.delete_content(&n, &dg).await.unwrap();
         assert!(blob_file(&d, &dg));
         let w = c

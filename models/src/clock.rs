@@ -2,8 +2,10 @@
 //! (`containerd.io/gc.expire`) and Go durations (scenario and `apply` inputs).
 //!
 //! Nothing here reads the wall clock: a run that replays a schedule must see the same instants.
+//! (A real `SystemTime` can be turned into an [`Instant`] to format it; that reads nothing.)
 
 use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Nanoseconds since the Unix epoch, UTC.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
@@ -42,6 +44,15 @@ impl Instant {
             (rem / 60) % 60,
             rem % 60
         )
+    }
+
+    /// RFC 3339 with all nine fraction digits (`2025-01-01T00:00:00.500000000Z`), which Go's
+    /// `time.Parse(time.RFC3339, …)` accepts: the real-daemon backend writes its `gc.expire` labels
+    /// with it, because a mapped expiry falls between whole seconds.
+    pub fn rfc3339_nanos(self) -> String {
+        let whole = self.rfc3339();
+        let frac = self.0.rem_euclid(NANOS_PER_SEC);
+        format!("{}.{frac:09}Z", whole.trim_end_matches('Z'))
     }
 
     /// Go's `time.Parse(time.RFC3339, s)`: `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
@@ -110,6 +121,17 @@ impl Instant {
         Some(Instant(
             secs.checked_mul(NANOS_PER_SEC)?.checked_add(frac_nanos)?,
         ))
+    }
+}
+
+/// A real time as an instant (clamped to the ±292 years an `i64` of nanoseconds spans).
+impl From<SystemTime> for Instant {
+    fn from(t: SystemTime) -> Instant {
+        let nanos: i128 = match t.duration_since(UNIX_EPOCH) {
+            Ok(d) => d.as_nanos() as i128,
+            Err(e) => -(e.duration().as_nanos() as i128),
+        };
+        Instant(nanos.clamp(i64::MIN as i128, i64::MAX as i128) as i64)
     }
 }
 
@@ -248,6 +270,33 @@ mod tests {
         assert_eq!(
             (EPOCH + Duration::HOUR * 24).rfc3339(),
             "2025-01-02T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn system_times_format_as_utc_seconds() {
+        let rfc3339 = |t: SystemTime| Instant::from(t).rfc3339();
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + std::time::Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00Z"
+        );
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + std::time::Duration::from_secs(4_102_444_799)),
+            "2099-12-31T23:59:59Z"
+        );
+    }
+
+    #[test]
+    fn rfc3339_nanos_keeps_the_fraction() {
+        let t = UNIX_EPOCH + std::time::Duration::from_nanos(1_735_689_600_500_000_007);
+        assert_eq!(
+            Instant::from(t).rfc3339_nanos(),
+            "2025-01-01T00:00:00.500000007Z"
+        );
+        assert_eq!(
+            Instant::from(UNIX_EPOCH - std::time::Duration::from_millis(500)).rfc3339_nanos(),
+            "1969-12-31T23:59:59.500000000Z"
         );
     }
 

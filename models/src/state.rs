@@ -2,6 +2,7 @@
 //! dump so the two compare with `==`. Namespaces without any object are left out (containerd keeps
 //! an empty namespace bucket around after its last object goes; that is not store content).
 
+use crate::leases::Resource;
 use crate::store::Store;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -54,6 +55,16 @@ pub struct ResourceState {
     pub id: String,
     #[serde(rename = "type")]
     pub kind: String,
+}
+
+/// A lease resource as the dump lists it (also what the real daemon's `ListResources` answers).
+impl From<&Resource> for ResourceState {
+    fn from(r: &Resource) -> ResourceState {
+        ResourceState {
+            id: r.id().to_string(),
+            kind: r.type_name().to_string(),
+        }
+    }
 }
 
 impl Store {
@@ -110,14 +121,7 @@ impl Store {
                     .leases
                     .iter()
                     .map(|(id, l)| {
-                        let resources = l
-                            .resources()
-                            .iter()
-                            .map(|r| ResourceState {
-                                id: r.id().to_string(),
-                                kind: r.type_name().to_string(),
-                            })
-                            .collect();
+                        let resources = l.resources().iter().map(ResourceState::from).collect();
                         (
                             id.clone(),
                             LeaseState {

@@ -1,8 +1,15 @@
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 //! Shared helpers for the daemon tests. Every test starts its own daemon: GC is global to a daemon,
 //! so no two cases may share one. Without the `containerd` binary the start fails with the install hint.
 
-pub use pushrace_daemon::*;
+pub use pushrace_daemon::{
+    CdError, Daemon, DaemonClient, IngestStatus, Lease, StateExt, WriteRequest, WRITE_CHUNK,
+};
+pub use pushrace_models::clock::Instant;
+pub use pushrace_models::labels::{GC_EXPIRE, GC_FLAT, GC_ROOT};
+pub use pushrace_models::leases::Resource;
+pub use pushrace_models::state::{ResourceState, State};
+pub use pushrace_models::{Ctx, Descriptor, Digest, Image, Labels, WriteStyle};
 
 /// A fresh private daemon and a client. Panics (never skips) when containerd cannot start.
 pub async fn fresh() -> (Daemon, DaemonClient) {
@@ -22,7 +29,7 @@ pub fn labels(pairs: &[(&str, &str)]) -> Labels {
 }
 
 pub fn ns(n: &str) -> Ctx {
-    Ctx::ns(n)
+    Ctx::new(n)
 }
 
 /// Writes `data` (open style, no lease) with `labels`; returns its digest.
@@ -34,7 +41,7 @@ pub async fn put(c: &DaemonClient, ctx: &Ctx, data: &str, l: &[(&str, &str)]) ->
         )
         .await
         .unwrap_or_else(|e| panic!("write {data:?}: {e}"));
-    w.digest
+    w.digest.to_string()
 }
 
 pub async fn has(c: &DaemonClient, ctx: &Ctx, digest: &str) -> bool {
@@ -53,9 +60,9 @@ pub fn blob_file(d: &Daemon, digest: &str) -> bool {
 
 pub const INDEX_MT: &str = "application/vnd.oci.image.index.v1+json";
 
-pub fn image(name: &str, target: &str) -> Image {
+/// An image record pointing at `target` (an index); the name goes with the call.
+pub fn image(target: &str) -> Image {
     Image {
-        name: name.to_string(),
         target: Descriptor {
             media_type: INDEX_MT.to_string(),
             digest: target.to_string(),
@@ -63,4 +70,14 @@ pub fn image(name: &str, target: &str) -> Image {
         },
         labels: Labels::new(),
     }
+}
+
+/// A lease resource as the dump and `list_lease_resources` show it.
+pub fn listed(r: Resource) -> ResourceState {
+    ResourceState::from(&r)
+}
+
+/// The `containerd.io/gc.expire` value for a real time (whole seconds).
+pub fn rfc3339(t: std::time::SystemTime) -> String {
+    Instant::from(t).rfc3339()
 }
