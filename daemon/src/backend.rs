@@ -43,9 +43,10 @@ use pushrace_models::gc::GcReport;
 use pushrace_models::labels::GC_EXPIRE;
 use pushrace_models::leases::lease_labels;
 use pushrace_models::opsfile::{Action, EntryResult, OpsFile};
-use pushrace_models::program::{Program, Step};
+use pushrace_models::program::Call;
 use pushrace_models::state::State;
 use pushrace_models::{Ctx, Descriptor, Error, ErrorKind, Image, Op, OpKind, Outcome};
+use std::cell::RefCell;
 
 use crate::client::{CdError, DaemonClient, WriteRequest};
 
@@ -427,6 +428,17 @@ async fn apply_inner(
     })
 }
 
+/// The daemon as the answerer of a sans-IO program's calls (`Program::drive`), one call per step.
+struct Calls<'b, 'a>(RefCell<&'b mut DaemonBackend<'a>>);
+
+impl Call for Calls<'_, '_> {
+    // A program makes one call at a time and awaits it, so the borrow is never contended.
+    #[allow(clippy::await_holding_refcell_ref)]
+    async fn call(&self, op: Op) -> Result<Outcome, Error> {
+        self.0.borrow_mut().apply(&op).await
+    }
+}
+
 /// A whole `pushrace apply` run against one daemon.
 pub struct DaemonBackend<'a> {
     pub client: &'a DaemonClient,
@@ -455,25 +467,6 @@ impl<'a> DaemonBackend<'a> {
         apply(self.client, op, &mut self.clock).await
     }
 
-    /// Drives a sans-IO client program, one daemon call per step; `trace` sees every call.
-    pub async fn run_program<T: 'static>(
-        &mut self,
-        mut program: Program<T>,
-        mut trace: impl FnMut(&Op, &Result<Outcome, Error>),
-    ) -> Result<T, Error> {
-        let mut answer = None;
-        loop {
-            match program.resume(answer.take()) {
-                Step::Done(r) => return r,
-                Step::Call(op) => {
-                    let r = self.apply(&op).await;
-                    trace(&op, &r);
-                    answer = Some(r);
-                }
-            }
-        }
-    }
-
     /// `opsfile::run_action` on the daemon.
     pub async fn run_action(&mut self, action: &Action) -> Result<(), Error> {
         match action {
@@ -481,7 +474,7 @@ impl<'a> DaemonBackend<'a> {
             a => {
                 let id = self.fresh_id(a.program_kind().expect("not an operation"));
                 let p = a.program(id).expect("not an operation");
-                self.run_program(p, |_, _| {}).await.map(|_| ())
+                p.drive(&Calls(RefCell::new(self))).await.map(|_| ())
             }
         }
     }
