@@ -61,7 +61,7 @@ pub struct ReadmeDoctests;
 use pushrace_harness::{Explorer, Schedule, Shard, World};
 use pushrace_scenarios::backend::{spawn_scenario, Driver, ModelClient, Stepped};
 use pushrace_scenarios::explore::{self as engine, Options, Verdict};
-use pushrace_scenarios::scenario::{self as file, Invariant};
+use pushrace_scenarios::scenario::{self as file, Invariant, Source};
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
@@ -389,7 +389,7 @@ impl Scenario {
             verdict,
             origin: Origin::Scenario {
                 text: self.text.clone(),
-                file_backed: !(s.source.starts_with("builder:") || s.source.starts_with("check:")),
+                file_backed: !matches!(s.source, Source::Builder(_) | Source::Check(_)),
             },
             config,
         }
@@ -902,9 +902,9 @@ impl Check {
 
     fn run_named(self, config: Config, test: String) -> Report {
         let mut scenario = self.scenario;
-        if scenario.source.starts_with("check:") {
+        if let Source::Check(_) = scenario.source {
             scenario.name = test.clone();
-            scenario.source = format!("check:{test}");
+            scenario.source = Source::Check(test.clone());
         }
         let scenario = Rc::new(scenario);
         let opts = config.options(&scenario);

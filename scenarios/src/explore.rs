@@ -181,7 +181,7 @@ pub struct Violation {
 #[derive(Debug)]
 pub struct Verdict {
     pub scenario: String,
-    pub source: String,
+    pub source: crate::scenario::Source,
     pub options: Options,
     pub report: Report,
     pub violation: Option<Violation>,

@@ -554,7 +554,7 @@ pub fn fixture_for_scenario(
     if dir.is_empty() {
         return Err("must not be empty".into());
     }
-    let base = if file.starts_with("builtin:") || file == "-" {
+    let base = if !crate::scenario::Source::from_label(file).is_file() || file == "-" {
         PathBuf::from(".")
     } else {
         Path::new(file)

@@ -11,7 +11,7 @@ impl Verdict {
     /// The command that replays the violation.
     pub fn replay_command(&self) -> Option<String> {
         let v = self.violation.as_ref()?;
-        let scenario = self.source.strip_prefix("builtin:").unwrap_or(&self.source);
+        let scenario = self.source.argument();
         Some(format!(
             "pushrace replay {scenario} --schedule {}",
             v.schedule.encode()
@@ -117,7 +117,7 @@ impl Verdict {
         });
         serde_json::json!({
             "scenario": self.scenario,
-            "source": self.source,
+            "source": self.source.to_string(),
             "strategy": self.strategy_line(),
             "executions": r.executions,
             "exhausted": r.exhausted,

@@ -200,6 +200,61 @@ pub struct ImageSpec {
     pub tags: Vec<String>,
 }
 
+/// Where a scenario came from. Its text (`Display`) is the name error messages start with:
+/// `builtin:same-ref`, `builder:NAME`, `check:TEST`, or the file's path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A file (its path as given), or `-` for standard input.
+    File(String),
+    /// A built-in scenario, by name.
+    Builtin(String),
+    /// Built in code with `Scenario::builder()`, by name.
+    Builder(String),
+    /// A `pushrace::check` of the named test.
+    Check(String),
+}
+
+impl Source {
+    /// Reads the name `parse` was given: the one place its prefixes are decoded.
+    pub fn from_label(label: &str) -> Source {
+        let prefixed = [
+            ("builtin:", Source::Builtin as fn(String) -> Source),
+            ("builder:", Source::Builder),
+            ("check:", Source::Check),
+        ];
+        for (prefix, make) in prefixed {
+            if let Some(rest) = label.strip_prefix(prefix) {
+                return make(rest.to_string());
+            }
+        }
+        Source::File(label.to_string())
+    }
+
+    /// Whether the scenario lives in a file a person can edit (a failure is saved beside it).
+    pub fn is_file(&self) -> bool {
+        matches!(self, Source::File(_))
+    }
+
+    /// How `pushrace replay` names it: a built-in by its name, a file by its path.
+    pub fn argument(&self) -> String {
+        match self {
+            Source::Builtin(n) => n.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::File(p) => f.write_str(p),
+            Source::Builtin(n) => write!(f, "builtin:{n}"),
+            Source::Builder(n) => write!(f, "builder:{n}"),
+            Source::Check(t) => write!(f, "check:{t}"),
+        }
+    }
+}
+
 /// Why an image's setup failed.
 #[derive(Debug)]
 pub enum SetupError {
@@ -320,7 +375,7 @@ pub struct Scenario {
     pub name: String,
     pub description: String,
     /// Where it came from: a path, or `builtin:<name>`.
-    pub source: String,
+    pub source: Source,
     pub semantics: Semantics,
     pub gc: GcMode,
     pub images: Vec<ImageSpec>,
@@ -651,7 +706,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
                 .to_string()
         }),
         description: doc.description.unwrap_or_default(),
-        source: file.to_string(),
+        source: Source::from_label(file),
         semantics,
         gc,
         images,
