@@ -2,23 +2,10 @@
 //! false proof (item 3), size limits (item 4), files (item 5), small parsing edges (item 9).
 //! Bad input exits 2 naming the flag or file; nothing panics.
 
-use std::process::{Command, Output};
+mod common;
+use common::{pushrace, text};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn pushrace(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pushrace"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn tmp_dir(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("pushrace-cli-inputs-{}-{name}", std::process::id()));
@@ -119,28 +106,10 @@ fn a_wall_time_backstop_says_not_exhausted() {
 
 #[test]
 fn huge_depths_shards_and_schedules_are_bad_input() {
-    refused(
-        &[
-            "explore",
-            "same-ref",
-            "--strategy",
-            "pct",
-            "--depth",
-            "18446744073709551615",
-        ],
-        "--depth 18446744073709551615: expected 1 to 16",
-    );
-    refused(
-        &[
-            "explore",
-            "same-ref",
-            "--strategy",
-            "pct",
-            "--depth",
-            "10000000000",
-        ],
-        "expected 1 to 16",
-    );
+    for depth in ["18446744073709551615", "10000000000"] {
+        let args = ["explore", "same-ref", "--strategy", "pct", "--depth", depth];
+        refused(&args, &format!("--depth {depth}: expected 1 to 16"));
+    }
     refused(
         &["explore", "same-ref", "--shard", "18446744073709551615/4"],
         "K is too large (at most 4294967295)",

@@ -34,6 +34,9 @@ fn dir(name: &str) -> PathBuf {
 fn check(args: &[&str], input: &str) -> Result<(), TestCaseError> {
     let start = Instant::now();
     let script = format!("ulimit -v {MEMORY_KB}; exec \"$0\" \"$@\"");
+    // Stderr to a file: a pipe read only after the exit would block a long message.
+    let err_path = dir("stderr").join(format!("{:?}", std::thread::current().id()));
+    let err_file = std::fs::File::create(&err_path).unwrap();
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(script)
@@ -41,7 +44,7 @@ fn check(args: &[&str], input: &str) -> Result<(), TestCaseError> {
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(err_file)
         .spawn()
         .unwrap();
     let status = loop {
@@ -57,8 +60,7 @@ fn check(args: &[&str], input: &str) -> Result<(), TestCaseError> {
         }
         std::thread::sleep(Duration::from_millis(5));
     };
-    let mut err = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    let err = String::from_utf8_lossy(&std::fs::read(&err_path).unwrap()).into_owned();
     prop_assert!(
         matches!(status.code(), Some(0..=2)) && !err.contains("panicked at"),
         "{args:?}: {status:?}\n{err}\ninput: {input:?}"
@@ -166,6 +168,9 @@ proptest! {
 
     #[test]
     fn fuzz_schedule(text in mutated("s1:2:a39b16ab2")) {
+        // One argument may not exceed the kernel's 128 KiB (the file form, `[check] schedule`,
+        // is fuzzed through the scenario target).
+        prop_assume!(text.len() < 100_000);
         check(&["replay", "same-ref", "--schedule", &text], &text)?;
     }
 
