@@ -69,6 +69,8 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::rc::Rc;
 
+/// The deepest PCT bug depth [`Config::depth`], `PUSHRACE_DEPTH`, `--depth` and a scenario's `[check] depth` take.
+pub use pushrace_harness::strategy::pct::MAX_DEPTH;
 pub use pushrace_harness::Strategy;
 pub use pushrace_models as model;
 pub use pushrace_models::oci::ImageFixture;
@@ -185,9 +187,9 @@ impl Config {
         if c.budget == Some(0) {
             return Err("PUSHRACE_BUDGET=0: expected at least 1 execution".into());
         }
-        c.depth = num("PUSHRACE_DEPTH")?.map(|v| v as usize);
-        if c.depth == Some(0) {
-            return Err("PUSHRACE_DEPTH=0: expected at least 1".into());
+        c.depth = num("PUSHRACE_DEPTH")?.map(|v| v.min(u64::from(u32::MAX)) as usize);
+        if let Some(d) = c.depth.filter(|&d| d == 0 || d > MAX_DEPTH) {
+            return Err(format!("PUSHRACE_DEPTH={d}: expected 1 to {MAX_DEPTH}"));
         }
         if let Some(s) = get("PUSHRACE_SHARD").filter(|s| !s.trim().is_empty()) {
             let sh = Shard::parse(&s).map_err(|e| format!("PUSHRACE_SHARD: {e}"))?;
@@ -216,13 +218,25 @@ impl Config {
         self
     }
     /// At most this many executions (DFS otherwise runs to exhaustion; random and PCT run 1000).
+    /// A run stopped by it is not a proof: [`Report::proved`] is false.
+    ///
+    /// # Panics
+    /// When `executions` is 0 (exploring nothing proves nothing).
     pub fn budget(mut self, executions: u64) -> Config {
-        self.budget = Some(executions.max(1));
+        assert!(executions > 0, "budget 0: expected at least 1 execution");
+        self.budget = Some(executions);
         self
     }
     /// PCT: the bug depth.
+    ///
+    /// # Panics
+    /// When `depth` is not 1 to [`MAX_DEPTH`].
     pub fn depth(mut self, depth: usize) -> Config {
-        self.depth = Some(depth.max(1));
+        assert!(
+            (1..=MAX_DEPTH).contains(&depth),
+            "depth {depth}: expected 1 to {MAX_DEPTH}"
+        );
+        self.depth = Some(depth);
         self
     }
     /// Explore only slice `index` of `count` (0-based); the union of all slices is the whole.
@@ -326,12 +340,14 @@ impl Scenario {
     pub fn from_file(path: impl AsRef<Path>) -> Result<Scenario, ScenarioError> {
         let path = path.as_ref();
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
-            file: name.clone(),
-            line: None,
-            key: None,
-            message: e.to_string(),
-        })?;
+        let max = pushrace_models::limits::MAX_FILE_BYTES;
+        let text =
+            pushrace_models::limits::read_regular_text(path, max).map_err(|e| ScenarioError {
+                file: name.clone(),
+                line: None,
+                key: None,
+                message: e,
+            })?;
         Scenario::from_toml(&name, &text)
     }
 
@@ -567,9 +583,15 @@ pub struct Report {
 }
 
 impl Report {
-    /// No violation (nor any other failure) was found within the bounds.
+    /// No violation (nor any other failure) was found within the bounds (which a budget may have
+    /// cut short: see [`Report::proved`]).
     pub fn holds(&self) -> bool {
         self.verdict.holds()
+    }
+    /// It holds and the whole space within the bounds was explored (DFS, not stopped by a
+    /// budget, not one shard): a proof within the bounds, not a sample.
+    pub fn proved(&self) -> bool {
+        self.verdict.proved()
     }
     /// Executions explored.
     pub fn executions(&self) -> u64 {

@@ -57,12 +57,27 @@ fn main() -> ExitCode {
 }
 
 /// Reads a named input file (`-` for stdin), reporting a failure as the bad-input exit status.
+/// Only a regular file (or stdin) of at most [`pushrace_models::limits::MAX_FILE_BYTES`] is read.
 pub fn read_input(path: &str) -> Result<String, ExitCode> {
+    let bytes = read_bytes(path, pushrace_models::limits::MAX_FILE_BYTES)?;
+    String::from_utf8(bytes).map_err(|e| {
+        eprintln!("pushrace: {path}: not UTF-8 text: {e}");
+        ExitCode::from(2)
+    })
+}
+
+/// The bytes of a regular file or of stdin (`-`), at most `max`; errors name the file.
+pub fn read_bytes(path: &str, max: u64) -> Result<Vec<u8>, ExitCode> {
     let read = if path == "-" {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map(|_| s)
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(std::io::stdin(), max + 1), &mut b)
+            .map_err(|e| e.to_string())
+            .and_then(|_| match b.len() as u64 > max {
+                true => Err(format!("more than {max} bytes: at most {max} are read")),
+                false => Ok(b),
+            })
     } else {
-        std::fs::read_to_string(path)
+        pushrace_models::limits::read_regular(std::path::Path::new(path), max)
     };
     read.map_err(|e| {
         eprintln!("pushrace: {path}: {e}");

@@ -53,10 +53,15 @@ pub struct ExploreArgs {
     /// Seed for random and pct.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Maximum executions (default: dfs to exhaustion, 1000 for random and pct).
+    /// Maximum executions, at least 1 (default: the scenario's, else 1000000 for dfs and 1000
+    /// for random and pct). A run stopped by it says NOT exhausted.
     #[arg(long)]
     pub budget: Option<u64>,
-    /// PCT depth.
+    /// Wall-time backstop as a Go duration (default 10m): a run stopped by it says NOT
+    /// exhausted. It never changes which schedules are explored.
+    #[arg(long, value_name = "DURATION")]
+    pub max_time: Option<String>,
+    /// PCT depth, 1 to 16.
     #[arg(long)]
     pub depth: Option<usize>,
     /// Explore only slice K of N (0-based), e.g. 0/4.
@@ -94,15 +99,9 @@ pub fn explore(a: ExploreArgs) -> ExitCode {
     if let Some(x) = a.seed {
         o.seed = x;
     }
-    if let Some(b) = a.budget {
-        o.budget = Some(b);
-    }
-    if let Some(d) = a.depth {
-        if d == 0 {
-            eprintln!("pushrace: --depth: must be at least 1");
-            return ExitCode::from(2);
-        }
-        o.depth = d;
+    if let Err(e) = apply_limits(&a, &mut o) {
+        eprintln!("pushrace: {e}");
+        return ExitCode::from(2);
     }
     if let Some(sh) = &a.shard {
         match Shard::parse(sh) {
@@ -129,6 +128,40 @@ pub fn explore(a: ExploreArgs) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+/// DFS's execution budget when neither `--budget` nor the scenario sets one: a search that
+/// would run for hours stops and says NOT exhausted (counted in executions, so a verdict does not
+/// depend on the machine's speed).
+pub const DEFAULT_DFS_BUDGET: u64 = 1_000_000;
+
+/// The wall-time backstop when `--max-time` is not given.
+pub const DEFAULT_MAX_TIME: &str = "10m";
+
+/// `--budget`, `--max-time` and `--depth`, checked against their limits.
+fn apply_limits(a: &ExploreArgs, o: &mut Options) -> Result<(), String> {
+    match a.budget {
+        Some(0) => return Err("--budget 0: expected at least 1 execution".into()),
+        Some(b) => o.budget = Some(b),
+        None if o.strategy == pushrace_harness::Strategy::Dfs => {
+            o.budget = Some(o.budget.unwrap_or(DEFAULT_DFS_BUDGET))
+        }
+        None => {}
+    }
+    let t = a.max_time.as_deref().unwrap_or(DEFAULT_MAX_TIME);
+    let d = pushrace_models::clock::Duration::parse(t).map_err(|e| format!("--max-time: {e}"))?;
+    if d.0 <= 0 {
+        return Err(format!("--max-time {t}: expected a positive duration"));
+    }
+    o.max_time = Some(std::time::Duration::from_nanos(d.0 as u64));
+    if let Some(d) = a.depth {
+        let max = pushrace_harness::strategy::pct::MAX_DEPTH;
+        if d == 0 || d > max {
+            return Err(format!("--depth {d}: expected 1 to {max}"));
+        }
+        o.depth = d;
+    }
+    Ok(())
 }
 
 #[derive(clap::Args)]

@@ -24,24 +24,18 @@ pub struct TriageArgs {
     /// Where to write the scenario file (default: the current directory).
     #[arg(long, default_value = ".")]
     pub out: PathBuf,
+    /// Replace an existing scenario file in --out (a symlink there is replaced, not followed).
+    #[arg(long)]
+    pub force: bool,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(a: TriageArgs) -> ExitCode {
-    let bytes = if a.logfile == "-" {
-        let mut b = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut b).map(|_| b)
-    } else {
-        std::fs::read(&a.logfile)
-    };
-    let bytes = match bytes {
+    let bytes = match crate::read_bytes(&a.logfile, pushrace_models::limits::MAX_LOG_BYTES) {
         Ok(b) => b,
-        Err(e) => {
-            eprintln!("pushrace: {}: {e}", a.logfile);
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     // CI logs are not always UTF-8 (truncated multi-byte sequences): read what is there.
     let text = String::from_utf8_lossy(&bytes);
@@ -59,6 +53,7 @@ pub fn run(a: TriageArgs) -> ExitCode {
         image: a.image.as_deref(),
         variant,
         out_dir: &a.out,
+        force: a.force,
     };
     let mut t = match triage::triage(&input) {
         Ok(t) => t,

@@ -1,22 +1,9 @@
 //! `pushrace list / explore / replay` end to end: exit status 0 (holds), 1 (violation, printed with
 //! its trace, Mermaid diagram and replay command), 2 (bad input, naming file:line and key).
 
-use std::process::{Command, Output};
-
-fn pushrace(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pushrace"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+mod common;
+use common::{pushrace, text};
+use std::process::Output;
 
 #[test]
 fn explore_of_the_headline_race_exits_1_with_trace_diagram_and_a_replay_that_fails_the_same_way() {

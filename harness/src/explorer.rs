@@ -28,19 +28,25 @@ impl Shard {
         let (k, n) = s
             .split_once('/')
             .ok_or_else(|| format!("shard {s:?}: expected K/N, e.g. 0/4"))?;
-        let k: u32 = k
-            .trim()
-            .parse()
-            .map_err(|_| format!("shard {s:?}: K is not a number"))?;
-        let n: u32 = n
-            .trim()
-            .parse()
-            .map_err(|_| format!("shard {s:?}: N is not a number"))?;
+        let k = shard_part(s, "K", k)?;
+        let n = shard_part(s, "N", n)?;
         if n == 0 || k >= n {
             return Err(format!("shard {s:?}: expected 0 <= K < N"));
         }
         Ok(Shard { index: k, count: n })
     }
+}
+
+/// One number of `K/N`: a number that does not fit is "too large", not "not a number".
+fn shard_part(s: &str, which: &str, part: &str) -> Result<u32, String> {
+    let part = part.trim();
+    part.parse().map_err(|_| {
+        if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) {
+            format!("shard {s:?}: {which} is too large (at most {})", u32::MAX)
+        } else {
+            format!("shard {s:?}: {which} is not a number")
+        }
+    })
 }
 
 /// Decides whether two failures are "the same" for shrinking: equal signatures.
@@ -214,8 +220,8 @@ pub struct Report {
     /// DFS: executions cut short because every runnable actor was in the sleep set (or only
     /// preempting choices remained beyond the bound): redundant, not counted as executions.
     pub pruned: u64,
-    /// The whole space (within the preemption bound, or the execution budget for sampling
-    /// strategies) was explored.
+    /// The whole space within the preemption bound was explored (DFS only: random and PCT
+    /// sample it and stop on their execution budget, so they never exhaust it).
     pub exhausted: bool,
     /// Why it stopped early, if it did.
     pub stopped: Option<Stop>,
@@ -250,6 +256,13 @@ impl Report {
         }
     }
 
+    /// Whether the run is a proof within its bounds: nothing failed and the whole space was
+    /// explored. Never for a run stopped by a budget, nor for random or PCT sampling (which
+    /// never exhaust a space); a shard proves only its own slice.
+    pub fn proved(&self) -> bool {
+        self.exhausted && self.failures.is_empty()
+    }
+
     /// Executions per second of wall time.
     pub fn rate(&self) -> f64 {
         self.executions as f64 / self.elapsed.as_secs_f64().max(1e-9)
@@ -265,6 +278,8 @@ impl fmt::Display for Report {
         write!(f, ", {} failures", self.failures.len())?;
         if self.exhausted {
             write!(f, ", space exhausted")?;
+        } else {
+            write!(f, ", NOT exhausted")?;
         }
         if let Some(s) = self.stopped {
             write!(f, ", stopped: {s:?} budget")?;

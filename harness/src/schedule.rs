@@ -41,6 +41,13 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
+/// The most steps a parsed schedule may have (all repeat counts together): a longer one is
+/// refused rather than allocated.
+pub const MAX_SCHEDULE_STEPS: usize = 1_000_000;
+
+/// The longest schedule text [`Schedule::parse`] reads, in bytes.
+pub const MAX_SCHEDULE_TEXT: usize = 4 << 20;
+
 fn actor_char(i: usize) -> Option<char> {
     match i {
         0..=25 => Some((b'a' + i as u8) as char),
@@ -105,6 +112,15 @@ impl Schedule {
             position,
             message,
         };
+        if input.len() > MAX_SCHEDULE_TEXT {
+            return Err(err(
+                0,
+                format!(
+                    "{} bytes: a schedule is at most {MAX_SCHEDULE_TEXT}",
+                    input.len()
+                ),
+            ));
+        }
         let chars: Vec<char> = input.trim_end().chars().collect();
         let lead = input.len() - input.trim_start().len();
         let chars = &chars[lead.min(chars.len())..];
@@ -208,6 +224,12 @@ impl Schedule {
                 Some(n) => n,
                 None => 1,
             };
+            if count > MAX_SCHEDULE_STEPS - steps.len() {
+                return Err(err(
+                    cpos + lead,
+                    format!("the schedule is longer than {MAX_SCHEDULE_STEPS} steps"),
+                ));
+            }
             steps.extend(std::iter::repeat(a).take(count));
         }
         Ok(Schedule { actors, steps })
@@ -305,6 +327,14 @@ mod tests {
         assert!(Schedule::parse("s1:2:{1").is_err());
         assert!(Schedule::parse("s1:2:a99999999999").is_err());
         assert!(Schedule::parse("s1:2:é").is_err());
+        // The total, not only each count, is capped (issue 14: 40 x a10000000 allocated 5 GB).
+        let long = format!("s1:1:{}", "a9999999".repeat(16_000));
+        assert!(Schedule::parse(&long)
+            .unwrap_err()
+            .message
+            .contains("longer than 1000000 steps"));
+        assert!(Schedule::parse(&format!("s1:1:a{MAX_SCHEDULE_STEPS}")).is_ok());
+        assert!(Schedule::parse(&format!("s1:1:a{MAX_SCHEDULE_STEPS}a")).is_err());
     }
 
     #[test]

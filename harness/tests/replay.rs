@@ -566,3 +566,66 @@ fn explorer_run_takes_the_strategy_as_a_value() {
         (0, Some(Stop::Diverged))
     );
 }
+
+/// Issue 14 item 3: only an exhausted DFS with no failure proves anything; a budget, a sample
+/// or a zero budget never reads as a proof.
+#[test]
+fn only_an_exhausted_space_is_proved() {
+    let model = grid(2, 2, |_, _| Key(0), true);
+    let full = Explorer::new(Config::default()).dfs(&model);
+    assert!(full.exhausted && full.proved(), "{full}");
+    let cut = Explorer::new(Config {
+        max_executions: Some(1),
+        ..Config::default()
+    })
+    .dfs(&model);
+    assert!(
+        !cut.proved() && cut.to_string().contains("NOT exhausted"),
+        "{cut}"
+    );
+    let none = Explorer::new(Config {
+        max_executions: Some(0),
+        ..Config::default()
+    })
+    .dfs(&model);
+    assert_eq!((none.executions, none.proved()), (0, false));
+    for r in [
+        Explorer::default().random(&model, 1),
+        Explorer::default().pct(&model, 1, 2),
+    ] {
+        assert_eq!(
+            (r.exhausted, r.stopped),
+            (false, Some(Stop::Executions)),
+            "{r}"
+        );
+        assert!(!r.proved());
+    }
+}
+
+/// Issue 14 item 9: a shard number that does not fit says so, not "not a number".
+#[test]
+fn shard_numbers_too_large_say_so() {
+    let e = Shard::parse("18446744073709551615/4").unwrap_err();
+    assert!(e.contains("K is too large (at most 4294967295)"), "{e}");
+    let e = Shard::parse("0/99999999999").unwrap_err();
+    assert!(e.contains("N is too large"), "{e}");
+    assert!(Shard::parse("x/4")
+        .unwrap_err()
+        .contains("K is not a number"));
+}
+
+/// Issue 14 item 4: a huge PCT depth is clamped instead of allocating depth-1 change points.
+#[test]
+fn a_huge_pct_depth_does_not_allocate() {
+    let model = grid(2, 2, |i, _| Key(i as u64), true);
+    let r = Explorer::new(Config {
+        max_executions: Some(3),
+        ..Config::default()
+    })
+    .pct(&model, 1, usize::MAX);
+    assert_eq!(r.executions, 3);
+    assert_eq!(
+        r.pct.map(|p| p.d),
+        Some(pushrace_harness::strategy::pct::MAX_DEPTH)
+    );
+}

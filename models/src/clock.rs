@@ -142,7 +142,9 @@ impl fmt::Display for Instant {
 }
 
 impl Duration {
-    /// Go's `time.ParseDuration`: `[-+]?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+` or `0`.
+    /// Go's `time.ParseDuration`: `[-+]?(\d*(\.\d*)?(ns|us|µs|ms|s|m|h))+` or `0`, in exact
+    /// integer nanoseconds as Go computes them (so `-9223372036854775808ns` is the minimum, and
+    /// one more nanosecond either way is out of range).
     pub fn parse(s: &str) -> Result<Duration, String> {
         let err = || {
             format!("invalid duration {s:?}: expected a Go duration such as \"1h\", \"90s\" or \"-1m30s\"")
@@ -158,37 +160,84 @@ impl Duration {
         if rest.is_empty() {
             return Err(err());
         }
-        let mut total: f64 = 0.0;
+        const LIMIT: u64 = 1 << 63;
+        let mut total: u64 = 0;
         while !rest.is_empty() {
-            let n = rest
-                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-                .ok_or_else(err)?;
-            if n == 0 {
-                return Err(err());
+            let (v, r) = leading_int(rest).ok_or_else(err)?;
+            let (f, scale, r2) = match r.strip_prefix('.') {
+                Some(r) => leading_fraction(r),
+                None => (0, 1.0, r),
+            };
+            if r.len() == rest.len() && r2.len() + 1 >= r.len() {
+                return Err(err()); // neither integer nor fraction digits
             }
-            let value: f64 = rest[..n].parse().map_err(|_| err())?;
-            rest = &rest[n..];
-            let u = rest
+            let u = r2
                 .find(|c: char| c.is_ascii_digit() || c == '.')
-                .unwrap_or(rest.len());
-            let unit = match &rest[..u] {
-                "ns" => 1.0,
-                "us" | "µs" => 1e3,
-                "ms" => 1e6,
-                "s" => 1e9,
-                "m" => 60e9,
-                "h" => 3600e9,
+                .unwrap_or(r2.len());
+            let unit: u64 = match &r2[..u] {
+                "ns" => 1,
+                "us" | "µs" => 1_000,
+                "ms" => 1_000_000,
+                "s" => 1_000_000_000,
+                "m" => 60_000_000_000,
+                "h" => 3_600_000_000_000,
                 _ => return Err(err()),
             };
-            rest = &rest[u..];
-            total += value * unit;
+            rest = &r2[u..];
+            let mut v = v
+                .checked_mul(unit)
+                .filter(|&v| v <= LIMIT)
+                .ok_or_else(err)?;
+            if f > 0 {
+                v += (f as f64 * (unit as f64 / scale)) as u64;
+            }
+            total = total
+                .checked_add(v)
+                .filter(|&t| t <= LIMIT)
+                .ok_or_else(err)?;
         }
-        if total > i64::MAX as f64 {
-            return Err(err());
+        match (neg, total) {
+            (true, t) => Ok(Duration((t as i64).wrapping_neg())),
+            (false, t) if t < LIMIT => Ok(Duration(t as i64)),
+            _ => Err(err()),
         }
-        let n = total.round() as i64;
-        Ok(Duration(if neg { -n } else { n }))
     }
+}
+
+/// The leading decimal digits of `s` (possibly none: 0) and the rest; `None` past 2^63.
+fn leading_int(s: &str) -> Option<(u64, &str)> {
+    let n = s.bytes().take_while(u8::is_ascii_digit).count();
+    let mut v: u64 = 0;
+    for d in s[..n].bytes() {
+        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+        if v > 1 << 63 {
+            return None;
+        }
+    }
+    Some((v, &s[n..]))
+}
+
+/// The leading fraction digits of `s`: their value, its scale (10^digits kept) and the rest.
+/// Digits past what fits are ignored, as Go does.
+fn leading_fraction(s: &str) -> (u64, f64, &str) {
+    let n = s.bytes().take_while(u8::is_ascii_digit).count();
+    let (mut v, mut scale, mut overflow) = (0u64, 1.0f64, false);
+    for d in s[..n].bytes() {
+        if overflow {
+            continue;
+        }
+        match v
+            .checked_mul(10)
+            .and_then(|x| x.checked_add(u64::from(d - b'0')))
+        {
+            Some(x) if x <= 1 << 63 => {
+                v = x;
+                scale *= 10.0;
+            }
+            _ => overflow = true,
+        }
+    }
+    (v, scale, &s[n..])
 }
 
 impl fmt::Display for Duration {
@@ -338,5 +387,23 @@ mod tests {
         assert!(Duration::parse("1d").is_err());
         assert!(Duration::parse("h").is_err());
         assert!(Duration::parse("").is_err());
+        assert!(Duration::parse("1.s").is_ok() && Duration::parse(".5s").is_ok());
+        assert!(Duration::parse(".s").is_err() && Duration::parse("1..5s").is_err());
+    }
+
+    /// Issue 14 item 9: the minimum is exact, one past either end is refused (as Go's).
+    #[test]
+    fn go_duration_extremes_are_exact() {
+        let min = Duration::parse("-9223372036854775808ns").unwrap();
+        assert_eq!(min, Duration(i64::MIN));
+        let max = Duration::parse("9223372036854775807ns").unwrap();
+        assert_eq!(max, Duration(i64::MAX));
+        assert!(Duration::parse("9223372036854775808ns").is_err());
+        assert!(Duration::parse("-9223372036854775809ns").is_err());
+        assert!(Duration::parse("2562048h").is_err());
+        assert_eq!(
+            Duration::parse("9007199254740993ns").unwrap(),
+            Duration(9_007_199_254_740_993)
+        );
     }
 }

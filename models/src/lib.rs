@@ -14,6 +14,7 @@ pub mod gc;
 pub mod images;
 pub mod labels;
 pub mod leases;
+pub mod limits;
 pub mod memo;
 pub mod oci;
 pub mod op;

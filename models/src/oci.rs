@@ -237,6 +237,19 @@ impl ImageFixture {
         if platforms.is_empty() {
             return Err("an image needs at least one platform".into());
         }
+        if platforms.len() > crate::limits::MAX_PLATFORMS {
+            return Err(format!(
+                "{} platforms: an image has at most {}",
+                platforms.len(),
+                crate::limits::MAX_PLATFORMS
+            ));
+        }
+        if layers > crate::limits::MAX_LAYERS {
+            return Err(format!(
+                "{layers} layers: at most {} per platform",
+                crate::limits::MAX_LAYERS
+            ));
+        }
         let mut per_platform = Vec::new();
         for p in platforms {
             let (os, arch, _) = parse_platform(p)?;

@@ -291,6 +291,16 @@ impl<'a> Keys<'a> {
     fn platforms(&self, k: &str) -> Result<Option<Vec<String>>, InputError> {
         let p = self.str_list(k)?;
         if let Some(list) = &p {
+            if list.len() > crate::limits::MAX_PLATFORMS {
+                return Err(self.c.err(
+                    Some(k),
+                    format!(
+                        "{} platforms: at most {}",
+                        list.len(),
+                        crate::limits::MAX_PLATFORMS
+                    ),
+                ));
+            }
             for x in list {
                 oci::parse_platform(x).map_err(|e| self.c.err(Some(k), e))?;
             }
@@ -355,6 +365,11 @@ pub fn parse_with(file: &str, text: &str, digests: Digests) -> Result<OpsFile, I
         key: key.map(str::to_string),
         message,
     };
+    let max = crate::limits::MAX_FILE_BYTES;
+    if text.len() as u64 > max {
+        let n = text.len();
+        return Err(top_err(None, None, format!("{n} bytes: at most {max}")));
+    }
     let doc: Table = text.parse::<Table>().map_err(|e| {
         let line = e.span().map(|s| {
             // Count newlines in bytes: a span need not fall on a char boundary.
@@ -400,6 +415,17 @@ pub fn parse_with(file: &str, text: &str, digests: Digests) -> Result<OpsFile, I
             ))
         }
     };
+    if ops.len() > crate::limits::MAX_OPS {
+        return Err(top_err(
+            None,
+            Some("op"),
+            format!(
+                "{} operations: at most {}",
+                ops.len(),
+                crate::limits::MAX_OPS
+            ),
+        ));
+    }
     let lines = op_lines(text);
     let mut names: BTreeMap<String, Digest> = BTreeMap::new();
     let mut fixtures: BTreeMap<String, Arc<ImageFixture>> = BTreeMap::new();
@@ -602,8 +628,11 @@ pub fn parse_with(file: &str, text: &str, digests: Digests) -> Result<OpsFile, I
                     .platforms("platforms")?
                     .unwrap_or_else(|| DEFAULT_PLATFORMS.iter().map(|s| s.to_string()).collect());
                 let layers = k.opt_int("layers", 0)?.unwrap_or(DEFAULT_LAYERS as i64) as usize;
-                if layers > 64 {
-                    return Err(c.err(Some("layers"), "at most 64 layers per platform"));
+                if layers > crate::limits::MAX_LAYERS {
+                    return Err(c.err(
+                        Some("layers"),
+                        format!("at most {} layers per platform", crate::limits::MAX_LAYERS),
+                    ));
                 }
                 let fetched = k.platforms("fetched")?;
                 if let Some(f) = &fetched {

@@ -8,6 +8,7 @@
 
 use oci_spec::image::{self as oci, ImageIndex, ImageManifest, MediaType};
 use pushrace_models::digest::{self, Digest};
+use pushrace_models::limits::{read_regular, MAX_BLOB_BYTES, MAX_FILE_BYTES, MAX_PLATFORMS};
 use pushrace_models::oci::{child_labels, Blob, ImageFixture, PlatformImage, Role};
 use pushrace_models::{Bytes, Descriptor, Labels};
 use std::collections::BTreeMap;
@@ -108,6 +109,8 @@ pub struct Layout {
 
 struct Loader<'a> {
     dir: &'a Path,
+    /// `dir` with every symlink resolved: no file read may resolve outside it.
+    root: PathBuf,
 }
 
 impl Loader<'_> {
@@ -118,8 +121,9 @@ impl Loader<'_> {
         }
     }
 
-    fn read(&self, file: &str, what: &str) -> Result<Vec<u8>, LayoutError> {
-        std::fs::read(self.dir.join(file)).map_err(|e| {
+    /// Reads `file` (at most `max` bytes, a regular file whose real path is inside the layout).
+    fn read(&self, file: &str, what: &str, max: u64) -> Result<Vec<u8>, LayoutError> {
+        let real = std::fs::canonicalize(self.dir.join(file)).map_err(|e| {
             self.err(
                 file,
                 if e.kind() == std::io::ErrorKind::NotFound {
@@ -128,7 +132,17 @@ impl Loader<'_> {
                     format!("cannot read {what}: {e}")
                 },
             )
-        })
+        })?;
+        if !real.starts_with(&self.root) {
+            return Err(self.err(
+                file,
+                format!(
+                    "a symlink out of the layout (to {}): refused",
+                    real.display()
+                ),
+            ));
+        }
+        read_regular(&real, max).map_err(|e| self.err(file, format!("cannot read {what}: {e}")))
     }
 
     fn json<T: serde::de::DeserializeOwned>(
@@ -149,18 +163,21 @@ fn blob_file(d: &str) -> Option<String> {
 
 /// Reads and verifies the layout at `dir`.
 pub fn load(dir: &Path) -> Result<Layout, LayoutError> {
-    let l = Loader { dir };
-    if !dir.is_dir() {
-        return Err(LayoutError {
-            file: dir.display().to_string(),
-            message:
-                "not a directory (expected an OCI image layout: oci-layout, index.json, blobs/)"
-                    .into(),
-        });
-    }
+    let root =
+        match std::fs::canonicalize(dir) {
+            Ok(r) if r.is_dir() => r,
+            _ => return Err(LayoutError {
+                file: dir.display().to_string(),
+                message:
+                    "not a directory (expected an OCI image layout: oci-layout, index.json, blobs/)"
+                        .into(),
+            }),
+        };
+    let l = Loader { dir, root };
     let marker = l.read(
         "oci-layout",
         "an OCI image layout has an `oci-layout` file with {\"imageLayoutVersion\": \"1.0.0\"}",
+        MAX_FILE_BYTES,
     )?;
     let marker: serde_json::Value = l.json("oci-layout", &marker, "the oci-layout marker")?;
     match marker.get("imageLayoutVersion").and_then(|v| v.as_str()) {
@@ -178,8 +195,15 @@ pub fn load(dir: &Path) -> Result<Layout, LayoutError> {
             ))
         }
     }
-    let index = l.read("index.json", "the layout's entry point")?;
+    let index = l.read("index.json", "the layout's entry point", MAX_FILE_BYTES)?;
     let index: ImageIndex = l.json("index.json", &index, "an OCI image index")?;
+    check_count(
+        &l,
+        "index.json",
+        "entries",
+        index.manifests().len(),
+        MAX_PLATFORMS,
+    )?;
     let mut layout = Layout {
         dir: dir.to_path_buf(),
         entries: Vec::new(),
@@ -232,7 +256,7 @@ pub fn load(dir: &Path) -> Result<Layout, LayoutError> {
                     format!("unsupported digest algorithm {alg_name:?} (only sha256 is verified)"),
                 ));
             }
-            let data = l.read(&file, "a blob")?;
+            let data = l.read(&file, "a blob", MAX_BLOB_BYTES)?;
             let got = Digest::of(&data);
             if got.as_str() != d {
                 return Err(l.err(
@@ -243,6 +267,22 @@ pub fn load(dir: &Path) -> Result<Layout, LayoutError> {
         }
     }
     Ok(layout)
+}
+
+/// The most layers one manifest of a layout may list (real images stay below overlayfs' 128).
+pub const MAX_LAYOUT_LAYERS: usize = 128;
+
+fn check_count(
+    l: &Loader,
+    file: &str,
+    what: &str,
+    n: usize,
+    max: usize,
+) -> Result<(), LayoutError> {
+    if n > max {
+        return Err(l.err(file, format!("{n} {what}: at most {max}")));
+    }
+    Ok(())
 }
 
 fn descriptor(m: &oci::Descriptor) -> Descriptor {
@@ -301,7 +341,12 @@ fn visit(
             ),
         ));
     }
-    let data = l.read(&file, &format!("blob of {at}, {}", d.media_type))?;
+    let max = if kind == Kind::Layer {
+        MAX_BLOB_BYTES
+    } else {
+        MAX_FILE_BYTES
+    };
+    let data = l.read(&file, &format!("blob of {at}, {}", d.media_type), max)?;
     if data.len() as u64 != d.size.max(0) as u64 || d.size < 0 {
         return Err(l.err(
             &file,
@@ -326,12 +371,26 @@ fn visit(
     match kind {
         Kind::Index => {
             let index: ImageIndex = l.json(&file, &data, "an image index")?;
+            check_count(
+                l,
+                &file,
+                "manifests",
+                index.manifests().len(),
+                MAX_PLATFORMS,
+            )?;
             for (i, m) in index.manifests().iter().enumerate() {
                 children.push((descriptor(m), format!("manifest {i} of {}", d.digest), None));
             }
         }
         Kind::Manifest => {
             let manifest: ImageManifest = l.json(&file, &data, "an image manifest")?;
+            check_count(
+                l,
+                &file,
+                "layers",
+                manifest.layers().len(),
+                MAX_LAYOUT_LAYERS,
+            )?;
             children.push((
                 descriptor(manifest.config()),
                 format!("config of {}", d.digest),
@@ -437,6 +496,15 @@ impl Layout {
                 return Err(self.err(
                     &lb.file,
                     format!("manifest {i}: invalid platform {platform:?}"),
+                ));
+            }
+            if let Some(j) = platforms
+                .iter()
+                .position(|p: &PlatformImage| p.platform == platform)
+            {
+                return Err(self.err(
+                    &lb.file,
+                    format!("manifests {j} and {i} are both {platform:?}: a fixture's platforms must be distinct (as in a scenario file)"),
                 ));
             }
             let manifest: ImageManifest = serde_json::from_slice(&mb.data)
@@ -562,6 +630,41 @@ pub fn fixture_for_scenario(
             .map(Path::to_path_buf)
             .unwrap_or_default()
     };
-    let path = base.join(dir);
+    let path = contained_layout_path(&base, dir)?;
     load_fixture(&path, reference).map_err(|e| e.to_string())
+}
+
+/// Where `layout = dir` points: an absolute `dir` only as written out (its own real path: no
+/// `..`, no symlink), a relative one only inside `base` (the scenario file's directory) once
+/// symlinks are resolved.
+fn contained_layout_path(base: &Path, dir: &str) -> Result<PathBuf, String> {
+    let given = Path::new(dir);
+    let path = base.join(given);
+    // A path that does not resolve is left to `load`, which says it is not a layout.
+    let Ok(real) = std::fs::canonicalize(&path) else {
+        return Ok(path);
+    };
+    if given.is_absolute() {
+        if real != given {
+            return Err(format!(
+                "{dir:?}: an absolute layout path must be written out (its real path is {})",
+                real.display()
+            ));
+        }
+        return Ok(real);
+    }
+    let base = if base.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        base
+    };
+    let base = std::fs::canonicalize(base).map_err(|e| format!("{}: {e}", base.display()))?;
+    if !real.starts_with(&base) {
+        return Err(format!(
+            "{dir:?} leads out of the scenario's directory {} (to {}); write an absolute path to use a layout elsewhere",
+            base.display(),
+            real.display()
+        ));
+    }
+    Ok(path)
 }

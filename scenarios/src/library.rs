@@ -17,19 +17,21 @@ pub fn load(name_or_path: &str) -> Result<Scenario, ScenarioError> {
     if let Some(s) = builtin(name_or_path) {
         return s;
     }
-    let text = std::fs::read_to_string(name_or_path).map_err(|e| ScenarioError {
+    let err = |message: String| ScenarioError {
         file: name_or_path.to_string(),
         line: None,
         key: None,
-        message: if e.kind() == std::io::ErrorKind::NotFound {
-            format!(
-                "no such file, and not a built-in scenario (built-ins: {})",
-                names().join(", ")
-            )
-        } else {
-            e.to_string()
-        },
-    })?;
+        message,
+    };
+    let path = std::path::Path::new(name_or_path);
+    if std::fs::metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+        return Err(err(format!(
+            "no such file, and not a built-in scenario (built-ins: {})",
+            names().join(", ")
+        )));
+    }
+    let max = pushrace_models::limits::MAX_FILE_BYTES;
+    let text = pushrace_models::limits::read_regular_text(path, max).map_err(err)?;
     scenario::parse(name_or_path, &text)
 }
 

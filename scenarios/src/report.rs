@@ -8,6 +8,50 @@ impl Verdict {
         self.violation.is_none() && self.other_failure.is_none()
     }
 
+    /// Whether the verdict is a proof within its bounds: it holds, the whole space was explored
+    /// (DFS, not stopped by a budget), and not only one shard of it.
+    pub fn proved(&self) -> bool {
+        self.holds() && self.report.proved() && self.options.shard.is_none()
+    }
+
+    /// Why the space was not exhausted ("stopped by the execution budget"), when it was not.
+    pub fn not_exhausted_why(&self) -> Option<&'static str> {
+        if self.report.exhausted {
+            return None;
+        }
+        Some(match self.report.stopped {
+            Some(pushrace_harness::Stop::Executions) => "stopped by the execution budget",
+            Some(pushrace_harness::Stop::Time) => "stopped by the wall-time limit",
+            Some(pushrace_harness::Stop::Failures) => "stopped at the failure",
+            Some(pushrace_harness::Stop::Diverged) => "the replayed schedule did not fit",
+            None => "stopped early",
+        })
+    }
+
+    /// The verdict line of a run that found nothing: `HOLDS` only for a proof.
+    pub fn no_violation_line(&self) -> String {
+        let n = self.report.executions;
+        match (self.proved(), self.not_exhausted_why(), &self.options.shard) {
+            (true, _, _) => "HOLDS: no violation found".into(),
+            (false, Some(why), _) => {
+                format!("NOT PROVED: no violation in {n} executions; NOT exhausted ({why})")
+            }
+            (false, None, Some(sh)) => format!(
+                "NOT PROVED: no violation in shard {}/{} ({n} executions); the other shards are not explored",
+                sh.index, sh.count
+            ),
+            (false, None, None) => format!("NOT PROVED: no violation in {n} executions"),
+        }
+    }
+
+    fn verdict_word(&self) -> &'static str {
+        match (self.holds(), self.proved()) {
+            (true, true) => "holds",
+            (true, false) => "not-exhausted",
+            (false, _) => "violation",
+        }
+    }
+
     /// The command that replays the violation.
     pub fn replay_command(&self) -> Option<String> {
         let v = self.violation.as_ref()?;
@@ -49,11 +93,10 @@ impl Verdict {
             self.strategy_line(),
             r.elapsed
         ));
-        out.push_str(if r.exhausted {
-            "; the space within these bounds is exhausted\n"
-        } else {
-            "; the space was NOT exhausted\n"
-        });
+        match self.not_exhausted_why() {
+            None => out.push_str("; the space within these bounds is exhausted\n"),
+            Some(why) => out.push_str(&format!("; the space was NOT exhausted ({why})\n")),
+        }
         if let Some(b) = &r.pct {
             out.push_str(&format!("PCT bound: each run finds a depth-{} bug with probability >= {:.3e} (n={}, k={})\n", b.d, b.probability, b.n, b.k));
         }
@@ -61,7 +104,10 @@ impl Verdict {
             out.push_str(&format!("FAILURE (not the scenario's invariant): {f}\n"));
         }
         match &self.violation {
-            None if self.other_failure.is_none() => out.push_str("HOLDS: no violation found\n"),
+            None if self.other_failure.is_none() => {
+                out.push_str(&self.no_violation_line());
+                out.push('\n');
+            }
             None => {}
             Some(v) => {
                 out.push_str(&format!("VIOLATION of {}\n", v.invariant));
@@ -121,7 +167,14 @@ impl Verdict {
             "strategy": self.strategy_line(),
             "executions": r.executions,
             "exhausted": r.exhausted,
-            "verdict": if self.holds() { "holds" } else { "violation" },
+            "proved": self.proved(),
+            "stopped": r.stopped.map(|s| match s {
+                pushrace_harness::Stop::Executions => "executions",
+                pushrace_harness::Stop::Time => "time",
+                pushrace_harness::Stop::Failures => "failures",
+                pushrace_harness::Stop::Diverged => "diverged",
+            }),
+            "verdict": self.verdict_word(),
             "violation": violation,
             "other_failure": self.other_failure,
         })

@@ -415,6 +415,11 @@ impl Loader<'_> {
     }
 
     fn platforms(&self, v: &Spanned<Vec<String>>, key: &str) -> Result<Vec<String>, ScenarioError> {
+        let max = pushrace_models::limits::MAX_PLATFORMS;
+        if v.get_ref().len() > max {
+            let n = v.get_ref().len();
+            return Err(self.err(Some(v.span()), key, format!("{n} platforms: at most {max}")));
+        }
         let mut seen = BTreeSet::new();
         for p in v.get_ref() {
             oci::parse_platform(p).map_err(|e| self.err(Some(v.span()), key, e))?;
@@ -429,6 +434,15 @@ impl Loader<'_> {
 /// Parses and validates a scenario file; `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
     let l = Loader { file, text };
+    let max = pushrace_models::limits::MAX_FILE_BYTES;
+    if text.len() as u64 > max {
+        let n = text.len();
+        return Err(l.err(
+            None,
+            "",
+            format!("{n} bytes: a scenario file is at most {max}"),
+        ));
+    }
     let doc: FileDoc = toml::from_str(text).map_err(|e| ScenarioError {
         file: file.to_string(),
         line: e.span().map(|s| line_of(text, s.start)),
@@ -984,7 +998,12 @@ fn parse_check(l: &Loader, c: Option<&CheckDoc>) -> Result<CheckSpec, ScenarioEr
     if let Some(s) = int(&c.seed, "seed", 0, i64::MAX)? {
         spec.seed = s as u64;
     }
-    if let Some(d) = int(&c.depth, "depth", 1, 16)? {
+    if let Some(d) = int(
+        &c.depth,
+        "depth",
+        1,
+        pushrace_harness::strategy::pct::MAX_DEPTH as i64,
+    )? {
         spec.depth = d as usize;
     }
     spec.actors = c.actors.as_ref().map(|a| a.get_ref().clone());

@@ -27,6 +27,7 @@ fn run(name: &str, text: &str, image: Option<&Path>, variant: Option<Variant>) -
         image,
         variant,
         out_dir: &out,
+        force: false,
     })
     .unwrap();
     t.run_lease_held();

@@ -76,9 +76,14 @@ impl Chooser for Canonical {
     }
 }
 
-/// Runs the exploration with bug depth `depth` (>= 1).
+/// The deepest bug depth PCT takes: each execution draws `depth - 1` change points, and beyond
+/// a few the probability bound `1/(n·k^(d−1))` is nil anyway. Front ends refuse more; here a
+/// larger depth is clamped so that no input can make the chooser allocate without bound.
+pub const MAX_DEPTH: usize = 16;
+
+/// Runs the exploration with bug depth `depth` (1..=[`MAX_DEPTH`], clamped).
 pub fn explore<M: Model + ?Sized>(model: &M, cfg: &Config, seed: u64, depth: usize) -> Report {
-    let depth = depth.max(1);
+    let depth = depth.clamp(1, MAX_DEPTH);
     let total = cfg.max_executions.unwrap_or(DEFAULT_EXECUTIONS);
     let mut engine = Engine::new(model, cfg, super::Strategy::Pct);
     let k = match cfg.pct_steps {
@@ -108,5 +113,9 @@ pub fn explore<M: Model + ?Sized>(model: &M, cfg: &Config, seed: u64, depth: usi
     }
     let k_seen = engine.report.max_steps_seen.max(k);
     engine.report.pct = Some(PctBound::new(n_seen, k_seen, depth));
-    engine.finish(i >= total)
+    if i >= total {
+        // A sample, however large, is not the space: the budget stopped it.
+        engine.report.stopped = Some(crate::explorer::Stop::Executions);
+    }
+    engine.finish(false)
 }

@@ -48,5 +48,9 @@ pub fn explore<M: Model + ?Sized>(model: &M, cfg: &Config, seed: u64) -> Report 
         engine.run(&mut chooser);
         i += n;
     }
-    engine.finish(i >= total)
+    if i >= total {
+        // A sample, however large, is not the space: the budget stopped it.
+        engine.report.stopped = Some(crate::explorer::Stop::Executions);
+    }
+    engine.finish(false)
 }

@@ -2,7 +2,8 @@
 //! msg="…"`), logrus on a terminal (`INFO[0000] …`, `FATA[0000] …`), JSON logs (`{"level":…,
 //! "msg":…}`), behind Go test-runner prefixes (`    push_test.go:123: `, gotest.tools'
 //! `Stderr:   `), GitHub Actions timestamps, ANSI colour codes, CRLF line ends, and the
-//! interleaved output of parallel tests (`=== RUN` / `=== CONT` headers). It never fails: lines
+//! interleaved output of parallel tests (`=== RUN` / `=== CONT` headers), and a CI viewer's layout
+//! (see [`super::unwrap`]). It never fails: lines
 //! it does not understand are skipped.
 
 use serde::Serialize;
@@ -87,7 +88,7 @@ pub struct Event {
 pub struct LogFacts {
     pub lines: usize,
     /// Which line formats were seen (sorted): `logrus-text`, `logrus-tty`, `json`, `go-test`,
-    /// `ansi`, `crlf`, `gha-timestamp`, `plain`.
+    /// `ansi`, `crlf`, `gha-timestamp`, `gh-run-view`, `table-wrapped`, `plain`.
     pub formats: Vec<&'static str>,
     pub events: Vec<Event>,
 }
@@ -485,34 +486,64 @@ fn test_header(t: &str) -> Option<String> {
     None
 }
 
-/// Reads a whole log.
+/// Reads a whole log. A CI log viewer's layout (a wrapped table, `gh run view --log`) is undone
+/// first and named in `formats`.
 pub fn parse(text: &str) -> LogFacts {
-    let mut facts = LogFacts::default();
-    let mut formats = std::collections::BTreeSet::new();
-    let mut test: Option<String> = None;
-    let mut after_client_header = false;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    for (i, raw) in text.split('\n').enumerate() {
-        facts.lines = i + 1;
+    let mut r = Reader::default();
+    match super::unwrap::unwrap_table(text) {
+        Some(lines) => {
+            r.formats.insert("table-wrapped");
+            for (n, l) in &lines {
+                r.line(*n, l);
+            }
+        }
+        None => {
+            for (i, l) in text.split('\n').enumerate() {
+                r.line(i + 1, l);
+            }
+        }
+    }
+    r.facts.lines = text.lines().count();
+    r.facts.formats = r.formats.into_iter().collect();
+    r.facts
+}
+
+/// The state of reading a log line by line.
+#[derive(Default)]
+struct Reader {
+    facts: LogFacts,
+    formats: std::collections::BTreeSet<&'static str>,
+    test: Option<String>,
+    after_client_header: bool,
+}
+
+impl Reader {
+    /// One log line, numbered `n` (1-based).
+    fn line(&mut self, n: usize, raw: &str) {
         let mut line = raw;
         if let Some(l) = line.strip_suffix('\r') {
-            formats.insert("crlf");
+            self.formats.insert("crlf");
             line = l;
         }
         let cleaned;
         if line.contains('\u{1b}') {
-            formats.insert("ansi");
+            self.formats.insert("ansi");
             cleaned = strip_ansi(line);
             line = &cleaned;
         }
+        if let Some(l) = super::unwrap::strip_gh_run_view(line) {
+            self.formats.insert("gh-run-view");
+            line = l;
+        }
         if let Some(l) = strip_gha_timestamp(line) {
-            formats.insert("gha-timestamp");
+            self.formats.insert("gha-timestamp");
             line = l;
         }
         if let Some(name) = test_header(line.trim()) {
-            formats.insert("go-test");
-            test = Some(name);
-            continue;
+            self.formats.insert("go-test");
+            self.test = Some(name);
+            return;
         }
         let mut prefixed = false;
         while let Some(l) = strip_go_prefix(line) {
@@ -520,7 +551,7 @@ pub fn parse(text: &str) -> LogFacts {
             prefixed = true;
         }
         if prefixed {
-            formats.insert("go-test");
+            self.formats.insert("go-test");
         }
         // gotest.tools' icmd result: `Stderr:   <first line>`.
         for p in ["Stderr:", "Stdout:", "Error:"] {
@@ -528,47 +559,49 @@ pub fn parse(text: &str) -> LogFacts {
                 line = l;
             }
         }
-        if line.trim().is_empty() {
-            continue;
-        }
-        // `nerdctl version` output: the Version under `Client:`.
-        let t = line.trim();
-        if t == "Client:" {
-            after_client_header = true;
-        } else if after_client_header {
-            if let Some(v) = t.strip_prefix("Version:") {
-                after_client_header = false;
-                let v = v.trim();
-                if !v.is_empty() {
-                    facts.events.push(Event {
-                        line: i + 1,
-                        test: test.clone(),
-                        level: None,
-                        message: t.to_string(),
-                        fact: Fact::Version {
-                            version: v.to_string(),
-                        },
-                    });
-                }
-                continue;
-            }
+        if line.trim().is_empty() || self.version_block(n, line.trim()) {
+            return;
         }
         let (level, msg, format) = message(line);
         let found = facts_of(&msg);
         if !found.is_empty() {
-            formats.insert(format);
+            self.formats.insert(format);
         }
         for fact in found {
-            facts.events.push(Event {
-                line: i + 1,
-                test: test.clone(),
-                level,
-                message: msg.clone(),
-                fact,
-            });
+            self.push(n, level, msg.clone(), fact);
         }
     }
-    facts.lines = text.lines().count();
-    facts.formats = formats.into_iter().collect();
-    facts
+
+    /// `nerdctl version` output: the Version under `Client:`. True when the line was used.
+    fn version_block(&mut self, n: usize, t: &str) -> bool {
+        if t == "Client:" {
+            self.after_client_header = true;
+            return false;
+        }
+        if !self.after_client_header {
+            return false;
+        }
+        let Some(v) = t.strip_prefix("Version:") else {
+            return false;
+        };
+        self.after_client_header = false;
+        let v = v.trim();
+        if !v.is_empty() {
+            let fact = Fact::Version {
+                version: v.to_string(),
+            };
+            self.push(n, None, t.to_string(), fact);
+        }
+        true
+    }
+
+    fn push(&mut self, line: usize, level: Option<Level>, message: String, fact: Fact) {
+        self.facts.events.push(Event {
+            line,
+            test: self.test.clone(),
+            level,
+            message,
+            fact,
+        });
+    }
 }

@@ -7,6 +7,7 @@
 
 pub mod classify;
 pub mod log;
+pub mod unwrap;
 
 use crate::explore::{self, Options, Verdict};
 use crate::programs::push::Variant;
@@ -18,6 +19,10 @@ use std::path::{Path, PathBuf};
 /// The most executions one exploration may take (the built-in shapes need far fewer).
 pub const BUDGET: u64 = 20_000;
 
+/// The most platforms a triaged push may list: the reproduction explores two pushes of all of
+/// them (16 take seconds; each one more lengthens every execution and multiplies them).
+pub const MAX_PLATFORMS: usize = 16;
+
 /// What the user gave.
 pub struct Input<'a> {
     /// The log's name for messages (a path or `-`).
@@ -28,6 +33,8 @@ pub struct Input<'a> {
     pub variant: Option<Variant>,
     /// Where the scenario file is written.
     pub out_dir: &'a Path,
+    /// Replace an existing scenario file (never through a symlink: the link itself is replaced).
+    pub force: bool,
 }
 
 /// Classification plus, for a known family, the scenario and its exploration.
@@ -281,6 +288,14 @@ pub fn triage(input: &Input) -> Result<Triage, String> {
         None => None,
     };
     let classification = classify::classify(&facts, fixture.as_ref(), input.variant);
+    if classification.platforms.len() > MAX_PLATFORMS {
+        return Err(format!(
+            "{}: the push lists {} platforms ({}): triage reproduces at most {MAX_PLATFORMS}",
+            input.log_name,
+            classification.platforms.len(),
+            classification.platforms_source
+        ));
+    }
     let mut t = Triage {
         log_name: input.log_name.to_string(),
         facts,
@@ -314,6 +329,7 @@ pub fn triage(input: &Input) -> Result<Triage, String> {
         t.classification.family.name()
     ));
     let file = path.display().to_string();
+    check_writable(input.out_dir, &path, input.force)?;
     let s = scenario::parse(&file, &text)
         .map_err(|e| format!("the generated scenario does not load (a bug in triage): {e}"))?;
     let verdict = reproduce(&s);
@@ -323,9 +339,7 @@ pub fn triage(input: &Input) -> Result<Triage, String> {
     };
     let (text, _) = scenario_text(&t.classification, input.log_name, image, Some(expect))
         .expect("same classification");
-    std::fs::create_dir_all(input.out_dir)
-        .and_then(|_| std::fs::write(&path, &text))
-        .map_err(|e| format!("{file}: cannot write the scenario: {e}"))?;
+    write_new(input.out_dir, &path, &text, input.force)?;
     t.scenario = Some(Built {
         path,
         text,
@@ -334,6 +348,60 @@ pub fn triage(input: &Input) -> Result<Triage, String> {
     });
     t.verdict = Some(verdict);
     Ok(t)
+}
+
+/// Whether the scenario can be written to `path` in `dir` (checked before exploring, so a
+/// refusal comes before the wait): `dir` is a directory or absent, and `path` is absent or, with
+/// `force`, a regular file or symlink to replace.
+fn check_writable(dir: &Path, path: &Path, force: bool) -> Result<(), String> {
+    if let Ok(m) = std::fs::metadata(dir) {
+        if !m.is_dir() {
+            return Err(format!(
+                "--out {}: not a directory (it is a file): give the directory to write the scenario in",
+                dir.display()
+            ));
+        }
+    }
+    match std::fs::symlink_metadata(path) {
+        Err(_) => Ok(()),
+        Ok(m) if m.is_dir() => Err(format!(
+            "{}: a directory is in the way of the scenario file",
+            path.display()
+        )),
+        Ok(m) if !force => Err(format!(
+            "{}: {} already exists; not overwritten (--force replaces it{})",
+            path.display(),
+            if m.file_type().is_symlink() {
+                "a symlink"
+            } else {
+                "the file"
+            },
+            if m.file_type().is_symlink() {
+                ", the link itself, not its target"
+            } else {
+                ""
+            }
+        )),
+        Ok(_) => Ok(()),
+    }
+}
+
+/// Writes a new file at `path` without following a symlink there: with `force` an existing
+/// file or link is removed first, and the file is created exclusively (`O_EXCL`).
+fn write_new(dir: &Path, path: &Path, text: &str, force: bool) -> Result<(), String> {
+    use std::io::Write;
+    check_writable(dir, path, force)?;
+    let file = path.display();
+    std::fs::create_dir_all(dir).map_err(|e| format!("--out {}: {e}", dir.display()))?;
+    if force && std::fs::symlink_metadata(path).is_ok() {
+        std::fs::remove_file(path).map_err(|e| format!("{file}: cannot replace it: {e}"))?;
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| format!("{file}: cannot write the scenario: {e}"))
 }
 
 impl Triage {
@@ -451,20 +519,24 @@ impl Triage {
             "explored {} executions ({}){}\n",
             v.report.executions,
             bounds(v),
-            if v.report.exhausted {
-                "; the space within these bounds is exhausted"
-            } else {
-                ""
+            match v.not_exhausted_why() {
+                None => "; the space within these bounds is exhausted".to_string(),
+                Some(why) => format!("; the space was NOT exhausted ({why})"),
             }
         ));
         if let Some(f) = &v.other_failure {
             o.push_str(&format!("FAILURE (not the scenario's invariant): {f}\n"));
         }
         match &v.violation {
-            None => o.push_str(&format!(
+            None if v.proved() => o.push_str(&format!(
                 "NOT REPRODUCED: {} holds under {}\n",
                 b.scenario.check.invariant.name(),
                 self.classification.variant
+            )),
+            None => o.push_str(&format!(
+                "NOT REPRODUCED under {}: {}\n",
+                self.classification.variant,
+                v.no_violation_line()
             )),
             Some(viol) => {
                 let same = self.reproduced() == Some(true);
@@ -508,16 +580,14 @@ impl Triage {
         };
         let mut o = String::from("\nlease-held under the same neighbours: ");
         match &v.violation {
-            None if v.other_failure.is_none() => o.push_str(&format!(
-                "HOLDS ({} executions, {}{})\n",
+            None if v.other_failure.is_none() && v.proved() => o.push_str(&format!(
+                "HOLDS ({} executions, {}, exhausted)\n",
                 v.report.executions,
                 bounds(v),
-                if v.report.exhausted {
-                    ", exhausted"
-                } else {
-                    ", NOT exhausted"
-                }
             )),
+            None if v.other_failure.is_none() => {
+                o.push_str(&format!("{} ({})\n", v.no_violation_line(), bounds(v),))
+            }
             None => o.push_str(&format!(
                 "FAILURE {}\n",
                 v.other_failure.as_deref().unwrap_or("")
