@@ -63,11 +63,11 @@ pub fn check_report(scenario: &Scenario, report: &Report, config: &Config) -> Re
         )),
         (false, Some(viol)) => {
             if let Some(m) = &check.missing {
-                if viol.role.as_deref() != Some(m.as_str()) {
+                if viol.role != Some(*m) {
                     return fail(format!(
                         "declares missing = {m:?}, but the violation's missing digest is {}",
                         match (&viol.role, &viol.digest) {
-                            (Some(r), _) => format!("a {r:?}"),
+                            (Some(r), _) => format!("a {:?}", r.name()),
                             (None, Some(d)) => format!("{d}, of no known role"),
                             (None, None) => "not a digest".to_string(),
                         }

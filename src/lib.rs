@@ -618,7 +618,7 @@ impl Report {
     /// What the missing digest of the violation is (`reduced-index`, `index`, `manifest`,
     /// `config`, `layer`), when the scenario knows it.
     pub fn missing(&self) -> Option<&str> {
-        self.verdict.violation.as_ref()?.role.as_deref()
+        self.verdict.violation.as_ref()?.role.map(|r| r.name())
     }
     /// The violation's message (`content digest sha256:…: not found`) or the other failure.
     pub fn message(&self) -> Option<&str> {

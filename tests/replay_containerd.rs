@@ -82,7 +82,7 @@ fn headline(name: &str, variant: Variant) {
     let violation = v
         .violation
         .unwrap_or_else(|| panic!("the model finds no violation in {name}"));
-    assert_eq!(violation.role.as_deref(), Some("reduced-index"));
+    assert_eq!(violation.role.map(|r| r.name()), Some("reduced-index"));
     let r = violation.digest.clone().expect("a missing digest");
     let expected = format!("content digest {r}: not found");
     let model_trace = violation.trace.hash.clone();
@@ -278,7 +278,7 @@ fn actor_of(label: &str) -> &str {
 fn reduced_indexes(s: &Scenario) -> Vec<String> {
     s.role_kinds
         .iter()
-        .filter(|(_, k)| *k == "reduced-index")
+        .filter(|(_, k)| **k == pushrace_models::oci::RoleKind::ReducedIndex)
         .map(|(d, _)| short(d).to_string())
         .collect()
 }

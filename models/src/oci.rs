@@ -44,6 +44,64 @@ pub enum Role {
     Layer { platform: String, n: usize },
 }
 
+/// What kind of object a digest is, as verdicts and scenario files name it (`missing =
+/// "reduced-index"`): a blob's [`Role`] without its platform, or the reduced index the converter
+/// writes from a push's platforms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RoleKind {
+    ReducedIndex,
+    Index,
+    Manifest,
+    Config,
+    Layer,
+}
+
+impl RoleKind {
+    /// Every kind, in the order error messages list them.
+    pub const ALL: [RoleKind; 5] = [
+        RoleKind::ReducedIndex,
+        RoleKind::Index,
+        RoleKind::Manifest,
+        RoleKind::Config,
+        RoleKind::Layer,
+    ];
+
+    /// The name files and reports use.
+    pub fn name(self) -> &'static str {
+        match self {
+            RoleKind::ReducedIndex => "reduced-index",
+            RoleKind::Index => "index",
+            RoleKind::Manifest => "manifest",
+            RoleKind::Config => "config",
+            RoleKind::Layer => "layer",
+        }
+    }
+
+    /// The kind named `name`, if any.
+    pub fn parse(name: &str) -> Option<RoleKind> {
+        RoleKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+impl std::fmt::Display for RoleKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Role {
+    /// The role's kind (its platform left out).
+    pub fn kind(&self) -> RoleKind {
+        match self {
+            Role::Index => RoleKind::Index,
+            Role::Manifest { .. } => RoleKind::Manifest,
+            Role::Config { .. } => RoleKind::Config,
+            Role::Layer { .. } => RoleKind::Layer,
+        }
+    }
+}
+
 impl std::fmt::Display for Role {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -168,7 +168,7 @@ pub struct Violation {
     /// What the digest is ("reduced index of example.com/app:1 (linux/amd64)").
     pub what: Option<String>,
     /// Its role kind (`reduced-index`, `layer`, …).
-    pub role: Option<String>,
+    pub role: Option<pushrace_models::oci::RoleKind>,
     pub schedule: Schedule,
     pub trace: Trace,
     pub steps_before: usize,

@@ -150,7 +150,7 @@ impl Verdict {
                 "message": v.message,
                 "digest": v.digest,
                 "what": v.what,
-                "role": v.role,
+                "role": v.role.map(|r| r.name()),
                 "schedule": v.schedule.encode(),
                 "steps_before": v.steps_before,
                 "steps_after": v.steps_after,

@@ -5,7 +5,7 @@
 use crate::programs::push::Variant;
 use pushrace_harness::Strategy;
 use pushrace_models::converter::reduced_index_of;
-use pushrace_models::oci::{self, ImageFixture};
+use pushrace_models::oci::{self, ImageFixture, RoleKind};
 use pushrace_models::opsfile::{self, Action};
 use pushrace_models::program::{now_or_never, Apply, Call};
 use pushrace_models::scheduler::GcMode;
@@ -154,7 +154,7 @@ pub struct CheckSpec {
     pub expect: Option<Expect>,
     /// The role of the missing digest an expected violation names (`reduced-index`, `index`,
     /// `manifest`, `config`, `layer`).
-    pub missing: Option<String>,
+    pub missing: Option<RoleKind>,
     pub max_shrunk_steps: Option<usize>,
     pub strategy: Strategy,
     pub preemptions: usize,
@@ -387,7 +387,7 @@ pub struct Scenario {
     /// What each known digest is, for messages ("reduced index of example.com/app:1 (linux/amd64)").
     pub roles: BTreeMap<String, String>,
     /// The role kind of each known digest (`reduced-index`, `index`, `manifest`, `config`, `layer`).
-    pub role_kinds: BTreeMap<String, String>,
+    pub role_kinds: BTreeMap<String, RoleKind>,
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -576,13 +576,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         }
         for b in fixture.blobs() {
             roles.insert(b.digest().to_string(), format!("{} of {r}", b.role));
-            let kind = match b.role {
-                oci::Role::Index => "index",
-                oci::Role::Manifest { .. } => "manifest",
-                oci::Role::Config { .. } => "config",
-                oci::Role::Layer { .. } => "layer",
-            };
-            role_kinds.insert(b.digest().to_string(), kind.to_string());
+            role_kinds.insert(b.digest().to_string(), b.role.kind());
         }
         let spec = ImageSpec {
             reference: r,
@@ -664,7 +658,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
                     r.to_string(),
                     format!("reduced index of {reference} ({})", platforms.join(", ")),
                 );
-                role_kinds.insert(r.to_string(), "reduced-index".to_string());
+                role_kinds.insert(r.to_string(), RoleKind::ReducedIndex);
             }
         }
         actors.push(ActorSpec {
@@ -964,15 +958,12 @@ fn parse_check(l: &Loader, c: Option<&CheckDoc>) -> Result<CheckSpec, ScenarioEr
         });
     }
     if let Some(m) = &c.missing {
-        const KINDS: [&str; 5] = ["reduced-index", "index", "manifest", "config", "layer"];
-        if !KINDS.contains(&m.get_ref().as_str()) {
-            return Err(l.err(
-                Some(m.span()),
-                "missing",
-                format!("{:?}: expected one of {KINDS:?}", m.get_ref()),
-            ));
-        }
-        spec.missing = Some(m.get_ref().clone());
+        let kind = RoleKind::parse(m.get_ref()).ok_or_else(|| {
+            let kinds = RoleKind::ALL.map(RoleKind::name);
+            let why = format!("{:?}: expected one of {kinds:?}", m.get_ref());
+            l.err(Some(m.span()), "missing", why)
+        })?;
+        spec.missing = Some(kind);
     }
     let int = |v: &Option<Spanned<i64>>,
                key: &str,

@@ -179,7 +179,7 @@ fn round_trip_explore_render_triage() {
             .expect("reproduced");
         assert_eq!(t.reproduced(), Some(true));
         assert_eq!(y.steps_after, x.steps_after, "{name}: shrunk length");
-        assert_eq!(y.role.as_deref(), Some("reduced-index"));
+        assert_eq!(y.role.map(|r| r.name()), Some("reduced-index"));
         let _ = image_ref;
     }
 }
@@ -341,7 +341,7 @@ fn scenario_with_a_layout_fixture() {
     let v = explore(&s, &Options::for_scenario(&s))
         .violation
         .expect("violates");
-    assert_eq!(v.role.as_deref(), Some("reduced-index"));
+    assert_eq!(v.role.map(|r| r.name()), Some("reduced-index"));
     let _ = builtin;
     // A missing layout names the key and the directory.
     let e = pushrace_scenarios::scenario::parse(

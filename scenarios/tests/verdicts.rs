@@ -82,7 +82,7 @@ fn verdict_table_matches_upstream_history() {
             let got = verdict
                 .violation
                 .as_ref()
-                .map(|x| x.role.clone().unwrap_or_else(|| "?".into()));
+                .map(|x| x.role.map_or("?", |r| r.name()));
             let row = match &verdict.violation {
                 None => format!(
                     "{shape:<14} {v:<10} holds      exhausted={}",
@@ -90,14 +90,14 @@ fn verdict_table_matches_upstream_history() {
                 ),
                 Some(x) => format!(
                     "{shape:<14} {v:<10} violation  missing={:<13} actor={} shrunk={}->{} steps",
-                    got.as_deref().unwrap_or("?"),
+                    got.unwrap_or("?"),
                     x.actor.as_deref().unwrap_or("-"),
                     x.steps_before,
                     x.steps_after
                 ),
             };
             writeln!(table, "{row}").unwrap();
-            if got.as_deref() != expected(shape, v) {
+            if got != expected(shape, v) {
                 mismatches.push(format!(
                     "{shape} {v}: expected {:?}, got {:?}\n{}",
                     expected(shape, v),

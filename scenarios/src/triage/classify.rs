@@ -10,7 +10,7 @@
 use super::log::{Context, Event, Fact, Level, LogFacts};
 use crate::programs::push::Variant;
 use pushrace_models::converter::reduced_index_of;
-use pushrace_models::oci::{self, ImageFixture, Role};
+use pushrace_models::oci::{self, ImageFixture, Role, RoleKind};
 use serde::Serialize;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
@@ -53,7 +53,7 @@ impl Family {
 pub struct Identified {
     pub digest: String,
     /// `reduced-index`, `index`, `manifest`, `config`, `layer`.
-    pub kind: String,
+    pub kind: RoleKind,
     /// "layer 0 of linux/arm64 of example.com/app:1".
     pub what: String,
     pub platform: Option<String>,
@@ -62,15 +62,15 @@ pub struct Identified {
 /// Names `digest` within `fx`, whose pushes reduce it to `pushed`.
 pub fn identify(fx: &ImageFixture, digest: &str, pushed: &[String]) -> Option<Identified> {
     if let Some(b) = fx.find(digest) {
-        let (kind, platform) = match &b.role {
-            Role::Index => ("index", None),
-            Role::Manifest { platform } => ("manifest", Some(platform.clone())),
-            Role::Config { platform } => ("config", Some(platform.clone())),
-            Role::Layer { platform, .. } => ("layer", Some(platform.clone())),
+        let platform = match &b.role {
+            Role::Index => None,
+            Role::Manifest { platform }
+            | Role::Config { platform }
+            | Role::Layer { platform, .. } => Some(platform.clone()),
         };
         return Some(Identified {
             digest: digest.to_string(),
-            kind: kind.into(),
+            kind: b.role.kind(),
             what: format!("{} of {}", b.role, fx.reference),
             platform,
         });
@@ -81,7 +81,7 @@ pub fn identify(fx: &ImageFixture, digest: &str, pushed: &[String]) -> Option<Id
         if reduced_index_of(fx, &set).is_some_and(|r| r.as_str() == digest) {
             return Some(Identified {
                 digest: digest.to_string(),
-                kind: "reduced-index".into(),
+                kind: RoleKind::ReducedIndex,
                 what: format!(
                     "reduced index of {} ({}) as the model's converter writes it",
                     fx.reference,
@@ -299,7 +299,7 @@ pub fn classify(
                     reasons.push(format!("the missing digest is the tmp image's target logged at line {line}, but its media type {mt} is a manifest: the image has one platform and nothing was reduced, so this is the image's own manifest going missing"));
                     Family::Unknown
                 }
-                (_, Some(id)) if id.kind == "reduced-index" => {
+                (_, Some(id)) if id.kind == RoleKind::ReducedIndex => {
                     reasons.push(format!("with --image: {d} is the {}", id.what));
                     Family::TmpReducedCollected
                 }

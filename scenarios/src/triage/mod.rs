@@ -13,7 +13,7 @@ use crate::explore::{self, Options, Verdict};
 use crate::programs::push::Variant;
 use crate::scenario::{self, Scenario};
 use classify::{Classification, Family};
-use pushrace_models::oci::ImageFixture;
+use pushrace_models::oci::{ImageFixture, RoleKind};
 use std::path::{Path, PathBuf};
 
 /// The most executions one exploration may take (the built-in shapes need far fewer).
@@ -334,7 +334,7 @@ pub fn triage(input: &Input) -> Result<Triage, String> {
         .map_err(|e| format!("the generated scenario does not load (a bug in triage): {e}"))?;
     let verdict = reproduce(&s);
     let expect = match &verdict.violation {
-        Some(v) => ("violation", v.role.as_deref()),
+        Some(v) => ("violation", v.role.map(|r| r.name())),
         None => ("holds", None),
     };
     let (text, _) = scenario_text(&t.classification, input.log_name, image, Some(expect))
@@ -420,13 +420,9 @@ impl Triage {
         };
         let c = &self.classification;
         Some(match c.family {
-            Family::TmpReducedCollected => viol.role.as_deref() == Some("reduced-index"),
-            Family::LazyPull => {
-                matches!(viol.role.as_deref(), Some("manifest" | "config" | "layer"))
-            }
-            Family::ConvertTime if c.missing.is_some() => {
-                matches!(viol.role.as_deref(), Some("manifest" | "config" | "layer"))
-            }
+            Family::TmpReducedCollected => viol.role == Some(RoleKind::ReducedIndex),
+            Family::LazyPull => is_platform_blob(viol.role),
+            Family::ConvertTime if c.missing.is_some() => is_platform_blob(viol.role),
             Family::ConvertTime => viol.message.contains("failed to create a tmp"),
             Family::Unknown => false,
         })
@@ -665,4 +661,12 @@ fn at(e: &log::Event) -> String {
 
 fn bounds(v: &Verdict) -> String {
     format!("dfs, preemption bound {}", v.options.preemptions)
+}
+
+/// A platform's own blob (its manifest, config or a layer), as a lazy pull leaves missing.
+fn is_platform_blob(role: Option<RoleKind>) -> bool {
+    matches!(
+        role,
+        Some(RoleKind::Manifest | RoleKind::Config | RoleKind::Layer)
+    )
 }
