@@ -65,7 +65,8 @@ pub fn check_report(scenario: &Scenario, report: &Report, config: &Config) -> Re
             if let Some(m) = &check.missing {
                 if viol.role != Some(*m) {
                     return fail(format!(
-                        "declares missing = {m:?}, but the violation's missing digest is {}",
+                        "declares missing = {:?}, but the violation's missing digest is {}",
+                        m.name(),
                         match (&viol.role, &viol.digest) {
                             (Some(r), _) => format!("a {:?}", r.name()),
                             (None, Some(d)) => format!("{d}, of no known role"),
