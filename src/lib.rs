@@ -114,16 +114,95 @@ pub struct Config {
     regressions: Option<Option<PathBuf>>,
 }
 
+/// One setting of [`Config`] that the environment and the command line give as text: both are
+/// read and validated by [`Config::from_settings`], the one path from text to a configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Setting {
+    /// `dfs`, `random` or `pct`.
+    Strategy,
+    /// DFS's preemption bound.
+    Preemptions,
+    /// Random and PCT's seed.
+    Seed,
+    /// Executions, at least 1.
+    Budget,
+    /// PCT's bug depth, 1 to [`MAX_DEPTH`].
+    Depth,
+    /// `K/N`: slice K of N.
+    Shard,
+    /// A schedule replayed first.
+    Schedule,
+}
+
+/// How the settings are named in error messages: as environment variables (`PUSHRACE_DEPTH=99`)
+/// or as flags (`--depth 99`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Names {
+    /// `PUSHRACE_*`.
+    Env,
+    /// `--*`.
+    Flags,
+}
+
+impl Setting {
+    /// Every setting.
+    pub const ALL: [Setting; 7] = [
+        Setting::Strategy,
+        Setting::Preemptions,
+        Setting::Seed,
+        Setting::Budget,
+        Setting::Depth,
+        Setting::Shard,
+        Setting::Schedule,
+    ];
+
+    /// The environment variable [`Config::from_env`] reads it from.
+    pub const fn env(self) -> &'static str {
+        match self {
+            Setting::Strategy => "PUSHRACE_STRATEGY",
+            Setting::Preemptions => "PUSHRACE_PREEMPTIONS",
+            Setting::Seed => "PUSHRACE_SEED",
+            Setting::Budget => "PUSHRACE_BUDGET",
+            Setting::Depth => "PUSHRACE_DEPTH",
+            Setting::Shard => "PUSHRACE_SHARD",
+            Setting::Schedule => "PUSHRACE_SCHEDULE",
+        }
+    }
+
+    /// Its command-line flag.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Setting::Strategy => "--strategy",
+            Setting::Preemptions => "--preemptions",
+            Setting::Seed => "--seed",
+            Setting::Budget => "--budget",
+            Setting::Depth => "--depth",
+            Setting::Shard => "--shard",
+            Setting::Schedule => "--schedule",
+        }
+    }
+
+    /// The setting as an error message names it, with its value when given.
+    fn named(self, names: Names, value: Option<&str>) -> String {
+        match (names, value) {
+            (Names::Env, Some(v)) => format!("{}={v}", self.env()),
+            (Names::Env, None) => self.env().to_string(),
+            (Names::Flags, Some(v)) => format!("{} {v}", self.flag()),
+            (Names::Flags, None) => self.flag().to_string(),
+        }
+    }
+}
+
 /// The environment variables [`Config::from_env`] reads.
-pub const ENV_VARS: [&str; 7] = [
-    "PUSHRACE_STRATEGY",
-    "PUSHRACE_PREEMPTIONS",
-    "PUSHRACE_SEED",
-    "PUSHRACE_BUDGET",
-    "PUSHRACE_DEPTH",
-    "PUSHRACE_SHARD",
-    "PUSHRACE_SCHEDULE",
-];
+pub const ENV_VARS: [&str; 7] = {
+    let mut names = [""; 7];
+    let mut i = 0;
+    while i < 7 {
+        names[i] = Setting::ALL[i].env();
+        i += 1;
+    }
+    names
+};
 
 impl Default for Config {
     /// [`Config::from_env`].
@@ -163,41 +242,59 @@ impl Config {
 
     /// [`Config::from_env`] over any lookup, reporting a malformed value as an error.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
-        let mut c = Config::new();
-        let num = |k: &str| -> Result<Option<u64>, String> {
-            match get(k) {
-                None => Ok(None),
-                Some(v) if v.trim().is_empty() => Ok(None),
-                Some(v) => v
-                    .trim()
-                    .parse::<u64>()
-                    .map(Some)
-                    .map_err(|_| format!("{k}={v:?}: expected a non-negative integer")),
-            }
+        Config::from_settings(|k| get(k.env()), Names::Env)
+    }
+
+    /// A configuration from settings given as text (the environment's, the command line's),
+    /// each validated here and only here; an error names the setting as `names` says. Empty
+    /// values count as unset.
+    pub fn from_settings(
+        get: impl Fn(Setting) -> Option<String>,
+        names: Names,
+    ) -> Result<Config, String> {
+        let get = |k| {
+            get(k)
+                .map(|v: String| v.trim().to_string())
+                .filter(|v| !v.is_empty())
         };
-        if let Some(s) = get("PUSHRACE_STRATEGY").filter(|s| !s.trim().is_empty()) {
-            c.strategy = Some(
-                pushrace_scenarios::scenario::explore_strategy(s.trim())
-                    .map_err(|e| format!("PUSHRACE_STRATEGY: {e}"))?,
-            );
+        let num = |k: Setting| -> Result<Option<u64>, String> {
+            let Some(v) = get(k) else { return Ok(None) };
+            let bad = || {
+                format!(
+                    "{}: expected a non-negative integer",
+                    k.named(names, Some(&format!("{v:?}")))
+                )
+            };
+            v.parse::<u64>().map(Some).map_err(|_| bad())
+        };
+        let mut c = Config::new();
+        if let Some(s) = get(Setting::Strategy) {
+            let k = pushrace_scenarios::scenario::explore_strategy(&s);
+            c.strategy =
+                Some(k.map_err(|e| format!("{}: {e}", Setting::Strategy.named(names, None)))?);
         }
-        c.preemptions = num("PUSHRACE_PREEMPTIONS")?.map(|v| v as usize);
-        c.seed = num("PUSHRACE_SEED")?;
-        c.budget = num("PUSHRACE_BUDGET")?;
+        c.preemptions = num(Setting::Preemptions)?.map(|v| v as usize);
+        c.seed = num(Setting::Seed)?;
+        c.budget = num(Setting::Budget)?;
         if c.budget == Some(0) {
-            return Err("PUSHRACE_BUDGET=0: expected at least 1 execution".into());
+            let name = Setting::Budget.named(names, Some("0"));
+            return Err(format!("{name}: expected at least 1 execution"));
         }
-        c.depth = num("PUSHRACE_DEPTH")?.map(|v| v.min(u64::from(u32::MAX)) as usize);
-        if let Some(d) = c.depth.filter(|&d| d == 0 || d > MAX_DEPTH) {
-            return Err(format!("PUSHRACE_DEPTH={d}: expected 1 to {MAX_DEPTH}"));
+        let depth = num(Setting::Depth)?;
+        if let Some(d) = depth.filter(|&d| d == 0 || d > MAX_DEPTH as u64) {
+            let name = Setting::Depth.named(names, Some(&d.to_string()));
+            return Err(format!("{name}: expected 1 to {MAX_DEPTH}"));
         }
-        if let Some(s) = get("PUSHRACE_SHARD").filter(|s| !s.trim().is_empty()) {
-            let sh = Shard::parse(&s).map_err(|e| format!("PUSHRACE_SHARD: {e}"))?;
+        c.depth = depth.map(|d| d as usize);
+        if let Some(s) = get(Setting::Shard) {
+            let sh = Shard::parse(&s)
+                .map_err(|e| format!("{}: {e}", Setting::Shard.named(names, None)))?;
             c.shard = Some((sh.index, sh.count));
         }
-        if let Some(s) = get("PUSHRACE_SCHEDULE").filter(|s| !s.trim().is_empty()) {
-            Schedule::parse(s.trim()).map_err(|e| format!("PUSHRACE_SCHEDULE: {e}"))?;
-            c.schedule = Some(s.trim().to_string());
+        if let Some(s) = get(Setting::Schedule) {
+            Schedule::parse(&s)
+                .map_err(|e| format!("{}: {e}", Setting::Schedule.named(names, None)))?;
+            c.schedule = Some(s);
         }
         Ok(c)
     }
@@ -288,7 +385,8 @@ impl Config {
     }
 
     /// The exploration options for a scenario: its declared bounds, then what is set here.
-    fn options(&self, s: &file::Scenario) -> Options {
+    /// The exploration options for `s`: this configuration over the scenario's declared bounds.
+    pub fn options(&self, s: &file::Scenario) -> Options {
         let mut o = Options::for_scenario(s);
         if let Some(x) = self.strategy {
             o.strategy = x;

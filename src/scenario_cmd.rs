@@ -1,9 +1,10 @@
 //! `pushrace list`, `pushrace explore`, `pushrace replay`.
 
-use pushrace_harness::{Schedule, Shard};
+use pushrace::{Config, Names, Setting};
+use pushrace_harness::Schedule;
 use pushrace_scenarios::explore::{self, Options};
 use pushrace_scenarios::library;
-use pushrace_scenarios::scenario::{explore_strategy, Scenario};
+use pushrace_scenarios::scenario::Scenario;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -83,34 +84,26 @@ pub fn explore(a: ExploreArgs) -> ExitCode {
         Ok(s) => s,
         Err(c) => return c,
     };
-    let mut o = Options::for_scenario(&s);
-    if let Some(st) = &a.strategy {
-        o.strategy = match explore_strategy(st) {
-            Ok(k) => k,
-            Err(e) => {
-                eprintln!("pushrace: --strategy: {e}");
-                return ExitCode::from(2);
-            }
-        };
-    }
-    if let Some(p) = a.preemptions {
-        o.preemptions = p;
-    }
-    if let Some(x) = a.seed {
-        o.seed = x;
-    }
-    if let Err(e) = apply_limits(&a, &mut o) {
+    // The flags go through the library's one validating path, as the environment's do.
+    let flag = |k: Setting| match k {
+        Setting::Strategy => a.strategy.clone(),
+        Setting::Preemptions => a.preemptions.map(|v| v.to_string()),
+        Setting::Seed => a.seed.map(|v| v.to_string()),
+        Setting::Budget => a.budget.map(|v| v.to_string()),
+        Setting::Depth => a.depth.map(|v| v.to_string()),
+        Setting::Shard => a.shard.clone(),
+        Setting::Schedule => None,
+    };
+    let mut o = match Config::from_settings(flag, Names::Flags) {
+        Ok(c) => c.options(&s),
+        Err(e) => {
+            eprintln!("pushrace: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = cli_bounds(&a, &mut o) {
         eprintln!("pushrace: {e}");
         return ExitCode::from(2);
-    }
-    if let Some(sh) = &a.shard {
-        match Shard::parse(sh) {
-            Ok(sh) => o.shard = Some(sh),
-            Err(e) => {
-                eprintln!("pushrace: --shard: {e}");
-                return ExitCode::from(2);
-            }
-        }
     }
     o.reduction = !a.no_reduction;
     o.progress = std::io::stderr().is_terminal() && !a.json;
@@ -138,15 +131,10 @@ pub const DEFAULT_DFS_BUDGET: u64 = 1_000_000;
 /// The wall-time backstop when `--max-time` is not given.
 pub const DEFAULT_MAX_TIME: &str = "10m";
 
-/// `--budget`, `--max-time` and `--depth`, checked against their limits.
-fn apply_limits(a: &ExploreArgs, o: &mut Options) -> Result<(), String> {
-    match a.budget {
-        Some(0) => return Err("--budget 0: expected at least 1 execution".into()),
-        Some(b) => o.budget = Some(b),
-        None if o.strategy == pushrace_harness::Strategy::Dfs => {
-            o.budget = Some(o.budget.unwrap_or(DEFAULT_DFS_BUDGET))
-        }
-        None => {}
+/// What only the command line adds: DFS's default execution budget and the wall-time backstop.
+fn cli_bounds(a: &ExploreArgs, o: &mut Options) -> Result<(), String> {
+    if a.budget.is_none() && o.strategy == pushrace_harness::Strategy::Dfs {
+        o.budget = Some(o.budget.unwrap_or(DEFAULT_DFS_BUDGET));
     }
     let t = a.max_time.as_deref().unwrap_or(DEFAULT_MAX_TIME);
     let d = pushrace_models::clock::Duration::parse(t).map_err(|e| format!("--max-time: {e}"))?;
@@ -154,13 +142,6 @@ fn apply_limits(a: &ExploreArgs, o: &mut Options) -> Result<(), String> {
         return Err(format!("--max-time {t}: expected a positive duration"));
     }
     o.max_time = Some(std::time::Duration::from_nanos(d.0 as u64));
-    if let Some(d) = a.depth {
-        let max = pushrace_harness::strategy::pct::MAX_DEPTH;
-        if d == 0 || d > max {
-            return Err(format!("--depth {d}: expected 1 to {max}"));
-        }
-        o.depth = d;
-    }
     Ok(())
 }
 
