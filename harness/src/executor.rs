@@ -34,7 +34,7 @@ type ActorFuture = Pin<Box<dyn Future<Output = Result<(), ActorError>>>>;
 type Check = Box<dyn Fn() -> Result<(), String>>;
 type Guard = Box<dyn Fn() -> bool>;
 
-/// Per-actor mailbox between its `Ctx` and the executor. Buffers are reused step to step.
+/// Per-actor mailbox between its `Sched` and the executor. Buffers are reused step to step.
 #[derive(Default)]
 pub(crate) struct Slot {
     /// A step is registered and awaits the scheduler.
@@ -50,18 +50,18 @@ pub(crate) struct Slot {
     label: RefCell<String>,
     record: Cell<bool>,
     guard: RefCell<Option<Guard>>,
-    /// Text the actor added to the label of the step it just ran (see [`Ctx::complete_label`]).
+    /// Text the actor added to the label of the step it just ran (see [`Sched::complete_label`]).
     completion: RefCell<Option<String>>,
 }
 
 /// The handle an actor uses to reach scheduling points. Cheap to clone.
 #[derive(Clone)]
-pub struct Ctx {
+pub struct Sched {
     slot: Rc<Slot>,
     index: usize,
 }
 
-impl Ctx {
+impl Sched {
     /// This actor's index (its position in spawn order).
     pub fn index(&self) -> usize {
         self.index
@@ -128,9 +128,9 @@ impl Ctx {
     }
 }
 
-/// The future returned by [`Ctx::step`]: completes once the scheduler picks this actor.
+/// The future returned by [`Sched::step`]: completes once the scheduler picks this actor.
 pub struct Step<'a, L> {
-    ctx: &'a Ctx,
+    ctx: &'a Sched,
     label: Option<L>,
     label_hash: Option<u64>,
     footprint: Footprint<'a>,
@@ -221,17 +221,17 @@ impl World {
         }
     }
 
-    /// Adds an actor. `body` receives the actor's [`Ctx`] and returns its future. Code before
+    /// Adds an actor. `body` receives the actor's [`Sched`] and returns its future. Code before
     /// its first `ctx.step` runs when the execution starts (in spawn order) and must not touch
     /// shared state.
     pub fn spawn<F, Fut>(&mut self, name: impl Into<Cow<'static, str>>, body: F)
     where
-        F: FnOnce(Ctx) -> Fut,
+        F: FnOnce(Sched) -> Fut,
         Fut: Future<Output = Result<(), ActorError>> + 'static,
     {
         let slot = self.spare.pop().unwrap_or_default();
         slot.record.set(self.record);
-        let ctx = Ctx {
+        let ctx = Sched {
             slot: slot.clone(),
             index: self.actors.len(),
         };

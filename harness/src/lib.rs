@@ -67,7 +67,7 @@ pub mod shrink;
 pub mod strategy;
 pub mod trace;
 
-pub use executor::{Ctx, Model, Status, Step, TraceStep, World, MAX_ACTORS};
+pub use executor::{Model, Sched, Status, Step, TraceStep, World, MAX_ACTORS};
 pub use explorer::{Config, Explorer, Failure, PctBound, Report, Shard, SignatureFn, Stop};
 pub use failure::{ActorError, FailureKind};
 pub use footprint::{Footprint, Key};

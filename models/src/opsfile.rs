@@ -107,13 +107,14 @@ pub struct EntryResult {
 
 type Table = toml::Table;
 
-struct Ctx2<'a> {
+/// Where in the ops file an op stands, for its errors.
+struct Where<'a> {
     file: &'a str,
     line: usize,
     op: usize,
 }
 
-impl Ctx2<'_> {
+impl Where<'_> {
     fn err(&self, key: Option<&str>, message: impl Into<String>) -> InputError {
         InputError {
             file: self.file.to_string(),
@@ -138,9 +139,9 @@ fn type_name(v: &toml::Value) -> &'static str {
 }
 
 /// Reads the keys of one op, tracking which were used so leftovers can be reported.
-struct Keys<'a> {
+struct OpKeys<'a> {
     t: &'a Table,
-    c: &'a Ctx2<'a>,
+    c: &'a Where<'a>,
     names: &'a BTreeMap<String, Digest>,
     digests: Digests,
 }
@@ -155,7 +156,7 @@ pub enum Digests {
     Strict,
 }
 
-impl<'a> Keys<'a> {
+impl<'a> OpKeys<'a> {
     fn opt_str(&self, k: &str) -> Result<Option<String>, InputError> {
         match self.t.get(k) {
             None => Ok(None),
@@ -431,7 +432,7 @@ pub fn parse_with(file: &str, text: &str, digests: Digests) -> Result<OpsFile, I
     let mut fixtures: BTreeMap<String, Arc<ImageFixture>> = BTreeMap::new();
     let mut entries = Vec::new();
     for (i, v) in ops.iter().enumerate() {
-        let c = Ctx2 {
+        let c = Where {
             file,
             line: lines.get(i).copied().unwrap_or(0),
             op: i,
@@ -440,7 +441,7 @@ pub fn parse_with(file: &str, text: &str, digests: Digests) -> Result<OpsFile, I
             toml::Value::Table(t) => t,
             v => return Err(c.err(None, format!("expected a table, found {}", type_name(v)))),
         };
-        let k = Keys {
+        let k = OpKeys {
             t,
             c: &c,
             names: &names,
@@ -480,7 +481,7 @@ pub fn parse_with(file: &str, text: &str, digests: Digests) -> Result<OpsFile, I
             namespace,
             lease: k.opt_str("lease")?,
         };
-        let data = |k: &Keys| -> Result<Option<Bytes>, InputError> {
+        let data = |k: &OpKeys| -> Result<Option<Bytes>, InputError> {
             Ok(k.opt_str("data")?.map(|s| Bytes::from(s.into_bytes())))
         };
         let mut bind: Option<Digest> = None;

@@ -11,14 +11,14 @@
 //!   conflicts with everything (a sound over-approximation for partial-order reduction);
 //! - when the scheduler picks it, the request runs on the backend ([`Request::run`]), the answer
 //!   goes back to the client, and the feed may complete the step's label with what only running
-//!   it told ([`pushrace_harness::Ctx::complete_label`]).
+//!   it told ([`pushrace_harness::Sched::complete_label`]).
 //!
 //! A client that makes no request in time is a backend failure ([`BACKEND_FAILURE`]), reported
 //! beside the verdict, never as one.
 
 use super::footprint::ALL;
 use super::{Answer, Exec, Request};
-use pushrace_harness::{ActorError, Ctx as Sched, Footprint};
+use pushrace_harness::{ActorError, Footprint, Sched};
 use pushrace_models::Error;
 use std::time::Duration;
 

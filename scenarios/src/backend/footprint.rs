@@ -2,7 +2,7 @@
 //! the store objects it reads and writes, so partial-order reduction can tell which calls commute.
 //! Every backend steps through here, so the same schedule applies and traces hash alike on all.
 
-use pushrace_harness::{Ctx as Sched, Footprint, Key};
+use pushrace_harness::{Footprint, Key, Sched};
 use pushrace_models::leases::Resource;
 use pushrace_models::{Digest, Labels, Op, OpKind, WriteStyle};
 

@@ -23,7 +23,7 @@ pub mod daemon;
 
 use crate::explore::{classify, run_actor};
 use crate::scenario::{Invariant, Scenario};
-use pushrace_harness::{Ctx as Sched, Footprint, World};
+use pushrace_harness::{Footprint, Sched, World};
 use pushrace_models::digest::short;
 use pushrace_models::program::Call;
 use pushrace_models::{Error, Op, Outcome};
