@@ -427,7 +427,7 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// Loads a scenario file (the format is in `shared/design.md`; see `scenarios/corpus/`).
+    /// Loads a scenario file (the format is in `docs/scenario-format.md`; see `scenarios/corpus/`).
     ///
     /// ```
     /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/corpus/same-ref.toml");

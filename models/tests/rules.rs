@@ -1,4 +1,4 @@
-//! One test per rule of shared/reference/containerd-semantics.md and per finding of
+//! One test per rule of docs/containerd-semantics.md and per finding of
 //! daemon/PROBES.md, named after the rule. Most go through the `pushrace apply` contract
 //! (`opsfile::parse` + `run`), which is what others will exercise; the rest use the Store API.
 //! containerd source references are to tag v1.6.20 unless a version is named.

@@ -1,4 +1,4 @@
-//! Scenario files (TOML, see design.md): fixture images, actors, the invariant to check, the
+//! Scenario files (TOML, see docs/scenario-format.md): fixture images, actors, the invariant to check, the
 //! exploration bounds and the expected verdict. Every mistake in a file is a [`ScenarioError`]
 //! naming the file, the line and the key; nothing in a file can make the loader panic.
 
