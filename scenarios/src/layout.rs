@@ -498,9 +498,12 @@ impl Layout {
                     format!("manifest {i}: invalid platform {platform:?}"),
                 ));
             }
+            // BuildKit writes one attestation manifest per platform, each `unknown/unknown`: those
+            // may repeat (no push selects them by platform); every real platform must be distinct.
+            let attestation = platform == "unknown/unknown";
             if let Some(j) = platforms
                 .iter()
-                .position(|p: &PlatformImage| p.platform == platform)
+                .position(|p: &PlatformImage| p.platform == platform && !attestation)
             {
                 return Err(self.err(
                     &lb.file,

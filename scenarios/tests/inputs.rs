@@ -65,6 +65,27 @@ fn layout_index_with_a_duplicate_platform_is_refused() {
     );
 }
 
+/// BuildKit's attestation manifests (one per platform, each `unknown/unknown`) may repeat: real
+/// multi-platform images carry them, and no push selects them by platform.
+#[test]
+fn layout_index_with_several_attestation_manifests_loads() {
+    let d = layout_with_index("attest", |i| {
+        let mut m = i["manifests"][0].clone();
+        m["platform"] = serde_json::json!({"architecture": "unknown", "os": "unknown"});
+        let list = i["manifests"].as_array_mut().unwrap();
+        list.push(m.clone());
+        list.push(m);
+    });
+    let fx = layout::load(&d)
+        .and_then(|l| l.image("example.com/app:1"))
+        .expect("loads");
+    let unknown = fx
+        .platforms
+        .iter()
+        .filter(|p| p.platform == "unknown/unknown");
+    assert_eq!(unknown.count(), 2);
+}
+
 /// Item 4: an index listing one manifest many times (200,000 in the report) is refused by count.
 #[test]
 fn layout_index_listing_a_manifest_many_times_is_refused() {
