@@ -736,9 +736,11 @@ fn parse_program(
     // Which optional keys each program takes; any other key given is an error.
     let takes: &[&str] = match prog {
         "nerdctl.push" => &["ref", "platforms", "all_platforms", "variant"],
-        "nerdctl.pull" => &["ref", "fetched"],
+        // nerdctl's own flag names are accepted too: `pull --platform` is `platforms` (the
+        // platforms fetched), `rmi` takes a `ref` like every other program.
+        "nerdctl.pull" => &["ref", "fetched", "platforms"],
         "nerdctl.tag" => &["src", "dst"],
-        "nerdctl.rmi" => &["image", "force"],
+        "nerdctl.rmi" => &["image", "ref", "force"],
         "nerdctl.image-convert" => &["src", "dst", "platforms"],
         "ctr.images.rm" => &["image", "sync"],
         "gc.ticker" => &["ticks"],
@@ -844,9 +846,14 @@ fn parse_program(
         }
         "nerdctl.pull" => {
             let reference = image_ref(&a.reference, "ref")?;
-            let fetched = match &a.fetched {
-                None => None,
-                Some(f) => Some(platforms_of(&reference, &Some(f.clone()), "fetched")?),
+            let fetched = match (&a.fetched, &a.platforms) {
+                (Some(_), Some(p)) => {
+                    let why = "the same as `fetched` (nerdctl's --platform): give one of them";
+                    return Err(l.err(Some(p.span()), "platforms", why));
+                }
+                (Some(f), None) => Some(platforms_of(&reference, &Some(f.clone()), "fetched")?),
+                (None, Some(p)) => Some(platforms_of(&reference, &Some(p.clone()), "platforms")?),
+                (None, None) => None,
             };
             ProgramSpec::Pull { reference, fetched }
         }
@@ -855,7 +862,14 @@ fn parse_program(
             dst: any_name(&a.dst, "dst")?,
         },
         "nerdctl.rmi" => ProgramSpec::Rmi {
-            image: any_name(&a.image, "image")?,
+            image: match (&a.image, &a.reference) {
+                (Some(_), Some(r)) => {
+                    let why = "the same as `image`: give one of them";
+                    return Err(l.err(Some(r.span()), "ref", why));
+                }
+                (None, Some(_)) => any_name(&a.reference, "ref")?,
+                _ => any_name(&a.image, "image")?,
+            },
             force: a.force.as_ref().is_some_and(|b| *b.get_ref()),
         },
         "nerdctl.image-convert" => {

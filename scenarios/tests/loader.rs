@@ -178,3 +178,33 @@ fn check_message_selects_which_failure_is_the_violation() {
         .to_string();
     assert!(e.contains("key `message`"), "{e}");
 }
+
+/// Issue 14 item 8: the names a user writes first, nerdctl's own: `pull --platform` is
+/// `platforms` (what the program calls `fetched`), and `rmi` takes a `ref` like every other
+/// program. Giving both spellings is an error at the second one.
+#[test]
+fn nerdctl_flag_names_are_accepted() {
+    use pushrace_scenarios::scenario::ProgramSpec;
+    let image =
+        "[[image]]\nref = \"example.com/app:1\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n";
+    let actor = |body: &str| format!("{image}[[actor]]\nname = \"a\"\n{body}");
+    let pull = actor(
+        "program = \"nerdctl.pull\"\nref = \"example.com/app:1\"\nplatforms = [\"linux/arm64\"]\n",
+    );
+    let s = parse("pull.toml", &pull).unwrap();
+    match &s.actors[0].program {
+        ProgramSpec::Pull { fetched, .. } => {
+            assert_eq!(fetched.as_deref(), Some(&["linux/arm64".to_string()][..]))
+        }
+        other => panic!("{other:?}"),
+    }
+    let rmi = actor("program = \"nerdctl.rmi\"\nref = \"example.com/app:1\"\nforce = true\n");
+    let s = parse("rmi.toml", &rmi).unwrap();
+    assert!(
+        matches!(&s.actors[0].program, ProgramSpec::Rmi { image, force: true } if image == "example.com/app:1")
+    );
+    let both = actor("program = \"nerdctl.rmi\"\nimage = \"x\"\nref = \"example.com/app:1\"\n");
+    let e = err(&both);
+    // Line 8: three image lines, `[[actor]]`, name, program, image, then ref.
+    assert!(e.contains(":8: key `ref`: the same as `image`"), "{e}");
+}
