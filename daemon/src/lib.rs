@@ -10,6 +10,7 @@ mod backend;
 mod client;
 pub mod diff;
 mod fresh;
+pub mod interpose;
 mod launcher;
 
 // The model's operations on a daemon, and the virtual clock laid onto the real one.
