@@ -281,19 +281,22 @@ async fn answer(
         .send_response(http::Response::from_parts(parts, ()), end)
         .map_err(|e| format!("answering the client: {e}"))?;
     if !end {
-        copy(&mut body, &mut down, |_| {}).await?;
-        match body
-            .trailers()
-            .await
-            .map_err(|e| format!("containerd trailers: {e}"))?
-        {
+        let copied = match copy(&mut body, &mut down, |_| {}).await {
+            Ok(()) => body
+                .trailers()
+                .await
+                .map_err(|e| format!("containerd trailers: {e}")),
+            Err(e) => return cancelled(&mut down, e).await,
+        };
+        let sent = match copied? {
             Some(t) => {
                 (status, message) = status_of(&t);
-                down.send_trailers(t).map_err(|e| e.to_string())?;
+                down.send_trailers(t)
             }
-            None => down
-                .send_data(Bytes::new(), true)
-                .map_err(|e| e.to_string())?,
+            None => down.send_data(Bytes::new(), true),
+        };
+        if let Err(e) = sent {
+            return cancelled(&mut down, e.to_string()).await;
         }
     }
     Ok(Ended {
@@ -301,6 +304,22 @@ async fn answer(
         message: percent_decode(&message),
         ..Ended::default()
     })
+}
+
+/// The client reset its stream before the answer's end: a Read the client stopped reading (ctr's
+/// `ReaderAt` cancels once it has its bytes) ends there, as a cancelled call, not an error.
+async fn cancelled(down: &mut SendStream<Bytes>, error: String) -> Result<Ended, String> {
+    let reset = std::future::poll_fn(|cx| match down.poll_reset(cx) {
+        std::task::Poll::Ready(r) => std::task::Poll::Ready(r.ok()),
+        std::task::Poll::Pending => std::task::Poll::Ready(None),
+    });
+    match reset.await {
+        Some(reason) => Ok(Ended {
+            cancelled: Some(format!("{reason:?}")),
+            ..Ended::default()
+        }),
+        None => Err(error),
+    }
 }
 
 /// gRPC's grpc-message is percent-encoded.

@@ -28,6 +28,7 @@ pub struct LogLine {
     pub status: Option<i32>,
     pub message: String,
     pub reset: Option<String>,
+    pub cancelled: Option<String>,
     /// Added latency is measured from these (µs from first request message to the answer's end).
     pub micros: u64,
 }
@@ -48,6 +49,7 @@ impl LogLine {
             status: ended.status,
             message: ended.message.clone(),
             reset: ended.reset.clone(),
+            cancelled: ended.cancelled.clone(),
             micros: ended.micros,
         }
     }

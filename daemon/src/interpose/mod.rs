@@ -6,13 +6,16 @@
 //!
 //! - `decode.rs`: method + request + headers → class, `Op`, label;
 //! - `forward.rs`: the HTTP/2 forwarder (why `h2`: see there);
-//! - `log.rs`: the JSON-lines log of `pushrace interpose`.
+//! - `log.rs`: the JSON-lines log of `pushrace interpose`;
+//! - `hold.rs`: the scheduled gate (held calls for the externally fed actors' feeds).
 
 pub mod decode;
 mod forward;
+pub mod hold;
 mod log;
 
 pub use decode::{class_of, decode, Class, Decoded, WriteTap};
+pub use hold::{Event, HoldGate};
 pub use log::{LogGate, LogLine};
 
 use pushrace_models::Ctx;
@@ -56,6 +59,9 @@ pub struct Ended {
     pub message: String,
     /// Set when the call was reset instead of answered.
     pub reset: Option<String>,
+    /// Set (to the reason) when the client reset its stream before the answer's end (a Read it
+    /// stopped reading): the call ended there; the daemon's answer was not at fault.
+    pub cancelled: Option<String>,
     /// A `Content.Write` stream's messages.
     pub write: Option<WriteTap>,
     /// From the first request message to the last answer frame (measurement only: never in a
