@@ -5,8 +5,10 @@
 
 use pushrace_harness::Schedule;
 use pushrace_scenarios::backend::commands::CommandSpec;
+use pushrace_scenarios::backend::interposed::Budgets;
 use pushrace_scenarios::backend::real::{replay_real, RealActor, RealOptions, RealReplay};
 use pushrace_scenarios::library;
+use std::time::Duration;
 
 const TMP: &str = "{ref}-tmp-reduced-platform";
 
@@ -137,4 +139,64 @@ fn bad_order_fails_and_serial_order_passes_20_of_20() {
     }
     let per = t0.elapsed() / 20;
     eprintln!("serial real execution: {per:?} each (daemon + registry start {:?}, setup {:?}, processes and calls {:?})", split[0], split[1], split[2]);
+}
+
+fn one(commands: Vec<CommandSpec>, budgets: Budgets) -> RealReplay {
+    let s = library::load("same-ref").unwrap();
+    let actor = |commands| RealActor {
+        reference: "example.com/app:1".into(),
+        commands,
+    };
+    let o = RealOptions {
+        lenient: true,
+        budgets,
+        ..RealOptions::default()
+    };
+    let schedule = Schedule::parse("s1:2:a").unwrap();
+    replay_real(&s, &[actor(commands), v018()], &schedule, &o).unwrap()
+}
+
+/// Bad clients are backend failures naming the actor, never violations, and leave nothing
+/// running: a command that does not exist, a client that never calls, one that hangs mid-call.
+#[test]
+fn bad_clients_are_backend_failures_naming_the_actor() {
+    let short = Budgets {
+        step: Duration::from_secs(1),
+        wait: Duration::from_secs(1),
+        execution: Duration::from_secs(30),
+    };
+    let cases: [(Vec<CommandSpec>, &str); 3] = [
+        (
+            vec![CommandSpec::new(&["/nonexistent/ctr"])],
+            "actor push-a: cannot run `/nonexistent/ctr`",
+        ),
+        (
+            vec![CommandSpec::new(&["sleep", "30"])],
+            "made no call and did not exit within 1s",
+        ),
+        // One call, then silence: the shell and its sleeping child are killed as one group.
+        (
+            vec![CommandSpec::new(&[
+                "sh",
+                "-c",
+                "ctr --address {address} images ls && sleep 31",
+            ])],
+            "made no call and did not exit",
+        ),
+    ];
+    for (commands, want) in cases {
+        let r = one(commands, short);
+        assert!(r.violation.is_none(), "{:?}", r.violation);
+        let other = r.other_failure.unwrap_or_default();
+        assert!(other.contains(want), "{want:?} not in {other:?}");
+    }
+    let left = std::process::Command::new("pgrep")
+        .args(["-f", "sleep 31"])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "left running: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
 }

@@ -116,8 +116,11 @@ impl CommandFeed {
         }
     }
 
+    /// Kills the actor's process and everything it started (its own process group).
     fn kill(&mut self) {
         if let Some(mut p) = self.proc.take() {
+            // SAFETY: kill(2) on the process group the child leads (spawned with process_group(0)).
+            unsafe { libc::kill(-(p.child.id() as i32), libc::SIGKILL) };
             let _ = p.child.kill();
             let _ = p.child.wait();
         }
@@ -137,8 +140,10 @@ impl CommandFeed {
         let (_, argv) = &self.commands[self.next_cmd];
         self.next_cmd += 1;
         let shown = argv.join(" ");
+        use std::os::unix::process::CommandExt;
         let child = Command::new(&argv[0])
             .args(&argv[1..])
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
