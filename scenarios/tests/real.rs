@@ -13,6 +13,11 @@ use std::time::Duration;
 const TMP: &str = "{ref}-tmp-reduced-platform";
 
 fn v018() -> RealActor {
+    ctr_actor(&["--sync"])
+}
+
+/// nerdctl's push path as ctr commands; `rm` gets `rm_flags` (v0.18 `--sync`, v0.17 none).
+fn ctr_actor(rm_flags: &[&str]) -> RealActor {
     let a = ["ctr", "--address", "{address}"];
     let cmd = |rest: &[&str]| CommandSpec::new(&[&a[..], rest].concat());
     RealActor {
@@ -35,19 +40,23 @@ fn v018() -> RealActor {
                 "{registry}/app:1",
                 TMP,
             ]),
-            cmd(&["images", "rm", "--sync", TMP]).always(),
+            cmd(&[&["images", "rm"][..], rm_flags, &[TMP]].concat()).always(),
         ],
     }
 }
 
 fn run(schedule: &str) -> RealReplay {
+    run_with(schedule, v018)
+}
+
+fn run_with(schedule: &str, actor: fn() -> RealActor) -> RealReplay {
     let s = library::load("same-ref").unwrap();
     let o = RealOptions {
         lenient: true,
         ..RealOptions::default()
     };
     let schedule = Schedule::parse(schedule).unwrap();
-    replay_real(&s, &[v018(), v018()], &schedule, &o).unwrap()
+    replay_real(&s, &[actor(), actor()], &schedule, &o).unwrap()
 }
 
 fn show(r: &RealReplay) -> String {
@@ -67,7 +76,6 @@ fn show(r: &RealReplay) -> String {
 #[test]
 fn serial_v018_ctr_actors_pass() {
     let r = run("s1:2:a");
-    eprintln!("{}", show(&r));
     assert!(
         r.violation.is_none() && r.other_failure.is_none(),
         "{}",
@@ -199,4 +207,25 @@ fn bad_clients_are_backend_failures_naming_the_actor() {
         "left running: {}",
         String::from_utf8_lossy(&left.stdout)
     );
+}
+
+/// v0.17 (`rm` without `--sync`, and this daemon's GC runs only on sync deletes): the same bad
+/// order passes 20 out of 20, as the model says of v0.17.
+#[test]
+fn v017_in_the_bad_order_passes_20_of_20() {
+    let k = convert_steps();
+    let v017 = || ctr_actor(&[]);
+    for i in 0..20 {
+        let r = run_with(&format!("s1:2:a{k}b"), v017);
+        assert!(
+            r.violation.is_none() && r.other_failure.is_none(),
+            "run {i}: {}",
+            show(&r)
+        );
+        assert!(
+            r.journal.disagreements.is_empty(),
+            "{:?}",
+            r.journal.disagreements
+        );
+    }
 }
