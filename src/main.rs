@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 mod apply;
 mod daemon_cmd;
+mod interpose_cmd;
 mod replay_daemon;
 mod scenario_cmd;
 mod triage_cmd;
@@ -27,6 +28,8 @@ enum Command {
     Apply(apply::Args),
     /// Run an ops file on the model and on a fresh private containerd; print the differences (exit 1 if any).
     Diff(daemon_cmd::DiffArgs),
+    /// Forward containerd gRPC calls from one socket per actor to a containerd, logging each call as a JSON line.
+    Interpose(interpose_cmd::InterposeArgs),
     /// List the built-in scenarios with their expected verdicts.
     List,
     /// Explore a scenario's interleavings; exit 1 with a shrunk, replayable trace on a violation.
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Apply(args) => apply::run(args),
         Command::Diff(args) => daemon_cmd::diff(args),
+        Command::Interpose(args) => interpose_cmd::run(args),
         Command::List => scenario_cmd::list(),
         Command::Explore(args) => scenario_cmd::explore(args),
         Command::Replay(args) => scenario_cmd::replay(args),

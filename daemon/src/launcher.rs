@@ -319,7 +319,7 @@ fn probe_version(socket: &Path) -> Result<String, String> {
     })
 }
 
-fn make_dir() -> Result<PathBuf, LaunchError> {
+pub(crate) fn make_dir() -> Result<PathBuf, LaunchError> {
     let base = std::env::temp_dir();
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -357,7 +357,7 @@ fn make_dir() -> Result<PathBuf, LaunchError> {
     }
 }
 
-fn find_on_path(name: &str) -> Option<PathBuf> {
+pub(crate) fn find_on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|p| p.join(name))
@@ -365,7 +365,7 @@ fn find_on_path(name: &str) -> Option<PathBuf> {
 }
 
 /// SIGTERM, wait up to TERM_GRACE, SIGKILL, reap.
-fn terminate(child: &mut Child) -> io::Result<()> {
+pub(crate) fn terminate(child: &mut Child) -> io::Result<()> {
     if child.try_wait()?.is_some() {
         return Ok(());
     }
@@ -384,7 +384,7 @@ fn terminate(child: &mut Child) -> io::Result<()> {
     Ok(())
 }
 
-fn remove_dir_all_retry(dir: &Path) -> io::Result<()> {
+pub(crate) fn remove_dir_all_retry(dir: &Path) -> io::Result<()> {
     let mut last = None;
     for _ in 0..5 {
         match fs::remove_dir_all(dir) {
@@ -397,7 +397,7 @@ fn remove_dir_all_retry(dir: &Path) -> io::Result<()> {
     Err(last.unwrap())
 }
 
-fn tail(path: &Path, max: u64) -> String {
+pub(crate) fn tail(path: &Path, max: u64) -> String {
     let Ok(mut f) = fs::File::open(path) else {
         return String::from("(no log)");
     };

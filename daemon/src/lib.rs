@@ -10,7 +10,9 @@ mod backend;
 mod client;
 pub mod diff;
 mod fresh;
+pub mod interpose;
 mod launcher;
+mod registry;
 
 // The model's operations on a daemon, and the virtual clock laid onto the real one.
 pub use backend::{apply, DaemonBackend, VirtualClockMapping, DEFAULT_SCALE};
@@ -22,3 +24,5 @@ pub use client::{
 pub use fresh::{run_on_fresh_daemon, FreshRun, RERUN_FACTORS};
 // The private daemon.
 pub use launcher::{Daemon, LaunchError};
+// The private registry real clients push to.
+pub use registry::{Registry, REGISTRY_BIN};

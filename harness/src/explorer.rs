@@ -510,6 +510,15 @@ impl Explorer {
         crate::strategy::replay::replay(model, &self.config, schedule)
     }
 
+    /// Replays a schedule leniently (see [`crate::strategy::replay::replay_lenient`]).
+    pub fn replay_lenient<M: Model + ?Sized>(
+        &self,
+        model: &M,
+        schedule: &Schedule,
+    ) -> Result<crate::strategy::replay::Execution, crate::strategy::replay::Divergence> {
+        crate::strategy::replay::replay_lenient(model, &self.config, schedule)
+    }
+
     /// Replays a schedule twice and fails loudly (an `Err` naming both hashes) if the traces differ.
     pub fn check_determinism<M: Model + ?Sized>(
         &self,

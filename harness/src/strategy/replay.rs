@@ -193,6 +193,21 @@ pub fn replay<M: Model + ?Sized>(
     )
 }
 
+/// Lenient replay: picks of the schedule that cannot apply are skipped, and once it is used up the
+/// execution continues canonically (the last actor while it can run, else the lowest runnable).
+/// `s1:2:a` runs actor 0 to its end, then actor 1; `s1:2:a5b` gives actor 0 five steps, then
+/// actor 1 all of its own. For programs whose step counts are not known in advance (real client
+/// processes), this writes an order without counting every step; the execution returned carries
+/// the exact schedule that ran.
+pub fn replay_lenient<M: Model + ?Sized>(
+    model: &M,
+    cfg: &Config,
+    schedule: &Schedule,
+) -> Result<Execution, Divergence> {
+    let mut exec = Executor::new(cfg.max_steps);
+    run_recorded(&mut exec, model, &schedule.steps, ReplayMode::Lenient, None)
+}
+
 /// [`Explorer::run`] with `Strategy::Replay`: one strict replay of `cfg.schedule`, its failure
 /// (if it fails) shrunk like an explored one. A schedule that is missing or does not fit the
 /// model gives a report of no execution that stopped with [`Stop::Diverged`].

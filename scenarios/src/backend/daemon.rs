@@ -288,12 +288,21 @@ fn run(
 /// The scenario's setup on the daemon only: each image as parsing sets it up on the model, then
 /// one GC.
 fn set_up(exec: &DaemonExec, s: &Scenario) -> Result<(), String> {
-    let daemon = Apply(RefCell::new(|op: &Op| exec.daemon(op)));
+    set_up_with(s, |op| exec.daemon(op))
+}
+
+/// The scenario's setup through `daemon` (one call at a time): each image as parsing sets it up on
+/// the model, then one GC. The one setup of every real backend.
+pub(crate) fn set_up_with(
+    s: &Scenario,
+    daemon: impl FnMut(&Op) -> Result<Outcome, Error>,
+) -> Result<(), String> {
+    let daemon = Apply(RefCell::new(daemon));
     for (i, im) in s.images.iter().enumerate() {
         now_or_never(im.set_up(i, &daemon)).map_err(|e| format!("{}: {e}", im.reference))?;
     }
-    exec.daemon(&gc_op())
-        .map_err(|e| format!("the setup GC: {}", e.message))?;
+    let gc = (daemon.0.borrow_mut())(&gc_op());
+    gc.map_err(|e| format!("the setup GC: {}", e.message))?;
     Ok(())
 }
 

@@ -46,6 +46,14 @@ pub trait Feed {
     /// step's label, if the feed learned something by running it (`None` otherwise).
     fn answer(&mut self, answer: Answer) -> Option<String>;
 
+    /// Executes the request inside its step. By default on the backend; a feed whose client's
+    /// calls reach a real store by themselves (an interposer) releases the held call here, waits
+    /// for its end, applies what it turned out to be to `exec` (the shadow model that judges the
+    /// invariants) and answers what the real store answered. `Err`: a backend failure.
+    fn run(&mut self, request: &Request, exec: &dyn Exec) -> Result<Answer, String> {
+        Ok(request.run(exec))
+    }
+
     /// How long a client may take between two requests (default 10 s).
     fn timeout(&self) -> Duration {
         Duration::from_secs(10)
@@ -56,7 +64,7 @@ pub trait Feed {
 /// the scheduler picks. The outer `Err` is a backend failure; the inner result is the client's.
 pub async fn run(
     sched: &Sched,
-    exec: &impl Exec,
+    exec: &dyn Exec,
     mut feed: Box<dyn Feed>,
 ) -> Result<Result<(), Error>, ActorError> {
     loop {
@@ -71,7 +79,9 @@ pub async fn run(
                 } else {
                     request.step(sched).await;
                 }
-                if let Some(text) = feed.answer(request.run(exec)) {
+                let answer = feed.run(&request, exec);
+                let answer = answer.map_err(|e| ActorError::new(BACKEND_FAILURE, e))?;
+                if let Some(text) = feed.answer(answer) {
                     sched.complete_label(text);
                 }
             }

@@ -18,8 +18,14 @@ pub mod footprint;
 pub mod locked;
 pub mod model;
 
+pub mod commands;
+
 #[cfg(feature = "containerd")]
 pub mod daemon;
+#[cfg(feature = "containerd")]
+pub mod interposed;
+#[cfg(feature = "containerd")]
+pub mod real;
 
 use crate::explore::{classify, run_actor};
 use crate::scenario::{Invariant, Scenario};
@@ -74,6 +80,11 @@ pub enum Request {
     RegistryPut(String),
     /// A tick of the background GC scheduler.
     GcTick,
+    /// A call of an external client that the model has no `Op` for (`content.status REF`,
+    /// `namespace.create N`), or whose `Op` is known only once it ran (a `Content.Write` stream
+    /// before its commit): a step with this label that touches everything and changes nothing on
+    /// the model (the feed applies what it learns, see [`external::Feed::run`]).
+    Opaque(String),
 }
 
 /// What a [`Request`] answers.
@@ -95,6 +106,7 @@ impl std::fmt::Display for Request {
             Request::RegistryHas(d) => write!(f, "registry.head {}", short(d)),
             Request::RegistryPut(d) => write!(f, "registry.put {}", short(d)),
             Request::GcTick => f.write_str("gc.tick"),
+            Request::Opaque(label) => f.write_str(label),
         }
     }
 }
@@ -112,11 +124,12 @@ impl Request {
                 let footprint = Footprint::new(&[ALL, CLOCK, SCHED], &[ALL, SCHED]);
                 sched.step(self, footprint).await
             }
+            Request::Opaque(_) => sched.step(self, Footprint::write(&[ALL])).await,
         }
     }
 
     /// Executes the request on `exec` (inside its step).
-    pub fn run(&self, exec: &impl Exec) -> Answer {
+    pub fn run(&self, exec: &(impl Exec + ?Sized)) -> Answer {
         match self {
             Request::Call(op) => Answer::Call(exec.call(op)),
             Request::RegistryHas(d) => Answer::Yes(exec.registry_has(d)),
@@ -125,6 +138,7 @@ impl Request {
                 Answer::Done
             }
             Request::GcTick => Answer::Yes(exec.gc_tick()),
+            Request::Opaque(_) => Answer::Done,
         }
     }
 }

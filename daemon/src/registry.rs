@@ -1,0 +1,165 @@
+//! A private registry: Debian's `docker-registry` (distribution 2.8) on a loopback port with its
+//! own storage under a fresh temp dir, stopped and removed like the daemon ([`crate::Daemon`]).
+//! Its HTTP is not interposed: the pushes of real clients reach it directly.
+
+use crate::launcher::{find_on_path, make_dir, remove_dir_all_retry, tail, terminate};
+use crate::LaunchError;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const REGISTRY_BIN: &str = "docker-registry";
+pub const REGISTRY_HINT: &str = "the `docker-registry` binary is not on PATH: install it (`apt-get install docker-registry`), or run ci/run, which installs it";
+
+/// How many ports `start` tries when the one it picked was taken meanwhile.
+const PORT_TRIES: usize = 5;
+
+/// A running private registry.
+pub struct Registry {
+    child: Option<Child>,
+    dir: PathBuf,
+    addr: String,
+}
+
+impl Registry {
+    /// Starts a registry on a free loopback port (retrying another when it is taken).
+    pub fn start() -> Result<Registry, LaunchError> {
+        let mut last = None;
+        for _ in 0..PORT_TRIES {
+            let port = free_port().map_err(|e| LaunchError::Io("finding a free port".into(), e))?;
+            match Registry::start_on(&format!("127.0.0.1:{port}")) {
+                Ok(r) => return Ok(r),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("PORT_TRIES > 0"))
+    }
+
+    /// Starts a registry on `addr` (`HOST:PORT`); an address in use is an error naming it.
+    pub fn start_on(addr: &str) -> Result<Registry, LaunchError> {
+        let bin = find_on_path(REGISTRY_BIN)
+            .ok_or_else(|| LaunchError::BinaryMissing(REGISTRY_HINT.to_string()))?;
+        if TcpStream::connect(addr).is_ok() {
+            return Err(LaunchError::Io(
+                format!("registry address {addr} is in use"),
+                std::io::Error::from(std::io::ErrorKind::AddrInUse),
+            ));
+        }
+        let dir = make_dir()?;
+        let mut r = Registry {
+            child: None,
+            dir,
+            addr: addr.to_string(),
+        };
+        let config = format!(
+            "version: 0.1\nlog: {{ level: error }}\nstorage:\n  filesystem: {{ rootdirectory: {} }}\n  delete: {{ enabled: true }}\nhttp: {{ addr: {addr} }}\n",
+            r.dir.join("data").display()
+        );
+        let cfg = r.dir.join("config.yml");
+        std::fs::write(&cfg, config)
+            .map_err(|e| LaunchError::Io("writing config.yml".into(), e))?;
+        let log = std::fs::File::create(r.log_path())
+            .map_err(|e| LaunchError::Io("creating registry.log".into(), e))?;
+        let log2 = log
+            .try_clone()
+            .map_err(|e| LaunchError::Io("log".into(), e))?;
+        let child = Command::new(bin)
+            .arg("serve")
+            .arg(&cfg)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .spawn()
+            .map_err(|e| LaunchError::Io("spawning docker-registry".into(), e))?;
+        r.child = Some(child);
+        r.wait_ready(Duration::from_secs(10))?;
+        Ok(r)
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.join("registry.log")
+    }
+
+    fn wait_ready(&mut self, timeout: Duration) -> Result<(), LaunchError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                let log = tail(&self.log_path(), 2048);
+                return Err(LaunchError::Io(
+                    format!(
+                        "docker-registry on {} exited with {status}: {log}",
+                        self.addr
+                    ),
+                    std::io::Error::other("exited"),
+                ));
+            }
+            if v2_ok(&self.addr) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let log = tail(&self.log_path(), 2048);
+                return Err(LaunchError::Io(
+                    format!(
+                        "docker-registry on {} did not answer /v2/: {log}",
+                        self.addr
+                    ),
+                    std::io::Error::from(std::io::ErrorKind::TimedOut),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the registry and removes its storage.
+    pub fn stop(mut self) -> Result<(), LaunchError> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<(), LaunchError> {
+        if let Some(mut c) = self.child.take() {
+            terminate(&mut c).map_err(|e| LaunchError::Io("stopping docker-registry".into(), e))?;
+        }
+        if self.dir.exists() {
+            remove_dir_all_retry(&self.dir)
+                .map_err(|e| LaunchError::Io(format!("removing {}", self.dir.display()), e))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown() {
+            eprintln!("pushrace-daemon: registry cleanup failed: {e}");
+        }
+    }
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// `GET /v2/` answers 200.
+fn v2_ok(addr: &str) -> bool {
+    let Ok(mut s) = TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+    let req = format!("GET /v2/ HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    let mut buf = [0u8; 16];
+    s.write_all(req.as_bytes()).is_ok()
+        && s.read(&mut buf).is_ok_and(|n| {
+            buf[..n].starts_with(b"HTTP/1.") && buf[..n].get(8..13) == Some(b" 200 ")
+        })
+}

@@ -1,0 +1,228 @@
+//! The pass-through interposer in front of a private containerd: real `ctr` processes talk to it,
+//! every call reaches the daemon (unary calls, the bidirectional Write stream, the server-streaming
+//! Read and List, with blobs larger than HTTP/2's flow-control windows), and the log shows each
+//! call in order with the model's label, its namespace and the connecting pid.
+
+#![cfg(feature = "containerd")]
+
+mod common;
+
+use common::*;
+use pushrace_daemon::interpose::{Interposer, LogGate};
+use sha2::{Digest as _, Sha256};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A log sink the test can read back.
+#[derive(Clone, Default)]
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Sink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Sink {
+    fn lines(&self) -> Vec<serde_json::Value> {
+        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+        let mut v: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        v.sort_by_key(|l| l["seq"].as_u64());
+        v
+    }
+}
+
+/// A temp dir removed on drop (also when the test fails).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        let p = std::env::temp_dir().join(format!("pr-ip-{}", std::process::id()));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `ctr --address sock ARGS` with `stdin`, killed after 30 s (a hung proxy fails the test
+/// instead of hanging it).
+fn ctr(sock: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new("ctr")
+        .arg("--address")
+        .arg(sock)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run ctr");
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    // Drained while it runs: a full pipe would block ctr, not the interposer.
+    let drain = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut b = Vec::new();
+            let _ = r.read_to_end(&mut b);
+            b
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ctr {args:?} hung behind the interposer");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    feeder.join().unwrap();
+    let out = Output {
+        status: child.wait().unwrap(),
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    };
+    assert!(
+        out.status.success(),
+        "ctr {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn digest_of(b: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(b))
+}
+
+#[test]
+fn ctr_through_the_pass_through_interposer_is_logged_with_model_labels() {
+    let daemon = Daemon::start().unwrap_or_else(|e| panic!("cannot start containerd: {e}"));
+    let tmp = TempDir::new();
+    let sock = tmp.0.join("a.sock");
+    let sink = Sink::default();
+    let gate = Arc::new(LogGate::new(Box::new(sink.clone())));
+    let ip = Interposer::start(&[("a".into(), sock.clone())], &daemon.socket(), gate).unwrap();
+    // 3 MiB: more than the 64 KiB initial windows and than ctr's 1 MiB write chunks.
+    let big: Vec<u8> = (0..3 << 20).map(|i| (i * 7 % 251) as u8).collect();
+    let d = digest_of(&big);
+    let size = big.len().to_string();
+    ctr(&sock, &["version"], b"");
+    let ingest = [
+        "content",
+        "ingest",
+        "--expected-digest",
+        &d,
+        "--expected-size",
+        &size,
+        "r1",
+    ];
+    ctr(&sock, &ingest, &big);
+    let listed = ctr(&sock, &["content", "ls", "-q"], b"");
+    assert_eq!(String::from_utf8_lossy(&listed.stdout).trim(), d);
+    let got = ctr(&sock, &["content", "get", &d], b"");
+    assert!(
+        got.stdout == big,
+        "Read through the interposer returned other bytes"
+    );
+    ctr(
+        &sock,
+        &["-n", "other", "leases", "create", "--id", "L1"],
+        b"",
+    );
+    ctr(&sock, &["-n", "other", "leases", "rm", "--sync", "L1"], b"");
+    ctr(&sock, &["images", "ls"], b"");
+    ip.stop();
+    let lines = sink.lines();
+    let errors: Vec<_> = lines.iter().filter(|l| l.get("label").is_none()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let labels: Vec<&str> = lines.iter().map(|l| l["label"].as_str().unwrap()).collect();
+    let short = &d[7..19];
+    for want in [
+        "version.version".to_string(),
+        format!("content.write {short}"),
+        "content.list".to_string(),
+        format!("content.info {short}"),
+        "lease.create L1 ns=other".to_string(),
+        "lease.delete L1 sync ns=other".to_string(),
+        "image.list".to_string(),
+    ] {
+        assert!(
+            labels.contains(&want.as_str()),
+            "no {want:?} in {labels:#?}"
+        );
+    }
+    assert!(labels
+        .iter()
+        .any(|l| l.starts_with(&format!("content.read {short}"))));
+    for l in &lines {
+        let line: &serde_json::Value = l;
+        assert_eq!(line["actor"], "a");
+        assert!(line["pid"].as_u64().unwrap_or(0) > 0, "no peer pid: {line}");
+        assert_eq!(line["status"], 0, "{line}");
+    }
+    daemon.stop().unwrap();
+}
+
+fn percentiles(mut v: Vec<u128>) -> (u128, u128) {
+    v.sort();
+    (v[v.len() / 2], v[v.len() * 99 / 100])
+}
+
+/// The added latency per call: the same unary call (content Info of a missing digest, answered
+/// NotFound by the metadata store), timed from a tonic client directly and through the
+/// interposer. Printed, and held to the goal of under 1 ms added at the median.
+#[test]
+fn interposer_adds_under_a_millisecond_per_call() {
+    let daemon = Daemon::start().unwrap_or_else(|e| panic!("cannot start containerd: {e}"));
+    let tmp = TempDir::new();
+    let sock = tmp.0.join("lat.sock");
+    let gate = Arc::new(LogGate::new(Box::new(std::io::sink())));
+    let ip = Interposer::start(&[("a".into(), sock.clone())], &daemon.socket(), gate).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let time = |path: &Path| {
+        rt.block_on(async {
+            let c = DaemonClient::connect(path, None).await.unwrap();
+            let d = format!("sha256:{}", "0".repeat(64));
+            let mut t = Vec::new();
+            for i in 0..600 {
+                let t0 = Instant::now();
+                let _ = c.info(&ns("default"), &d).await;
+                if i >= 100 {
+                    t.push(t0.elapsed().as_micros());
+                }
+            }
+            percentiles(t)
+        })
+    };
+    let direct = time(&daemon.socket());
+    let through = time(&sock);
+    eprintln!(
+        "content.info latency µs: direct median {} p99 {}; interposed median {} p99 {}",
+        direct.0, direct.1, through.0, through.1
+    );
+    ip.stop();
+    daemon.stop().unwrap();
+    assert!(through.0 < direct.0 + 1000, "{through:?} vs {direct:?}");
+}

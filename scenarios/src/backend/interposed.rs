@@ -1,0 +1,439 @@
+//! Real client processes as externally fed actors: each actor's commands run behind its own
+//! interposer socket, every call that is a step is held until the scheduler picks it, then
+//! forwarded to a private containerd (feature `containerd`).
+//!
+//! When to choose: an actor is *runnable* when it has a held call (or its next command waits to
+//! start, itself a step `exec …`), *finished* when its commands have all run, *busy* otherwise;
+//! [`CommandFeed::next`] blocks while the actor is busy, and the executor chooses only between
+//! polls, so only when no actor is busy. Exact for clients that make one call at a time. Calls one
+//! client has in flight at once are offered in their arrival order, which depends on time: a
+//! replay whose labels differ from the schedule's is a divergence, never a verdict.
+//!
+//! Labels: the model's (`Op`'s Display); lease ids a client makes up are replaced by
+//! `<actor>-lease<n>` (per-actor ordinals) in labels and in what the shadow model is given, and
+//! `containerd.io/gc.expire` is dropped (the real lease lives 24 h, longer than any run).
+//! A `Content.Write` stream is one step labelled `content.write REF` (its footprint is everything:
+//! its digest may come only with its commit) and completed after it ran with the model's
+//! `content.write DIGEST …` label. The completed operation is applied to the shadow model that
+//! judges the store invariants; a call whose real result (ok or error) differs from the shadow's
+//! is a disagreement.
+//!
+//! Budgets: `step` for a released call to end, `wait` for a busy actor to make its next call or
+//! exit, `execution` for everything; a process past one is killed and the execution fails as a
+//! backend failure.
+
+use super::commands::{exec_label, failure, tail, CommandSpec};
+use super::external::{Feed, Next};
+use super::{Answer, Exec, Request};
+use pushrace_daemon::interpose::{Admit, CallInfo, Ended, Event, HoldGate};
+use pushrace_models::{Error, ErrorKind, Op, OpKind, Outcome};
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::rc::Rc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// Time limits of a real execution.
+#[derive(Clone, Copy, Debug)]
+pub struct Budgets {
+    pub step: Duration,
+    pub wait: Duration,
+    pub execution: Duration,
+}
+
+impl Default for Budgets {
+    fn default() -> Budgets {
+        Budgets {
+            step: Duration::from_secs(10),
+            wait: Duration::from_secs(10),
+            execution: Duration::from_secs(120),
+        }
+    }
+}
+
+/// What all feeds of one execution report into.
+#[derive(Default, Debug)]
+pub struct Journal {
+    pub disagreements: Vec<String>,
+    /// Each actor's commands: (argv shown, exit status text, stderr tail).
+    pub exits: Vec<(String, String, String, String)>,
+}
+
+struct Proc {
+    child: Child,
+    shown: String,
+    stderr: Arc<Mutex<Vec<u8>>>,
+}
+
+/// One command actor's feed.
+pub struct CommandFeed {
+    actor: String,
+    commands: Vec<(CommandSpec, Vec<String>)>,
+    next_cmd: usize,
+    failed: Option<Error>,
+    proc: Option<Proc>,
+    events: Receiver<Event>,
+    gate: Arc<HoldGate>,
+    pending: VecDeque<(CallInfo, oneshot::Sender<Admit>)>,
+    current: Option<(CallInfo, oneshot::Sender<Admit>)>,
+    starting: bool,
+    completion: Option<String>,
+    leases: HashMap<String, String>,
+    budgets: Budgets,
+    deadline: Instant,
+    journal: Rc<RefCell<Journal>>,
+}
+
+impl CommandFeed {
+    /// The feed of `actor`, whose commands are already substituted.
+    pub fn new(
+        actor: &str,
+        commands: Vec<(CommandSpec, Vec<String>)>,
+        gate: Arc<HoldGate>,
+        budgets: Budgets,
+        journal: Rc<RefCell<Journal>>,
+    ) -> CommandFeed {
+        CommandFeed {
+            actor: actor.to_string(),
+            commands,
+            next_cmd: 0,
+            failed: None,
+            proc: None,
+            events: gate.actor(actor),
+            gate,
+            pending: VecDeque::new(),
+            current: None,
+            starting: false,
+            completion: None,
+            leases: HashMap::new(),
+            budgets,
+            deadline: Instant::now() + budgets.execution,
+            journal,
+        }
+    }
+
+    /// Kills the actor's process and everything it started (its own process group).
+    fn kill(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            // SAFETY: kill(2) on the process group the child leads (spawned with process_group(0)).
+            unsafe { libc::kill(-(p.child.id() as i32), libc::SIGKILL) };
+            let _ = p.child.kill();
+            let _ = p.child.wait();
+        }
+    }
+
+    /// Kills the actor's process and names what went wrong.
+    fn fail(&mut self, why: String) -> String {
+        let shown = self.proc.as_ref().map(|p| p.shown.clone());
+        self.kill();
+        match shown {
+            Some(s) => format!("actor {}: `{s}`: {why}", self.actor),
+            None => format!("actor {}: {why}", self.actor),
+        }
+    }
+
+    fn spawn(&mut self) -> Result<(), String> {
+        let (_, argv) = &self.commands[self.next_cmd];
+        self.next_cmd += 1;
+        let shown = argv.join(" ");
+        use std::os::unix::process::CommandExt;
+        let child = Command::new(&argv[0])
+            .args(&argv[1..])
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn();
+        let mut child =
+            child.map_err(|e| format!("actor {}: cannot run `{shown}`: {e}", self.actor))?;
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (mut pipe, sink) = (child.stderr.take().expect("piped"), stderr.clone());
+        std::thread::spawn(move || {
+            let mut b = Vec::new();
+            let _ = pipe.read_to_end(&mut b);
+            *sink.lock().unwrap_or_else(|p| p.into_inner()) = b;
+        });
+        self.proc = Some(Proc {
+            child,
+            shown,
+            stderr,
+        });
+        Ok(())
+    }
+
+    /// The process exited: record it; a failure becomes the actor's result.
+    fn exited(&mut self, status: std::process::ExitStatus) {
+        let p = self.proc.take().expect("a process");
+        // The stderr reader ends with the process; give it a moment to hand over.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Arc::strong_count(&p.stderr) > 1 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let err = tail(&p.stderr.lock().unwrap_or_else(|e| e.into_inner()), 2000);
+        let text = match status.code() {
+            Some(c) => format!("exited {c}"),
+            None => format!("was killed ({status})"),
+        };
+        let entry = (
+            self.actor.clone(),
+            p.shown.clone(),
+            text.clone(),
+            err.clone(),
+        );
+        self.journal.borrow_mut().exits.push(entry);
+        if !status.success() && self.failed.is_none() {
+            self.failed = Some(failure(&p.shown, &text, &err));
+        }
+    }
+
+    /// Moves to the next command to start (after a failure only those marked always); whether
+    /// there is one.
+    fn next_command(&mut self) -> bool {
+        while let Some((spec, _)) = self.commands.get(self.next_cmd) {
+            if self.failed.is_none() || spec.always {
+                return true;
+            }
+            self.next_cmd += 1;
+        }
+        false
+    }
+
+    fn handle(&mut self, e: Event) -> Result<(), String> {
+        match e {
+            Event::Held { call, admit } => self.pending.push_back((call, admit)),
+            Event::Refused(call) => {
+                let why = format!(
+                    "unsupported call {} (the model does not know it)",
+                    call.method
+                );
+                return Err(self.fail(why));
+            }
+            Event::ConnectionError(e) => return Err(self.fail(format!("connection: {e}"))),
+            Event::Inner(_) | Event::Ended(..) => {}
+        }
+        Ok(())
+    }
+}
+
+impl Drop for CommandFeed {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A real status as the model's result type.
+fn real_result(e: &Ended) -> Result<Outcome, Error> {
+    if e.cancelled.is_some() {
+        return Ok(Outcome::Done);
+    }
+    let kind = match e.status {
+        Some(0) => return Ok(Outcome::Done),
+        Some(5) => ErrorKind::NotFound,
+        Some(6) => ErrorKind::AlreadyExists,
+        Some(3) => ErrorKind::InvalidArgument,
+        Some(9) => ErrorKind::FailedPrecondition,
+        Some(12) => ErrorKind::NotImplemented,
+        Some(14) => ErrorKind::Unavailable,
+        _ => ErrorKind::Unknown,
+    };
+    let why = e.reset.clone().unwrap_or_else(|| e.message.clone());
+    Err(Error::raw(kind, why))
+}
+
+impl CommandFeed {
+    /// Per-actor lease ordinals: `<actor>-lease<n>` for the n-th lease id the client made up.
+    fn lease_name(&mut self, raw: &str, create: bool) -> String {
+        if create && !self.leases.contains_key(raw) {
+            let name = format!("{}-lease{}", self.actor, self.leases.len() + 1);
+            self.leases.insert(raw.to_string(), name);
+        }
+        self.leases
+            .get(raw)
+            .cloned()
+            .unwrap_or_else(|| raw.to_string())
+    }
+
+    fn normalise(&mut self, mut op: Op) -> Op {
+        if let Some(l) = op.ctx.lease.take() {
+            op.ctx.lease = Some(self.lease_name(&l, false));
+        }
+        match &mut op.kind {
+            OpKind::LeaseCreate { id, labels, .. } => {
+                *id = self.lease_name(id, true);
+                labels.remove(pushrace_models::labels::GC_EXPIRE);
+            }
+            OpKind::LeaseDelete { id, .. }
+            | OpKind::LeaseAdd { id, .. }
+            | OpKind::LeaseRemove { id, .. } => *id = self.lease_name(id, false),
+            _ => {}
+        }
+        op
+    }
+
+    /// A held call as the step the scheduler sees.
+    fn request_of(&mut self, call: &CallInfo) -> Request {
+        match call.decoded.op.clone() {
+            Some(op) => Request::Call(self.normalise(op)),
+            None => {
+                let mut label = call.decoded.label.clone();
+                if let Some(raw) = &call.ctx.lease {
+                    label = label.replace(raw.as_str(), &self.lease_name(raw, false));
+                }
+                Request::Opaque(label)
+            }
+        }
+    }
+
+    /// Waits for the actor's next held call, its next command, or its end.
+    fn wait(&mut self, timeout: Duration) -> Result<Next, String> {
+        let until = Instant::now() + timeout;
+        loop {
+            if let Some((call, admit)) = self.pending.pop_front() {
+                let request = self.request_of(&call);
+                self.current = Some((call, admit));
+                return Ok(Next::Request {
+                    request,
+                    widen: false,
+                });
+            }
+            if self.proc.is_none() {
+                if !self.next_command() {
+                    return Ok(Next::Finished(self.failed.take().map_or(Ok(()), Err)));
+                }
+                self.starting = true;
+                let label = exec_label(&self.commands[self.next_cmd].0);
+                return Ok(Next::Request {
+                    request: Request::Opaque(label),
+                    widen: false,
+                });
+            }
+            match self.events.recv_timeout(Duration::from_millis(2)) {
+                Ok(e) => self.handle(e)?,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(self.fail("the interposer is gone".into()))
+                }
+            }
+            let exited = self
+                .proc
+                .as_mut()
+                .and_then(|p| p.child.try_wait().ok().flatten());
+            if let Some(status) = exited {
+                while let Ok(e) = self.events.try_recv() {
+                    self.handle(e)?;
+                }
+                self.exited(status);
+                continue;
+            }
+            if Instant::now() > until.min(self.deadline) {
+                let what = match Instant::now() > self.deadline {
+                    true => format!(
+                        "the execution took longer than {:?}",
+                        self.budgets.execution
+                    ),
+                    false => format!("made no call and did not exit within {timeout:?}"),
+                };
+                return Err(self.fail(what));
+            }
+        }
+    }
+
+    /// Releases the held call and waits until it and the calls made inside its step ended.
+    fn release(&mut self, call: &CallInfo, admit: oneshot::Sender<Admit>) -> Result<Ended, String> {
+        self.gate.open(&self.actor, call);
+        let _ = admit.send(Admit::Forward);
+        let until = Instant::now() + self.budgets.step;
+        let (mut own, mut inner) = (None, BTreeSet::new());
+        while own.is_none() || !inner.is_empty() {
+            let left = until
+                .min(self.deadline)
+                .saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok(Event::Ended(c, e)) if c.seq == call.seq => own = Some(*e),
+                Ok(Event::Ended(c, _)) => {
+                    inner.remove(&c.seq);
+                }
+                Ok(Event::Inner(c)) => {
+                    inner.insert(c.seq);
+                }
+                Ok(Event::Held { call, admit }) => self.pending.push_back((call, admit)),
+                Ok(e) => self.handle(e)?,
+                Err(_) => {
+                    self.gate.close(&self.actor);
+                    let why = format!(
+                        "call `{}` did not end within {:?}",
+                        call.decoded.label, self.budgets.step
+                    );
+                    return Err(self.fail(why));
+                }
+            }
+        }
+        self.gate.close(&self.actor);
+        Ok(own.expect("the loop ends with it"))
+    }
+
+    /// The real call's result against the shadow model's: a disagreement when one is ok and the
+    /// other an error.
+    fn compare(&self, op: &Op, model: &Result<Outcome, Error>, real: &Result<Outcome, Error>) {
+        let text = |r: &Result<Outcome, Error>| match r {
+            Ok(_) => "ok".to_string(),
+            Err(e) => format!("error `{}`", e.message),
+        };
+        // The model's `content.write` is the client helper's whole write (`content.WriteBlob`,
+        // `content.Copy`), which takes the server's AlreadyExists at commit as success.
+        let exists = matches!(real, Err(e) if e.kind == ErrorKind::AlreadyExists);
+        let real_ok = real.is_ok() || (exists && matches!(op.kind, OpKind::ContentWrite { .. }));
+        if model.is_ok() != real_ok {
+            let line = format!(
+                "actor {} ({op}): model {}, daemon {}",
+                self.actor,
+                text(model),
+                text(real)
+            );
+            self.journal.borrow_mut().disagreements.push(line);
+        }
+    }
+}
+
+impl Feed for CommandFeed {
+    fn next(&mut self, timeout: Duration) -> Result<Next, String> {
+        self.wait(timeout)
+    }
+
+    fn run(&mut self, request: &Request, exec: &dyn Exec) -> Result<Answer, String> {
+        if std::mem::take(&mut self.starting) {
+            self.spawn()?;
+            return Ok(Answer::Done);
+        }
+        let (call, admit) = self.current.take().expect("a held call was offered");
+        let ended = self.release(&call, admit)?;
+        let real = real_result(&ended);
+        let op = match &ended.write {
+            Some(w) if w.messages > 0 => Some(self.normalise(w.op(&call.ctx))),
+            _ => match request {
+                Request::Call(op) => Some(op.clone()),
+                _ => None,
+            },
+        };
+        if let Some(op) = op {
+            let model = exec.call(&op);
+            self.compare(&op, &model, &real);
+            if matches!(request, Request::Opaque(_)) {
+                self.completion = Some(op.to_string());
+            }
+        }
+        Ok(Answer::Call(real))
+    }
+
+    fn answer(&mut self, _: Answer) -> Option<String> {
+        self.completion.take()
+    }
+
+    fn timeout(&self) -> Duration {
+        self.budgets.wait
+    }
+}

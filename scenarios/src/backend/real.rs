@@ -1,0 +1,179 @@
+//! A scenario's actors played by real client processes under the scheduler (feature
+//! `containerd`): a private containerd set up with the scenario's fixture through the gRPC
+//! backend, a private registry, one interposer socket per actor, and the schedule's order
+//! enforced call by call (`interposed.rs` states the rules).
+
+use super::commands::CommandSpec;
+use super::daemon::set_up_with;
+use super::interposed::{Budgets, CommandFeed, Journal};
+use super::{spawn_scenario, Driver, Outcomes};
+use crate::explore::{self, initial_sim, Violation};
+use crate::scenario::Scenario;
+use pushrace_daemon::interpose::{HoldGate, Interposer};
+use pushrace_daemon::{apply, Daemon, Registry, VirtualClockMapping, DEFAULT_SCALE};
+use pushrace_harness::{Config, Divergence, Execution, Explorer, Schedule, World};
+use pushrace_models::Error;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// One actor's real side: its commands and what `{ref}` stands for.
+#[derive(Clone, Debug)]
+pub struct RealActor {
+    pub reference: String,
+    pub commands: Vec<CommandSpec>,
+}
+
+/// How to run.
+#[derive(Clone, Debug, Default)]
+pub struct RealOptions {
+    /// Follow the schedule leniently ([`Explorer::replay_lenient`]): an order written without
+    /// counting every step. The execution carries the exact schedule that ran.
+    pub lenient: bool,
+    /// A running registry's `HOST:PORT` instead of a private one.
+    pub registry: Option<String>,
+    pub budgets: Budgets,
+}
+
+/// What one real execution found.
+#[derive(Debug)]
+pub struct RealReplay {
+    pub execution: Result<Execution, Divergence>,
+    pub violation: Option<Violation>,
+    pub other_failure: Option<String>,
+    pub results: Vec<Option<Result<(), Error>>>,
+    pub journal: Journal,
+    /// Daemon and registry start, fixture setup, the execution itself.
+    pub started: Duration,
+    pub setup: Duration,
+    pub run: Duration,
+}
+
+/// Runs `schedule` of `s` with `actors[i]` playing the scenario's actor `i`. `Err`: bad input or
+/// a setup that failed (each naming the actor or setting); nothing is left running either way.
+pub fn replay_real(
+    s: &Scenario,
+    actors: &[RealActor],
+    schedule: &Schedule,
+    o: &RealOptions,
+) -> Result<RealReplay, String> {
+    if actors.len() != s.actors.len() {
+        let n = s.actors.len();
+        return Err(format!(
+            "scenario {} has {n} actors, {} real ones were given",
+            s.name,
+            actors.len()
+        ));
+    }
+    let t0 = Instant::now();
+    let daemon = Daemon::start().map_err(|e| format!("cannot start containerd: {e}"))?;
+    let registry = match &o.registry {
+        Some(_) => None,
+        None => Some(Registry::start().map_err(|e| format!("cannot start the registry: {e}"))?),
+    };
+    let addr = match (&registry, &o.registry) {
+        (Some(r), _) => r.addr().to_string(),
+        (None, a) => a.clone().unwrap_or_default(),
+    };
+    let started = t0.elapsed();
+    let r = set_up_and_run(s, actors, schedule, o, &daemon, &addr);
+    if let Some(reg) = registry {
+        let _ = reg.stop();
+    }
+    let _ = daemon.stop();
+    let mut r = r?;
+    r.started = started;
+    Ok(r)
+}
+
+fn set_up_fixture(s: &Scenario, daemon: &Daemon) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    let client = rt
+        .block_on(daemon.client())
+        .map_err(|e| format!("connecting: {e}"))?;
+    let mut clock = VirtualClockMapping::new(DEFAULT_SCALE);
+    set_up_with(s, |op| rt.block_on(apply(&client, op, &mut clock)))
+        .map_err(|e| format!("setting up the scenario on the daemon: {e}"))
+}
+
+fn set_up_and_run(
+    s: &Scenario,
+    actors: &[RealActor],
+    schedule: &Schedule,
+    o: &RealOptions,
+    daemon: &Daemon,
+    registry: &str,
+) -> Result<RealReplay, String> {
+    let t0 = Instant::now();
+    set_up_fixture(s, daemon)?;
+    let setup = t0.elapsed();
+    let gate = Arc::new(HoldGate::default());
+    let listen: Vec<_> = (0..actors.len())
+        .map(|i| {
+            (
+                s.actors[i].name.clone(),
+                daemon.dir().join(format!("a{i}.sock")),
+            )
+        })
+        .collect();
+    let ip = Interposer::start(&listen, &daemon.socket(), gate.clone())?;
+    let journal = Rc::new(RefCell::new(Journal::default()));
+    let scenario = Rc::new(s.clone());
+    let shadow = Rc::new(RefCell::new(initial_sim(s)));
+    let outcomes: Rc<RefCell<Option<Outcomes>>> = Rc::default();
+    let model = {
+        let (journal, outcomes, budgets) = (journal.clone(), outcomes.clone(), o.budgets);
+        move |w: &mut World| {
+            let feed = |i: usize| {
+                let address = listen[i].1.display().to_string();
+                let a = &actors[i];
+                let cmds = a
+                    .commands
+                    .iter()
+                    .map(|c| (c.clone(), c.substituted(&address, registry, &a.reference)));
+                let feed = CommandFeed::new(
+                    &listen[i].0,
+                    cmds.collect(),
+                    gate.clone(),
+                    budgets,
+                    journal.clone(),
+                );
+                Driver::External(Box::new(feed))
+            };
+            *outcomes.borrow_mut() = Some(spawn_scenario(w, &scenario, &shadow, feed));
+        }
+    };
+    let t1 = Instant::now();
+    let explorer = Explorer::new(Config::default());
+    let execution = match o.lenient {
+        true => explorer.replay_lenient(&model, schedule),
+        false => explorer.replay(&model, schedule),
+    };
+    let run = t1.elapsed();
+    drop(model);
+    ip.stop();
+    let (violation, other_failure) = match &execution {
+        Ok(e) => explore::judge_execution(s, e),
+        Err(_) => (None, None),
+    };
+    let results = outcomes
+        .borrow()
+        .as_ref()
+        .map(|r| r.borrow().clone())
+        .unwrap_or_default();
+    let journal = std::mem::take(&mut *journal.borrow_mut());
+    Ok(RealReplay {
+        execution,
+        violation,
+        other_failure,
+        results,
+        journal,
+        started: Duration::ZERO,
+        setup,
+        run,
+    })
+}
