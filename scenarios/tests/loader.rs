@@ -178,3 +178,27 @@ fn check_message_selects_which_failure_is_the_violation() {
         .to_string();
     assert!(e.contains("key `message`"), "{e}");
 }
+
+#[test]
+fn a_preemption_bound_is_0_to_64_or_none() {
+    let with = |v: &str| format!("{GOOD}\n[check]\npreemptions = {v}\n");
+    assert_eq!(
+        parse("ok.toml", &with("\"none\""))
+            .unwrap()
+            .check
+            .preemptions,
+        None
+    );
+    assert_eq!(
+        parse("ok.toml", &with("3")).unwrap().check.preemptions,
+        Some(3)
+    );
+    assert_eq!(parse("ok.toml", GOOD).unwrap().check.preemptions, Some(2));
+    for bad in ["65", "-1", "\"all\"", "true"] {
+        let e = err(&with(bad));
+        assert!(
+            e.contains("key `preemptions`") && e.contains("0 to 64 or \"none\""),
+            "{bad}: {e}"
+        );
+    }
+}

@@ -131,9 +131,8 @@ fn reduction_never_changes_a_verdict() {
             let reduced = explore(&s, &o);
             o.reduction = false;
             let full = explore(&s, &o);
-            let role = |x: &pushrace_scenarios::explore::Verdict| {
-                x.violation.as_ref().map(|v| v.role)
-            };
+            let role =
+                |x: &pushrace_scenarios::explore::Verdict| x.violation.as_ref().map(|v| v.role);
             assert_eq!(role(&reduced), role(&full), "{shape} {v}");
             if full.holds() {
                 assert!(
