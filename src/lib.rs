@@ -105,7 +105,8 @@ pub use pushrace_scenarios::scenario::ScenarioError;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     strategy: Option<Strategy>,
-    preemptions: Option<usize>,
+    /// `Some(None)`: no bound (every interleaving).
+    preemptions: Option<Option<usize>>,
     seed: Option<u64>,
     budget: Option<u64>,
     depth: Option<usize>,
@@ -120,7 +121,7 @@ pub struct Config {
 pub enum Setting {
     /// `dfs`, `random` or `pct`.
     Strategy,
-    /// DFS's preemption bound.
+    /// DFS's preemption bound: an integer, or `none` for no bound.
     Preemptions,
     /// Random and PCT's seed.
     Seed,
@@ -273,7 +274,11 @@ impl Config {
             c.strategy =
                 Some(k.map_err(|e| format!("{}: {e}", Setting::Strategy.named(names, None)))?);
         }
-        c.preemptions = num(Setting::Preemptions)?.map(|v| v as usize);
+        if let Some(v) = get(Setting::Preemptions) {
+            let b = pushrace_scenarios::scenario::preemption_bound(&v, usize::MAX);
+            let name = || Setting::Preemptions.named(names, None);
+            c.preemptions = Some(b.map_err(|e| format!("{}: {e}", name()))?);
+        }
         c.seed = num(Setting::Seed)?;
         c.budget = num(Setting::Budget)?;
         if c.budget == Some(0) {
@@ -306,7 +311,19 @@ impl Config {
     }
     /// DFS: at most this many preemptions per execution.
     pub fn preemptions(mut self, n: usize) -> Config {
-        self.preemptions = Some(n);
+        self.preemptions = Some(Some(n));
+        self
+    }
+    /// DFS with no preemption bound: every interleaving (`--preemptions none`,
+    /// `PUSHRACE_PREEMPTIONS=none`); an exhausted run reports "all interleavings".
+    ///
+    /// ```
+    /// use pushrace::Config;
+    /// let env = Config::from_lookup(|v| (v == "PUSHRACE_PREEMPTIONS").then(|| "none".into()));
+    /// assert_eq!(env, Ok(Config::new().unbounded()));
+    /// ```
+    pub fn unbounded(mut self) -> Config {
+        self.preemptions = Some(None);
         self
     }
     /// Random and PCT: the seed.
@@ -690,6 +707,15 @@ impl Report {
     /// budget, not one shard): a proof within the bounds, not a sample.
     pub fn proved(&self) -> bool {
         self.verdict.proved()
+    }
+    /// What was explored, as the verdict line says it: `all interleavings` (DFS with no bound,
+    /// [`Config::unbounded`]), `preemption bound 2`, `random sample` or `pct sample`.
+    pub fn scope(&self) -> String {
+        self.verdict.scope()
+    }
+    /// DFS's preemption bound; `None` with no bound (or for a sampler, which has none).
+    pub fn preemption_bound(&self) -> Option<usize> {
+        self.verdict.options.preemptions
     }
     /// Executions explored.
     pub fn executions(&self) -> u64 {

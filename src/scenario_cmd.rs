@@ -48,9 +48,9 @@ pub struct ExploreArgs {
     /// dfs (exhaustive within the preemption bound), random, or pct.
     #[arg(long)]
     pub strategy: Option<String>,
-    /// Preemption bound for dfs (default: the scenario's, else 2).
-    #[arg(long)]
-    pub preemptions: Option<usize>,
+    /// Preemption bound for dfs, or `none` for every interleaving (default: the scenario's, else 2).
+    #[arg(long, value_name = "N|none")]
+    pub preemptions: Option<String>,
     /// Seed for random and pct.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -87,7 +87,7 @@ pub fn explore(a: ExploreArgs) -> ExitCode {
     // The flags go through the library's one validating path, as the environment's do.
     let flag = |k: Setting| match k {
         Setting::Strategy => a.strategy.clone(),
-        Setting::Preemptions => a.preemptions.map(|v| v.to_string()),
+        Setting::Preemptions => a.preemptions.clone(),
         Setting::Seed => a.seed.map(|v| v.to_string()),
         Setting::Budget => a.budget.map(|v| v.to_string()),
         Setting::Depth => a.depth.map(|v| v.to_string()),

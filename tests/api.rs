@@ -119,12 +119,16 @@ fn config_from_the_environment() {
             .strategy(Strategy::Pct)
     );
     assert_eq!(Config::from_lookup(|_| None).unwrap(), Config::new());
+    let none = Config::from_lookup(vars(&[("PUSHRACE_PREEMPTIONS", "none")])).unwrap();
+    assert_eq!(none, Config::new().unbounded());
     for (k, v) in [
         ("PUSHRACE_SHARD", "3/3"),
         ("PUSHRACE_SEED", "x"),
         ("PUSHRACE_BUDGET", "0"),
         ("PUSHRACE_STRATEGY", "bfs"),
         ("PUSHRACE_SCHEDULE", "nope"),
+        ("PUSHRACE_PREEMPTIONS", "nonee"),
+        ("PUSHRACE_PREEMPTIONS", "-1"),
     ] {
         let e = Config::from_lookup(|q| (q == k).then(|| v.to_string())).unwrap_err();
         assert!(e.contains(k), "{e}");
@@ -348,4 +352,27 @@ fn my_code_against_a_built_in_push() {
         "{}",
         r.to_text()
     );
+}
+
+/// With no preemption bound a small built-in (`rmi-other`: a push beside an `rmi -f` of another
+/// image) is explored to exhaustion, and the report says it covered every interleaving.
+#[test]
+fn an_unbounded_exploration_exhausts_and_says_all_interleavings() {
+    let s = Scenario::builtin("rmi-other").unwrap();
+    let r = s.explore(Config::new().unbounded());
+    assert!(r.proved(), "{r}");
+    assert_eq!(r.preemption_bound(), None);
+    assert_eq!(r.scope(), "all interleavings");
+    let text = r.to_text();
+    assert!(text.contains("dfs, all interleavings"), "{text}");
+    assert!(
+        text.contains("HOLDS: no violation found (all interleavings)"),
+        "{text}"
+    );
+    assert_eq!(r.to_json()["scope"], "all interleavings");
+    assert_eq!(r.to_json()["preemption_bound"], serde_json::Value::Null);
+    // No bound explores at least what the declared bound 2 does.
+    let bounded = s.explore(Config::new());
+    assert_eq!(bounded.scope(), "preemption bound 2");
+    assert!(r.executions() >= bounded.executions());
 }

@@ -26,6 +26,27 @@ fn refused(args: &[&str], says: &str) {
 }
 
 #[test]
+fn a_preemption_bound_is_a_number_or_none() {
+    refused(
+        &["explore", "rmi-other", "--preemptions", "all"],
+        "--preemptions",
+    );
+    refused(
+        &["explore", "rmi-other", "--preemptions=-2"],
+        "--preemptions",
+    );
+    let o = pushrace(&["explore", "rmi-other", "--preemptions", "none", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["verdict"], "holds");
+    assert_eq!(v["scope"], "all interleavings");
+    assert!(v["strategy"]
+        .as_str()
+        .unwrap()
+        .contains("all interleavings"));
+}
+
+#[test]
 fn a_budget_of_0_is_bad_input() {
     refused(
         &["explore", "same-ref", "--budget", "0"],

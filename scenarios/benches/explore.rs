@@ -30,7 +30,7 @@ fn scenario(v: Variant) -> Scenario {
 fn opts(s: &Scenario, strategy: StrategyKind, preemptions: usize, reduction: bool) -> Options {
     let mut o = Options::for_scenario(s);
     o.strategy = strategy;
-    o.preemptions = preemptions;
+    o.preemptions = Some(preemptions);
     o.reduction = reduction;
     o
 }

@@ -17,7 +17,8 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 pub struct Options {
     pub strategy: Strategy,
-    pub preemptions: usize,
+    /// DFS's preemption bound; `None`: no bound, every interleaving.
+    pub preemptions: Option<usize>,
     pub seed: u64,
     /// Executions (default: DFS to exhaustion, 1000 for random and PCT).
     pub budget: Option<u64>,
@@ -49,7 +50,7 @@ impl Options {
 
     pub fn config(&self) -> Config {
         Config {
-            preemption_bound: Some(self.preemptions),
+            preemption_bound: self.preemptions,
             reduction: self.reduction,
             max_executions: self.budget,
             max_time: self.max_time,

@@ -32,7 +32,7 @@ impl Verdict {
     pub fn no_violation_line(&self) -> String {
         let n = self.report.executions;
         match (self.proved(), self.not_exhausted_why(), &self.options.shard) {
-            (true, _, _) => "HOLDS: no violation found".into(),
+            (true, _, _) => format!("HOLDS: no violation found ({})", self.scope()),
             (false, Some(why), _) => {
                 format!("NOT PROVED: no violation in {n} executions; NOT exhausted ({why})")
             }
@@ -41,6 +41,18 @@ impl Verdict {
                 sh.index, sh.count
             ),
             (false, None, None) => format!("NOT PROVED: no violation in {n} executions"),
+        }
+    }
+
+    /// What the exploration covered, as the verdict line says it: `all interleavings` (DFS with
+    /// no bound), `preemption bound 2`, or the sampler (`random sample`, `pct sample`).
+    pub fn scope(&self) -> String {
+        match self.options.strategy {
+            Strategy::Dfs | Strategy::Replay => {
+                crate::scenario::bound_text(self.options.preemptions)
+            }
+            Strategy::Random => "random sample".to_string(),
+            Strategy::Pct => "pct sample".to_string(),
         }
     }
 
@@ -66,8 +78,8 @@ impl Verdict {
         let o = &self.options;
         let mut s = match o.strategy {
             Strategy::Dfs => format!(
-                "dfs, preemption bound {}, reduction {}",
-                o.preemptions,
+                "dfs, {}, reduction {}",
+                crate::scenario::bound_text(o.preemptions),
                 if o.reduction { "on" } else { "off" }
             ),
             Strategy::Random => format!("random, seed {}", o.seed),
@@ -94,6 +106,11 @@ impl Verdict {
             r.elapsed
         ));
         match self.not_exhausted_why() {
+            None if self.options.strategy == Strategy::Dfs
+                && self.options.preemptions.is_none() =>
+            {
+                out.push_str("; every interleaving was explored\n")
+            }
             None => out.push_str("; the space within these bounds is exhausted\n"),
             Some(why) => out.push_str(&format!("; the space was NOT exhausted ({why})\n")),
         }
@@ -165,6 +182,8 @@ impl Verdict {
             "scenario": self.scenario,
             "source": self.source.to_string(),
             "strategy": self.strategy_line(),
+            "scope": self.scope(),
+            "preemption_bound": self.options.preemptions,
             "executions": r.executions,
             "exhausted": r.exhausted,
             "proved": self.proved(),

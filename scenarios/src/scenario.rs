@@ -98,7 +98,8 @@ struct CheckDoc {
     missing: Option<Spanned<String>>,
     max_shrunk_steps: Option<Spanned<i64>>,
     strategy: Option<Spanned<String>>,
-    preemptions: Option<Spanned<i64>>,
+    /// An integer, or `"none"` for no bound.
+    preemptions: Option<Spanned<toml::Value>>,
     budget: Option<Spanned<i64>>,
     seed: Option<Spanned<i64>>,
     depth: Option<Spanned<i64>>,
@@ -147,6 +148,35 @@ pub fn explore_strategy(name: &str) -> Result<Strategy, String> {
     }
 }
 
+/// DFS's preemption bound when neither the scenario nor the configuration sets one.
+pub const DEFAULT_PREEMPTIONS: usize = 2;
+
+/// The largest preemption bound a scenario file declares (flags and the environment take any).
+pub const MAX_FILE_PREEMPTIONS: usize = 64;
+
+/// A preemption bound as a scenario file, a flag or the environment gives it: an integer up to
+/// `max`, or `none` for no bound (`Ok(None)`: every interleaving). The one parser of bounds.
+pub fn preemption_bound(text: &str, max: usize) -> Result<Option<usize>, String> {
+    if text == "none" {
+        return Ok(None);
+    }
+    match text.parse::<usize>() {
+        Ok(n) if n <= max => Ok(Some(n)),
+        _ if max == usize::MAX => Err(format!(
+            "{text:?}: expected a non-negative integer or \"none\""
+        )),
+        _ => Err(format!("{text:?}: expected 0 to {max} or \"none\"")),
+    }
+}
+
+/// How a bound reads in a verdict: `preemption bound 2`, or `all interleavings` with none.
+pub fn bound_text(preemptions: Option<usize>) -> String {
+    match preemptions {
+        Some(n) => format!("preemption bound {n}"),
+        None => "all interleavings".to_string(),
+    }
+}
+
 /// What to check and how hard to look.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct CheckSpec {
@@ -157,7 +187,8 @@ pub struct CheckSpec {
     pub missing: Option<RoleKind>,
     pub max_shrunk_steps: Option<usize>,
     pub strategy: Strategy,
-    pub preemptions: usize,
+    /// DFS's preemption bound; `None`: no bound (all interleavings).
+    pub preemptions: Option<usize>,
     pub budget: Option<u64>,
     pub seed: u64,
     pub depth: usize,
@@ -180,7 +211,7 @@ impl Default for CheckSpec {
             missing: None,
             max_shrunk_steps: None,
             strategy: Strategy::Dfs,
-            preemptions: 2,
+            preemptions: Some(DEFAULT_PREEMPTIONS),
             budget: None,
             seed: 0,
             depth: 3,
@@ -996,8 +1027,15 @@ fn parse_check(l: &Loader, c: Option<&CheckDoc>) -> Result<CheckSpec, ScenarioEr
     };
     spec.max_shrunk_steps =
         int(&c.max_shrunk_steps, "max_shrunk_steps", 1, 1_000_000)?.map(|v| v as usize);
-    if let Some(p) = int(&c.preemptions, "preemptions", 0, 64)? {
-        spec.preemptions = p as usize;
+    if let Some(p) = &c.preemptions {
+        spec.preemptions = match p.get_ref() {
+            toml::Value::String(t) => preemption_bound(t, MAX_FILE_PREEMPTIONS),
+            toml::Value::Integer(n) => preemption_bound(&n.to_string(), MAX_FILE_PREEMPTIONS),
+            other => Err(format!(
+                "{other}: expected 0 to {MAX_FILE_PREEMPTIONS} or \"none\""
+            )),
+        }
+        .map_err(|e| l.err(Some(p.span()), "preemptions", e))?;
     }
     spec.budget = int(&c.budget, "budget", 1, i64::MAX)?.map(|v| v as u64);
     if let Some(s) = int(&c.seed, "seed", 0, i64::MAX)? {

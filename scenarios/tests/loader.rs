@@ -208,3 +208,27 @@ fn nerdctl_flag_names_are_accepted() {
     // Line 8: three image lines, `[[actor]]`, name, program, image, then ref.
     assert!(e.contains(":8: key `ref`: the same as `image`"), "{e}");
 }
+
+#[test]
+fn a_preemption_bound_is_0_to_64_or_none() {
+    let with = |v: &str| format!("{GOOD}\n[check]\npreemptions = {v}\n");
+    assert_eq!(
+        parse("ok.toml", &with("\"none\""))
+            .unwrap()
+            .check
+            .preemptions,
+        None
+    );
+    assert_eq!(
+        parse("ok.toml", &with("3")).unwrap().check.preemptions,
+        Some(3)
+    );
+    assert_eq!(parse("ok.toml", GOOD).unwrap().check.preemptions, Some(2));
+    for bad in ["65", "-1", "\"all\"", "true"] {
+        let e = err(&with(bad));
+        assert!(
+            e.contains("key `preemptions`") && e.contains("0 to 64 or \"none\""),
+            "{bad}: {e}"
+        );
+    }
+}

@@ -660,7 +660,8 @@ fn at(e: &log::Event) -> String {
 }
 
 fn bounds(v: &Verdict) -> String {
-    format!("dfs, preemption bound {}", v.options.preemptions)
+    let bound = crate::scenario::bound_text(v.options.preemptions);
+    format!("dfs, {bound}")
 }
 
 /// A platform's own blob (its manifest, config or a layer), as a lazy pull leaves missing.
