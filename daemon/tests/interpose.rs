@@ -226,3 +226,24 @@ fn interposer_adds_under_a_millisecond_per_call() {
     daemon.stop().unwrap();
     assert!(through.0 < direct.0 + 1000, "{through:?} vs {direct:?}");
 }
+
+/// A registry address in use is an error naming it, and nothing is started; a free one serves
+/// `/v2/` and is gone (process and storage) after `stop`.
+#[test]
+fn registry_port_in_use_is_named_and_a_free_one_is_cleaned_up() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let e = pushrace_daemon::Registry::start_on(&addr)
+        .err()
+        .expect("refused");
+    assert!(
+        e.to_string()
+            .contains(&format!("registry address {addr} is in use")),
+        "{e}"
+    );
+    let r = pushrace_daemon::Registry::start().unwrap_or_else(|e| panic!("{e}"));
+    let dir = r.dir().to_path_buf();
+    assert!(std::net::TcpStream::connect(r.addr()).is_ok());
+    r.stop().unwrap();
+    assert!(!dir.exists(), "{} left behind", dir.display());
+}
