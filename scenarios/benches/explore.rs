@@ -37,13 +37,62 @@ fn opts(s: &Scenario, strategy: StrategyKind, preemptions: usize, reduction: boo
 
 static LOOM_RUNS: AtomicU64 = AtomicU64::new(0);
 
-/// loom on the same programs; returns (executions, seconds, found a violation).
-fn loom_run(s: &Scenario, bound: usize) -> (u64, f64, bool) {
+/// The text of a panic's payload (`panic!` with a format gives a `String`, a literal a `&str`).
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+/// Whether an anchor's failure is the violation pushrace found: its panic must carry the
+/// violation's text (`content digest sha256:…: not found`), so that a deadlock, a step bound or
+/// any other panic of loom's or shuttle's is not counted as finding it.
+fn is_the_violation(failure: Option<&str>, violation: &str) -> bool {
+    failure.is_some_and(|f| f.contains(violation))
+}
+
+/// shuttle installs a panic hook that prints every failing schedule at its first execution, once
+/// per process. Run one empty execution so that it is installed, then replace it with a silent
+/// hook: what a run found is judged from its panic payload, not from what was printed.
+fn silence_anchor_failure_printing() {
+    shuttle::check_random(|| {}, 1);
+    std::panic::set_hook(Box::new(|_| {}));
+}
+
+/// The anchors' own failure printing goes here (shuttle prints each failing schedule and seed with
+/// `eprintln!` whatever its configuration: about 400 lines a run of this benchmark).
+const ANCHOR_LOG: &str = "pushrace-bench-anchors.log";
+
+/// Runs `f` with stderr (fd 2) pointed at [`ANCHOR_LOG`], then restores it.
+fn quietly<R>(f: impl FnOnce() -> R) -> R {
+    use std::os::fd::AsRawFd;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(std::env::temp_dir().join(ANCHOR_LOG))
+        .expect("anchor log");
+    // SAFETY: plain descriptor calls on fds this process owns; 2 is restored before returning.
+    let saved = unsafe { libc::dup(2) };
+    assert!(saved >= 0, "dup(2)");
+    unsafe { libc::dup2(log.as_raw_fd(), 2) };
+    let r = f();
+    unsafe {
+        libc::dup2(saved, 2);
+        libc::close(saved);
+    }
+    r
+}
+
+/// loom on the same programs; returns (executions, seconds, found `violation`).
+fn loom_run(s: &Scenario, bound: usize, violation: &str) -> (u64, f64, bool) {
     LOOM_RUNS.store(0, Ordering::SeqCst);
     let t = Instant::now();
-    let found =
+    let r = quietly(|| {
         std::panic::catch_unwind(|| loom_client::check_scenario_counting(s, bound, &LOOM_RUNS))
-            .is_err();
+    });
+    let failure = r.err().map(|p| panic_text(&*p));
+    let found = is_the_violation(failure.as_deref(), violation);
     (
         LOOM_RUNS.load(Ordering::SeqCst),
         t.elapsed().as_secs_f64(),
@@ -52,8 +101,15 @@ fn loom_run(s: &Scenario, bound: usize) -> (u64, f64, bool) {
 }
 
 fn main() {
-    std::panic::set_hook(Box::new(|_| {}));
+    silence_anchor_failure_printing();
     let bad = scenario(Variant::V0_18);
+    // What loom and shuttle must report to count as finding it: the message pushrace found.
+    let mut first = opts(&bad, StrategyKind::Dfs, 2, true);
+    first.shrink = false;
+    let violation = explore(&bad, &first)
+        .violation
+        .expect("same-ref v0.18 fails")
+        .message;
     println!("same-ref v0.18 (#855): first violation");
     println!(
         "{:<28} {:>12} {:>12} {:>12} {:>14}",
@@ -90,7 +146,7 @@ fn main() {
             e / (f / 1e3)
         );
     }
-    let (e, secs, found) = loom_run(&bad, 1);
+    let (e, secs, found) = loom_run(&bad, 1, &violation);
     println!(
         "{:<28} {:>12} {:>12.2} {:>12} {:>14.0}   (found: {found})",
         "loom (bound 1)",
@@ -106,14 +162,19 @@ fn main() {
         let (mut execs, mut ms, mut found) = (0u64, 0f64, 0);
         for seed in 0..20u64 {
             let t = Instant::now();
-            let (e, failure) = if pct {
-                shuttle_client::check_scenario(&bad, PctScheduler::new_from_seed(seed, 3, 100_000))
-            } else {
-                shuttle_client::check_scenario(&bad, RandomScheduler::new_from_seed(seed, 100_000))
-            };
+            let (e, failure) = quietly(|| match pct {
+                true => shuttle_client::check_scenario(
+                    &bad,
+                    PctScheduler::new_from_seed(seed, 3, 100_000),
+                ),
+                false => shuttle_client::check_scenario(
+                    &bad,
+                    RandomScheduler::new_from_seed(seed, 100_000),
+                ),
+            });
             ms += t.elapsed().as_secs_f64() * 1e3;
             execs += e;
-            found += failure.is_some() as u32;
+            found += is_the_violation(failure.as_deref(), &violation) as u32;
         }
         let (e, m) = (execs as f64 / 20.0, ms / 20.0);
         println!(
@@ -151,7 +212,7 @@ fn main() {
             rate
         );
     }
-    let (e, secs, found) = loom_run(&good, 1);
+    let (e, secs, found) = loom_run(&good, 1, &violation);
     assert!(!found);
     let loom_rate = e as f64 / secs;
     println!(
@@ -164,11 +225,12 @@ fn main() {
     let mut shuttle_rates = Vec::new();
     for (name, dfs) in [("shuttle random", false), ("shuttle dfs (no bound)", true)] {
         let t = Instant::now();
-        let (e, failure) = if dfs {
-            shuttle_client::check_scenario(&good, DfsScheduler::new(Some(5_000), false))
-        } else {
-            shuttle_client::check_scenario(&good, RandomScheduler::new_from_seed(1, 5_000))
-        };
+        let (e, failure) = quietly(|| match dfs {
+            true => shuttle_client::check_scenario(&good, DfsScheduler::new(Some(5_000), false)),
+            false => {
+                shuttle_client::check_scenario(&good, RandomScheduler::new_from_seed(1, 5_000))
+            }
+        });
         let secs = t.elapsed().as_secs_f64();
         assert!(failure.is_none(), "{name}: {failure:?}");
         shuttle_rates.push(e as f64 / secs);
@@ -181,7 +243,11 @@ fn main() {
         );
     }
     println!(
-        "\nexecutions/s, pushrace dfs (no reduction) / loom, bound 1: {:.1}x",
+        "\n(loom's and shuttle's own failure output: {})",
+        std::env::temp_dir().join(ANCHOR_LOG).display()
+    );
+    println!(
+        "executions/s, pushrace dfs (no reduction) / loom, bound 1: {:.1}x",
         rates[0] / loom_rate
     );
     println!(
@@ -191,7 +257,7 @@ fn main() {
     );
     if std::env::var_os("PUSHRACE_BENCH_LOOM2").is_some() {
         // Opt-in: loom at bound 2 on the same programs takes minutes.
-        let (e, secs, _) = loom_run(&good, 2);
+        let (e, secs, _) = loom_run(&good, 2, &violation);
         println!(
             "{:<34} {:>12} {:>12.1} {:>14.0}",
             "loom bound 2",
