@@ -113,8 +113,20 @@ fn digest_of(b: &[u8]) -> String {
     format!("sha256:{:x}", Sha256::digest(b))
 }
 
+/// KNOWN BUG (to fix; found when this file first ran in parallel): two interposers in one process
+/// interfere — a client's dial can stall for ctr's 10 s timeout while another test's interposer is
+/// running. The CLI runs one interposer per process, so it is not affected; until the bug is found,
+/// the tests of this file take this lock and run one at a time, so CI stays deterministic.
+static ONE_INTERPOSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Holds [`ONE_INTERPOSER`] for a test (a panicking test's poisoned lock is taken anyway).
+fn one_interposer() -> std::sync::MutexGuard<'static, ()> {
+    ONE_INTERPOSER.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn ctr_through_the_pass_through_interposer_is_logged_with_model_labels() {
+    let _serial = one_interposer();
     let daemon = Daemon::start().unwrap_or_else(|e| panic!("cannot start containerd: {e}"));
     let tmp = TempDir::new();
     let sock = tmp.0.join("a.sock");
@@ -177,7 +189,12 @@ fn ctr_through_the_pass_through_interposer_is_logged_with_model_labels() {
         let line: &serde_json::Value = l;
         assert_eq!(line["actor"], "a");
         assert!(line["pid"].as_u64().unwrap_or(0) > 0, "no peer pid: {line}");
-        assert_eq!(line["status"], 0, "{line}");
+        // A Read stream may also end by the client's cancel (RST_STREAM CANCEL, no trailers):
+        // ctr's `content get` reads through a ReaderAt in 32 KiB chunks and sometimes cancels
+        // the stream of a chunk it has what it needs of. Every other call ends with status 0.
+        let cancelled_read = line["cancelled"] == "CANCEL"
+            && line["method"] == "/containerd.services.content.v1.Content/Read";
+        assert!(line["status"] == 0 || cancelled_read, "{line}");
     }
     daemon.stop().unwrap();
 }
@@ -192,6 +209,7 @@ fn percentiles(mut v: Vec<u128>) -> (u128, u128) {
 /// interposer. Printed, and held to the goal of under 1 ms added at the median.
 #[test]
 fn interposer_adds_under_a_millisecond_per_call() {
+    let _serial = one_interposer();
     let daemon = Daemon::start().unwrap_or_else(|e| panic!("cannot start containerd: {e}"));
     let tmp = TempDir::new();
     let sock = tmp.0.join("lat.sock");
@@ -231,6 +249,7 @@ fn interposer_adds_under_a_millisecond_per_call() {
 /// `/v2/` and is gone (process and storage) after `stop`.
 #[test]
 fn registry_port_in_use_is_named_and_a_free_one_is_cleaned_up() {
+    let _serial = one_interposer();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let e = pushrace_daemon::Registry::start_on(&addr)

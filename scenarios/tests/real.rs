@@ -73,8 +73,20 @@ fn show(r: &RealReplay) -> String {
     out
 }
 
+/// KNOWN BUG (to fix; found when this file first ran in parallel): two interposers in one process
+/// interfere — a client's dial can stall for ctr's 10 s timeout while another test's interposer is
+/// running. The CLI runs one interposer per process, so it is not affected; until the bug is found,
+/// the tests of this file take this lock and run one at a time, so CI stays deterministic.
+static ONE_INTERPOSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Holds [`ONE_INTERPOSER`] for a test (a panicking test's poisoned lock is taken anyway).
+fn one_interposer() -> std::sync::MutexGuard<'static, ()> {
+    ONE_INTERPOSER.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn serial_v018_ctr_actors_pass() {
+    let _serial = one_interposer();
     let r = run("s1:2:a");
     assert!(
         r.violation.is_none() && r.other_failure.is_none(),
@@ -103,6 +115,7 @@ fn convert_steps() -> usize {
 /// the serial order passes 20 out of 20.
 #[test]
 fn bad_order_fails_and_serial_order_passes_20_of_20() {
+    let _serial = one_interposer();
     let k = convert_steps();
     let bad = format!("s1:2:a{k}b");
     let mut schedules = std::collections::BTreeSet::new();
@@ -168,6 +181,7 @@ fn one(commands: Vec<CommandSpec>, budgets: Budgets) -> RealReplay {
 /// running: a command that does not exist, a client that never calls, one that hangs mid-call.
 #[test]
 fn bad_clients_are_backend_failures_naming_the_actor() {
+    let _serial = one_interposer();
     let short = Budgets {
         step: Duration::from_secs(1),
         wait: Duration::from_secs(1),
@@ -213,6 +227,7 @@ fn bad_clients_are_backend_failures_naming_the_actor() {
 /// order passes 20 out of 20, as the model says of v0.17.
 #[test]
 fn v017_in_the_bad_order_passes_20_of_20() {
+    let _serial = one_interposer();
     let k = convert_steps();
     let v017 = || ctr_actor(&[]);
     for i in 0..20 {
