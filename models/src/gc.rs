@@ -6,9 +6,10 @@
 //! expects them, and backend ingests go when no ingest bucket names them; only after a GC that
 //! found the content store dirty.
 
+use crate::fasthash::{map_with_capacity, set_with_capacity, FastMap, FastSet};
 use crate::labels::{self, GC_ROOT};
 use crate::store::{backend_ref, Namespace, Store};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What one GC removed, for traces and for checking `gc-safety`.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -45,12 +46,13 @@ pub struct Marked {
 /// The same marks, borrowed from the namespace and hashed: what `gc` uses, so that a GC costs
 /// time linear in the store (membership only: nothing iterates these sets, so hash order never
 /// reaches any output).
-#[derive(Default)]
 struct MarkedRefs<'a> {
-    content: HashSet<&'a str>,
-    ingests: HashSet<&'a str>,
-    leases: HashSet<&'a str>,
-    images: HashSet<&'a str>,
+    /// Marked content, and whether its labels were followed (a full visit, not only a flat one):
+    /// one lookup per node instead of a marked set and a seen set.
+    content: FastMap<&'a str, bool>,
+    ingests: FastSet<&'a str>,
+    leases: FastSet<&'a str>,
+    images: FastSet<&'a str>,
 }
 
 #[derive(Clone, Copy)]
@@ -84,9 +86,9 @@ impl Store {
     /// Mark: the set of objects reachable from the namespace's roots at the store's `now`.
     pub fn mark(&self, n: &Namespace) -> Marked {
         let m = self.mark_refs(n);
-        let owned = |s: HashSet<&str>| s.into_iter().map(str::to_string).collect();
+        let owned = |s: FastSet<&str>| s.into_iter().map(str::to_string).collect();
         Marked {
-            content: owned(m.content),
+            content: m.content.into_keys().map(str::to_string).collect(),
             ingests: owned(m.ingests),
             leases: owned(m.leases),
             images: owned(m.images),
@@ -96,8 +98,14 @@ impl Store {
     fn mark_refs<'a>(&self, n: &'a Namespace) -> MarkedRefs<'a> {
         let now = self.now;
         let images_expire = self.semantics.images_expire();
-        let mut marked = MarkedRefs::default();
-        let mut stack: Vec<Node<'a>> = Vec::new();
+        // Sized to the namespace up front: growing these sets was a third of a GC.
+        let mut marked = MarkedRefs {
+            content: map_with_capacity(n.content.len()),
+            ingests: set_with_capacity(n.ingests.len()),
+            leases: set_with_capacity(n.leases.len()),
+            images: set_with_capacity(n.images.len()),
+        };
+        let mut stack: Vec<Node<'a>> = Vec::with_capacity(n.content.len());
 
         for (id, lease) in &n.leases {
             if !lease.alive_at(now) {
@@ -139,17 +147,15 @@ impl Store {
 
         // Tricolor mark. A flat and a full visit of the same digest are different nodes (as in
         // gc.Tricolor, where the flat bit is stripped only when blackening).
-        let mut seen_full: HashSet<&str> = HashSet::new();
         while let Some(node) = stack.pop() {
             match node {
                 Node::ContentFlat(d) => {
-                    marked.content.insert(d);
+                    marked.content.entry(d).or_insert(false);
                 }
                 Node::Content(d) => {
-                    if !seen_full.insert(d) {
+                    if marked.content.insert(d, true) == Some(true) {
                         continue;
                     }
-                    marked.content.insert(d);
                     if let Some(rec) = n.content.get(d) {
                         stack.extend(labels::content_refs(&rec.labels).map(Node::Content));
                     }
@@ -200,7 +206,7 @@ impl Store {
                         .collect(),
                     n.content
                         .keys()
-                        .map(|k| m.content.contains(k.as_str()))
+                        .map(|k| m.content.contains_key(k.as_str()))
                         .collect(),
                     n.images
                         .keys()
@@ -232,7 +238,8 @@ impl Store {
             self.scheduler.dirty_cs = false;
             // Without `blobs/` (nothing ever committed) the cleanup fails before it starts.
             if self.blobs_dir {
-                let mut seen: HashSet<&str> = HashSet::new();
+                let records = self.namespaces.values().map(|n| n.content.len()).sum();
+                let mut seen: FastSet<&str> = set_with_capacity(records);
                 for n in self.namespaces.values() {
                     seen.extend(n.content.keys().map(|d| d.as_str()));
                     seen.extend(

@@ -10,6 +10,7 @@ pub mod content;
 pub mod converter;
 pub mod digest;
 pub mod errors;
+pub mod fasthash;
 pub mod gc;
 pub mod images;
 pub mod labels;
