@@ -73,6 +73,20 @@ fn show(r: &RealReplay) -> String {
     out
 }
 
+/// Run `i` passed: no violation, no other failure, every call as the shadow model answered it.
+fn assert_passed(i: usize, r: &RealReplay) {
+    assert!(
+        r.violation.is_none() && r.other_failure.is_none(),
+        "run {i}: {}",
+        show(r)
+    );
+    assert!(
+        r.journal.disagreements.is_empty(),
+        "{:?}",
+        r.journal.disagreements
+    );
+}
+
 /// KNOWN BUG (to fix; found when this file first ran in parallel): two interposers in one process
 /// interfere — a client's dial can stall for ctr's 10 s timeout while another test's interposer is
 /// running. The CLI runs one interposer per process, so it is not affected; until the bug is found,
@@ -147,16 +161,7 @@ fn bad_order_fails_and_serial_order_passes_20_of_20() {
         for (d, x) in split.iter_mut().zip([r.started, r.setup, r.run]) {
             *d += x / 20;
         }
-        assert!(
-            r.violation.is_none() && r.other_failure.is_none(),
-            "run {i}: {}",
-            show(&r)
-        );
-        assert!(
-            r.journal.disagreements.is_empty(),
-            "{:?}",
-            r.journal.disagreements
-        );
+        assert_passed(i, &r);
     }
     let per = t0.elapsed() / 20;
     eprintln!("serial real execution: {per:?} each (daemon + registry start {:?}, setup {:?}, processes and calls {:?})", split[0], split[1], split[2]);
@@ -232,15 +237,6 @@ fn v017_in_the_bad_order_passes_20_of_20() {
     let v017 = || ctr_actor(&[]);
     for i in 0..20 {
         let r = run_with(&format!("s1:2:a{k}b"), v017);
-        assert!(
-            r.violation.is_none() && r.other_failure.is_none(),
-            "run {i}: {}",
-            show(&r)
-        );
-        assert!(
-            r.journal.disagreements.is_empty(),
-            "{:?}",
-            r.journal.disagreements
-        );
+        assert_passed(i, &r);
     }
 }
