@@ -51,7 +51,7 @@ func (s *strs) Set(v string) error {
 func usage(format string, a ...interface{}) error {
 	fmt.Fprintf(os.Stderr, "pushrace-go-client: "+format+"\n", a...)
 	fmt.Fprintln(os.Stderr, `usage:
-  pushrace-go-client --address SOCK [--namespace NS] push --variant v0.17|v0.18|v2.0.4|v2.0.5|lease-held [--platform P]... [--plain-http] [--tmp-suffix S] [--ensure-all-content] LOCAL_REF REMOTE_REF
+  pushrace-go-client --address SOCK [--namespace NS] push --variant v0.17|v0.18|v2.0.4|v2.0.5|lease-held [--platform P]... [--plain-http] [--tmp-suffix S] [--ensure-all-content] [--all-platforms] LOCAL_REF REMOTE_REF
   pushrace-go-client --address SOCK [--namespace NS] pull [--platform P]... [--plain-http] REMOTE_REF
   pushrace-go-client --address SOCK [--namespace NS] rmi [-f] [--async] REF...`)
 	return errUsage

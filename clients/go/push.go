@@ -30,8 +30,10 @@ type pushOpts struct {
 	// Run EnsureAllContent before converting in v0.17/v0.18/v2.0.4 too (nerdctl does it in v2.0.5
 	// and later only; the model's v2.0.4 assumes it: docs/go-clients.md).
 	ensure bool
-	local  string
-	remote string
+	// --all-platforms: no tmp image; the local image is pushed as it is (every variant alike).
+	allPlatforms bool
+	local        string
+	remote       string
 }
 
 func parsePush(args []string) (func(context.Context, *containerd.Client) error, error) {
@@ -43,6 +45,7 @@ func parsePush(args []string) (func(context.Context, *containerd.Client) error, 
 	fs.BoolVar(&o.plainHTTP, "plain-http", false, "plain HTTP to every registry")
 	fs.StringVar(&o.tmpSuffix, "tmp-suffix", "", "lease-held: suffix of the unique tmp name (default random)")
 	fs.BoolVar(&o.ensure, "ensure-all-content", false, "EnsureAllContent before converting (v0.17, v0.18, v2.0.4)")
+	fs.BoolVar(&o.allPlatforms, "all-platforms", false, "push every platform: no tmp image (--variant not needed)")
 	if err := fs.Parse(args); err != nil {
 		return nil, usage("push: %v", err)
 	}
@@ -51,8 +54,9 @@ func parsePush(args []string) (func(context.Context, *containerd.Client) error, 
 	}
 	o.platforms = ps
 	o.local, o.remote = fs.Arg(0), fs.Arg(1)
-	switch o.variant {
-	case "v0.17", "v0.18", "v2.0.4", "v2.0.5", "lease-held":
+	switch {
+	case o.allPlatforms && o.variant == "":
+	case o.variant == "v0.17", o.variant == "v0.18", o.variant == "v2.0.4", o.variant == "v2.0.5", o.variant == "lease-held":
 	default:
 		return nil, usage("push: unknown --variant %q (v0.17, v0.18, v2.0.4, v2.0.5, lease-held)", o.variant)
 	}
@@ -88,6 +92,11 @@ func deleteTmp(ctx context.Context, c *containerd.Client, name string, sync bool
 // push is `nerdctl push --platform P… LOCAL` without --all-platforms, in one variant. Every variant
 // takes no lease of its own except lease-held (the converter and the pusher are the library's).
 func push(ctx context.Context, c *containerd.Client, o pushOpts) error {
+	if o.allPlatforms {
+		// nerdctl: pushRef = ref, the matcher platforms.All, no conversion (and, in v2.0.5, no
+		// EnsureAllContent: it sits in the reduced-platform branch).
+		return pushImage(ctx, c, o.local, o.remote, platforms.All, o.plainHTTP)
+	}
 	platMC, _, err := platformMC(o.platforms)
 	if err != nil {
 		return err
