@@ -210,9 +210,98 @@ fn go_pull_and_rmi_pass_alone() {
         "the pull creates its image: {shown:?}"
     );
     assert!(
-        shown.iter().any(|l| l.starts_with("image.delete") && l.contains("sync")),
+        shown
+            .iter()
+            .any(|l| l.starts_with("image.delete") && l.contains("sync")),
         "rmi deletes synchronously: {shown:?}"
     );
     let removed = run_alone(vec![go(&["rmi", "-f", "{ref}"])], None);
     assert_passed("rmi -f of the fixture's image", &removed);
+}
+
+/// The Go client logs as nerdctl does, so `pushrace triage` reads it: a passing push's `pushing as
+/// a reduced-platform image (<media type>, <reduced index>)` line, and a failing push's
+/// `level=fatal msg="failed to create a tmp reduced-platform image … image \"…\": not found"`.
+#[test]
+fn triage_reads_the_go_clients_log() {
+    use pushrace_scenarios::triage::log::{parse, Context, Fact, Level};
+    let _serial = one_interposer();
+    let dir = std::env::temp_dir().join(format!("pushrace-go-log-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("push.log");
+    // stderr copied to the log and still the command's stderr (the actor's error is its tail); a
+    // shell around the client, `{…}` substituted inside the script too, the client's exit status
+    // kept by pipefail.
+    let logged = |args: &str| {
+        let script = format!(
+            "set -o pipefail; {} --address {{address}} push --plain-http {args} 2>&1 >/dev/null | tee -a {} >&2",
+            go_client(),
+            log.display()
+        );
+        CommandSpec::new(&["bash", "-c", &script])
+    };
+    let r = run_alone(
+        vec![
+            logged("--variant v0.18 --platform linux/amd64 {ref} {registry}/app:1"),
+            // A source image that does not exist: the conversion fails (exit 1, the fatal line).
+            logged("--variant v0.18 --platform linux/amd64 example.com/nope:1 {registry}/nope:1")
+                .always(),
+        ],
+        None,
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("{text}");
+    assert!(r.violation.is_none(), "{:?}", r.violation);
+    let err = match r.results.as_slice() {
+        [Some(Err(e))] => e.to_string(),
+        other => panic!("the second push must fail: {other:?}"),
+    };
+    // The tail of its stderr, logrus-quoted.
+    assert!(
+        err.contains(r#"level=fatal msg="failed to create a tmp reduced-platform image"#)
+            && err.contains(r#"image \"example.com/nope:1\": not found"#),
+        "{err}"
+    );
+    let facts = parse(&text);
+    let reduced: Vec<_> = facts
+        .events
+        .iter()
+        .filter_map(|e| match &e.fact {
+            Fact::Reduced { media_type, digest } => Some((media_type.clone(), digest.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reduced.len(), 1, "{facts:#?}");
+    assert!(reduced[0].0.contains("image.index"), "{reduced:?}");
+    let steps = labels(&r);
+    let written = steps
+        .iter()
+        .find_map(|l| {
+            l.rsplit("content.write ")
+                .next()
+                .filter(|_| l.contains("digest-at-commit"))
+        })
+        .map(|w| w.split(' ').next().unwrap_or_default().to_string())
+        .expect("the converter writes the reduced index");
+    assert!(
+        reduced[0].1.starts_with(&format!("sha256:{written}")),
+        "info line {:?}, written {written}",
+        reduced[0].1
+    );
+    let fatal = facts
+        .failures()
+        .find(|e| e.level == Some(Level::Fatal))
+        .unwrap_or_else(|| panic!("no fatal failure read: {facts:#?}"));
+    match &fatal.fact {
+        Fact::ImageNotFound {
+            name,
+            context: Context::CreateTmp { tmp, platforms, .. },
+        } => {
+            assert_eq!(name, "example.com/nope:1");
+            assert_eq!(tmp, "example.com/nope:1-tmp-reduced-platform");
+            assert_eq!(platforms.as_deref(), Some(&["linux/amd64".to_string()][..]));
+        }
+        f => panic!("want an image-not-found while creating the tmp image, got {f:?}"),
+    }
 }
