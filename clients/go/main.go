@@ -104,8 +104,8 @@ func run(args []string) error {
 		return err
 	}
 	// nerdctl's newClient: a client on the socket with the namespace as its default, and the
-	// namespace in the context. containerd.New makes no containerd call of its own here (the
-	// connection is dialled, nothing is asked).
+	// namespace in the context. containerd.New asks for the namespace's labels (Namespaces Get, a
+	// default runtime label): a pass-through call for the interposer, never a step.
 	client, err := containerd.New(*address, containerd.WithDefaultNamespace(*ns))
 	if err != nil {
 		return err
