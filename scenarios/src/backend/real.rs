@@ -56,6 +56,9 @@ pub struct RealOptions {
     /// address in use is an error naming it: a registry that already holds blobs would make the
     /// pushes' answers depend on what ran before.
     pub registry_addr: Option<String>,
+    /// A running registry's `HOST:PORT` to use instead of a private one (a test that seeds it in
+    /// one execution and pulls from it in the next); what it holds is the caller's business.
+    pub registry: Option<String>,
     pub budgets: Budgets,
 }
 
@@ -91,9 +94,10 @@ pub fn replay_real(
     }
     let t0 = Instant::now();
     let daemon = Daemon::start().map_err(|e| format!("cannot start containerd: {e}"))?;
-    let registry = match &o.registry_addr {
-        None => Registry::start(),
-        Some(addr) => Registry::start_on(addr),
+    let registry = match (&o.registry, &o.registry_addr) {
+        (Some(_), _) => Ok(None),
+        (None, None) => Registry::start().map(Some),
+        (None, Some(addr)) => Registry::start_on(addr).map(Some),
     };
     let registry = match registry {
         Ok(r) => r,
@@ -102,9 +106,15 @@ pub fn replay_real(
             return Err(format!("cannot start the registry: {e}"));
         }
     };
+    let addr = match (&registry, &o.registry) {
+        (Some(r), _) => r.addr().to_string(),
+        (None, a) => a.clone().unwrap_or_default(),
+    };
     let started = t0.elapsed();
-    let r = set_up_and_run(s, actors, schedule, o, &daemon, registry.addr());
-    let _ = registry.stop();
+    let r = set_up_and_run(s, actors, schedule, o, &daemon, &addr);
+    if let Some(r) = registry {
+        let _ = r.stop();
+    }
     let _ = daemon.stop();
     let mut r = r?;
     r.started = started;
