@@ -66,6 +66,7 @@ mod imp {
         Ok(RealOptions {
             lenient: true,
             registry_addr: a.registry_addr.clone(),
+            registry: None,
             budgets: Budgets {
                 step: duration("step-timeout", &a.step_timeout)?,
                 wait: duration("call-timeout", &a.call_timeout)?,

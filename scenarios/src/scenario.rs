@@ -1055,9 +1055,12 @@ fn parse_commands(
     let one = a
         .command
         .as_ref()
-        .map(|c| (c.span(), vec![c.get_ref().clone()]));
-    let many = a.commands.as_ref().map(|c| (c.span(), c.get_ref().clone()));
-    let main = one.or(many).map(|(span, v)| (span, v, false, "command"));
+        .map(|c| (c.span(), vec![c.get_ref().clone()], false, "command"));
+    let many = a
+        .commands
+        .as_ref()
+        .map(|c| (c.span(), c.get_ref().clone(), false, "commands"));
+    let main = one.or(many);
     let last = a
         .finally
         .as_ref()
