@@ -367,3 +367,96 @@ fn conformance_of_every_push_variant() {
         all.join("\n")
     );
 }
+
+/// Each actor of `s` (all pushes) played by the Go client in `variant`: `push --variant V
+/// --platform P… --plain-http {ref} {registry}/<ref without its host>`.
+fn go_pushes(s: &pushrace_scenarios::scenario::Scenario, variant: &str) -> Vec<RealActor> {
+    use pushrace_scenarios::scenario::ProgramSpec;
+    let actor = |a: &pushrace_scenarios::scenario::ActorSpec| {
+        let ProgramSpec::Push {
+            reference,
+            platforms,
+            ..
+        } = &a.program
+        else {
+            panic!("actor {} is not a push", a.name)
+        };
+        let remote = format!("{{registry}}/{}", reference.split_once('/').unwrap().1);
+        let mut args = vec!["push", "--variant", variant];
+        for p in platforms {
+            args.extend(["--platform", p.as_str()]);
+        }
+        if variant == "lease-held" {
+            args.extend(["--tmp-suffix", a.name.as_str()]);
+        }
+        args.extend(["--plain-http", "{ref}", remote.as_str()]);
+        RealActor {
+            reference: reference.clone(),
+            commands: vec![go(&args)],
+        }
+    };
+    s.actors.iter().map(actor).collect()
+}
+
+/// The model's own shrunk schedules, translated call by call, fail on the Go clients (real
+/// library code) the way the model says, 20 times out of 20 with one trace hash each: same-ref
+/// (v0.18, nerdctl #855) and two-tags (v2.0.5, the open #4470 window); the calls that do not pair
+/// up are only the model's registry steps.
+#[test]
+fn model_schedules_fail_on_the_go_clients_20_of_20() {
+    use pushrace_scenarios::backend::real::{replay_from_model, replay_translated};
+    use pushrace_scenarios::explore::{explore, Options};
+    let _serial = one_interposer();
+    for (name, variant) in [("same-ref", "v0.18"), ("two-tags", "v2.0.5")] {
+        let s = library::load(name)
+            .unwrap()
+            .with_variant(variant.parse().unwrap());
+        let v = explore(&s, &Options::for_scenario(&s))
+            .violation
+            .unwrap_or_else(|| panic!("{name}: the model finds the violation"));
+        let actors = go_pushes(&s, variant);
+        let o = RealOptions {
+            lenient: true,
+            ..RealOptions::default()
+        };
+        let (first, t) = replay_from_model(&s, &actors, &v.schedule, &o).unwrap();
+        for m in &t.model_only {
+            assert!(m.key.starts_with("registry."), "{name}: {m:?}");
+        }
+        let mut hashes = std::collections::BTreeSet::new();
+        let mut first = Some(first);
+        for i in 0..20 {
+            let r = match first.take() {
+                Some(r) => r,
+                None => replay_translated(&s, &actors, &t, &o).unwrap(),
+            };
+            let lost = r.violation.as_ref().unwrap_or_else(|| {
+                panic!(
+                    "{name} run {i}: no violation: {:?} {:#?}",
+                    r.other_failure, r.journal
+                )
+            });
+            assert!(
+                lost.message.contains("not found"),
+                "{name} run {i}: {lost:?}"
+            );
+            let what = lost.what.clone().unwrap_or_default();
+            assert!(what.contains("reduced index"), "{name} run {i}: {lost:?}");
+            assert!(
+                r.journal.disagreements.is_empty(),
+                "{:?}",
+                r.journal.disagreements
+            );
+            hashes.insert(r.execution.as_ref().unwrap().trace.hash.clone());
+        }
+        assert_eq!(
+            hashes.len(),
+            1,
+            "{name}: the replays ran differently: {hashes:?}"
+        );
+        println!(
+            "{name} ({variant}) on the Go clients: 20/20 lost the reduced index; schedule {}",
+            t.schedule.encode()
+        );
+    }
+}

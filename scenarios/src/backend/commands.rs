@@ -71,7 +71,7 @@ impl Place {
 }
 
 /// The step label of starting a command: `exec ctr images push … {registry}/app:1 example.com/app:1-tmp…`
-/// with `{ref}` filled in, the socket argument (`{address}` and the flag before it) left out and
+/// with `{ref}` filled in, the program by its file name, the socket argument (`{address}` and the flag before it) left out and
 /// `{address}`, `{registry}` inside other arguments left as they are: both differ between runs,
 /// and a label enters the trace hash.
 pub fn exec_label(spec: &CommandSpec, reference: &str) -> String {
@@ -81,6 +81,11 @@ pub fn exec_label(spec: &CommandSpec, reference: &str) -> String {
         if a == "{address}" || (next_is_address && a.starts_with('-')) {
             continue;
         }
+        // The program by its file name: where it is installed differs between machines.
+        let a = match i {
+            0 => a.rsplit('/').next().unwrap_or(a),
+            _ => a,
+        };
         shown.push(a.replace("{ref}", reference));
     }
     format!("exec {}", shown.join(" "))

@@ -153,13 +153,29 @@ pub fn replay_from_model(
         (_, Some(f)) => return Err(format!("the real actors, run one after another: {f}")),
     };
     let t = translate(&model, &alone)?;
+    let r = replay_translated(s, actors, &t, &lenient)?;
+    Ok((r, t))
+}
+
+/// Replays a translation's schedule (leniently) on fresh real actors; a real actor that leaves
+/// the plan before any of its calls failed makes the execution a divergence.
+pub fn replay_translated(
+    s: &Scenario,
+    actors: &[RealActor],
+    t: &Translation,
+    o: &RealOptions,
+) -> Result<RealReplay, String> {
+    let lenient = RealOptions {
+        lenient: true,
+        ..o.clone()
+    };
     let mut r = replay_real(s, actors, &t.schedule, &lenient)?;
     if let Ok(e) = &r.execution {
-        if let Some(d) = left_the_plan(e, &t, &r.journal) {
+        if let Some(d) = left_the_plan(e, t, &r.journal) {
             r.execution = Err(d);
         }
     }
-    Ok((r, t))
+    Ok(r)
 }
 
 /// The first real step, before any failed call of its actor, that is not the one planned.
