@@ -11,7 +11,7 @@ pub mod unwrap;
 
 use crate::explore::{self, Options, Verdict};
 use crate::programs::push::Variant;
-use crate::scenario::{self, Scenario};
+use crate::scenario::{self, val, ActorDoc, CheckDoc, FileDoc, ImageDoc, Scenario};
 use classify::{Classification, Family};
 use pushrace_models::oci::{ImageFixture, RoleKind};
 use std::path::{Path, PathBuf};
@@ -53,17 +53,6 @@ pub struct Built {
     pub text: String,
     pub scenario: Scenario,
     pub summary: String,
-}
-
-fn q(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
-}
-
-fn qlist(v: &[String]) -> String {
-    format!(
-        "[{}]",
-        v.iter().map(|s| q(s)).collect::<Vec<_>>().join(", ")
-    )
 }
 
 fn extra_platform(have: &[String]) -> String {
@@ -197,72 +186,77 @@ pub fn scenario_text(
             }
         }
     }
-    let mut t = String::new();
-    t.push_str(&format!(
-        "name = {}\n",
-        q(&format!("triage-{}-{short}", family.name()))
-    ));
-    t.push_str(&format!(
-        "description = {}\n",
-        q(&format!("{}: {summary}", family.name()))
-    ));
-    t.push_str(&format!(
-        "# Written by `pushrace triage {log_name}`: {}.\n",
-        family.title()
-    ));
-    for reason in &c.reasons {
-        t.push_str(&format!("# - {}\n", reason.replace('\n', " ")));
-    }
-    for w in &why {
-        t.push_str(&format!("# {w}\n"));
-    }
+    let mut notes = vec![format!("Written by `pushrace triage {log_name}`: {}.", family.title())];
+    notes.extend(c.reasons.iter().map(|r| format!("- {r}")));
+    notes.extend(why);
+    notes.extend(match image {
+        Some(_) => vec!["The image is the real one (--image, an OCI image layout): its media types and digests are the log's."],
+        None => vec![
+            "The image is a fixture with the same shape (platforms, one layer each), built with OCI media",
+            "types: its digests differ from the log's, and a Docker manifest list in the log is an OCI index here.",
+        ],
+    }.into_iter().map(String::from));
+    notes.push(format!("Variant {v}: {}.", c.variant_source));
+    let mut im = ImageDoc::new(r);
     match image {
-        Some(_) => t.push_str("# The image is the real one (--image, an OCI image layout): its media types and digests are the log's.\n"),
-        None => {
-            t.push_str("# The image is a fixture with the same shape (platforms, one layer each), built with OCI media\n");
-            t.push_str("# types: its digests differ from the log's, and a Docker manifest list in the log is an OCI index here.\n");
-        }
+        Some((dir, _)) => im.layout = Some(val(dir.display().to_string())),
+        None => im.platforms = Some(val(image_platforms)),
     }
-    t.push_str(&format!("# Variant {v}: {}.\n", c.variant_source));
-    t.push_str("containerd = \"1.6\"\n");
-    t.push_str(&format!("gc = {}\n\n[[image]]\nref = {}\n", q(gc), q(r)));
-    match image {
-        Some((dir, _)) => t.push_str(&format!("layout = {}\n", q(&dir.display().to_string()))),
-        None => t.push_str(&format!("platforms = {}\n", qlist(&image_platforms))),
-    }
-    if let Some(f) = &fetched {
-        t.push_str(&format!("fetched = {}\n", qlist(f)));
-    }
-    if !tags.is_empty() {
-        t.push_str(&format!("tags = {}\n", qlist(&tags)));
-    }
-    let actors: Vec<(&str, &String)> = match &second_ref {
+    im.fetched = fetched.map(val);
+    im.tags = (!tags.is_empty()).then(|| val(tags));
+    let refs: Vec<(&str, &String)> = match &second_ref {
         Some(r2) => vec![("push-a", r), ("push-b", r2)],
         None => vec![("push", r)],
     };
-    for (name, rf) in actors {
-        t.push_str(&format!(
-            "\n[[actor]]\nname = {}\nprogram = \"nerdctl.push\"\nref = {}\nplatforms = {}\nvariant = {}\n",
-            q(name),
-            q(rf),
-            qlist(&pushed),
-            q(&v.to_string())
-        ));
-    }
-    t.push_str(&format!("\n[check]\ninvariant = {}\n", q(invariant)));
+    let actor = |(name, rf): (&str, &String)| ActorDoc {
+        reference: Some(val(rf.clone())),
+        platforms: Some(val(pushed.clone())),
+        variant: Some(val(v.to_string())),
+        ..ActorDoc::new(name, "nerdctl.push")
+    };
+    let mut check = CheckDoc {
+        invariant: Some(val(invariant.to_string())),
+        preemptions: Some(val(toml::Value::Integer(2))),
+        budget: Some(val(BUDGET as i64)),
+        ..CheckDoc::default()
+    };
     if family == Family::ConvertTime && c.missing.is_none() {
         // Any push failure counts, but the one to reproduce is the log's: inside the tmp image's
         // creation, not the reduced index the same race also loses.
-        t.push_str(&format!("message = {}\n", q("failed to create a tmp")));
+        check.message = Some(val("failed to create a tmp".to_string()));
     }
     if let Some((e, missing)) = expect {
-        t.push_str(&format!("expect = {}\n", q(e)));
-        if let Some(m) = missing {
-            t.push_str(&format!("missing = {}\n", q(m)));
-        }
+        check.expect = Some(val(e.to_string()));
+        check.missing = missing.map(|m| val(m.to_string()));
     }
-    t.push_str(&format!("preemptions = 2\nbudget = {BUDGET}\n"));
-    Some((t, summary))
+    let doc = FileDoc {
+        name: Some(format!("triage-{}-{short}", family.name())),
+        description: Some(format!("{}: {summary}", family.name())),
+        containerd: Some(val("1.6".to_string())),
+        gc: Some(val(gc.to_string())),
+        registry: None,
+        image: vec![im],
+        actor: refs.into_iter().map(actor).collect(),
+        check: Some(check),
+    };
+    Some((format!("{}{}", comments(&notes), doc.to_toml()), summary))
+}
+
+/// Notes as TOML comment lines, one a note: every line break and control character (which a
+/// comment may not hold, or which would end it) becomes a space, so a note can quote anything
+/// the log said.
+fn comments(notes: &[String]) -> String {
+    let mut out = String::new();
+    for line in notes {
+        let clean: String = line
+            .chars()
+            .map(|c| if c.is_control() && c != '\t' { ' ' } else { c })
+            .collect();
+        out.push_str("# ");
+        out.push_str(clean.trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 /// Explores `s` within the triage bounds.
