@@ -8,6 +8,7 @@ mod apply;
 mod daemon_cmd;
 mod interpose_cmd;
 mod replay_daemon;
+mod replay_real;
 mod scenario_cmd;
 mod triage_cmd;
 

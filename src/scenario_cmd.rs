@@ -158,13 +158,24 @@ pub struct ReplayArgs {
     /// Switch every push to this variant before replaying.
     #[arg(long)]
     pub variant: Option<String>,
-    /// `model` (default) or `containerd`: run the programs against a real daemon, one gRPC call per
-    /// step in the schedule's order (a build with `--features containerd`).
-    #[arg(long, value_enum, default_value_t = crate::daemon_cmd::Backend::Model)]
-    pub backend: crate::daemon_cmd::Backend,
+    /// `model` (default); `containerd`: the model's programs against a real daemon, one gRPC call
+    /// per step in the schedule's order; `real`: the actors' commands as real processes, each call
+    /// held until the schedule picks it (both a build with `--features containerd`).
+    #[arg(long, value_enum, default_value_t = ReplayBackend::Model)]
+    pub backend: ReplayBackend,
     /// With --backend containerd: the socket of a running containerd (default: a fresh private daemon).
     #[arg(long, value_name = "SOCK")]
     pub address: Option<String>,
+    #[command(flatten)]
+    pub real: crate::replay_real::RealArgs,
+}
+
+/// Where `pushrace replay` runs a schedule.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+pub enum ReplayBackend {
+    Model,
+    Containerd,
+    Real,
 }
 
 pub fn replay(a: ReplayArgs) -> ExitCode {
@@ -186,8 +197,21 @@ pub fn replay(a: ReplayArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    if a.backend == crate::daemon_cmd::Backend::Containerd {
-        return crate::replay_daemon::replay(&s, &schedule, &a.trace, a.address.as_deref());
+    match a.backend {
+        ReplayBackend::Containerd => {
+            return crate::replay_daemon::replay(&s, &schedule, &a.trace, a.address.as_deref())
+        }
+        ReplayBackend::Real => return crate::replay_real::replay(&s, &schedule, &a.trace, &a.real),
+        ReplayBackend::Model => {}
+    }
+    if let Some(a) = s.actors.iter().find(|a| {
+        matches!(
+            a.program,
+            pushrace_scenarios::scenario::ProgramSpec::Commands { .. }
+        )
+    }) {
+        eprintln!("pushrace: actor {} of scenario {} has only commands, no model program: replay it with --backend real", a.name, s.name);
+        return ExitCode::from(2);
     }
     let (trace, failed) = match explore::replay(&s, &schedule) {
         Ok(x) => x,

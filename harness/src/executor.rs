@@ -387,6 +387,9 @@ pub struct TraceStep {
     /// "finished" when the actor completed in this step.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// What running the step added to its label ([`Sched::complete_label`]); `label` ends with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completion: Option<String>,
 }
 
 pub(crate) struct RunOutput {
@@ -705,6 +708,7 @@ impl Executor {
                     writes: slot.writes.borrow().iter().map(|k| k.0).collect(),
                     preemption,
                     note: None,
+                    completion: None,
                 });
             }
             self.schedule.push(a as u8);
@@ -721,6 +725,7 @@ impl Executor {
                 if let Some(s) = out.recorded.last_mut() {
                     s.label.push(' ');
                     s.label.push_str(&text);
+                    s.completion = Some(text);
                 }
             }
             match polled {

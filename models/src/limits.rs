@@ -15,6 +15,12 @@ pub const MAX_LAYERS: usize = 16;
 /// Operations in one ops file or one scenario `ops` actor.
 pub const MAX_OPS: usize = 1_000;
 
+/// Commands of one command actor (`command`, `commands` and `finally` together), arguments of
+/// one command, and bytes of one argument.
+pub const MAX_COMMANDS: usize = 16;
+pub const MAX_COMMAND_ARGS: usize = 256;
+pub const MAX_ARG_BYTES: usize = 4096;
+
 /// Bytes of a scenario file, an ops file, an OCI layout's `oci-layout`, `index.json` and its
 /// index, manifest and config blobs.
 pub const MAX_FILE_BYTES: u64 = 4 << 20;

@@ -115,6 +115,13 @@ pub async fn run_actor<C: Client>(c: &C, s: &Scenario, a: &ActorSpec) -> Result<
             .await
             .map(|_| ()),
         ProgramSpec::Ops { actions } => neighbours::ops(c, &a.name, actions).await,
+        ProgramSpec::Commands { .. } => Err(Error::raw(
+            pushrace_models::ErrorKind::NotImplemented,
+            format!(
+                "actor {} has only commands, no model program: it runs on the real backend only",
+                a.name
+            ),
+        )),
     }
 }
 

@@ -2,6 +2,7 @@
 //! exploration bounds and the expected verdict. Every mistake in a file is a [`ScenarioError`]
 //! naming the file, the line and the key; nothing in a file can make the loader panic.
 
+use crate::backend::commands::CommandSpec;
 use crate::programs::push::Variant;
 use pushrace_harness::Strategy;
 use pushrace_models::converter::reduced_index_of;
@@ -90,7 +91,9 @@ pub struct ImageDoc {
 #[serde(deny_unknown_fields)]
 pub struct ActorDoc {
     pub name: Spanned<String>,
-    pub program: Spanned<String>,
+    /// Absent for a commands-only actor (a user's own client, on the real backend only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub program: Option<Spanned<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<Spanned<String>>,
     #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
@@ -120,6 +123,14 @@ pub struct ActorDoc {
     /// The same op tables as an ops file's `[[op]]`s.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ops: Option<Spanned<Vec<Spanned<opsfile::OpTable>>>>,
+    /// The real side (`--backend real`): one command, or several run in order, and commands
+    /// that run even after a failure (`backend/commands.rs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<Spanned<Vec<String>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commands: Option<Spanned<Vec<Vec<String>>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finally: Option<Spanned<Vec<Vec<String>>>>,
 }
 
 /// `[check]`.
@@ -178,7 +189,7 @@ impl ActorDoc {
     pub fn new(name: &str, program: &str) -> ActorDoc {
         ActorDoc {
             name: val(name.to_string()),
-            program: val(program.to_string()),
+            program: Some(val(program.to_string())),
             namespace: None,
             reference: None,
             platforms: None,
@@ -193,6 +204,9 @@ impl ActorDoc {
             ticks: None,
             by: None,
             ops: None,
+            command: None,
+            commands: None,
+            finally: None,
         }
     }
 }
@@ -469,6 +483,11 @@ pub enum ProgramSpec {
     Ops {
         actions: Vec<Action>,
     },
+    /// No model program: the actor is only its commands (a user's own client), so it runs on the
+    /// real backend only. `reference` is what `{ref}` stands for.
+    Commands {
+        reference: Option<String>,
+    },
 }
 
 impl ProgramSpec {
@@ -483,6 +502,22 @@ impl ProgramSpec {
             ProgramSpec::GcTicker { .. } => "gc.ticker",
             ProgramSpec::ClockAdvance { .. } => "clock.advance",
             ProgramSpec::Ops { .. } => "ops",
+            ProgramSpec::Commands { .. } => "commands",
+        }
+    }
+
+    /// The image reference the program is about (what a command's `{ref}` stands for).
+    pub fn reference(&self) -> Option<&str> {
+        match self {
+            ProgramSpec::Push { reference, .. } | ProgramSpec::Pull { reference, .. } => {
+                Some(reference)
+            }
+            ProgramSpec::Rmi { image, .. } | ProgramSpec::CtrRm { image, .. } => Some(image),
+            ProgramSpec::Tag { src, .. } | ProgramSpec::ImageConvert { src, .. } => Some(src),
+            ProgramSpec::Commands { reference } => reference.as_deref(),
+            ProgramSpec::GcTicker { .. }
+            | ProgramSpec::ClockAdvance { .. }
+            | ProgramSpec::Ops { .. } => None,
         }
     }
 }
@@ -494,6 +529,8 @@ pub struct ActorSpec {
     pub name: String,
     pub ctx: Ctx,
     pub program: ProgramSpec,
+    /// The real processes that play this actor on the real backend (empty: none given).
+    pub commands: Vec<CommandSpec>,
 }
 
 /// A loaded, validated scenario with its fixture store built.
@@ -834,8 +871,9 @@ fn parse_actors(
             return Err(l.err(Some(a.name.span()), "name", why));
         }
         let program = parse_program(l, a, names)?;
+        let commands = parse_commands(l, a, program.reference().is_some())?;
         let ctx = Ctx::new(l.namespace(&a.namespace)?);
-        actors.push(ActorSpec { name, ctx, program });
+        actors.push(ActorSpec { name, ctx, program, commands });
     }
     if actors.is_empty() {
         return Err(l.err(None, "actor", "a scenario needs at least one [[actor]]"));
@@ -846,6 +884,7 @@ fn parse_actors(
             name: "gc".into(),
             ctx: Ctx::default(),
             program: ProgramSpec::GcTicker { ticks: DEFAULT_TICKS },
+            commands: Vec::new(),
         });
     }
     let max = pushrace_harness::MAX_ACTORS;
@@ -873,7 +912,11 @@ fn parse_program(
     a: &ActorDoc,
     names: &BTreeMap<String, Arc<ImageFixture>>,
 ) -> Result<ProgramSpec, ScenarioError> {
-    let prog = a.program.get_ref().as_str();
+    let Some(program) = &a.program else {
+        return commands_only(l, a);
+    };
+    let pspan = Some(program.span());
+    let prog = program.get_ref().as_str();
     // Which optional keys each program takes; any other key given is an error.
     let takes: &[&str] = match prog {
         "nerdctl.push" => &["ref", "platforms", "all_platforms", "variant"],
@@ -889,7 +932,7 @@ fn parse_program(
         "ops" => &["ops"],
         other => {
             return Err(l.err(
-                Some(a.program.span()),
+                pspan,
                 "program",
                 format!("unknown program {other:?}; expected one of: {PROGRAMS}"),
             ))
@@ -924,7 +967,7 @@ fn parse_program(
     let image_ref = |v: &Option<Spanned<String>>, key: &str| -> Result<String, ScenarioError> {
         let v = v
             .as_ref()
-            .ok_or_else(|| l.err(Some(a.program.span()), key, format!("{prog} needs `{key}`")))?;
+            .ok_or_else(|| l.err(pspan.clone(), key, format!("{prog} needs `{key}`")))?;
         if !names.contains_key(v.get_ref()) {
             let known: Vec<&String> = names.keys().collect();
             return Err(l.err(
@@ -942,7 +985,7 @@ fn parse_program(
         match v {
             Some(s) if !s.get_ref().is_empty() => Ok(s.get_ref().clone()),
             Some(s) => Err(l.err(Some(s.span()), key, "must not be empty")),
-            None => Err(l.err(Some(a.program.span()), key, format!("{prog} needs `{key}`"))),
+            None => Err(l.err(pspan.clone(), key, format!("{prog} needs `{key}`"))),
         }
     };
     let platforms_of = |reference: &str,
@@ -1043,7 +1086,7 @@ fn parse_program(
         "clock.advance" => {
             let by = a.by.as_ref().ok_or_else(|| {
                 l.err(
-                    Some(a.program.span()),
+                    pspan.clone(),
                     "by",
                     "clock.advance needs `by` (a duration such as \"25h\")",
                 )
@@ -1056,7 +1099,7 @@ fn parse_program(
         "ops" => {
             let ops = a.ops.as_ref().ok_or_else(|| {
                 l.err(
-                    Some(a.program.span()),
+                    pspan.clone(),
                     "ops",
                     "ops needs `ops = [ { op = \"…\", … }, … ]`",
                 )
@@ -1081,6 +1124,121 @@ fn ops_err(l: &Loader, ops: Span, e: pushrace_models::opsfile::InputError) -> Sc
         line: e.line.or_else(|| l.err(Some(ops), "", "").line),
         ..l.err(None, "ops", format!("{at}{key}{}", e.message))
     }
+}
+
+/// An actor with no `program`: only its commands, and a `ref` for `{ref}` if it wants one.
+fn commands_only(l: &Loader, a: &ActorDoc) -> Result<ProgramSpec, ScenarioError> {
+    let name_span = Some(a.name.span());
+    if a.command.is_none() && a.commands.is_none() {
+        let why = format!("an actor needs a `program` (one of: {PROGRAMS}) or a `command`");
+        return Err(l.err(name_span, "program", why));
+    }
+    let others = [
+        ("platforms", a.platforms.is_some()),
+        ("all_platforms", a.all_platforms.is_some()),
+        ("variant", a.variant.is_some()),
+        ("fetched", a.fetched.is_some()),
+        ("src", a.src.is_some()),
+        ("dst", a.dst.is_some()),
+        ("image", a.image.is_some()),
+        ("force", a.force.is_some()),
+        ("sync", a.sync.is_some()),
+        ("ticks", a.ticks.is_some()),
+        ("by", a.by.is_some()),
+        ("ops", a.ops.is_some()),
+    ];
+    if let Some((k, _)) = others.iter().find(|(_, given)| *given) {
+        let why = "a parameter of a model program, and this actor has no `program` (a commands-only actor takes `ref`)";
+        return Err(l.err(name_span, k, why));
+    }
+    let reference = match &a.reference {
+        Some(r) if r.get_ref().is_empty() => {
+            return Err(l.err(Some(r.span()), "ref", "must not be empty"))
+        }
+        r => r.as_ref().map(|r| r.get_ref().clone()),
+    };
+    Ok(ProgramSpec::Commands { reference })
+}
+
+/// The actor's real side: `command` (one) or `commands` (in order), then `finally` (run even
+/// after a failure). Placeholders other than `{address}`, `{registry}` and `{ref}` (the last only
+/// when the actor has a reference) are refused, so nothing reaches a process unsubstituted.
+fn parse_commands(
+    l: &Loader,
+    a: &ActorDoc,
+    has_ref: bool,
+) -> Result<Vec<CommandSpec>, ScenarioError> {
+    use pushrace_models::limits::{MAX_ARG_BYTES, MAX_COMMANDS, MAX_COMMAND_ARGS};
+    if let (Some(_), Some(c)) = (&a.command, &a.commands) {
+        let why = "give `command` (one) or `commands` (several), not both";
+        return Err(l.err(Some(c.span()), "commands", why));
+    }
+    let one = a
+        .command
+        .as_ref()
+        .map(|c| (c.span(), vec![c.get_ref().clone()], false, "command"));
+    let many = a
+        .commands
+        .as_ref()
+        .map(|c| (c.span(), c.get_ref().clone(), false, "commands"));
+    let main = one.or(many);
+    let last = a
+        .finally
+        .as_ref()
+        .map(|c| (c.span(), c.get_ref().clone(), true, "finally"));
+    if let (None, Some((span, ..))) = (&main, &last) {
+        let why = "`finally` runs after an actor's `command` or `commands`; give one of those";
+        return Err(l.err(Some(span.clone()), "finally", why));
+    }
+    let mut out = Vec::new();
+    for (span, list, always, key) in main.into_iter().chain(last) {
+        let err = |why: String| l.err(Some(span.clone()), key, why);
+        if list.is_empty() || out.len() + list.len() > MAX_COMMANDS {
+            return Err(err(format!("expected 1 to {MAX_COMMANDS} commands in all")));
+        }
+        for argv in list {
+            if argv.is_empty() || argv[0].is_empty() || argv.len() > MAX_COMMAND_ARGS {
+                let why = format!("a command is a non-empty list of at most {MAX_COMMAND_ARGS} arguments whose first is the program");
+                return Err(err(why));
+            }
+            for arg in &argv {
+                if arg.len() > MAX_ARG_BYTES || arg.contains('\0') {
+                    return Err(err(format!(
+                        "an argument is at most {MAX_ARG_BYTES} bytes, without NUL"
+                    )));
+                }
+                if let Some(bad) = unknown_placeholder(arg, has_ref) {
+                    let known = match has_ref {
+                        true => "{address}, {registry} or {ref}",
+                        false => "{address} or {registry} (this actor has no `ref` for {ref})",
+                    };
+                    return Err(err(format!("{bad} in {arg:?}: expected {known}")));
+                }
+            }
+            let spec = CommandSpec { argv, always };
+            out.push(spec);
+        }
+    }
+    Ok(out)
+}
+
+/// The first placeholder (`{` lower-case letters or `_` `}`) in `arg` that this actor cannot fill;
+/// other braces (`${HOME}` in a shell command) are literal.
+fn unknown_placeholder(arg: &str, has_ref: bool) -> Option<String> {
+    let mut rest = arg;
+    while let Some(i) = rest.find('{') {
+        let tail = &rest[i + 1..];
+        let name_len = tail
+            .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+            .unwrap_or(tail.len());
+        let closed = name_len > 0 && tail[name_len..].starts_with('}');
+        let name = &tail[..name_len];
+        if closed && !(name == "address" || name == "registry" || (name == "ref" && has_ref)) {
+            return Some(format!("{{{name}}}"));
+        }
+        rest = tail;
+    }
+    None
 }
 
 fn parse_check(l: &Loader, c: Option<&CheckDoc>) -> Result<CheckSpec, ScenarioError> {

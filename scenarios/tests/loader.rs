@@ -232,3 +232,90 @@ fn a_preemption_bound_is_0_to_64_or_none() {
         );
     }
 }
+
+/// Command actors: `command` (one) or `commands`, then `finally` (run after a failure too); the
+/// placeholders are filled in from the actor (`{ref}` is its program's reference).
+#[test]
+fn command_actors_load_with_their_commands_in_order() {
+    use pushrace_scenarios::backend::commands::{CommandSpec, Place};
+    let text = GOOD.replace(
+        "variant = \"v0.18\"",
+        "variant = \"v0.18\"\ncommands = [[\"ctr\", \"-a\", \"{address}\", \"images\", \"convert\", \"{ref}\", \"{ref}-tmp\"], [\"true\"]]\nfinally = [[\"sh\", \"-c\", \"echo ${HOME} {registry}\"]]",
+    );
+    let s = parse("ok.toml", &text).unwrap();
+    let c = &s.actors[0].commands;
+    assert_eq!(c.len(), 3);
+    assert_eq!(
+        (c[0].always, c[1].always, c[2].always),
+        (false, false, true)
+    );
+    assert_eq!(c[1], CommandSpec::new(&["true"]));
+    let place = Place {
+        address: "/run/a.sock".into(),
+        registry: "127.0.0.1:5000".into(),
+        reference: "example.com/app:1".into(),
+    };
+    let argv = c[0].substituted(&place);
+    assert_eq!(argv[2], "/run/a.sock");
+    assert_eq!(argv[6], "example.com/app:1-tmp");
+    // `${HOME}` is the shell's: braces around anything but a known lower-case name stay literal.
+    assert_eq!(c[2].substituted(&place)[2], "echo ${HOME} 127.0.0.1:5000");
+    let only = "[[image]]\nref = \"example.com/app:1\"\n[[actor]]\nname = \"mine\"\nref = \"x\"\ncommand = [\"my-client\", \"{ref}\"]\n";
+    let s = parse("only.toml", only).unwrap();
+    assert_eq!(s.actors[0].program.name(), "commands");
+    assert_eq!(s.actors[0].program.reference(), Some("x"));
+}
+
+#[test]
+fn bad_commands_name_their_key_and_line() {
+    let with = |extra: &str| {
+        GOOD.replace(
+            "variant = \"v0.18\"",
+            &format!("variant = \"v0.18\"\n{extra}"),
+        )
+    };
+    let cases = [
+        (
+            with("command = [\"ctr\", \"{adress}\"]"),
+            ":12: key `command`: {adress} in \"{adress}\": expected {address}, {registry} or {ref}",
+        ),
+        (
+            with("command = []"),
+            ":12: key `command`: a command is a non-empty list",
+        ),
+        (
+            with("command = [\"a\"]\ncommands = [[\"b\"]]"),
+            ":13: key `commands`: give `command` (one) or `commands` (several), not both",
+        ),
+        (
+            with("finally = [[\"rm\"]]"),
+            ":12: key `finally`: `finally` runs after",
+        ),
+        (
+            with("commands = []"),
+            ":12: key `commands`: expected 1 to 16 commands",
+        ),
+        (with("command = [\"\"]"), "whose first is the program"),
+    ];
+    for (text, want) in cases {
+        let e = err(&text);
+        assert!(e.contains(want), "{want:?} not in {e}");
+    }
+    // A commands-only actor: no `{ref}` without a `ref`, no model program's parameters, and an
+    // actor with neither `program` nor `command` is told it needs one.
+    let only = |actor: &str| {
+        format!("[[image]]\nref = \"example.com/app:1\"\n[[actor]]\nname = \"mine\"\n{actor}")
+    };
+    let e = err(&only("command = [\"c\", \"{ref}\"]\n"));
+    assert!(e.contains("this actor has no `ref` for {ref}"), "{e}");
+    let e = err(&only("command = [\"c\"]\nvariant = \"v0.18\"\n"));
+    assert!(
+        e.contains("key `variant`") && e.contains("no `program`"),
+        "{e}"
+    );
+    let e = err(&only(""));
+    assert!(
+        e.contains("needs a `program`") && e.contains("or a `command`"),
+        "{e}"
+    );
+}

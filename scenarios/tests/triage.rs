@@ -465,8 +465,6 @@ proptest! {
 // scenario its own loader refused (or, for the file name, a different valid scenario); the file
 // written must load from disk and mean what the log said.
 
-const HEADLINE_PUSH: &str = "+ nerdctl --namespace=nerdctl-test push 127.0.0.1:5000/testpush-insecure-with-login:1";
-const HEADLINE_FATAL: &str = "content digest sha256:83bf22e8705adaaaf38634266c57a41fb2fb9867f61bf942e13b8432b2d7cda4: not found";
 
 /// Triage of `log` named `name`; the scenario file it wrote, loaded back from disk.
 fn written(name: &str, log: &str) -> (triage::Triage, pushrace_scenarios::scenario::Scenario, String) {

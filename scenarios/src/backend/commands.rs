@@ -33,26 +33,56 @@ impl CommandSpec {
         self
     }
 
-    /// The argv with `{address}`, `{registry}` and `{ref}` substituted.
-    pub fn substituted(&self, address: &str, registry: &str, reference: &str) -> Vec<String> {
+    /// The argv with the placeholders filled in.
+    pub fn substituted(&self, place: &Place) -> Vec<String> {
         let sub = |a: &String| {
-            a.replace("{address}", address)
-                .replace("{registry}", registry)
-                .replace("{ref}", reference)
+            a.replace("{address}", &place.address)
+                .replace("{registry}", &place.registry)
+                .replace("{ref}", &place.reference)
         };
         self.argv.iter().map(sub).collect()
     }
 }
 
-/// The step label of starting a command: `exec ctr images push …` (the socket path, which
-/// differs between runs, is not in it).
-pub fn exec_label(spec: &CommandSpec) -> String {
-    let shown: Vec<&str> = spec
-        .argv
-        .iter()
-        .map(String::as_str)
-        .filter(|a| *a != "{address}" && *a != "--address" && *a != "-a")
-        .collect();
+/// What a command actor's placeholders stand for in one execution.
+#[derive(Clone, Debug)]
+pub struct Place {
+    /// `{address}`: the actor's interposer socket.
+    pub address: String,
+    /// `{registry}`: the private registry's `HOST:PORT`.
+    pub registry: String,
+    /// `{ref}`: the actor's reference.
+    pub reference: String,
+}
+
+impl Place {
+    /// `text` with this execution's socket and registry address written as their placeholders,
+    /// so that what reaches a trace is the same in every execution.
+    pub fn normalise(&self, text: &str) -> String {
+        let t = match self.address.is_empty() {
+            true => text.to_string(),
+            false => text.replace(&self.address, "{address}"),
+        };
+        match self.registry.is_empty() {
+            true => t,
+            false => t.replace(&self.registry, "{registry}"),
+        }
+    }
+}
+
+/// The step label of starting a command: `exec ctr images push … {registry}/app:1 example.com/app:1-tmp…`
+/// with `{ref}` filled in, the socket argument (`{address}` and the flag before it) left out and
+/// `{address}`, `{registry}` inside other arguments left as they are: both differ between runs,
+/// and a label enters the trace hash.
+pub fn exec_label(spec: &CommandSpec, reference: &str) -> String {
+    let mut shown = Vec::new();
+    for (i, a) in spec.argv.iter().enumerate() {
+        let next_is_address = spec.argv.get(i + 1).is_some_and(|n| n == "{address}");
+        if a == "{address}" || (next_is_address && a.starts_with('-')) {
+            continue;
+        }
+        shown.push(a.replace("{ref}", reference));
+    }
     format!("exec {}", shown.join(" "))
 }
 
@@ -62,12 +92,37 @@ pub fn tail(bytes: &[u8], max: usize) -> String {
     String::from_utf8_lossy(&bytes[from..]).trim().to_string()
 }
 
-/// A failed command as the actor's error: NotFound when its stderr says `not found` (so that
+/// The line of a client's stderr that says why it failed: its last non-empty line, without a
+/// logrus `time="…"` field (it enters the trace hash, which must not depend on the clock).
+pub fn last_line(stderr: &str) -> String {
+    let line = stderr
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    let mut out = Vec::new();
+    let mut words = line.split(' ').peekable();
+    while let Some(w) = words.next() {
+        if let Some(rest) = w.strip_prefix("time=\"") {
+            // Skip to the word that closes the quoted timestamp.
+            let mut closed = rest.ends_with('"');
+            while !closed {
+                closed = words.next().map_or(true, |n| n.ends_with('"'));
+            }
+            continue;
+        }
+        out.push(w);
+    }
+    out.join(" ")
+}
+
+/// A failed command as the actor's error: `label` (the command as its `exec` step shows it),
+/// how it ended, and the last line of its stderr; NotFound when that says `not found` (so that
 /// `Error::missing_digest` reads the digest out of ctr's `content digest …: not found`).
-pub fn failure(shown: &str, status: &str, stderr: &str) -> Error {
-    let kind = match stderr.contains("not found") {
+pub fn failure(label: &str, status: &str, why: &str) -> Error {
+    let kind = match why.contains("not found") {
         true => ErrorKind::NotFound,
         false => ErrorKind::Unknown,
     };
-    Error::raw(kind, format!("`{shown}` {status}: {stderr}"))
+    Error::raw(kind, format!("`{label}` {status}: {why}"))
 }

@@ -22,7 +22,7 @@
 //! exit, `execution` for everything; a process past one is killed and the execution fails as a
 //! backend failure.
 
-use super::commands::{exec_label, failure, tail, CommandSpec};
+use super::commands::{exec_label, failure, last_line, tail, CommandSpec, Place};
 use super::external::{Feed, Next};
 use super::{Answer, Exec, Request};
 use pushrace_daemon::interpose::{Admit, CallInfo, Ended, Event, HoldGate};
@@ -59,20 +59,27 @@ impl Default for Budgets {
 #[derive(Default, Debug)]
 pub struct Journal {
     pub disagreements: Vec<String>,
-    /// Each actor's commands: (argv shown, exit status text, stderr tail).
+    /// Each actor's commands: (actor, argv shown, exit status text, stderr tail).
     pub exits: Vec<(String, String, String, String)>,
+    /// Calls the daemon answered with an error: (actor, the actor's step ordinal, 0-based).
+    pub errors: Vec<(String, usize)>,
 }
 
 struct Proc {
     child: Child,
     shown: String,
+    /// The command as its `exec` step shows it (what a failure names).
+    label: String,
+    /// Step-class calls this process made.
+    calls: usize,
     stderr: Arc<Mutex<Vec<u8>>>,
 }
 
 /// One command actor's feed.
 pub struct CommandFeed {
     actor: String,
-    commands: Vec<(CommandSpec, Vec<String>)>,
+    commands: Vec<CommandSpec>,
+    place: Place,
     next_cmd: usize,
     failed: Option<Error>,
     proc: Option<Proc>,
@@ -82,6 +89,8 @@ pub struct CommandFeed {
     current: Option<(CallInfo, oneshot::Sender<Admit>)>,
     starting: bool,
     completion: Option<String>,
+    /// Steps of this actor run so far.
+    steps: usize,
     leases: HashMap<String, String>,
     budgets: Budgets,
     deadline: Instant,
@@ -89,10 +98,11 @@ pub struct CommandFeed {
 }
 
 impl CommandFeed {
-    /// The feed of `actor`, whose commands are already substituted.
+    /// The feed of `actor`, running `commands` with the placeholders of `place`.
     pub fn new(
         actor: &str,
-        commands: Vec<(CommandSpec, Vec<String>)>,
+        place: Place,
+        commands: Vec<CommandSpec>,
         gate: Arc<HoldGate>,
         budgets: Budgets,
         journal: Rc<RefCell<Journal>>,
@@ -100,6 +110,7 @@ impl CommandFeed {
         CommandFeed {
             actor: actor.to_string(),
             commands,
+            place,
             next_cmd: 0,
             failed: None,
             proc: None,
@@ -109,6 +120,7 @@ impl CommandFeed {
             current: None,
             starting: false,
             completion: None,
+            steps: 0,
             leases: HashMap::new(),
             budgets,
             deadline: Instant::now() + budgets.execution,
@@ -128,18 +140,22 @@ impl CommandFeed {
 
     /// Kills the actor's process and names what went wrong.
     fn fail(&mut self, why: String) -> String {
-        let shown = self.proc.as_ref().map(|p| p.shown.clone());
+        // The harness names the actor; the label, not the argv, keeps the socket path (which
+        // differs between runs) out of the trace.
+        let label = self.proc.as_ref().map(|p| p.label.clone());
         self.kill();
-        match shown {
-            Some(s) => format!("actor {}: `{s}`: {why}", self.actor),
-            None => format!("actor {}: {why}", self.actor),
+        match label {
+            Some(l) => format!("`{l}`: {why}"),
+            None => why,
         }
     }
 
     fn spawn(&mut self) -> Result<(), String> {
-        let (_, argv) = &self.commands[self.next_cmd];
+        let spec = &self.commands[self.next_cmd];
         self.next_cmd += 1;
+        let argv = spec.substituted(&self.place);
         let shown = argv.join(" ");
+        let label = exec_label(spec, &self.place.reference)["exec ".len()..].to_string();
         use std::os::unix::process::CommandExt;
         let child = Command::new(&argv[0])
             .args(&argv[1..])
@@ -148,8 +164,7 @@ impl CommandFeed {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn();
-        let mut child =
-            child.map_err(|e| format!("actor {}: cannot run `{shown}`: {e}", self.actor))?;
+        let mut child = child.map_err(|e| format!("cannot run `{label}`: {e}"))?;
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let (mut pipe, sink) = (child.stderr.take().expect("piped"), stderr.clone());
         std::thread::spawn(move || {
@@ -160,13 +175,17 @@ impl CommandFeed {
         self.proc = Some(Proc {
             child,
             shown,
+            label,
+            calls: 0,
             stderr,
         });
         Ok(())
     }
 
-    /// The process exited: record it; a failure becomes the actor's result.
-    fn exited(&mut self, status: std::process::ExitStatus) {
+    /// The process exited: record it; a failure becomes the actor's result, except a failure
+    /// before any call, which never reached containerd and so says nothing about the schedule: that
+    /// is a backend failure (a wrong flag, a missing file, a client that cannot connect).
+    fn exited(&mut self, status: std::process::ExitStatus) -> Result<(), String> {
         let p = self.proc.take().expect("a process");
         // The stderr reader ends with the process; give it a moment to hand over.
         let deadline = Instant::now() + Duration::from_secs(2);
@@ -180,20 +199,26 @@ impl CommandFeed {
         };
         let entry = (
             self.actor.clone(),
-            p.shown.clone(),
+            self.place.normalise(&p.shown),
             text.clone(),
             err.clone(),
         );
         self.journal.borrow_mut().exits.push(entry);
-        if !status.success() && self.failed.is_none() {
-            self.failed = Some(failure(&p.shown, &text, &err));
+        let why = self.place.normalise(&last_line(&err));
+        if !status.success() && p.calls == 0 {
+            let why = format!("`{}` {text} before making any call: {why}", p.label);
+            return Err(why);
         }
+        if !status.success() && self.failed.is_none() {
+            self.failed = Some(failure(&p.label, &text, &why));
+        }
+        Ok(())
     }
 
     /// Moves to the next command to start (after a failure only those marked always); whether
     /// there is one.
     fn next_command(&mut self) -> bool {
-        while let Some((spec, _)) = self.commands.get(self.next_cmd) {
+        while let Some(spec) = self.commands.get(self.next_cmd) {
             if self.failed.is_none() || spec.always {
                 return true;
             }
@@ -204,7 +229,12 @@ impl CommandFeed {
 
     fn handle(&mut self, e: Event) -> Result<(), String> {
         match e {
-            Event::Held { call, admit } => self.pending.push_back((call, admit)),
+            Event::Held { call, admit } => {
+                if let Some(p) = self.proc.as_mut() {
+                    p.calls += 1;
+                }
+                self.pending.push_back((call, admit))
+            }
             Event::Refused(call) => {
                 let why = format!(
                     "unsupported call {} (the model does not know it)",
@@ -305,7 +335,7 @@ impl CommandFeed {
                     return Ok(Next::Finished(self.failed.take().map_or(Ok(()), Err)));
                 }
                 self.starting = true;
-                let label = exec_label(&self.commands[self.next_cmd].0);
+                let label = exec_label(&self.commands[self.next_cmd], &self.place.reference);
                 return Ok(Next::Request {
                     request: Request::Opaque(label),
                     widen: false,
@@ -326,7 +356,7 @@ impl CommandFeed {
                 while let Ok(e) = self.events.try_recv() {
                     self.handle(e)?;
                 }
-                self.exited(status);
+                self.exited(status)?;
                 continue;
             }
             if Instant::now() > until.min(self.deadline) {
@@ -360,7 +390,6 @@ impl CommandFeed {
                 Ok(Event::Inner(c)) => {
                     inner.insert(c.seq);
                 }
-                Ok(Event::Held { call, admit }) => self.pending.push_back((call, admit)),
                 Ok(e) => self.handle(e)?,
                 Err(_) => {
                     self.gate.close(&self.actor);
@@ -405,6 +434,7 @@ impl Feed for CommandFeed {
     }
 
     fn run(&mut self, request: &Request, exec: &dyn Exec) -> Result<Answer, String> {
+        self.steps += 1;
         if std::mem::take(&mut self.starting) {
             self.spawn()?;
             return Ok(Answer::Done);
@@ -412,6 +442,10 @@ impl Feed for CommandFeed {
         let (call, admit) = self.current.take().expect("a held call was offered");
         let ended = self.release(&call, admit)?;
         let real = real_result(&ended);
+        if real.is_err() {
+            let at = (self.actor.clone(), self.steps - 1);
+            self.journal.borrow_mut().errors.push(at);
+        }
         let op = match &ended.write {
             Some(w) if w.messages > 0 => Some(self.normalise(w.op(&call.ctx))),
             _ => match request {

@@ -17,6 +17,7 @@ pub mod external;
 pub mod footprint;
 pub mod locked;
 pub mod model;
+pub mod translate;
 
 pub mod commands;
 

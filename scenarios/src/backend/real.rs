@@ -3,9 +3,10 @@
 //! backend, a private registry, one interposer socket per actor, and the schedule's order
 //! enforced call by call (`interposed.rs` states the rules).
 
-use super::commands::CommandSpec;
+use super::commands::{CommandSpec, Place};
 use super::daemon::set_up_with;
 use super::interposed::{Budgets, CommandFeed, Journal};
+use super::translate::{sides, translate, Translation};
 use super::{spawn_scenario, Driver, Outcomes};
 use crate::explore::{self, initial_sim, Violation};
 use crate::scenario::Scenario;
@@ -25,13 +26,38 @@ pub struct RealActor {
     pub commands: Vec<CommandSpec>,
 }
 
+impl RealActor {
+    /// The real side of each of `s`'s actors: its `command`/`commands`/`finally`, with `{ref}`
+    /// standing for its program's reference. `Err` names an actor that has no commands.
+    pub fn of_scenario(s: &Scenario) -> Result<Vec<RealActor>, String> {
+        let real = |a: &crate::scenario::ActorSpec| {
+            match a.commands.is_empty() {
+            true => Err(format!(
+                "actor {} of scenario {} has no commands: give it `command` or `commands` to run it on the real backend",
+                a.name, s.name
+            )),
+            false => Ok(RealActor {
+                reference: a.program.reference().unwrap_or_default().to_string(),
+                commands: a.commands.clone(),
+            }),
+        }
+        };
+        s.actors.iter().map(real).collect()
+    }
+}
+
 /// How to run.
 #[derive(Clone, Debug, Default)]
 pub struct RealOptions {
     /// Follow the schedule leniently ([`Explorer::replay_lenient`]): an order written without
     /// counting every step. The execution carries the exact schedule that ran.
     pub lenient: bool,
-    /// A running registry's `HOST:PORT` instead of a private one.
+    /// Where the private registry listens (`HOST:PORT`; default a free loopback port). An
+    /// address in use is an error naming it: a registry that already holds blobs would make the
+    /// pushes' answers depend on what ran before.
+    pub registry_addr: Option<String>,
+    /// A running registry's `HOST:PORT` to use instead of a private one (a test that seeds it in
+    /// one execution and pulls from it in the next); what it holds is the caller's business.
     pub registry: Option<String>,
     pub budgets: Budgets,
 }
@@ -68,9 +94,17 @@ pub fn replay_real(
     }
     let t0 = Instant::now();
     let daemon = Daemon::start().map_err(|e| format!("cannot start containerd: {e}"))?;
-    let registry = match &o.registry {
-        Some(_) => None,
-        None => Some(Registry::start().map_err(|e| format!("cannot start the registry: {e}"))?),
+    let registry = match (&o.registry, &o.registry_addr) {
+        (Some(_), _) => Ok(None),
+        (None, None) => Registry::start().map(Some),
+        (None, Some(addr)) => Registry::start_on(addr).map(Some),
+    };
+    let registry = match registry {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = daemon.stop();
+            return Err(format!("cannot start the registry: {e}"));
+        }
     };
     let addr = match (&registry, &o.registry) {
         (Some(r), _) => r.addr().to_string(),
@@ -78,13 +112,81 @@ pub fn replay_real(
     };
     let started = t0.elapsed();
     let r = set_up_and_run(s, actors, schedule, o, &daemon, &addr);
-    if let Some(reg) = registry {
-        let _ = reg.stop();
+    if let Some(r) = registry {
+        let _ = r.stop();
     }
     let _ = daemon.stop();
     let mut r = r?;
     r.started = started;
     Ok(r)
+}
+
+/// Replays the model schedule `schedule` of `s` on its real actors, translated call by call
+/// (`translate.rs`): the model trace, one run of the real actors one after another for their
+/// calls, the translation, and its replay. A real actor that leaves the translation's plan before
+/// any call of it failed is a divergence (the execution's `Err`), never a verdict.
+pub fn replay_from_model(
+    s: &Scenario,
+    actors: &[RealActor],
+    schedule: &Schedule,
+    o: &RealOptions,
+) -> Result<(RealReplay, Translation), String> {
+    let (model, _) = explore::replay(s, schedule).map_err(|e| {
+        format!(
+            "the schedule does not fit the model of scenario {}: {e}",
+            s.name
+        )
+    })?;
+    let lenient = RealOptions {
+        lenient: true,
+        ..o.clone()
+    };
+    let serial = replay_real(
+        s,
+        actors,
+        &Schedule::new(s.actors.len(), Vec::new()),
+        &lenient,
+    )?;
+    let alone = match (&serial.execution, &serial.other_failure) {
+        (Ok(e), None) => e.trace.clone(),
+        (Err(d), _) => return Err(format!("the real actors, run one after another: {d}")),
+        (_, Some(f)) => return Err(format!("the real actors, run one after another: {f}")),
+    };
+    let t = translate(&model, &alone)?;
+    let mut r = replay_real(s, actors, &t.schedule, &lenient)?;
+    if let Ok(e) = &r.execution {
+        if let Some(d) = left_the_plan(e, &t, &r.journal) {
+            r.execution = Err(d);
+        }
+    }
+    Ok((r, t))
+}
+
+/// The first real step, before any failed call of its actor, that is not the one planned.
+fn left_the_plan(e: &Execution, t: &Translation, j: &Journal) -> Option<Divergence> {
+    let ran = sides(&e.trace);
+    let mut count = vec![0usize; t.planned.len()];
+    for (step, side) in ran.iter().enumerate() {
+        let a = side.actor;
+        let k = count[a];
+        count[a] += 1;
+        let failed_before = j
+            .errors
+            .iter()
+            .any(|(n, at)| *n == e.trace.actors[a] && *at < k);
+        if failed_before || t.planned[a].get(k) == Some(&side.key) {
+            continue;
+        }
+        let planned = t.planned[a].get(k).map_or("its end", String::as_str);
+        return Some(Divergence {
+            step,
+            message: format!(
+                "actor {} made `{}` where the translation planned `{planned}`",
+                e.trace.actors[a], side.key
+            ),
+        });
+    }
+    None
 }
 
 fn set_up_fixture(s: &Scenario, daemon: &Daemon) -> Result<(), String> {
@@ -129,15 +231,15 @@ fn set_up_and_run(
         let (journal, outcomes, budgets) = (journal.clone(), outcomes.clone(), o.budgets);
         move |w: &mut World| {
             let feed = |i: usize| {
-                let address = listen[i].1.display().to_string();
-                let a = &actors[i];
-                let cmds = a
-                    .commands
-                    .iter()
-                    .map(|c| (c.clone(), c.substituted(&address, registry, &a.reference)));
+                let place = Place {
+                    address: listen[i].1.display().to_string(),
+                    registry: registry.to_string(),
+                    reference: actors[i].reference.clone(),
+                };
                 let feed = CommandFeed::new(
                     &listen[i].0,
-                    cmds.collect(),
+                    place,
+                    actors[i].commands.clone(),
                     gate.clone(),
                     budgets,
                     journal.clone(),

@@ -1,0 +1,307 @@
+//! The Go clients (clients/go, nerdctl's push path, pull and rmi on containerd 1.6.20's own
+//! library) run alone as real actors under the scheduler, through the interposer, on a private
+//! containerd and registry: each variant's push of push-single's fixture passes, and its step
+//! labels are printed (docs/go-clients.md records them: the input of the conformance work).
+//!
+//! The binary is built by `ci/build-go-clients` (run here once per test process: a no-op when the
+//! sources' hash is unchanged), so `cargo test` works on a machine where `ci/run` installed Go
+//! and containerd's Go library.
+
+#![cfg(feature = "containerd")]
+
+use pushrace_harness::Schedule;
+use pushrace_scenarios::backend::commands::CommandSpec;
+use pushrace_scenarios::backend::real::{replay_real, RealActor, RealOptions, RealReplay};
+use pushrace_scenarios::library;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// The Go client's path, built (or found up to date) by ci/build-go-clients.
+fn go_client() -> &'static str {
+    static BIN: OnceLock<String> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let script = root.join("ci/build-go-clients");
+        let out = std::process::Command::new(&script)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        assert!(
+            out.status.success(),
+            "{} failed ({}); ci/run installs golang-go and golang-github-containerd-containerd-dev:\n{}",
+            script.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let bin = stdout.lines().last().unwrap_or_default().trim().to_string();
+        assert!(
+            std::path::Path::new(&bin).is_file(),
+            "ci/build-go-clients printed {bin:?}, which is not a file"
+        );
+        bin
+    })
+}
+
+/// One command of the Go client against the actor's socket: `pushrace-go-client --address
+/// {address} ARGS…`.
+fn go(args: &[&str]) -> CommandSpec {
+    let mut argv = vec![go_client(), "--address", "{address}"];
+    argv.extend_from_slice(args);
+    CommandSpec::new(&argv)
+}
+
+/// `push --variant V --platform linux/amd64 --plain-http {ref} {registry}/app:1` (lease-held with
+/// `--tmp-suffix push`, the actor's name, as the model names its tmp image).
+fn push(variant: &str) -> CommandSpec {
+    let mut args = vec!["push", "--variant", variant, "--platform", "linux/amd64"];
+    if variant == "lease-held" {
+        args.extend(["--tmp-suffix", "push"]);
+    }
+    args.extend(["--plain-http", "{ref}", "{registry}/app:1"]);
+    go(&args)
+}
+
+/// The interposer tests run one at a time (scenarios/tests/real.rs says why: two interposers in
+/// one process can stall a dial).
+static ONE_INTERPOSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_interposer() -> std::sync::MutexGuard<'static, ()> {
+    ONE_INTERPOSER.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// push-single's one actor played by `commands`, all its steps in order, on a fresh private
+/// containerd (the fixture set up) and `registry` (a fresh private one when `None`).
+fn run_alone(commands: Vec<CommandSpec>, registry: Option<String>) -> RealReplay {
+    let s = library::load("push-single").unwrap();
+    let actor = RealActor {
+        reference: "example.com/app:1".into(),
+        commands,
+    };
+    let o = RealOptions {
+        lenient: true,
+        registry,
+        ..RealOptions::default()
+    };
+    replay_real(&s, &[actor], &Schedule::parse("s1:1:a").unwrap(), &o).unwrap()
+}
+
+fn labels(r: &RealReplay) -> Vec<String> {
+    match &r.execution {
+        Ok(e) => e.trace.steps.iter().map(|s| s.label.clone()).collect(),
+        Err(d) => panic!("the execution diverged: {d:?}"),
+    }
+}
+
+/// Passed: the actor succeeded (every command exit 0), no violation, no other failure.
+/// Disagreements of the shadow model are printed, not judged (that is conformance work).
+fn assert_passed(what: &str, r: &RealReplay) {
+    let shown = labels(r);
+    println!("--- {what}: {} steps", shown.len());
+    for (i, l) in shown.iter().enumerate() {
+        println!("{i:3} {l}");
+    }
+    for d in &r.journal.disagreements {
+        println!("    shadow disagrees: {d:?}");
+    }
+    assert!(
+        r.violation.is_none() && r.other_failure.is_none(),
+        "{what}: violation {:?}, other failure {:?}",
+        r.violation,
+        r.other_failure
+    );
+    assert!(
+        matches!(r.results.as_slice(), [Some(Ok(()))]),
+        "{what}: {:?}",
+        r.results
+    );
+    assert!(
+        shown.iter().any(|l| l.starts_with("exec ")),
+        "{what}: no command ran: {shown:?}"
+    );
+}
+
+/// A push: converts (a content write of the reduced index, except when nothing is dropped), reads
+/// and pushes, and removes its tmp image.
+fn assert_pushed(variant: &str, r: &RealReplay) {
+    assert_passed(variant, r);
+    let shown = labels(r);
+    for want in ["content.write", "image.delete"] {
+        assert!(
+            shown.iter().any(|l| l.starts_with(want)),
+            "{variant}: no {want} step: {shown:?}"
+        );
+    }
+    if variant == "lease-held" {
+        assert!(
+            shown.iter().filter(|l| l.starts_with("lease.add")).count() == 2,
+            "lease-held: want two lease.add steps: {shown:?}"
+        );
+    }
+}
+
+fn push_passes(variant: &str) {
+    let _serial = one_interposer();
+    let r = run_alone(vec![push(variant)], None);
+    assert_pushed(variant, &r);
+}
+
+#[test]
+fn go_v0_17_push_passes_alone() {
+    push_passes("v0.17");
+}
+
+#[test]
+fn go_v0_18_push_passes_alone() {
+    push_passes("v0.18");
+}
+
+#[test]
+fn go_v2_0_4_push_passes_alone() {
+    push_passes("v2.0.4");
+}
+
+#[test]
+fn go_v2_0_5_push_passes_alone() {
+    push_passes("v2.0.5");
+}
+
+#[test]
+fn go_lease_held_push_passes_alone() {
+    push_passes("lease-held");
+}
+
+/// The registry is seeded with the whole fixture (`push --all-platforms`, its own execution),
+/// then a fresh daemon pulls one platform of it (no unpack) and removes it with `rmi -f`; a last
+/// execution removes the fixture's own image.
+#[test]
+fn go_pull_and_rmi_pass_alone() {
+    let _serial = one_interposer();
+    let registry = pushrace_daemon::Registry::start().expect("a private registry");
+    let addr = registry.addr().to_string();
+    let seed = run_alone(
+        vec![go(&[
+            "push",
+            "--all-platforms",
+            "--plain-http",
+            "{ref}",
+            "{registry}/app:1",
+        ])],
+        Some(addr.clone()),
+    );
+    assert_passed("seed: push --all-platforms", &seed);
+    let pulled = run_alone(
+        vec![
+            go(&[
+                "pull",
+                "--platform",
+                "linux/amd64",
+                "--plain-http",
+                "{registry}/app:1",
+            ]),
+            go(&["rmi", "-f", "{registry}/app:1"]),
+        ],
+        Some(addr),
+    );
+    registry.stop().expect("the registry stops");
+    assert_passed("pull, then rmi -f of the pulled image", &pulled);
+    let shown = labels(&pulled);
+    assert!(
+        shown.iter().any(|l| l.starts_with("image.create")),
+        "the pull creates its image: {shown:?}"
+    );
+    assert!(
+        shown
+            .iter()
+            .any(|l| l.starts_with("image.delete") && l.contains("sync")),
+        "rmi deletes synchronously: {shown:?}"
+    );
+    let removed = run_alone(vec![go(&["rmi", "-f", "{ref}"])], None);
+    assert_passed("rmi -f of the fixture's image", &removed);
+}
+
+/// The Go client logs as nerdctl does, so `pushrace triage` reads it: a passing push's `pushing as
+/// a reduced-platform image (<media type>, <reduced index>)` line, and a failing push's
+/// `level=fatal msg="failed to create a tmp reduced-platform image … image \"…\": not found"`.
+#[test]
+fn triage_reads_the_go_clients_log() {
+    use pushrace_scenarios::triage::log::{parse, Context, Fact, Level};
+    let _serial = one_interposer();
+    let dir = std::env::temp_dir().join(format!("pushrace-go-log-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("push.log");
+    // stderr copied to the log and still the command's stderr (the actor's error is its tail); a
+    // shell around the client, `{…}` substituted inside the script too, the client's exit status
+    // kept by pipefail.
+    let logged = |args: &str| {
+        let script = format!(
+            "set -o pipefail; {} --address {{address}} push --plain-http {args} 2>&1 >/dev/null | tee -a {} >&2",
+            go_client(),
+            log.display()
+        );
+        CommandSpec::new(&["bash", "-c", &script])
+    };
+    let r = run_alone(
+        vec![
+            logged("--variant v0.18 --platform linux/amd64 {ref} {registry}/app:1"),
+            // A source image that does not exist: the conversion fails (exit 1, the fatal line).
+            logged("--variant v0.18 --platform linux/amd64 example.com/nope:1 {registry}/nope:1")
+                .always(),
+        ],
+        None,
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("{text}");
+    assert!(r.violation.is_none(), "{:?}", r.violation);
+    let err = match r.results.as_slice() {
+        [Some(Err(e))] => e.to_string(),
+        other => panic!("the second push must fail: {other:?}"),
+    };
+    // The tail of its stderr, logrus-quoted.
+    assert!(
+        err.contains(r#"level=fatal msg="failed to create a tmp reduced-platform image"#)
+            && err.contains(r#"image \"example.com/nope:1\": not found"#),
+        "{err}"
+    );
+    let facts = parse(&text);
+    let reduced: Vec<_> = facts
+        .events
+        .iter()
+        .filter_map(|e| match &e.fact {
+            Fact::Reduced { media_type, digest } => Some((media_type.clone(), digest.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reduced.len(), 1, "{facts:#?}");
+    assert!(reduced[0].0.contains("image.index"), "{reduced:?}");
+    let steps = labels(&r);
+    let written = steps
+        .iter()
+        .find_map(|l| {
+            l.rsplit("content.write ")
+                .next()
+                .filter(|_| l.contains("digest-at-commit"))
+        })
+        .map(|w| w.split(' ').next().unwrap_or_default().to_string())
+        .expect("the converter writes the reduced index");
+    assert!(
+        reduced[0].1.starts_with(&format!("sha256:{written}")),
+        "info line {:?}, written {written}",
+        reduced[0].1
+    );
+    let fatal = facts
+        .failures()
+        .find(|e| e.level == Some(Level::Fatal))
+        .unwrap_or_else(|| panic!("no fatal failure read: {facts:#?}"));
+    match &fatal.fact {
+        Fact::ImageNotFound {
+            name,
+            context: Context::CreateTmp { tmp, platforms, .. },
+        } => {
+            assert_eq!(name, "example.com/nope:1");
+            assert_eq!(tmp, "example.com/nope:1-tmp-reduced-platform");
+            assert_eq!(platforms.as_deref(), Some(&["linux/amd64".to_string()][..]));
+        }
+        f => panic!("want an image-not-found while creating the tmp image, got {f:?}"),
+    }
+}

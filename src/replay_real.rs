@@ -1,0 +1,161 @@
+//! `pushrace replay SCENARIO --schedule S --backend real [--from-model]`: the scenario's actors
+//! played by their commands (real `ctr`, a user's client) under the schedule, through the
+//! interposer, on a private containerd and registry; prints what
+//! [`pushrace_scenarios::backend::real::replay_real`] found (the library does the work).
+
+use pushrace_harness::Schedule;
+use pushrace_scenarios::scenario::Scenario;
+use std::process::ExitCode;
+
+/// The real backend's settings.
+#[derive(clap::Args, Clone, Debug)]
+pub struct RealArgs {
+    /// With --backend real: the schedule is the model's (as `pushrace explore` prints it for this
+    /// scenario); translate it call by call to the real actors and list every call without a
+    /// partner on the other side.
+    #[arg(long)]
+    pub from_model: bool,
+    /// With --backend real: the private registry's address (default: a free loopback port).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub registry_addr: Option<String>,
+    /// With --backend real: how long a released call may take (a Go duration).
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub step_timeout: String,
+    /// With --backend real: how long a busy actor may take to make its next call or exit.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub call_timeout: String,
+    /// With --backend real: the whole execution's limit.
+    #[arg(long, value_name = "DURATION", default_value = "2m")]
+    pub timeout: String,
+}
+
+pub fn replay(s: &Scenario, schedule: &Schedule, format: &str, a: &RealArgs) -> ExitCode {
+    imp::replay(s, schedule, format, a)
+}
+
+#[cfg(not(feature = "containerd"))]
+mod imp {
+    use super::*;
+
+    pub fn replay(_: &Scenario, _: &Schedule, _: &str, _: &RealArgs) -> ExitCode {
+        eprintln!(
+            "pushrace: replay --backend real: {}",
+            crate::daemon_cmd::NEEDS_FEATURE
+        );
+        ExitCode::from(2)
+    }
+}
+
+#[cfg(feature = "containerd")]
+mod imp {
+    use super::*;
+    use pushrace_scenarios::backend::interposed::Budgets;
+    use pushrace_scenarios::backend::real::{self, RealActor, RealOptions, RealReplay};
+    use std::time::Duration;
+
+    fn duration(flag: &str, text: &str) -> Result<Duration, String> {
+        let d =
+            pushrace_models::clock::Duration::parse(text).map_err(|e| format!("--{flag}: {e}"))?;
+        match d.0 > 0 {
+            true => Ok(Duration::from_nanos(d.0 as u64)),
+            false => Err(format!("--{flag}: {text:?}: expected a positive duration")),
+        }
+    }
+
+    fn options(a: &RealArgs) -> Result<RealOptions, String> {
+        Ok(RealOptions {
+            lenient: true,
+            registry_addr: a.registry_addr.clone(),
+            registry: None,
+            budgets: Budgets {
+                step: duration("step-timeout", &a.step_timeout)?,
+                wait: duration("call-timeout", &a.call_timeout)?,
+                execution: duration("timeout", &a.timeout)?,
+            },
+        })
+    }
+
+    fn ms(d: Duration) -> String {
+        format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+    }
+
+    pub fn replay(s: &Scenario, schedule: &Schedule, format: &str, a: &RealArgs) -> ExitCode {
+        let prepared = options(a).and_then(|o| Ok((o, RealActor::of_scenario(s)?)));
+        let (o, actors) = match prepared {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("pushrace: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let r = match a.from_model {
+            true => real::replay_from_model(s, &actors, schedule, &o).map(|(r, t)| {
+                let names: Vec<String> = s.actors.iter().map(|a| a.name.clone()).collect();
+                for line in t.report(&names) {
+                    eprintln!("from-model: {line}");
+                }
+                eprintln!("from-model: translated schedule {}", t.schedule.encode());
+                r
+            }),
+            false => real::replay_real(s, &actors, schedule, &o),
+        };
+        match r {
+            Ok(r) => report(s, &r, format),
+            Err(e) => {
+                eprintln!("pushrace: {e}");
+                ExitCode::from(2)
+            }
+        }
+    }
+
+    /// Prints the trace, each command's exit, the verdict and any disagreement or divergence.
+    /// Exit 0 the invariant held, 1 violated, 2 a backend failure or a divergence (no verdict).
+    fn report(s: &Scenario, r: &RealReplay, format: &str) -> ExitCode {
+        if let Ok(e) = &r.execution {
+            crate::scenario_cmd::print_trace(&e.trace, format);
+        }
+        for (actor, shown, status, stderr) in &r.journal.exits {
+            let tail = match stderr.is_empty() {
+                true => String::new(),
+                false => format!(": {}", stderr.lines().last().unwrap_or_default()),
+            };
+            eprintln!("real: actor {actor}: `{shown}` {status}{tail}");
+        }
+        eprintln!(
+            "real: daemon and registry started in {}, setup {}, processes and calls {}",
+            ms(r.started),
+            ms(r.setup),
+            ms(r.run)
+        );
+        for d in &r.journal.disagreements {
+            eprintln!("DISAGREEMENT: {d}");
+        }
+        let e = match &r.execution {
+            Ok(e) => e,
+            Err(d) => {
+                eprintln!("DIVERGENCE: the real actors left the schedule: {d} (no verdict)");
+                return ExitCode::from(2);
+            }
+        };
+        match (&r.violation, &r.other_failure) {
+            (Some(v), _) => {
+                eprintln!("replay (real): VIOLATION of {}: {}", v.invariant, v.message);
+                eprintln!("schedule: {} (trace {})", e.schedule.encode(), e.trace.hash);
+                ExitCode::from(1)
+            }
+            (None, Some(f)) => {
+                eprintln!("replay (real): NO VERDICT, a backend failure: {f}");
+                ExitCode::from(2)
+            }
+            (None, None) => {
+                eprintln!(
+                    "replay (real): the invariant held ({} steps, scenario {}, trace {})",
+                    e.trace.steps.len(),
+                    s.name,
+                    e.trace.hash
+                );
+                ExitCode::SUCCESS
+            }
+        }
+    }
+}
