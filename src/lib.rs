@@ -582,7 +582,10 @@ impl Actor {
 
 /// A table given to the builder as the document section it stands for (`what` names it in the
 /// error: `[[image]]`, `[[actor]] NAME`).
-fn section<T: serde::de::DeserializeOwned>(table: &toml::Table, what: &str) -> Result<T, ScenarioError> {
+fn section<T: serde::de::DeserializeOwned>(
+    table: &toml::Table,
+    what: &str,
+) -> Result<T, ScenarioError> {
     let refused = |message: String| ScenarioError {
         file: "builder".into(),
         line: None,
@@ -648,7 +651,11 @@ impl ScenarioBuilder {
     }
     /// Any actor.
     pub fn actor(mut self, actor: Actor) -> Self {
-        let name = actor.table.get("name").and_then(|n| n.as_str()).unwrap_or("");
+        let name = actor
+            .table
+            .get("name")
+            .and_then(|n| n.as_str())
+            .unwrap_or("");
         match section(&actor.table, &format!("[[actor]] {name}")) {
             Ok(a) => self.doc.actor.push(a),
             Err(e) => self.refused = self.refused.or(Some(e)),

@@ -203,7 +203,10 @@ fn builder_mistakes_are_reported_like_file_mistakes() {
         .build()
         .unwrap_err()
         .to_string();
-    assert!(e.starts_with("builder:scenario: [[actor]] x: unknown field `refx`"), "{e}");
+    assert!(
+        e.starts_with("builder:scenario: [[actor]] x: unknown field `refx`"),
+        "{e}"
+    );
 }
 
 /// Two actors of my own: each creates the shared `tmp` image and deletes it when done, so one

@@ -67,7 +67,9 @@ pub fn utf8_text(bytes: Vec<u8>) -> Result<String, String> {
         let at = e.utf8_error().valid_up_to();
         let bytes = e.as_bytes();
         let line = line_at(bytes, at);
-        let bad = bytes.get(at).map_or(String::new(), |b| format!(": invalid byte 0x{b:02x}"));
+        let bad = bytes
+            .get(at)
+            .map_or(String::new(), |b| format!(": invalid byte 0x{b:02x}"));
         format!("not UTF-8 text: line {line}, byte offset {at}{bad}")
     })
 }
@@ -140,7 +142,10 @@ mod tests {
     #[test]
     fn invalid_utf8_names_its_line_and_byte_offset() {
         let e = utf8_text(b"a = 1\nb = \"\xff\"\n".to_vec()).unwrap_err();
-        assert_eq!(e, "not UTF-8 text: line 2, byte offset 11: invalid byte 0xff");
+        assert_eq!(
+            e,
+            "not UTF-8 text: line 2, byte offset 11: invalid byte 0xff"
+        );
         assert_eq!(utf8_text(b"ok".to_vec()).unwrap(), "ok");
     }
 }

@@ -233,7 +233,14 @@ pub const OPS: &[OpSpec] = &[
     OpSpec {
         name: "image.get",
         keys: &["name"],
-        build: |k| Ok(single(k, OpKind::ImageGet { name: k.str("name")? })),
+        build: |k| {
+            Ok(single(
+                k,
+                OpKind::ImageGet {
+                    name: k.str("name")?,
+                },
+            ))
+        },
     },
     OpSpec {
         name: "image.list",
@@ -282,7 +289,14 @@ pub const OPS: &[OpSpec] = &[
     OpSpec {
         name: "clock.advance",
         keys: &["by"],
-        build: |k| Ok(single(k, OpKind::ClockAdvance { by: k.duration("by")? })),
+        build: |k| {
+            Ok(single(
+                k,
+                OpKind::ClockAdvance {
+                    by: k.duration("by")?,
+                },
+            ))
+        },
     },
     OpSpec {
         name: "image.pull",
@@ -390,11 +404,18 @@ fn build_lease_create(k: &OpKeys) -> Result<Built, InputError> {
 
 fn build_image_pull(k: &OpKeys) -> Result<Built, InputError> {
     let reference = k.str("ref")?;
-    let platforms = k.platforms("platforms")?.unwrap_or_else(oci::default_platforms);
-    let layers = k.opt_int("layers", 0)?.map_or(oci::DEFAULT_LAYERS, |n| n as usize);
+    let platforms = k
+        .platforms("platforms")?
+        .unwrap_or_else(oci::default_platforms);
+    let layers = k
+        .opt_int("layers", 0)?
+        .map_or(oci::DEFAULT_LAYERS, |n| n as usize);
     let max = crate::limits::MAX_LAYERS;
     if layers > max {
-        return Err(k.err("layers", format!("{layers}: expected 0 to {max} layers per platform")));
+        return Err(k.err(
+            "layers",
+            format!("{layers}: expected 0 to {max} layers per platform"),
+        ));
     }
     let fetched = k.platforms("fetched")?;
     if let Some(p) = fetched.iter().flatten().find(|p| !platforms.contains(p)) {
@@ -441,7 +462,12 @@ impl Source<'_> {
         crate::limits::line_at(self.text.as_bytes(), span.start)
     }
 
-    fn top_err(&self, span: Option<std::ops::Range<usize>>, key: Option<&str>, message: String) -> InputError {
+    fn top_err(
+        &self,
+        span: Option<std::ops::Range<usize>>,
+        key: Option<&str>,
+        message: String,
+    ) -> InputError {
         InputError {
             file: self.file.to_string(),
             line: span.map(|s| self.line(s)),
@@ -517,7 +543,10 @@ impl OpKeys<'_> {
 
     /// The first of `keys` the op gives (to blame a value built from several), else the first.
     fn first_of<'k>(&self, keys: &[&'k str]) -> &'k str {
-        keys.iter().copied().find(|k| self.has(k)).unwrap_or(keys[0])
+        keys.iter()
+            .copied()
+            .find(|k| self.has(k))
+            .unwrap_or(keys[0])
     }
 
     fn opt_str(&self, k: &str) -> Result<Option<String>, InputError> {
@@ -574,7 +603,10 @@ impl OpKeys<'_> {
 
     fn str_list(&self, k: &str) -> Result<Option<Vec<String>>, InputError> {
         let expected = |v: &toml::Value| {
-            self.err(k, format!("expected an array of strings, found {}", type_name(v)))
+            self.err(
+                k,
+                format!("expected an array of strings, found {}", type_name(v)),
+            )
         };
         match self.get(k) {
             None => Ok(None),
@@ -593,7 +625,10 @@ impl OpKeys<'_> {
             return Ok(s.to_string());
         };
         self.names.get(name).map(|d| d.to_string()).ok_or_else(|| {
-            self.err(k, format!("@{name} is not bound: no earlier op has `as = \"{name}\"`"))
+            self.err(
+                k,
+                format!("@{name} is not bound: no earlier op has `as = \"{name}\"`"),
+            )
         })
     }
 
@@ -621,7 +656,9 @@ impl OpKeys<'_> {
             return Ok(None);
         }
         let s = self.digest(k)?;
-        Digest::parse(&s).map(Some).map_err(|e| self.err(k, e.to_string()))
+        Digest::parse(&s)
+            .map(Some)
+            .map_err(|e| self.err(k, e.to_string()))
     }
 
     fn duration(&self, k: &str) -> Result<Duration, InputError> {
@@ -713,7 +750,11 @@ fn read_doc(src: Source) -> Result<OpsDoc, InputError> {
     OpsDoc::deserialize(toml::de::Deserializer::from(root)).map_err(|e| {
         // The key whose value holds the error: the last one before it.
         let at = e.span().map_or(0, |s| s.start);
-        let key = keys.iter().rev().find(|(_, s)| s.start <= at).map(|(k, _)| k.as_str());
+        let key = keys
+            .iter()
+            .rev()
+            .find(|(_, s)| s.start <= at)
+            .map(|(k, _)| k.as_str());
         let why = match key {
             Some("op") => format!("expected [[op]] tables: {}", e.message().trim()),
             _ => e.message().trim().to_string(),
@@ -765,16 +806,28 @@ fn entry(
     };
     let name = k.str("op")?;
     let spec = OPS.iter().find(|s| s.name == name).ok_or_else(|| {
-        k.err("op", format!("unknown operation {name:?}; expected one of: {}", op_names()))
+        k.err(
+            "op",
+            format!(
+                "unknown operation {name:?}; expected one of: {}",
+                op_names()
+            ),
+        )
     })?;
     if let Some(key) = t.get_ref().keys().find(|key| {
-        !COMMON_KEYS.contains(&key.get_ref().as_str()) && !spec.keys.contains(&key.get_ref().as_str())
+        !COMMON_KEYS.contains(&key.get_ref().as_str())
+            && !spec.keys.contains(&key.get_ref().as_str())
     }) {
         let expected: Vec<&str> = spec.keys.iter().chain(&COMMON_KEYS[1..]).copied().collect();
-        let why = format!("unknown key for {name}; expected one of: {}", expected.join(", "));
+        let why = format!(
+            "unknown key for {name}; expected one of: {}",
+            expected.join(", ")
+        );
         return Err(k.err(key.get_ref(), why));
     }
-    let namespace = k.opt_str("namespace")?.unwrap_or_else(|| "default".to_string());
+    let namespace = k
+        .opt_str("namespace")?
+        .unwrap_or_else(|| "default".to_string());
     if namespace.is_empty() {
         return Err(k.err("namespace", "must not be empty"));
     }

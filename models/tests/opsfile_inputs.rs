@@ -13,22 +13,37 @@ fn err(text: &str) -> String {
 #[test]
 fn a_bad_value_is_blamed_on_its_own_line_not_the_op_header() {
     let e = err("[[op]]\nop = \"content.info\"\n\ndigest = 5\n");
-    assert_eq!(e, "ops.toml:4: op 0: key `digest`: expected a string, found an integer");
+    assert_eq!(
+        e,
+        "ops.toml:4: op 0: key `digest`: expected a string, found an integer"
+    );
 }
 
 #[test]
 fn an_unknown_top_level_key_gets_its_line() {
     let e = err("containerd = \"1.6\"\nconatinerd = \"1.7\"\n[[op]]\nop = \"gc.run\"\n");
-    assert!(e.starts_with("ops.toml:2: key `conatinerd`: unknown top-level key"), "{e}");
+    assert!(
+        e.starts_with("ops.toml:2: key `conatinerd`: unknown top-level key"),
+        "{e}"
+    );
 }
 
 #[test]
 fn an_inline_op_array_reports_the_line_of_the_entry() {
     let e = err("op = [\n  { op = \"gc.run\" },\n  { op = \"gc.runn\" },\n]\n");
-    assert!(e.starts_with("ops.toml:3: op 1: key `op`: unknown operation \"gc.runn\""), "{e}");
-    let ok = opsfile::parse("ops.toml", "op = [\n  { op = \"gc.run\" },\n  { op = \"image.list\" },\n]\n")
-        .unwrap();
-    assert_eq!(ok.entries.iter().map(|e| e.line).collect::<Vec<_>>(), [2, 3]);
+    assert!(
+        e.starts_with("ops.toml:3: op 1: key `op`: unknown operation \"gc.runn\""),
+        "{e}"
+    );
+    let ok = opsfile::parse(
+        "ops.toml",
+        "op = [\n  { op = \"gc.run\" },\n  { op = \"image.list\" },\n]\n",
+    )
+    .unwrap();
+    assert_eq!(
+        ok.entries.iter().map(|e| e.line).collect::<Vec<_>>(),
+        [2, 3]
+    );
 }
 
 #[test]
@@ -37,13 +52,19 @@ fn an_op_header_inside_a_multi_line_string_shifts_no_line() {
     let e = err(text);
     assert!(e.starts_with("ops.toml:8: op 1: key `digest`"), "{e}");
     let ok = opsfile::parse("ops.toml", &text.replace("digest = 1", "digest = \"x\"")).unwrap();
-    assert_eq!(ok.entries.iter().map(|e| e.line).collect::<Vec<_>>(), [1, 6]);
+    assert_eq!(
+        ok.entries.iter().map(|e| e.line).collect::<Vec<_>>(),
+        [1, 6]
+    );
 }
 
 #[test]
 fn a_missing_key_is_blamed_on_its_op() {
     let e = err("[[op]]\nop = \"gc.run\"\n\n[[op]]\nop = \"image.get\"\n");
-    assert_eq!(e, "ops.toml:4: op 1: key `name`: missing (a string is required)");
+    assert_eq!(
+        e,
+        "ops.toml:4: op 1: key `name`: missing (a string is required)"
+    );
 }
 
 #[test]
@@ -67,7 +88,10 @@ fn a_label_that_is_not_a_string_names_the_label() {
 #[test]
 fn op_as_a_string_and_wrong_types_name_the_key() {
     let e = err("op = \"gc.run\"\n");
-    assert!(e.starts_with("ops.toml:1: key `op`: expected [[op]] tables"), "{e}");
+    assert!(
+        e.starts_with("ops.toml:1: key `op`: expected [[op]] tables"),
+        "{e}"
+    );
     let e = err("containerd = 1.6\n");
     assert!(e.starts_with("ops.toml:1: key `containerd`"), "{e}");
     let e = err("containerd = \"1.5\"\n");
@@ -78,12 +102,19 @@ fn op_as_a_string_and_wrong_types_name_the_key() {
 #[test]
 fn pull_layers_share_the_scenario_range_and_default() {
     let e = err("[[op]]\nop = \"image.pull\"\nref = \"a:1\"\nlayers = 17\n");
-    assert_eq!(e, "ops.toml:4: op 0: key `layers`: 17: expected 0 to 16 layers per platform");
+    assert_eq!(
+        e,
+        "ops.toml:4: op 0: key `layers`: 17: expected 0 to 16 layers per platform"
+    );
     let ops = opsfile::parse("ops.toml", "[[op]]\nop = \"image.pull\"\nref = \"a:1\"\n").unwrap();
     let opsfile::Action::Pull { fixture, .. } = &ops.entries[0].action else {
         panic!("not a pull")
     };
-    let platforms: Vec<&str> = fixture.platforms.iter().map(|p| p.platform.as_str()).collect();
+    let platforms: Vec<&str> = fixture
+        .platforms
+        .iter()
+        .map(|p| p.platform.as_str())
+        .collect();
     assert_eq!(platforms, pushrace_models::oci::DEFAULT_PLATFORMS);
     assert!(fixture.platforms.iter().all(|p| p.layers.len() == 1));
 }
@@ -91,7 +122,10 @@ fn pull_layers_share_the_scenario_range_and_default() {
 #[test]
 fn a_platform_listed_twice_names_it() {
     let e = err("[[op]]\nop = \"image.convert\"\nsrc = \"a\"\ndst = \"b\"\nplatforms = [\"linux/amd64\", \"linux/amd64\"]\n");
-    assert_eq!(e, "ops.toml:5: op 0: key `platforms`: \"linux/amd64\" is listed twice");
+    assert_eq!(
+        e,
+        "ops.toml:5: op 0: key `platforms`: \"linux/amd64\" is listed twice"
+    );
 }
 
 /// Every op of the table builds, and the operation it builds carries the table's name (the trace
@@ -101,8 +135,14 @@ fn every_op_of_the_table_builds_under_its_own_name() {
     let keys = [
         ("data", "\"x\""),
         ("ref", "\"r\""),
-        ("digest", "\"sha256:0000000000000000000000000000000000000000000000000000000000000000\""),
-        ("target", "\"sha256:0000000000000000000000000000000000000000000000000000000000000000\""),
+        (
+            "digest",
+            "\"sha256:0000000000000000000000000000000000000000000000000000000000000000\"",
+        ),
+        (
+            "target",
+            "\"sha256:0000000000000000000000000000000000000000000000000000000000000000\"",
+        ),
         ("labels", "{ a = \"b\" }"),
         ("name", "\"a:1\""),
         ("id", "\"l\""),

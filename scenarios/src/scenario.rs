@@ -522,8 +522,6 @@ impl ProgramSpec {
     }
 }
 
-pub const PROGRAMS: &str = "nerdctl.push, nerdctl.pull, nerdctl.tag, nerdctl.rmi, nerdctl.image-convert, ctr.images.rm, gc.ticker, clock.advance, ops";
-
 #[derive(Clone, Debug)]
 pub struct ActorSpec {
     pub name: String,
@@ -625,16 +623,24 @@ pub fn load(file: &str, text: &str, doc: &FileDoc) -> Result<Scenario, ScenarioE
     let semantics = parse_semantics(&l, doc)?;
     let gc = parse_gc(&l, doc)?;
     let images = parse_images(&l, &doc.image)?;
-    let setup = set_up_store(semantics, &images).map_err(|(i, e)| setup_err(&l, &doc.image[i], e))?;
+    let setup =
+        set_up_store(semantics, &images).map_err(|(i, e)| setup_err(&l, &doc.image[i], e))?;
     let names: BTreeMap<String, Arc<ImageFixture>> = images
         .iter()
-        .flat_map(|im| std::iter::once(&im.reference).chain(&im.tags).map(|n| (n.clone(), im.fixture.clone())))
+        .flat_map(|im| {
+            std::iter::once(&im.reference)
+                .chain(&im.tags)
+                .map(|n| (n.clone(), im.fixture.clone()))
+        })
         .collect();
     let (mut roles, mut role_kinds) = roles_of(&images);
     let registry = parse_registry(&l, doc, &images)?;
     let actors = parse_actors(&l, doc, gc, &names)?;
     for (r, reference, platforms) in actors.iter().filter_map(|a| reduced_index(&names, a)) {
-        roles.insert(r.clone(), format!("reduced index of {reference} ({})", platforms.join(", ")));
+        roles.insert(
+            r.clone(),
+            format!("reduced index of {reference} ({})", platforms.join(", ")),
+        );
         role_kinds.insert(r, RoleKind::ReducedIndex);
     }
     let check = parse_check(&l, doc.check.as_ref())?;
@@ -691,7 +697,11 @@ fn parse_images(l: &Loader, docs: &[ImageDoc]) -> Result<Vec<ImageSpec>, Scenari
     let mut images: Vec<ImageSpec> = Vec::new();
     for im in docs {
         let spec = parse_image(l, im)?;
-        let taken = |n: &String| images.iter().any(|o| &o.reference == n || o.tags.contains(n));
+        let taken = |n: &String| {
+            images
+                .iter()
+                .any(|o| &o.reference == n || o.tags.contains(n))
+        };
         if taken(&spec.reference) {
             let why = format!("image {:?} is declared twice", spec.reference);
             return Err(l.err(Some(im.reference.span()), "ref", why));
@@ -737,7 +747,11 @@ fn parse_image(l: &Loader, im: &ImageDoc) -> Result<ImageSpec, ScenarioError> {
         None => ImageFixture::build(&r, &platforms, image_layers(l, im)?)
             .map_err(|e| l.err(Some(im.reference.span()), "image", e))?,
     };
-    let tags = im.tags.as_ref().map(|t| t.get_ref().clone()).unwrap_or_default();
+    let tags = im
+        .tags
+        .as_ref()
+        .map(|t| t.get_ref().clone())
+        .unwrap_or_default();
     if let Some(t) = tags.iter().find(|t| t.is_empty() || **t == r) {
         let why = format!("tag {t:?} is empty or names another image");
         return Err(l.err(im.tags.as_ref().map(|t| t.span()), "tags", why));
@@ -756,7 +770,10 @@ fn image_layout(l: &Loader, im: &ImageDoc) -> Result<Option<ImageFixture>, Scena
     let Some(layout) = &im.layout else {
         return Ok(None);
     };
-    let given = [("platforms", im.platforms.as_ref().map(|p| p.span())), ("layers", im.layers.as_ref().map(|p| p.span()))];
+    let given = [
+        ("platforms", im.platforms.as_ref().map(|p| p.span())),
+        ("layers", im.layers.as_ref().map(|p| p.span())),
+    ];
     if let Some((k, span)) = given.into_iter().find_map(|(k, s)| s.map(|s| (k, s))) {
         let why = "not allowed with `layout`: the layout's index gives the platforms and layers";
         return Err(l.err(Some(span), k, why));
@@ -782,7 +799,10 @@ fn image_layers(l: &Loader, im: &ImageDoc) -> Result<usize, ScenarioError> {
 
 /// The store every execution starts from: each image set up in order ([`ImageSpec::set_up`]),
 /// then one GC. `Err` names the image whose setup failed.
-pub fn set_up_store(semantics: Semantics, images: &[ImageSpec]) -> Result<Store, (usize, SetupError)> {
+pub fn set_up_store(
+    semantics: Semantics,
+    images: &[ImageSpec],
+) -> Result<Store, (usize, SetupError)> {
     let mut store = Store::new(semantics);
     for (i, spec) in images.iter().enumerate() {
         let apply = Apply(std::cell::RefCell::new(|op: &Op| store.apply(op)));
@@ -802,7 +822,11 @@ fn setup_err(l: &Loader, im: &ImageDoc, e: SetupError) -> ScenarioError {
                 Some(n) => ("namespace", n.span()),
                 None => ("ref", im.reference.span()),
             };
-            l.err(Some(span), key, format!("setting up the image failed: {}", e.message))
+            l.err(
+                Some(span),
+                key,
+                format!("setting up the image failed: {}", e.message),
+            )
         }
         SetupError::Tag(_, e) => l.err(im.tags.as_ref().map(|t| t.span()), "tags", e.message),
     }
@@ -814,7 +838,10 @@ fn roles_of(images: &[ImageSpec]) -> (BTreeMap<String, String>, BTreeMap<String,
     let mut kinds = BTreeMap::new();
     for im in images {
         for b in im.fixture.blobs() {
-            roles.insert(b.digest().to_string(), format!("{} of {}", b.role, im.reference));
+            roles.insert(
+                b.digest().to_string(),
+                format!("{} of {}", b.role, im.reference),
+            );
             kinds.insert(b.digest().to_string(), b.role.kind());
         }
     }
@@ -826,7 +853,13 @@ fn reduced_index(
     names: &BTreeMap<String, Arc<ImageFixture>>,
     a: &ActorSpec,
 ) -> Option<(String, String, Vec<String>)> {
-    let ProgramSpec::Push { reference, platforms, all_platforms: false, .. } = &a.program else {
+    let ProgramSpec::Push {
+        reference,
+        platforms,
+        all_platforms: false,
+        ..
+    } = &a.program
+    else {
         return None;
     };
     let r = reduced_index_of(&names[reference], platforms)?;
@@ -834,7 +867,11 @@ fn reduced_index(
 }
 
 /// `registry`: which blobs of the images the registry already has.
-fn parse_registry(l: &Loader, doc: &FileDoc, images: &[ImageSpec]) -> Result<BTreeSet<String>, ScenarioError> {
+fn parse_registry(
+    l: &Loader,
+    doc: &FileDoc,
+    images: &[ImageSpec],
+) -> Result<BTreeSet<String>, ScenarioError> {
     let mut registry = BTreeSet::new();
     let Some(reg) = &doc.registry else {
         return Ok(registry);
@@ -846,12 +883,18 @@ fn parse_registry(l: &Loader, doc: &FileDoc, images: &[ImageSpec]) -> Result<BTr
             "manifests" => |r| matches!(r, oci::Role::Manifest { .. }),
             "index" => |r| matches!(r, oci::Role::Index),
             other => {
-                let why = format!("{other:?}: expected \"layers\", \"configs\", \"manifests\" or \"index\"");
+                let why = format!(
+                    "{other:?}: expected \"layers\", \"configs\", \"manifests\" or \"index\""
+                );
                 return Err(l.err(Some(reg.span()), "registry", why));
             }
         };
         let blobs = images.iter().flat_map(|im| im.fixture.blobs());
-        registry.extend(blobs.filter(|b| has(&b.role)).map(|b| b.digest().to_string()));
+        registry.extend(
+            blobs
+                .filter(|b| has(&b.role))
+                .map(|b| b.digest().to_string()),
+        );
     }
     Ok(registry)
 }
@@ -873,7 +916,12 @@ fn parse_actors(
         let program = parse_program(l, a, names)?;
         let commands = parse_commands(l, a, program.reference().is_some())?;
         let ctx = Ctx::new(l.namespace(&a.namespace)?);
-        actors.push(ActorSpec { name, ctx, program, commands });
+        actors.push(ActorSpec {
+            name,
+            ctx,
+            program,
+            commands,
+        });
     }
     if actors.is_empty() {
         return Err(l.err(None, "actor", "a scenario needs at least one [[actor]]"));
@@ -883,7 +931,9 @@ fn parse_actors(
         actors.push(ActorSpec {
             name: "gc".into(),
             ctx: Ctx::default(),
-            program: ProgramSpec::GcTicker { ticks: DEFAULT_TICKS },
+            program: ProgramSpec::GcTicker {
+                ticks: DEFAULT_TICKS,
+            },
             commands: Vec::new(),
         });
     }
@@ -895,17 +945,125 @@ fn parse_actors(
 }
 
 /// `[check] actors` names actors of the scenario.
-fn check_actors(l: &Loader, doc: &FileDoc, check: &CheckSpec, actors: &[ActorSpec]) -> Result<(), ScenarioError> {
-    let span = doc.check.as_ref().and_then(|c| c.actors.as_ref()).map(|a| a.span());
-    let missing = check.actors.iter().flatten().find(|n| !actors.iter().any(|a| &a.name == *n));
+fn check_actors(
+    l: &Loader,
+    doc: &FileDoc,
+    check: &CheckSpec,
+    actors: &[ActorSpec],
+) -> Result<(), ScenarioError> {
+    let span = doc
+        .check
+        .as_ref()
+        .and_then(|c| c.actors.as_ref())
+        .map(|a| a.span());
+    let missing = check
+        .actors
+        .iter()
+        .flatten()
+        .find(|n| !actors.iter().any(|a| &a.name == *n));
     match missing {
         None => Ok(()),
-        Some(m) => Err(l.err(span, "actors", format!("{m:?} is not an actor of this scenario"))),
+        Some(m) => Err(l.err(
+            span,
+            "actors",
+            format!("{m:?} is not an actor of this scenario"),
+        )),
     }
 }
 
 /// A `gc.ticker`'s ticks when it gives none.
 pub const DEFAULT_TICKS: u32 = 2;
+
+/// A built-in program: its name, the keys it takes (besides `name`, `program`, `namespace` and
+/// the command keys) and how its keys become a [`ProgramSpec`]. [`PROGRAM_TABLE`] is the one
+/// list of programs.
+pub struct ProgramKind {
+    pub name: &'static str,
+    pub keys: &'static [&'static str],
+    build: fn(&Params) -> Result<ProgramSpec, ScenarioError>,
+}
+
+/// Every program an `[[actor]]` may name. nerdctl's own flag names are accepted too:
+/// `pull --platform` is `platforms` (the platforms fetched), `rmi` takes a `ref` like every
+/// other program.
+pub const PROGRAM_TABLE: &[ProgramKind] = &[
+    ProgramKind {
+        name: "nerdctl.push",
+        keys: &["ref", "platforms", "all_platforms", "variant"],
+        build: |p| p.push(),
+    },
+    ProgramKind {
+        name: "nerdctl.pull",
+        keys: &["ref", "fetched", "platforms"],
+        build: |p| p.pull(),
+    },
+    ProgramKind {
+        name: "nerdctl.tag",
+        keys: &["src", "dst"],
+        build: |p| p.tag(),
+    },
+    ProgramKind {
+        name: "nerdctl.rmi",
+        keys: &["image", "ref", "force"],
+        build: |p| p.rmi(),
+    },
+    ProgramKind {
+        name: "nerdctl.image-convert",
+        keys: &["src", "dst", "platforms"],
+        build: |p| p.convert(),
+    },
+    ProgramKind {
+        name: "ctr.images.rm",
+        keys: &["image", "sync"],
+        build: |p| p.ctr_rm(),
+    },
+    ProgramKind {
+        name: "gc.ticker",
+        keys: &["ticks"],
+        build: |p| p.gc_ticker(),
+    },
+    ProgramKind {
+        name: "clock.advance",
+        keys: &["by"],
+        build: |p| p.clock_advance(),
+    },
+    ProgramKind {
+        name: "ops",
+        keys: &["ops"],
+        build: |p| p.ops(),
+    },
+];
+
+/// The names of [`PROGRAM_TABLE`], comma-separated, for messages.
+pub fn program_names() -> String {
+    PROGRAM_TABLE
+        .iter()
+        .map(|p| p.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The model programs' keys an actor gives, with their spans.
+fn given_keys(a: &ActorDoc) -> [(&'static str, Option<Span>); 13] {
+    fn at<T>(v: &Option<Spanned<T>>) -> Option<Span> {
+        v.as_ref().map(|v| v.span())
+    }
+    [
+        ("ref", at(&a.reference)),
+        ("platforms", at(&a.platforms)),
+        ("all_platforms", at(&a.all_platforms)),
+        ("variant", at(&a.variant)),
+        ("fetched", at(&a.fetched)),
+        ("src", at(&a.src)),
+        ("dst", at(&a.dst)),
+        ("image", at(&a.image)),
+        ("force", at(&a.force)),
+        ("sync", at(&a.sync)),
+        ("ticks", at(&a.ticks)),
+        ("by", at(&a.by)),
+        ("ops", at(&a.ops)),
+    ]
+}
 
 fn parse_program(
     l: &Loader,
@@ -917,202 +1075,216 @@ fn parse_program(
     };
     let pspan = Some(program.span());
     let prog = program.get_ref().as_str();
-    // Which optional keys each program takes; any other key given is an error.
-    let takes: &[&str] = match prog {
-        "nerdctl.push" => &["ref", "platforms", "all_platforms", "variant"],
-        // nerdctl's own flag names are accepted too: `pull --platform` is `platforms` (the
-        // platforms fetched), `rmi` takes a `ref` like every other program.
-        "nerdctl.pull" => &["ref", "fetched", "platforms"],
-        "nerdctl.tag" => &["src", "dst"],
-        "nerdctl.rmi" => &["image", "ref", "force"],
-        "nerdctl.image-convert" => &["src", "dst", "platforms"],
-        "ctr.images.rm" => &["image", "sync"],
-        "gc.ticker" => &["ticks"],
-        "clock.advance" => &["by"],
-        "ops" => &["ops"],
-        other => {
-            return Err(l.err(
-                pspan,
-                "program",
-                format!("unknown program {other:?}; expected one of: {PROGRAMS}"),
-            ))
-        }
-    };
-    let given: [(&str, Option<std::ops::Range<usize>>); 13] = [
-        ("ref", a.reference.as_ref().map(|v| v.span())),
-        ("platforms", a.platforms.as_ref().map(|v| v.span())),
-        ("all_platforms", a.all_platforms.as_ref().map(|v| v.span())),
-        ("variant", a.variant.as_ref().map(|v| v.span())),
-        ("fetched", a.fetched.as_ref().map(|v| v.span())),
-        ("src", a.src.as_ref().map(|v| v.span())),
-        ("dst", a.dst.as_ref().map(|v| v.span())),
-        ("image", a.image.as_ref().map(|v| v.span())),
-        ("force", a.force.as_ref().map(|v| v.span())),
-        ("sync", a.sync.as_ref().map(|v| v.span())),
-        ("ticks", a.ticks.as_ref().map(|v| v.span())),
-        ("by", a.by.as_ref().map(|v| v.span())),
-        ("ops", a.ops.as_ref().map(|v| v.span())),
-    ];
-    for (k, span) in given {
-        if let Some(span) = span {
-            if !takes.contains(&k) {
-                return Err(l.err(
-                    Some(span),
-                    k,
-                    format!("not a parameter of {prog} (it takes: {})", takes.join(", ")),
-                ));
-            }
-        }
+    let kind = PROGRAM_TABLE
+        .iter()
+        .find(|k| k.name == prog)
+        .ok_or_else(|| {
+            let why = format!(
+                "unknown program {prog:?}; expected one of: {}",
+                program_names()
+            );
+            l.err(pspan.clone(), "program", why)
+        })?;
+    // Any key the program does not take is an error.
+    let other = given_keys(a)
+        .into_iter()
+        .find(|(k, span)| span.is_some() && !kind.keys.contains(k));
+    if let Some((k, span)) = other {
+        let why = format!(
+            "not a parameter of {prog} (it takes: {})",
+            kind.keys.join(", ")
+        );
+        return Err(l.err(span, k, why));
     }
-    let image_ref = |v: &Option<Spanned<String>>, key: &str| -> Result<String, ScenarioError> {
-        let v = v
-            .as_ref()
-            .ok_or_else(|| l.err(pspan.clone(), key, format!("{prog} needs `{key}`")))?;
-        if !names.contains_key(v.get_ref()) {
-            let known: Vec<&String> = names.keys().collect();
-            return Err(l.err(
-                Some(v.span()),
-                key,
-                format!(
-                    "{:?} is not an image of this scenario (images: {known:?})",
-                    v.get_ref()
-                ),
-            ));
+    (kind.build)(&Params {
+        l,
+        a,
+        names,
+        prog,
+        pspan,
+    })
+}
+
+/// One actor's keys, read for its program: each error at its key's line (at `program` when a
+/// key is missing).
+struct Params<'a> {
+    l: &'a Loader<'a>,
+    a: &'a ActorDoc,
+    names: &'a BTreeMap<String, Arc<ImageFixture>>,
+    prog: &'a str,
+    pspan: Option<Span>,
+}
+
+impl Params<'_> {
+    fn needs(&self, key: &str) -> ScenarioError {
+        self.l.err(
+            self.pspan.clone(),
+            key,
+            format!("{} needs `{key}`", self.prog),
+        )
+    }
+
+    /// An image of the scenario, by its reference or a tag.
+    fn image_ref(&self, v: &Option<Spanned<String>>, key: &str) -> Result<String, ScenarioError> {
+        let v = v.as_ref().ok_or_else(|| self.needs(key))?;
+        if !self.names.contains_key(v.get_ref()) {
+            let known: Vec<&String> = self.names.keys().collect();
+            let why = format!(
+                "{:?} is not an image of this scenario (images: {known:?})",
+                v.get_ref()
+            );
+            return Err(self.l.err(Some(v.span()), key, why));
         }
         Ok(v.get_ref().clone())
-    };
-    let any_name = |v: &Option<Spanned<String>>, key: &str| -> Result<String, ScenarioError> {
+    }
+
+    /// Any non-empty image name (it need not exist).
+    fn any_name(&self, v: &Option<Spanned<String>>, key: &str) -> Result<String, ScenarioError> {
         match v {
             Some(s) if !s.get_ref().is_empty() => Ok(s.get_ref().clone()),
-            Some(s) => Err(l.err(Some(s.span()), key, "must not be empty")),
-            None => Err(l.err(pspan.clone(), key, format!("{prog} needs `{key}`"))),
+            Some(s) => Err(self.l.err(Some(s.span()), key, "must not be empty")),
+            None => Err(self.needs(key)),
         }
-    };
-    let platforms_of = |reference: &str,
-                        v: &Option<Spanned<Vec<String>>>,
-                        key: &str|
-     -> Result<Vec<String>, ScenarioError> {
-        let fx = &names[reference];
-        match v {
-            None => Ok(vec![fx.platforms[0].platform.clone()]),
-            Some(p) => {
-                let list = l.platforms(p, key)?;
-                if list.is_empty() {
-                    return Err(l.err(Some(p.span()), key, "needs at least one platform"));
-                }
-                if let Some(x) = list.iter().find(|x| fx.platform(x).is_none()) {
-                    return Err(l.err(
-                        Some(p.span()),
-                        key,
-                        format!("{x:?} is not a platform of {reference}"),
-                    ));
-                }
-                Ok(list)
+    }
+
+    /// Platforms of `reference` (default: its first).
+    fn platforms_of(
+        &self,
+        reference: &str,
+        v: &Option<Spanned<Vec<String>>>,
+        key: &str,
+    ) -> Result<Vec<String>, ScenarioError> {
+        let fx = &self.names[reference];
+        let Some(p) = v else {
+            return Ok(vec![fx.platforms[0].platform.clone()]);
+        };
+        let list = self.l.platforms(p, key)?;
+        if list.is_empty() {
+            return Err(self
+                .l
+                .err(Some(p.span()), key, "needs at least one platform"));
+        }
+        if let Some(x) = list.iter().find(|x| fx.platform(x).is_none()) {
+            let why = format!("{x:?} is not a platform of {reference}");
+            return Err(self.l.err(Some(p.span()), key, why));
+        }
+        Ok(list)
+    }
+
+    fn flag(v: &Option<Spanned<bool>>) -> bool {
+        v.as_ref().is_some_and(|b| *b.get_ref())
+    }
+
+    fn push(&self) -> Result<ProgramSpec, ScenarioError> {
+        let a = self.a;
+        let reference = self.image_ref(&a.reference, "ref")?;
+        let variant = match &a.variant {
+            None => Variant::V2_0_5,
+            Some(v) => v
+                .get_ref()
+                .parse()
+                .map_err(|e: String| self.l.err(Some(v.span()), "variant", e))?,
+        };
+        Ok(ProgramSpec::Push {
+            platforms: self.platforms_of(&reference, &a.platforms, "platforms")?,
+            all_platforms: Self::flag(&a.all_platforms),
+            variant,
+            reference,
+        })
+    }
+
+    fn pull(&self) -> Result<ProgramSpec, ScenarioError> {
+        let a = self.a;
+        let reference = self.image_ref(&a.reference, "ref")?;
+        let fetched = match (&a.fetched, &a.platforms) {
+            (Some(_), Some(p)) => {
+                let why = "the same as `fetched` (nerdctl's --platform): give one of them";
+                return Err(self.l.err(Some(p.span()), "platforms", why));
             }
-        }
-    };
-    Ok(match prog {
-        "nerdctl.push" => {
-            let reference = image_ref(&a.reference, "ref")?;
-            let variant = match &a.variant {
-                None => Variant::V2_0_5,
-                Some(v) => v
-                    .get_ref()
-                    .parse()
-                    .map_err(|e: String| l.err(Some(v.span()), "variant", e))?,
-            };
-            ProgramSpec::Push {
-                platforms: platforms_of(&reference, &a.platforms, "platforms")?,
-                all_platforms: a.all_platforms.as_ref().is_some_and(|b| *b.get_ref()),
-                variant,
-                reference,
+            (Some(_), None) => Some(self.platforms_of(&reference, &a.fetched, "fetched")?),
+            (None, Some(_)) => Some(self.platforms_of(&reference, &a.platforms, "platforms")?),
+            (None, None) => None,
+        };
+        Ok(ProgramSpec::Pull { reference, fetched })
+    }
+
+    fn tag(&self) -> Result<ProgramSpec, ScenarioError> {
+        Ok(ProgramSpec::Tag {
+            src: self.any_name(&self.a.src, "src")?,
+            dst: self.any_name(&self.a.dst, "dst")?,
+        })
+    }
+
+    fn rmi(&self) -> Result<ProgramSpec, ScenarioError> {
+        let a = self.a;
+        let image = match (&a.image, &a.reference) {
+            (Some(_), Some(r)) => {
+                let why = "the same as `image`: give one of them";
+                return Err(self.l.err(Some(r.span()), "ref", why));
             }
-        }
-        "nerdctl.pull" => {
-            let reference = image_ref(&a.reference, "ref")?;
-            let fetched = match (&a.fetched, &a.platforms) {
-                (Some(_), Some(p)) => {
-                    let why = "the same as `fetched` (nerdctl's --platform): give one of them";
-                    return Err(l.err(Some(p.span()), "platforms", why));
-                }
-                (Some(f), None) => Some(platforms_of(&reference, &Some(f.clone()), "fetched")?),
-                (None, Some(p)) => Some(platforms_of(&reference, &Some(p.clone()), "platforms")?),
-                (None, None) => None,
-            };
-            ProgramSpec::Pull { reference, fetched }
-        }
-        "nerdctl.tag" => ProgramSpec::Tag {
-            src: any_name(&a.src, "src")?,
-            dst: any_name(&a.dst, "dst")?,
-        },
-        "nerdctl.rmi" => ProgramSpec::Rmi {
-            image: match (&a.image, &a.reference) {
-                (Some(_), Some(r)) => {
-                    let why = "the same as `image`: give one of them";
-                    return Err(l.err(Some(r.span()), "ref", why));
-                }
-                (None, Some(_)) => any_name(&a.reference, "ref")?,
-                _ => any_name(&a.image, "image")?,
-            },
-            force: a.force.as_ref().is_some_and(|b| *b.get_ref()),
-        },
-        "nerdctl.image-convert" => {
-            let src = image_ref(&a.src, "src")?;
-            let platforms = platforms_of(&src, &a.platforms, "platforms")?;
-            ProgramSpec::ImageConvert {
-                dst: any_name(&a.dst, "dst")?,
-                src,
-                platforms,
+            (None, Some(_)) => self.any_name(&a.reference, "ref")?,
+            _ => self.any_name(&a.image, "image")?,
+        };
+        Ok(ProgramSpec::Rmi {
+            image,
+            force: Self::flag(&a.force),
+        })
+    }
+
+    fn convert(&self) -> Result<ProgramSpec, ScenarioError> {
+        let src = self.image_ref(&self.a.src, "src")?;
+        let platforms = self.platforms_of(&src, &self.a.platforms, "platforms")?;
+        let dst = self.any_name(&self.a.dst, "dst")?;
+        Ok(ProgramSpec::ImageConvert {
+            dst,
+            src,
+            platforms,
+        })
+    }
+
+    fn ctr_rm(&self) -> Result<ProgramSpec, ScenarioError> {
+        Ok(ProgramSpec::CtrRm {
+            image: self.any_name(&self.a.image, "image")?,
+            sync: Self::flag(&self.a.sync),
+        })
+    }
+
+    fn gc_ticker(&self) -> Result<ProgramSpec, ScenarioError> {
+        let ticks = match &self.a.ticks {
+            None => DEFAULT_TICKS,
+            Some(t) if (1..=16).contains(t.get_ref()) => *t.get_ref() as u32,
+            Some(t) => {
+                let why = format!("{}: expected 1 to 16", t.get_ref());
+                return Err(self.l.err(Some(t.span()), "ticks", why));
             }
-        }
-        "ctr.images.rm" => ProgramSpec::CtrRm {
-            image: any_name(&a.image, "image")?,
-            sync: a.sync.as_ref().is_some_and(|b| *b.get_ref()),
-        },
-        "gc.ticker" => {
-            let ticks = match &a.ticks {
-                None => DEFAULT_TICKS,
-                Some(t) if (1..=16).contains(t.get_ref()) => *t.get_ref() as u32,
-                Some(t) => {
-                    return Err(l.err(
-                        Some(t.span()),
-                        "ticks",
-                        format!("{}: expected 1 to 16", t.get_ref()),
-                    ))
-                }
-            };
-            ProgramSpec::GcTicker { ticks }
-        }
-        "clock.advance" => {
-            let by = a.by.as_ref().ok_or_else(|| {
-                l.err(
-                    pspan.clone(),
-                    "by",
-                    "clock.advance needs `by` (a duration such as \"25h\")",
-                )
-            })?;
-            ProgramSpec::ClockAdvance {
-                by: pushrace_models::clock::Duration::parse(by.get_ref())
-                    .map_err(|e| l.err(Some(by.span()), "by", e))?,
-            }
-        }
-        "ops" => {
-            let ops = a.ops.as_ref().ok_or_else(|| {
-                l.err(
-                    pspan.clone(),
-                    "ops",
-                    "ops needs `ops = [ { op = \"…\", … }, … ]`",
-                )
-            })?;
-            let src = opsfile::Source { file: l.file, text: l.text };
-            let parsed = opsfile::entries(src, ops.get_ref(), opsfile::Digests::Strict)
-                .map_err(|e| ops_err(l, ops.span(), e))?;
-            ProgramSpec::Ops {
-                actions: parsed.into_iter().map(|e| e.action).collect(),
-            }
-        }
-        _ => unreachable!(),
-    })
+        };
+        Ok(ProgramSpec::GcTicker { ticks })
+    }
+
+    fn clock_advance(&self) -> Result<ProgramSpec, ScenarioError> {
+        let by = self.a.by.as_ref().ok_or_else(|| {
+            let why = "clock.advance needs `by` (a duration such as \"25h\")";
+            self.l.err(self.pspan.clone(), "by", why)
+        })?;
+        let by = pushrace_models::clock::Duration::parse(by.get_ref())
+            .map_err(|e| self.l.err(Some(by.span()), "by", e))?;
+        Ok(ProgramSpec::ClockAdvance { by })
+    }
+
+    fn ops(&self) -> Result<ProgramSpec, ScenarioError> {
+        let ops = self.a.ops.as_ref().ok_or_else(|| {
+            let why = "ops needs `ops = [ { op = \"…\", … }, … ]`";
+            self.l.err(self.pspan.clone(), "ops", why)
+        })?;
+        let src = opsfile::Source {
+            file: self.l.file,
+            text: self.l.text,
+        };
+        let parsed = opsfile::entries(src, ops.get_ref(), opsfile::Digests::Strict)
+            .map_err(|e| ops_err(self.l, ops.span(), e))?;
+        let actions = parsed.into_iter().map(|e| e.action).collect();
+        Ok(ProgramSpec::Ops { actions })
+    }
 }
 
 /// An ops actor's error: at the line of the faulty key (of `ops` when it has none), as key `ops`
@@ -1130,23 +1302,14 @@ fn ops_err(l: &Loader, ops: Span, e: pushrace_models::opsfile::InputError) -> Sc
 fn commands_only(l: &Loader, a: &ActorDoc) -> Result<ProgramSpec, ScenarioError> {
     let name_span = Some(a.name.span());
     if a.command.is_none() && a.commands.is_none() {
-        let why = format!("an actor needs a `program` (one of: {PROGRAMS}) or a `command`");
+        let why = format!(
+            "an actor needs a `program` (one of: {}) or a `command`",
+            program_names()
+        );
         return Err(l.err(name_span, "program", why));
     }
-    let others = [
-        ("platforms", a.platforms.is_some()),
-        ("all_platforms", a.all_platforms.is_some()),
-        ("variant", a.variant.is_some()),
-        ("fetched", a.fetched.is_some()),
-        ("src", a.src.is_some()),
-        ("dst", a.dst.is_some()),
-        ("image", a.image.is_some()),
-        ("force", a.force.is_some()),
-        ("sync", a.sync.is_some()),
-        ("ticks", a.ticks.is_some()),
-        ("by", a.by.is_some()),
-        ("ops", a.ops.is_some()),
-    ];
+    // Every model program's key but `ref`.
+    let others = given_keys(a).map(|(k, span)| (k, k != "ref" && span.is_some()));
     if let Some((k, _)) = others.iter().find(|(_, given)| *given) {
         let why = "a parameter of a model program, and this actor has no `program` (a commands-only actor takes `ref`)";
         return Err(l.err(name_span, k, why));
@@ -1244,6 +1407,13 @@ fn unknown_placeholder(arg: &str, has_ref: bool) -> Option<String> {
 fn parse_check(l: &Loader, c: Option<&CheckDoc>) -> Result<CheckSpec, ScenarioError> {
     let mut spec = CheckSpec::default();
     let Some(c) = c else { return Ok(spec) };
+    check_verdict(l, c, &mut spec)?;
+    check_bounds(l, c, &mut spec)?;
+    Ok(spec)
+}
+
+/// `invariant`, `expect` and `missing`: what is checked and what verdict is expected.
+fn check_verdict(l: &Loader, c: &CheckDoc, spec: &mut CheckSpec) -> Result<(), ScenarioError> {
     if let Some(i) = &c.invariant {
         spec.invariant = match i.get_ref().as_str() {
             "no-missing-digest" => Invariant::NoMissingDigest,
@@ -1282,6 +1452,12 @@ fn parse_check(l: &Loader, c: Option<&CheckDoc>) -> Result<CheckSpec, ScenarioEr
         })?;
         spec.missing = Some(kind);
     }
+    Ok(())
+}
+
+/// The exploration's bounds and filters: `max_shrunk_steps`, `preemptions`, `budget`, `seed`,
+/// `depth`, `actors`, `message`, `schedule`, `strategy`.
+fn check_bounds(l: &Loader, c: &CheckDoc, spec: &mut CheckSpec) -> Result<(), ScenarioError> {
     let int = |v: &Option<Spanned<i64>>,
                key: &str,
                min: i64,
@@ -1337,7 +1513,7 @@ fn parse_check(l: &Loader, c: Option<&CheckDoc>) -> Result<CheckSpec, ScenarioEr
         spec.strategy =
             explore_strategy(s.get_ref()).map_err(|e| l.err(Some(s.span()), "strategy", e))?;
     }
-    Ok(spec)
+    Ok(())
 }
 
 impl Scenario {

@@ -328,10 +328,17 @@ const PUSH: &str = "[[actor]]\nname = \"p\"\nprogram = \"nerdctl.push\"\nref = \
 /// `namespace = ""` on an image was blamed on `ref` ("setting up the image failed").
 #[test]
 fn an_empty_image_namespace_is_blamed_on_its_own_key() {
-    let e = scenario_err(&format!("[[image]]\nref = \"a:1\"\nnamespace = \"\"\n{PUSH}"));
+    let e = scenario_err(&format!(
+        "[[image]]\nref = \"a:1\"\nnamespace = \"\"\n{PUSH}"
+    ));
     assert_eq!(e, "s.toml:3: key `namespace`: must not be empty");
-    let e = scenario_err(&format!("[[image]]\nref = \"a:1\"\nnamespace = \"no spaces\"\n{PUSH}"));
-    assert!(e.starts_with("s.toml:3: key `namespace`: setting up the image failed"), "{e}");
+    let e = scenario_err(&format!(
+        "[[image]]\nref = \"a:1\"\nnamespace = \"no spaces\"\n{PUSH}"
+    ));
+    assert!(
+        e.starts_with("s.toml:3: key `namespace`: setting up the image failed"),
+        "{e}"
+    );
 }
 
 /// An ops actor's error names the line of the faulty op key, not of `ops`.
@@ -349,5 +356,8 @@ fn an_ops_actor_error_names_the_line_of_the_faulty_key() {
 #[test]
 fn image_layers_share_the_ops_file_range() {
     let e = scenario_err(&format!("[[image]]\nref = \"a:1\"\nlayers = 17\n{PUSH}"));
-    assert_eq!(e, "s.toml:3: key `layers`: 17: expected 0 to 16 layers per platform");
+    assert_eq!(
+        e,
+        "s.toml:3: key `layers`: 17: expected 0 to 16 layers per platform"
+    );
 }

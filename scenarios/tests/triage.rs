@@ -465,9 +465,15 @@ proptest! {
 // scenario its own loader refused (or, for the file name, a different valid scenario); the file
 // written must load from disk and mean what the log said.
 
-
 /// Triage of `log` named `name`; the scenario file it wrote, loaded back from disk.
-fn written(name: &str, log: &str) -> (triage::Triage, pushrace_scenarios::scenario::Scenario, String) {
+fn written(
+    name: &str,
+    log: &str,
+) -> (
+    triage::Triage,
+    pushrace_scenarios::scenario::Scenario,
+    String,
+) {
     let out = tmp_dir(&format!("item6-{}", name.len()));
     let t = triage::triage(&Input {
         log_name: name,
@@ -478,7 +484,10 @@ fn written(name: &str, log: &str) -> (triage::Triage, pushrace_scenarios::scenar
         force: false,
     })
     .unwrap_or_else(|e| panic!("{e}"));
-    let built = t.scenario.as_ref().expect("a known family writes a scenario");
+    let built = t
+        .scenario
+        .as_ref()
+        .expect("a known family writes a scenario");
     let text = std::fs::read_to_string(&built.path).unwrap();
     let s = pushrace_scenarios::scenario::parse(&built.path.display().to_string(), &text)
         .unwrap_or_else(|e| panic!("{e}\n{text}"));
@@ -490,7 +499,11 @@ fn pushes(s: &pushrace_scenarios::scenario::Scenario) -> Vec<(String, Vec<String
     s.actors
         .iter()
         .filter_map(|a| match &a.program {
-            ProgramSpec::Push { reference, platforms, .. } => Some((reference.clone(), platforms.clone())),
+            ProgramSpec::Push {
+                reference,
+                platforms,
+                ..
+            } => Some((reference.clone(), platforms.clone())),
             _ => None,
         })
         .collect()
@@ -533,10 +546,19 @@ fn a_cr_or_control_character_in_the_fatal_message_stays_a_comment() {
     let (t, s, text) = written("cr.log", &log);
     assert_eq!(t.classification.family, Family::ConvertTime);
     assert_eq!(s.check.message.as_deref(), Some("failed to create a tmp"));
-    assert!(!text.contains('\r') && !text.contains('\u{1}') && !text.contains('\u{7f}'), "{text:?}");
+    assert!(
+        !text.contains('\r') && !text.contains('\u{1}') && !text.contains('\u{7f}'),
+        "{text:?}"
+    );
     // The message, all of it, is quoted in one comment line.
-    let quoted = text.lines().find(|l| l.contains("boom")).unwrap_or_else(|| panic!("{text}"));
-    assert!(quoted.starts_with("# ") && quoted.contains("not found [check] x = 1"), "{quoted}");
+    let quoted = text
+        .lines()
+        .find(|l| l.contains("boom"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        quoted.starts_with("# ") && quoted.contains("not found [check] x = 1"),
+        "{quoted}"
+    );
 }
 
 #[test]
@@ -545,5 +567,8 @@ fn a_newline_in_the_log_name_adds_no_key() {
     let (_, s, text) = written(name, &log_file("logrus_text_headline.log"));
     assert_eq!(s.name, "triage-tmp-reduced-collected-83bf22e8705a");
     assert_eq!(s.actors.len(), 2, "{text}");
-    assert!(text.contains("# Written by `pushrace triage ci.log name = \"injected\""), "{text}");
+    assert!(
+        text.contains("# Written by `pushrace triage ci.log name = \"injected\""),
+        "{text}"
+    );
 }
