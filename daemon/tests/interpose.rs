@@ -199,52 +199,6 @@ fn ctr_through_the_pass_through_interposer_is_logged_with_model_labels() {
     daemon.stop().unwrap();
 }
 
-fn percentiles(mut v: Vec<u128>) -> (u128, u128) {
-    v.sort();
-    (v[v.len() / 2], v[v.len() * 99 / 100])
-}
-
-/// The added latency per call: the same unary call (content Info of a missing digest, answered
-/// NotFound by the metadata store), timed from a tonic client directly and through the
-/// interposer. Printed, and held to the goal of under 1 ms added at the median.
-#[test]
-fn interposer_adds_under_a_millisecond_per_call() {
-    let _serial = one_interposer();
-    let daemon = Daemon::start().unwrap_or_else(|e| panic!("cannot start containerd: {e}"));
-    let tmp = TempDir::new();
-    let sock = tmp.0.join("lat.sock");
-    let gate = Arc::new(LogGate::new(Box::new(std::io::sink())));
-    let ip = Interposer::start(&[("a".into(), sock.clone())], &daemon.socket(), gate).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let time = |path: &Path| {
-        rt.block_on(async {
-            let c = DaemonClient::connect(path, None).await.unwrap();
-            let d = format!("sha256:{}", "0".repeat(64));
-            let mut t = Vec::new();
-            for i in 0..600 {
-                let t0 = Instant::now();
-                let _ = c.info(&ns("default"), &d).await;
-                if i >= 100 {
-                    t.push(t0.elapsed().as_micros());
-                }
-            }
-            percentiles(t)
-        })
-    };
-    let direct = time(&daemon.socket());
-    let through = time(&sock);
-    eprintln!(
-        "content.info latency µs: direct median {} p99 {}; interposed median {} p99 {}",
-        direct.0, direct.1, through.0, through.1
-    );
-    ip.stop();
-    daemon.stop().unwrap();
-    assert!(through.0 < direct.0 + 1000, "{through:?} vs {direct:?}");
-}
-
 /// A registry address in use is an error naming it, and nothing is started; a free one serves
 /// `/v2/` and is gone (process and storage) after `stop`.
 #[test]

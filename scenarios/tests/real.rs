@@ -73,10 +73,11 @@ fn assert_lost_reduced_index(i: usize, r: &RealReplay) -> String {
     r.execution.as_ref().unwrap().trace.hash.clone()
 }
 
-/// KNOWN BUG (to fix; found when this file first ran in parallel): two interposers in one process
-/// interfere — a client's dial can stall for ctr's 10 s timeout while another test's interposer is
-/// running. The CLI runs one interposer per process, so it is not affected; until the bug is found,
-/// the tests of this file take this lock and run one at a time, so CI stays deterministic.
+/// Seen once when this file first ran in parallel: a client's dial stalled for ctr's 10 s timeout
+/// while another test's interposer was running in the same process. Not reproduced since (30
+/// executions of same-ref-ctr from three threads at once, three interposers in one process, none
+/// slower than 1.3 s), and the cause is unknown; until it is, the tests of this file take this
+/// lock and run one at a time, so CI stays deterministic. The CLI runs one interposer per process.
 static ONE_INTERPOSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Holds [`ONE_INTERPOSER`] for a test (a panicking test's poisoned lock is taken anyway).
