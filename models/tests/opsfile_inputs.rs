@@ -170,3 +170,24 @@ fn every_op_of_the_table_builds_under_its_own_name() {
         assert_eq!(built, spec.name);
     }
 }
+
+/// The document type writes what it reads: an ops file through `OpsDoc` and back is the same
+/// list of operations.
+#[test]
+fn an_ops_document_round_trips() {
+    let text = "containerd = \"1.6\"\nop = [\n  { op = \"content.write\", data = \"x\", as = \"g\", labels = { a = \"b\" } },\n  { op = \"image.create\", name = \"a:1\", target = \"@g\" },\n  { op = \"image.pull\", ref = \"b:1\", layers = 2 },\n]\n";
+    let doc: opsfile::OpsDoc = toml::from_str(text).unwrap();
+    let again = toml::to_string(&doc).unwrap();
+    let (a, b) = (
+        opsfile::parse("a", text).unwrap(),
+        opsfile::parse("b", &again).unwrap(),
+    );
+    let shown = |o: &opsfile::OpsFile| {
+        o.entries
+            .iter()
+            .map(|e| e.action.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(shown(&a), shown(&b), "{again}");
+    assert_eq!(a.semantics, b.semantics);
+}
