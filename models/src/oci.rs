@@ -244,6 +244,17 @@ pub fn platform_matches(specifier: &str, p: &oci::Platform) -> bool {
     want == have
 }
 
+/// Whether two platform specifiers name the same platform after `platforms.Normalize`
+/// (`linux/arm64/v8` = `linux/arm64`); an unparsable one matches nothing.
+pub fn specifiers_match(a: &str, b: &str) -> bool {
+    let norm = |s: &str| {
+        parse_platform(s)
+            .ok()
+            .map(|(os, arch, v)| normalize(&os, &arch, v.as_deref().unwrap_or("")))
+    };
+    matches!((norm(a), norm(b)), (Some(x), Some(y)) if x == y)
+}
+
 /// platforms.Normalize (platforms/database.go `normalizeOS`, `normalizeArch`).
 fn normalize(os: &str, arch: &str, variant: &str) -> (String, String, String) {
     let os = match os.to_lowercase().as_str() {

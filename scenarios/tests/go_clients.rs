@@ -305,3 +305,65 @@ fn triage_reads_the_go_clients_log() {
         f => panic!("want an image-not-found while creating the tmp image, got {f:?}"),
     }
 }
+
+/// The model's program for push-single's actor switched to `variant`, run alone: its trace.
+fn model_alone(variant: &str) -> pushrace_harness::Trace {
+    let s = library::load("push-single")
+        .unwrap()
+        .with_variant(variant.parse().unwrap());
+    let explorer = pushrace_harness::Explorer::new(pushrace_harness::Config::default());
+    let model = pushrace_scenarios::explore::model(&s);
+    let e = explorer
+        .replay_lenient(&model, &Schedule::new(1, Vec::new()))
+        .expect("the model runs alone");
+    e.trace
+}
+
+/// Call by call: the Go client's calls against the model program's steps for the same scenario,
+/// matched as `--from-model` matches them (label keys in order, lease ordinals included). What
+/// may differ, each from the sources: the model's `registry.*` steps (HTTP, not gRPC).
+fn conformance(variant: &str) -> Vec<String> {
+    let model = model_alone(variant);
+    let r = run_alone(vec![push(variant)], None);
+    let real = match &r.execution {
+        Ok(e) => e.trace.clone(),
+        Err(d) => panic!("{variant}: diverged: {d}"),
+    };
+    let t = pushrace_scenarios::backend::translate::translate(&model, &real).unwrap();
+    let mut out = Vec::new();
+    for m in t
+        .model_only
+        .iter()
+        .filter(|m| !m.key.starts_with("registry."))
+    {
+        out.push(format!("{variant}: model only: {}", m.key));
+    }
+    for x in &t.real_only {
+        out.push(format!("{variant}: real only: {}", x.key));
+    }
+    if t.beyond > 0 {
+        out.push(format!(
+            "{variant}: {} real calls after the model's last",
+            t.beyond
+        ));
+    }
+    out
+}
+
+#[test]
+fn conformance_of_every_push_variant() {
+    let _serial = one_interposer();
+    let mut all = Vec::new();
+    for v in ["v0.17", "v0.18", "v2.0.4", "v2.0.5", "lease-held"] {
+        all.extend(conformance(v));
+    }
+    for d in &all {
+        println!("{d}");
+    }
+    assert!(
+        all.is_empty(),
+        "{} differences:\n{}",
+        all.len(),
+        all.join("\n")
+    );
+}

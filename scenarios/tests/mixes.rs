@@ -172,6 +172,12 @@ proptest! {
     /// never loses a digest. (Clock advances stay under the 24 h lease expiry: the stated bound.)
     #[test]
     fn lease_held_never_loses_a_digest(m in mix()) {
+        // A push of a platform the lazy pull never fetched fails on its own, race or not:
+        // EnsureAllContent never fetches a missing manifest (see verdicts.rs, lazy-pull).
+        let needs_unfetched = |&(_, platform, all): &(usize, usize, bool)| {
+            all || PLATFORMS[platform] != "linux/amd64"
+        };
+        prop_assume!(!m.lazy || !m.pushes.iter().any(needs_unfetched));
         let text = render(&m, Some("lease-held"), "no-missing-digest");
         // Every push in the mix, neighbours included, is switched to lease-held.
         let v = run(&text, Some(Variant::LeaseHeld));

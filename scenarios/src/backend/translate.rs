@@ -76,8 +76,9 @@ impl Translation {
 pub fn sides(trace: &Trace) -> Vec<Side> {
     let mut leases: Vec<Vec<String>> = vec![Vec::new(); trace.actors.len()];
     let step_key = |actor: usize, text: &str, leases: &mut Vec<Vec<String>>| {
-        let words = text.split(' ').filter(|w| !w.starts_with('@'));
-        let words = words.map(|w| lease_ordinal(w, &mut leases[actor]));
+        let verb = text.starts_with("lease.");
+        let words = text.split(' ').filter(|w| !w.starts_with('@')).enumerate();
+        let words = words.map(|(i, w)| lease_ordinal(w, verb && i == 1, &mut leases[actor]));
         words.collect::<Vec<_>>().join(" ")
     };
     let key_of = |st: &pushrace_harness::TraceStep, leases: &mut Vec<Vec<String>>| {
@@ -92,11 +93,12 @@ pub fn sides(trace: &Trace) -> Vec<Side> {
     steps.collect()
 }
 
-/// `lease=NAME` and the lease verbs' `NAME` argument become `L<n>`, n counted per actor.
-fn lease_ordinal(word: &str, seen: &mut Vec<String>) -> String {
+/// `lease=NAME` and the lease verbs' `NAME` argument (`is_lease`) become `L<n>`, n counted per
+/// actor.
+fn lease_ordinal(word: &str, is_lease: bool, seen: &mut Vec<String>) -> String {
     let (prefix, name) = match word.strip_prefix("lease=") {
         Some(n) => ("lease=", n),
-        None if looks_like_lease(word) => ("", word),
+        None if is_lease => ("", word),
         None => return word.to_string(),
     };
     let n = match seen.iter().position(|s| s == name) {
@@ -107,11 +109,6 @@ fn lease_ordinal(word: &str, seen: &mut Vec<String>) -> String {
         }
     };
     format!("{prefix}L{n}")
-}
-
-/// A lease name as the model (`push-a-convert-1`) or the interposer (`push-a-lease1`) writes it.
-fn looks_like_lease(word: &str) -> bool {
-    word.contains("-lease") || word.contains("-convert-") || word.contains("-pull-")
 }
 
 /// Whether a real step is a process start rather than a call.

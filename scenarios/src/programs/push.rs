@@ -7,8 +7,8 @@
 //! |--------------|---------------------------------------------------------------|---------------------------|
 //! | `v0.17`      | convert `<ref>-tmp-reduced-platform` <- ref (own lease)        | delete tmp, async         |
 //! | `v0.18`      | same (nerdctl #866)                                           | delete tmp, **sync** (GC) |
-//! | `v2.0.4`     | EnsureAllContent (#3435), then as v0.18                       | delete tmp, sync          |
-//! | `v2.0.5`     | EnsureAllContent; get ref; delete tmp sync; create tmp -> ref's target; convert tmp in place (#4062) | delete tmp, sync |
+//! | `v2.0.4`     | as v0.18 (its EnsureAllContent, #3435, is on the IPFS path only) | delete tmp, sync      |
+//! | `v2.0.5`     | EnsureAllContent; get ref; delete tmp sync; create tmp -> ref's target; convert tmp in place (#4062; a failed conversion leaves tmp) | delete tmp, sync |
 //! | `lease-held` | one lease first; ref's target and the reduced index added to it with AddResource; EnsureAllContent under it; unique tmp name; convert under the lease | delete tmp, then release the lease |
 //!
 //! The push itself is containerd's `remotes.PushContent`: walk from the target (each index and
@@ -29,6 +29,7 @@ use pushrace_models::leases::Resource;
 use pushrace_models::oci::{self, ImageFixture};
 use pushrace_models::{Ctx, Descriptor, Error, ErrorKind, Labels, OpKind, Semantics};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -55,8 +56,10 @@ impl Variant {
         self >= Variant::V0_18
     }
 
+    /// nerdctl v2.0.4 calls EnsureAllContent only on its IPFS path; v2.0.5 (PR #4062) calls it
+    /// before the reduced-platform conversion (`pkg/cmd/image/push.go` at each tag).
     fn ensures_content(self) -> bool {
-        self >= Variant::V2_0_4
+        self >= Variant::V2_0_5
     }
 }
 
@@ -152,7 +155,7 @@ fn children(desc: &Descriptor, blob: &Value, platforms: Option<&[String]>) -> Ve
             .map(|ms| {
                 ms.iter()
                     .filter(|m| match (platforms, platform_of(m)) {
-                        (Some(want), Some(p)) => want.contains(&p),
+                        (Some(want), Some(p)) => want.iter().any(|w| oci::specifiers_match(w, &p)),
                         _ => true,
                     })
                     .filter_map(descriptor)
@@ -223,8 +226,11 @@ pub async fn push_content<C: Client>(
     Ok(())
 }
 
-/// nerdctl's EnsureAllContent (#3435): for each wanted platform, images.Check (read the index and
-/// the platform's manifest, Info its config and layers); fetch the platform when anything is missing.
+/// nerdctl's EnsureAllContent (`pkg/cmd/image/ensure.go`, v2.0.5): the image by name; nerdctl's
+/// `read` of it ([`read_platforms`]); then for each platform read whose config's platform is
+/// wanted, `images.Check` with that platform ([`check_missing`]) and a fetch of the platform when
+/// anything is missing. (nerdctl keeps the platforms read in a map, so with several wanted
+/// platforms Go's map order decides; here it is the index order.)
 async fn ensure_all_content<C: Client>(
     c: &C,
     p: &Push,
@@ -233,59 +239,109 @@ async fn ensure_all_content<C: Client>(
 ) -> Result<(), Error> {
     let img = c.image_get(ctx, &p.reference).await?;
     let target = img.target;
-    let platforms: Vec<String> = if p.all_platforms {
-        p.fixture
-            .as_ref()
-            .map(|f| f.platforms.iter().map(|x| x.platform.clone()).collect())
-            .unwrap_or_default()
-    } else {
-        p.platforms.clone()
+    for platform in read_platforms(c, ctx, &target).await {
+        let wanted = p.all_platforms
+            || p.platforms
+                .iter()
+                .any(|w| oci::specifiers_match(w, &platform));
+        if !wanted || !check_missing(c, ctx, &target, &platform).await? {
+            continue;
+        }
+        let fixture = p.fixture.clone().ok_or_else(|| {
+            let why = format!(
+                "cannot fetch {platform} of {}: no registry copy",
+                p.reference
+            );
+            Error::raw(ErrorKind::NotFound, why)
+        })?;
+        *lease_seq += 1;
+        let id = format!("{}-fetch-{}", p.actor, lease_seq);
+        (pushrace_models::pull::pull(fixture, Some(vec![platform.clone()]), ctx.clone(), id))
+            .drive(c)
+            .await?;
+    }
+    Ok(())
+}
+
+/// nerdctl's `read` (`pkg/cmd/image/list.go` readIndex/readManifest): ReadBlob of the index, then
+/// of each entry's manifest and its config, in index order, through nerdctl's process-wide cache
+/// by digest (`pkg/containerdutil/helpers.go`: a blob read once is not read again); an entry whose
+/// manifest or config cannot be read is skipped (so a platform pulled lazily, manifest absent, is
+/// not ensured). The platforms are the configs' own (`os/architecture[/variant]`).
+async fn read_platforms<C: Client>(c: &C, ctx: &Ctx, target: &Descriptor) -> Vec<String> {
+    let mut cache: BTreeMap<String, std::rc::Rc<Value>> = BTreeMap::new();
+    let mut out = Vec::new();
+    if !oci::is_index(&target.media_type) {
+        return out;
+    }
+    let Ok(index) = read_cached(c, ctx, &mut cache, &target.digest).await else {
+        return out;
     };
-    for platform in &platforms {
-        let mut missing = false;
-        if oci::is_index(&target.media_type) {
-            let index = json(&target.digest, &c.read_blob(ctx, &target.digest).await?)?;
-            let want = [platform.clone()];
-            for m in children(&target, &index, Some(&want)) {
-                match c.read_blob(ctx, &m.digest).await {
-                    Err(e) if e.is_not_found() => missing = true,
-                    Err(e) => return Err(e),
-                    Ok(b) => {
-                        for k in children(&m, &*json(&m.digest, &b)?, None) {
-                            if is_not_found(
-                                &c.exec(
-                                    ctx,
-                                    OpKind::ContentInfo {
-                                        digest: k.digest.clone(),
-                                    },
-                                )
-                                .await,
-                            ) {
-                                missing = true;
-                            }
-                        }
-                    }
+    for m in children(target, &index, None) {
+        let Ok(manifest) = read_cached(c, ctx, &mut cache, &m.digest).await else {
+            continue;
+        };
+        let Some(config) = manifest.get("config").and_then(descriptor) else {
+            continue;
+        };
+        if let Ok(cfg) = read_cached(c, ctx, &mut cache, &config.digest).await {
+            out.extend(config_platform(&cfg));
+        }
+    }
+    out
+}
+
+/// nerdctl's `containerdutil.ReadBlob`: content.ReadBlob (Info + Read) unless read before.
+async fn read_cached<C: Client>(
+    c: &C,
+    ctx: &Ctx,
+    cache: &mut BTreeMap<String, std::rc::Rc<Value>>,
+    digest: &str,
+) -> Result<std::rc::Rc<Value>, Error> {
+    if let Some(v) = cache.get(digest) {
+        return Ok(v.clone());
+    }
+    let v = json(digest, &c.read_blob(ctx, digest).await?)?;
+    cache.insert(digest.to_string(), v.clone());
+    Ok(v)
+}
+
+/// An image config's platform as `os/architecture[/variant]`.
+fn config_platform(cfg: &Value) -> Option<String> {
+    let (os, arch) = (cfg.get("os")?.as_str()?, cfg.get("architecture")?.as_str()?);
+    Some(match cfg.get("variant").and_then(Value::as_str) {
+        Some(v) => format!("{os}/{arch}/{v}"),
+        None => format!("{os}/{arch}"),
+    })
+}
+
+/// images.Check of `target` for one platform (images/image.go, 1.6.20): ReadBlob of the index and
+/// of the platform's manifest, then a ReaderAt (an Info) of its config and each layer; whether
+/// anything is missing.
+async fn check_missing<C: Client>(
+    c: &C,
+    ctx: &Ctx,
+    target: &Descriptor,
+    platform: &str,
+) -> Result<bool, Error> {
+    let index = json(&target.digest, &c.read_blob(ctx, &target.digest).await?)?;
+    let want = [platform.to_string()];
+    let mut missing = false;
+    for m in children(target, &index, Some(&want)) {
+        match c.read_blob(ctx, &m.digest).await {
+            Err(e) if e.is_not_found() => missing = true,
+            Err(e) => return Err(e),
+            Ok(b) => {
+                for k in children(&m, &*json(&m.digest, &b)?, None) {
+                    let info = OpKind::ContentInfo {
+                        digest: k.digest.clone(),
+                    };
+                    missing |= is_not_found(&c.exec(ctx, info).await);
                 }
             }
         }
-        if missing {
-            let fixture = p.fixture.clone().ok_or_else(|| {
-                Error::raw(
-                    ErrorKind::NotFound,
-                    format!(
-                        "cannot fetch {platform} of {}: no registry copy",
-                        p.reference
-                    ),
-                )
-            })?;
-            *lease_seq += 1;
-            let id = format!("{}-fetch-{}", p.actor, lease_seq);
-            (pushrace_models::pull::pull(fixture, Some(vec![platform.clone()]), ctx.clone(), id))
-                .drive(c)
-                .await?;
-        }
     }
-    Ok(())
+    Ok(missing)
 }
 
 async fn convert<C: Client>(
@@ -352,11 +408,10 @@ pub async fn push<C: Client>(c: &C, p: &Push) -> Result<(), Error> {
                 labels: src.labels.clone(),
             };
             c.exec(ctx, create).await?;
+            // nerdctl registers the deferred delete only after the conversion succeeded: a failed
+            // one returns with the tmp image left in place (`pkg/cmd/image/push.go` v2.0.5).
+            convert(c, p, ctx, &name, &name, &mut seq).await?;
             tmp = Some(name.clone());
-            if let Err(e) = convert(c, p, ctx, &name, &name, &mut seq).await {
-                let _ = c.exec(ctx, OpKind::ImageDelete { name, sync: true }).await;
-                return Err(e);
-            }
         } else {
             convert(c, p, ctx, &name, &p.reference, &mut seq).await?;
             tmp = Some(name.clone());
@@ -420,7 +475,8 @@ async fn push_lease_held<C: Client>(c: &C, p: &Push, seq: &mut u32) -> Result<()
         if !p.all_platforms {
             if oci::is_index(&src.target.media_type) {
                 let i = c.info(&ctx, &src.target.digest).await?;
-                let data = c.read(&ctx, &src.target.digest).await?;
+                // As the Go client (clients/go) does it: an Info for the labels, then ReadBlob.
+                let data = c.read_blob(&ctx, &src.target.digest).await?;
                 if let Some(reduced) = converter::reduce_index_of_blob(
                     &src.target.digest,
                     &data,
