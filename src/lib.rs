@@ -552,10 +552,9 @@ impl Scenario {
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct ScenarioBuilder {
-    top: toml::Table,
-    images: Vec<toml::Table>,
-    actors: Vec<toml::Table>,
-    check: toml::Table,
+    doc: file::FileDoc,
+    /// The first table that is not an `[[image]]` or `[[actor]]` (reported by `build`).
+    refused: Option<ScenarioError>,
 }
 
 /// An actor for [`ScenarioBuilder::actor`]: a name, a built-in program (`nerdctl.push`,
@@ -581,20 +580,36 @@ impl Actor {
     }
 }
 
+/// A table given to the builder as the document section it stands for (`what` names it in the
+/// error: `[[image]]`, `[[actor]] NAME`).
+fn section<T: serde::de::DeserializeOwned>(
+    table: &toml::Table,
+    what: &str,
+) -> Result<T, ScenarioError> {
+    let refused = |message: String| ScenarioError {
+        file: "builder".into(),
+        line: None,
+        key: None,
+        message: format!("{what}: {message}"),
+    };
+    let text = toml::to_string(table).map_err(|e| refused(e.to_string()))?;
+    toml::from_str(&text).map_err(|e| refused(e.message().trim().to_string()))
+}
+
 impl ScenarioBuilder {
     /// The scenario's name (default: `scenario`).
     pub fn name(mut self, name: &str) -> Self {
-        self.top.insert("name".into(), name.into());
+        self.doc.name = Some(name.to_string());
         self
     }
     /// containerd semantics: `1.6`, `1.7` (default) or `2.0`.
     pub fn containerd(mut self, version: &str) -> Self {
-        self.top.insert("containerd".into(), version.into());
+        self.doc.containerd = Some(file::val(version.to_string()));
         self
     }
     /// `sync-only` (default) or `background` (a GC ticker actor joins).
     pub fn gc(mut self, mode: &str) -> Self {
-        self.top.insert("gc".into(), mode.into());
+        self.doc.gc = Some(file::val(mode.to_string()));
         self
     }
     /// A fixture image in namespace `default`, pulled with every platform's blobs.
@@ -608,22 +623,21 @@ impl ScenarioBuilder {
         reference: &str,
         platforms: impl IntoIterator<Item = &'a str>,
     ) -> Self {
-        let mut t = toml::Table::new();
-        t.insert("ref".into(), reference.into());
-        t.insert(
-            "platforms".into(),
-            platforms.into_iter().collect::<Vec<_>>().into(),
-        );
-        if namespace != "default" {
-            t.insert("namespace".into(), namespace.into());
-        }
-        self.images.push(t);
+        let platforms = platforms.into_iter().map(str::to_string).collect();
+        self.doc.image.push(file::ImageDoc {
+            platforms: Some(file::val(platforms)),
+            namespace: (namespace != "default").then(|| file::val(namespace.to_string())),
+            ..file::ImageDoc::new(reference)
+        });
         self
     }
     /// A fixture image with any `[[image]]` keys (`ref`, `platforms`, `layers`, `fetched`,
     /// `tags`, `namespace`).
     pub fn image_table(mut self, table: toml::Table) -> Self {
-        self.images.push(table);
+        match section(&table, "[[image]]") {
+            Ok(image) => self.doc.image.push(image),
+            Err(e) => self.refused = self.refused.or(Some(e)),
+        }
         self
     }
     /// A `nerdctl push` of `reference` (its first platform) in `variant` (`v0.17`, `v0.18`,
@@ -637,46 +651,46 @@ impl ScenarioBuilder {
     }
     /// Any actor.
     pub fn actor(mut self, actor: Actor) -> Self {
-        self.actors.push(actor.table);
+        let name = actor
+            .table
+            .get("name")
+            .and_then(|n| n.as_str())
+            .unwrap_or("");
+        match section(&actor.table, &format!("[[actor]] {name}")) {
+            Ok(a) => self.doc.actor.push(a),
+            Err(e) => self.refused = self.refused.or(Some(e)),
+        }
         self
     }
     /// `no-missing-digest` (default), `gc-safety`, `no-dangling-reference` or `push-succeeds`.
     pub fn invariant(mut self, invariant: &str) -> Self {
-        self.check.insert("invariant".into(), invariant.into());
+        let check = self.doc.check.get_or_insert_with(Default::default);
+        check.invariant = Some(file::val(invariant.to_string()));
         self
     }
     /// The expected verdict, `holds` or `violation` (for a file written with
     /// [`Scenario::to_toml`] that becomes a corpus test).
     pub fn expect(mut self, expect: &str) -> Self {
-        self.check.insert("expect".into(), expect.into());
+        let check = self.doc.check.get_or_insert_with(Default::default);
+        check.expect = Some(file::val(expect.to_string()));
         self
     }
     /// The TOML this builder writes.
     pub fn to_toml(&self) -> String {
-        let mut doc = self.top.clone();
-        doc.entry("name").or_insert_with(|| "scenario".into());
-        doc.insert(
-            "image".into(),
-            toml::Value::Array(self.images.iter().cloned().map(Into::into).collect()),
-        );
-        doc.insert(
-            "actor".into(),
-            toml::Value::Array(self.actors.iter().cloned().map(Into::into).collect()),
-        );
-        if !self.check.is_empty() {
-            doc.insert("check".into(), self.check.clone().into());
-        }
-        toml::to_string(&doc).expect("a TOML table serializes")
+        let mut doc = self.doc.clone();
+        doc.name.get_or_insert_with(|| "scenario".into());
+        doc.to_toml()
     }
     /// Loads the scenario, reporting mistakes as a scenario file would.
     pub fn build(&self) -> Result<Scenario, ScenarioError> {
-        let text = self.to_toml();
-        let name = self
-            .top
-            .get("name")
-            .and_then(|v| v.as_str())
-            .unwrap_or("scenario");
-        Scenario::from_toml(&format!("builder:{name}"), &text)
+        let name = self.doc.name.as_deref().unwrap_or("scenario");
+        if let Some(e) = &self.refused {
+            return Err(ScenarioError {
+                file: format!("builder:{name}"),
+                ..e.clone()
+            });
+        }
+        Scenario::from_toml(&format!("builder:{name}"), &self.to_toml())
     }
 }
 
@@ -888,23 +902,22 @@ fn file_name(name: &str) -> String {
     }
 }
 
-/// The scenario text with `[check] expect = "holds"` and `schedule = sch`.
+/// The scenario text with `[check] expect = "holds"` and `schedule = sch`, through the scenario
+/// document (so the saved file is what the loader reads).
 fn with_schedule(text: &str, sch: &str, why: &str) -> Result<String, String> {
-    let mut doc: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
-    let check = doc
-        .entry("check")
-        .or_insert_with(|| toml::Table::new().into());
-    let check = check
-        .as_table_mut()
-        .ok_or("`check` is not a table".to_string())?;
-    check.insert("expect".into(), "holds".into());
-    check.remove("missing");
-    check.remove("max_shrunk_steps");
-    check.insert("schedule".into(), sch.into());
-    let body = toml::to_string(&doc).map_err(|e| e.to_string())?;
+    let mut doc: file::FileDoc = toml::from_str(text).map_err(|e| e.to_string())?;
+    let check = doc.check.get_or_insert_with(Default::default);
+    check.expect = Some(file::val("holds".to_string()));
+    check.missing = None;
+    check.max_shrunk_steps = None;
+    check.schedule = Some(file::val(sch.to_string()));
+    let why: String = why
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     Ok(format!(
-        "# Saved by pushrace: this schedule broke the invariant ({}).\n# It is replayed before exploring; the file passes once the fix lands.\n{body}",
-        why.replace('\n', " ")
+        "# Saved by pushrace: this schedule broke the invariant ({why}).\n# It is replayed before exploring; the file passes once the fix lands.\n{}",
+        doc.to_toml()
     ))
 }
 
@@ -1007,9 +1020,15 @@ impl Default for Check {
 impl Check {
     /// The [`DEFAULT_IMAGE`] on containerd 1.7 semantics, invariant `no-missing-digest`, no actors.
     pub fn new() -> Check {
-        let text = format!(
-            "name = \"check\"\n[[image]]\nref = \"{DEFAULT_IMAGE}\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n[[actor]]\nname = \"placeholder\"\nprogram = \"gc.ticker\"\n"
-        );
+        // The image has the default platforms (`oci::DEFAULT_PLATFORMS`); the placeholder actor
+        // is there because a scenario needs one, and is dropped below.
+        let text = file::FileDoc {
+            name: Some("check".into()),
+            image: vec![file::ImageDoc::new(DEFAULT_IMAGE)],
+            actor: vec![file::ActorDoc::new("placeholder", "gc.ticker")],
+            ..Default::default()
+        }
+        .to_toml();
         let mut scenario = file::parse("check:", &text).expect("the default check scenario loads");
         scenario.actors.clear();
         Check {

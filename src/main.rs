@@ -65,8 +65,8 @@ fn main() -> ExitCode {
 /// Only a regular file (or stdin) of at most [`pushrace_models::limits::MAX_FILE_BYTES`] is read.
 pub fn read_input(path: &str) -> Result<String, ExitCode> {
     let bytes = read_bytes(path, pushrace_models::limits::MAX_FILE_BYTES)?;
-    String::from_utf8(bytes).map_err(|e| {
-        eprintln!("pushrace: {path}: not UTF-8 text: {e}");
+    pushrace_models::limits::utf8_text(bytes).map_err(|e| {
+        eprintln!("pushrace: {path}: {e}");
         ExitCode::from(2)
     })
 }

@@ -196,6 +196,17 @@ fn builder_mistakes_are_reported_like_file_mistakes() {
         .build()
         .unwrap_err();
     assert!(e.to_string().contains("key `ref`"), "{e}");
+    // A key no `[[actor]]` has is refused naming it, as a file's would be.
+    let e = Scenario::builder()
+        .image("example.com/app:1", ["linux/amd64"])
+        .actor(Actor::new("x", "nerdctl.push").with("refx", "example.com/app:1"))
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("builder:scenario: [[actor]] x: unknown field `refx`"),
+        "{e}"
+    );
 }
 
 /// Two actors of my own: each creates the shared `tmp` image and deletes it when done, so one

@@ -219,3 +219,33 @@ fn the_library_refuses_budget_0_and_knows_a_proof() {
     assert!(cut.holds() && !cut.proved());
     assert!(cut.to_text().contains("NOT PROVED"), "{}", cut.to_text());
 }
+
+/// Item 2: invalid UTF-8 in an ops file or a scenario names its line and byte offset, and an ops
+/// file's faulty key its own line; exit 2 either way.
+#[test]
+fn input_errors_name_the_line_on_the_command_line() {
+    let d = tmp_dir("utf8");
+    let ops = d.join("ops.toml");
+    std::fs::write(&ops, b"[[op]]\nop = \"content.write\"\ndata = \"\xff\"\n").unwrap();
+    let ops = ops.to_str().unwrap();
+    refused(
+        &["apply", ops],
+        &format!("{ops}: not UTF-8 text: line 3, byte offset 36: invalid byte 0xff"),
+    );
+    let scenario = d.join("s.toml");
+    std::fs::write(&scenario, b"name = \"a\"\n\xc3(\n").unwrap();
+    let scenario = scenario.to_str().unwrap();
+    refused(
+        &["explore", scenario],
+        "not UTF-8 text: line 2, byte offset 11",
+    );
+    std::fs::write(
+        ops,
+        "[[op]]\nop = \"image.delete\"\nname = \"a:1\"\nsync = \"yes\"\n",
+    )
+    .unwrap();
+    refused(
+        &["apply", ops],
+        &format!("{ops}:4: op 0: key `sync`: expected true or false"),
+    );
+}

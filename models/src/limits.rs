@@ -8,8 +8,9 @@
 /// index), and so of one push or convert.
 pub const MAX_PLATFORMS: usize = 64;
 
-/// Layers per platform of an ops file's `image.pull` fixture (a scenario file allows 16).
-pub const MAX_LAYERS: usize = 64;
+/// Layers per platform of a fixture image: a scenario's `[[image]] layers` and an ops file's
+/// `image.pull layers` (one range for both formats; see [`crate::oci::DEFAULT_LAYERS`]).
+pub const MAX_LAYERS: usize = 16;
 
 /// Operations in one ops file or one scenario `ops` actor.
 pub const MAX_OPS: usize = 1_000;
@@ -56,7 +57,28 @@ pub fn read_regular(path: &std::path::Path, max: u64) -> Result<Vec<u8>, String>
 
 /// [`read_regular`] as UTF-8 text.
 pub fn read_regular_text(path: &std::path::Path, max: u64) -> Result<String, String> {
-    String::from_utf8(read_regular(path, max)?).map_err(|e| format!("not UTF-8 text: {e}"))
+    utf8_text(read_regular(path, max)?)
+}
+
+/// The bytes as text; invalid UTF-8 is refused naming the line and byte offset of the first bad
+/// byte (`not UTF-8 text: line 2, byte offset 11: invalid byte 0xff`).
+pub fn utf8_text(bytes: Vec<u8>) -> Result<String, String> {
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let line = line_at(bytes, at);
+        let bad = bytes
+            .get(at)
+            .map_or(String::new(), |b| format!(": invalid byte 0x{b:02x}"));
+        format!("not UTF-8 text: line {line}, byte offset {at}{bad}")
+    })
+}
+
+/// The 1-based line of byte `offset` in `text` (a serde span's start, a UTF-8 error's offset):
+/// the one way every input names a line. Counts bytes, so `offset` need not be a char boundary.
+pub fn line_at(text: &[u8], offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text[..end].iter().filter(|&&b| b == b'\n').count() + 1
 }
 
 fn file_kind(meta: &std::fs::Metadata) -> &'static str {
@@ -115,5 +137,15 @@ mod tests {
             .unwrap_err()
             .contains("a device"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn invalid_utf8_names_its_line_and_byte_offset() {
+        let e = utf8_text(b"a = 1\nb = \"\xff\"\n".to_vec()).unwrap_err();
+        assert_eq!(
+            e,
+            "not UTF-8 text: line 2, byte offset 11: invalid byte 0xff"
+        );
+        assert_eq!(utf8_text(b"ok".to_vec()).unwrap(), "ok");
     }
 }

@@ -8,6 +8,19 @@ use crate::store::{Bytes, Descriptor};
 use oci_spec::image as oci;
 use std::str::FromStr;
 
+/// The platforms of a fixture image whose file names none (a scenario's `[[image]]`, an ops
+/// file's `image.pull`): the one default of both formats.
+pub const DEFAULT_PLATFORMS: [&str; 2] = ["linux/amd64", "linux/arm64"];
+
+/// Layers per platform of a fixture image whose file gives none, in both formats (the range is
+/// 0 to [`crate::limits::MAX_LAYERS`]).
+pub const DEFAULT_LAYERS: usize = 1;
+
+/// [`DEFAULT_PLATFORMS`] as owned strings.
+pub fn default_platforms() -> Vec<String> {
+    DEFAULT_PLATFORMS.iter().map(|p| p.to_string()).collect()
+}
+
 pub const MEDIA_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const MEDIA_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const MEDIA_CONFIG: &str = "application/vnd.oci.image.config.v1+json";

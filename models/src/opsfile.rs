@@ -28,13 +28,12 @@ use crate::pull;
 use crate::semantics::Semantics;
 use crate::state::State;
 use crate::store::{Bytes, Ctx, Store};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
+use toml::Spanned;
 
-/// Default platforms and layers of a fixture image named by `image.pull`.
-pub const DEFAULT_PLATFORMS: [&str; 2] = ["linux/amd64", "linux/arm64"];
-pub const DEFAULT_LAYERS: usize = 2;
 /// Media type `image.create` uses when none is given.
 pub const DEFAULT_MEDIA_TYPE: &str = oci::MEDIA_MANIFEST;
 
@@ -105,23 +104,376 @@ pub struct EntryResult {
     pub result: Result<(), Error>,
 }
 
-type Table = toml::Table;
+/// One `[[op]]` table as written: each key and value with the bytes it spans in the text, so
+/// that an error names the line of the faulty key.
+pub type OpTable = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
 
-/// Where in the ops file an op stands, for its errors.
-struct Where<'a> {
-    file: &'a str,
-    line: usize,
-    op: usize,
+/// An ops file as written: the one document type of the format (read by [`parse`], written by
+/// `toml::to_string`; a scenario's `ops` actor holds a list of the same [`OpTable`]s).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpsDoc {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub containerd: Option<Spanned<String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub op: Vec<Spanned<OpTable>>,
 }
 
-impl Where<'_> {
-    fn err(&self, key: Option<&str>, message: impl Into<String>) -> InputError {
+/// The top-level keys of an ops file.
+const TOP_KEYS: [&str; 2] = ["containerd", "op"];
+
+/// Keys every op takes besides its own.
+const COMMON_KEYS: [&str; 3] = ["op", "namespace", "lease"];
+
+/// One operation of the vocabulary: its name, the keys it takes (besides [`COMMON_KEYS`]) and how
+/// its keys become an [`Action`]. [`OPS`] is the one list of operations.
+pub struct OpSpec {
+    pub name: &'static str,
+    pub keys: &'static [&'static str],
+    build: fn(&OpKeys) -> Result<Built, InputError>,
+}
+
+/// What an op's keys build: the action, and the digest `as = "NAME"` binds (for the ops that
+/// take `as`).
+struct Built {
+    action: Action,
+    binds: Option<Digest>,
+}
+
+fn single(k: &OpKeys, kind: OpKind) -> Built {
+    Built {
+        action: Action::Op(Op {
+            ctx: k.ctx.clone(),
+            kind,
+        }),
+        binds: None,
+    }
+}
+
+/// Every operation an ops file (and a scenario's `ops` actor) may name, in the order the docs and
+/// errors list them.
+pub const OPS: &[OpSpec] = &[
+    OpSpec {
+        name: "content.write",
+        keys: &["data", "as", "labels", "expected", "style", "ref"],
+        build: build_content_write,
+    },
+    OpSpec {
+        name: "ingest.open",
+        keys: &["ref", "data", "expected", "as"],
+        build: build_ingest_open,
+    },
+    OpSpec {
+        name: "ingest.abort",
+        keys: &["ref"],
+        build: |k| Ok(single(k, OpKind::IngestAbort { r: k.str("ref")? })),
+    },
+    OpSpec {
+        name: "content.info",
+        keys: &["digest"],
+        build: |k| {
+            let digest = k.digest_arg("digest")?;
+            Ok(single(k, OpKind::ContentInfo { digest }))
+        },
+    },
+    OpSpec {
+        name: "content.read",
+        keys: &["digest", "offset", "length"],
+        build: |k| {
+            let kind = OpKind::ContentRead {
+                digest: k.digest_arg("digest")?,
+                offset: k.opt_int("offset", 0)?.unwrap_or(0) as u64,
+                len: k.opt_int("length", 0)?.map(|l| l as u64),
+            };
+            Ok(single(k, kind))
+        },
+    },
+    OpSpec {
+        name: "content.label",
+        keys: &["digest", "labels"],
+        build: |k| {
+            let digest = k.digest_arg("digest")?;
+            let labels = k
+                .labels("labels")?
+                .ok_or_else(|| k.missing("labels", "a table of labels"))?;
+            Ok(single(k, OpKind::ContentLabel { digest, labels }))
+        },
+    },
+    OpSpec {
+        name: "content.delete",
+        keys: &["digest"],
+        build: |k| {
+            let digest = k.digest_arg("digest")?;
+            Ok(single(k, OpKind::ContentDelete { digest }))
+        },
+    },
+    OpSpec {
+        name: "content.list",
+        keys: &[],
+        build: |k| Ok(single(k, OpKind::ContentWalk)),
+    },
+    OpSpec {
+        name: "image.create",
+        keys: &["name", "target", "media_type", "labels", "size"],
+        build: build_image_create,
+    },
+    OpSpec {
+        name: "image.update",
+        keys: &["name", "target", "media_type", "labels", "size"],
+        build: build_image_update,
+    },
+    OpSpec {
+        name: "image.delete",
+        keys: &["name", "sync"],
+        build: |k| {
+            let (name, sync) = (k.str("name")?, k.bool("sync")?);
+            Ok(single(k, OpKind::ImageDelete { name, sync }))
+        },
+    },
+    OpSpec {
+        name: "image.get",
+        keys: &["name"],
+        build: |k| {
+            Ok(single(
+                k,
+                OpKind::ImageGet {
+                    name: k.str("name")?,
+                },
+            ))
+        },
+    },
+    OpSpec {
+        name: "image.list",
+        keys: &[],
+        build: |k| Ok(single(k, OpKind::ImageList)),
+    },
+    OpSpec {
+        name: "lease.create",
+        keys: &["id", "expire", "flat", "labels"],
+        build: build_lease_create,
+    },
+    OpSpec {
+        name: "lease.add",
+        keys: &["id", "type", "resource"],
+        build: |k| {
+            let (id, resource) = (k.str("id")?, k.resource()?);
+            Ok(single(k, OpKind::LeaseAdd { id, resource }))
+        },
+    },
+    OpSpec {
+        name: "lease.remove",
+        keys: &["id", "type", "resource"],
+        build: |k| {
+            let (id, resource) = (k.str("id")?, k.resource()?);
+            Ok(single(k, OpKind::LeaseRemove { id, resource }))
+        },
+    },
+    OpSpec {
+        name: "lease.delete",
+        keys: &["id", "sync"],
+        build: |k| {
+            let (id, sync) = (k.str("id")?, k.bool("sync")?);
+            Ok(single(k, OpKind::LeaseDelete { id, sync }))
+        },
+    },
+    OpSpec {
+        name: "lease.list",
+        keys: &[],
+        build: |k| Ok(single(k, OpKind::LeaseList)),
+    },
+    OpSpec {
+        name: "gc.run",
+        keys: &[],
+        build: |k| Ok(single(k, OpKind::GcRun)),
+    },
+    OpSpec {
+        name: "clock.advance",
+        keys: &["by"],
+        build: |k| {
+            Ok(single(
+                k,
+                OpKind::ClockAdvance {
+                    by: k.duration("by")?,
+                },
+            ))
+        },
+    },
+    OpSpec {
+        name: "image.pull",
+        keys: &["ref", "platforms", "layers", "fetched", "as"],
+        build: build_image_pull,
+    },
+    OpSpec {
+        name: "image.convert",
+        keys: &["src", "dst", "platforms"],
+        build: build_image_convert,
+    },
+];
+
+/// The names of [`OPS`], comma-separated, for messages and docs.
+pub fn op_names() -> String {
+    OPS.iter().map(|o| o.name).collect::<Vec<_>>().join(", ")
+}
+
+fn build_content_write(k: &OpKeys) -> Result<Built, InputError> {
+    let data = k.data()?.ok_or_else(|| k.missing("data", "a string"))?;
+    let style = match k.opt_str("style")?.as_deref() {
+        None | Some("open") => WriteStyle::Open,
+        Some("commit") => WriteStyle::Commit,
+        Some(s) => return Err(k.err("style", format!("{s:?}: expected \"open\" or \"commit\""))),
+    };
+    let own = Digest::of(&data);
+    let r = k.opt_str("ref")?.unwrap_or_else(|| default_write_ref(&own));
+    let kind = OpKind::ContentWrite {
+        r,
+        data,
+        expected: k.opt_digest("expected")?,
+        labels: k.labels("labels")?.unwrap_or_default(),
+        style,
+    };
+    Ok(Built {
+        binds: Some(own),
+        ..single(k, kind)
+    })
+}
+
+fn build_ingest_open(k: &OpKeys) -> Result<Built, InputError> {
+    let data = k.data()?.unwrap_or_else(|| Bytes::from(Vec::new()));
+    let own = Digest::of(&data);
+    let kind = OpKind::IngestOpen {
+        r: k.str("ref")?,
+        data,
+        expected: k.opt_digest("expected")?,
+    };
+    Ok(Built {
+        binds: Some(own),
+        ..single(k, kind)
+    })
+}
+
+fn build_image_create(k: &OpKeys) -> Result<Built, InputError> {
+    let kind = OpKind::ImageCreate {
+        name: k.str("name")?,
+        media_type: k
+            .opt_str("media_type")?
+            .unwrap_or_else(|| DEFAULT_MEDIA_TYPE.to_string()),
+        target: k.digest_arg("target")?,
+        size: k.opt_int("size", i64::MIN)?,
+        labels: k.labels("labels")?.unwrap_or_default(),
+    };
+    Ok(single(k, kind))
+}
+
+fn build_image_update(k: &OpKeys) -> Result<Built, InputError> {
+    let target = match k.has("target") {
+        true => Some(k.digest_arg("target")?),
+        false => None,
+    };
+    let labels = k.labels("labels")?;
+    if target.is_none() && labels.is_none() {
+        return Err(k.at_op(None, "image.update needs `target`, `labels` or both"));
+    }
+    let kind = OpKind::ImageUpdate {
+        name: k.str("name")?,
+        media_type: k.opt_str("media_type")?,
+        target,
+        size: k.opt_int("size", i64::MIN)?,
+        labels,
+    };
+    Ok(single(k, kind))
+}
+
+fn build_lease_create(k: &OpKeys) -> Result<Built, InputError> {
+    let id = k.str("id")?;
+    if id.is_empty() {
+        let why = "must not be empty (containerd would pick a random id)";
+        return Err(k.err("id", why));
+    }
+    let expire = match k.has("expire") {
+        true => Some(k.duration("expire")?),
+        false => None,
+    };
+    let kind = OpKind::LeaseCreate {
+        id,
+        expire,
+        flat: k.bool("flat")?,
+        labels: k.labels("labels")?.unwrap_or_default(),
+    };
+    Ok(single(k, kind))
+}
+
+fn build_image_pull(k: &OpKeys) -> Result<Built, InputError> {
+    let reference = k.str("ref")?;
+    let platforms = k
+        .platforms("platforms")?
+        .unwrap_or_else(oci::default_platforms);
+    let layers = k
+        .opt_int("layers", 0)?
+        .map_or(oci::DEFAULT_LAYERS, |n| n as usize);
+    let max = crate::limits::MAX_LAYERS;
+    if layers > max {
+        return Err(k.err(
+            "layers",
+            format!("{layers}: expected 0 to {max} layers per platform"),
+        ));
+    }
+    let fetched = k.platforms("fetched")?;
+    if let Some(p) = fetched.iter().flatten().find(|p| !platforms.contains(p)) {
+        let why = format!("{p:?} is not one of the image's platforms {platforms:?}");
+        return Err(k.err("fetched", why));
+    }
+    let fixture = ImageFixture::build(&reference, &platforms, layers)
+        .map_err(|e| k.err(k.first_of(&["platforms", "ref"]), e))?;
+    let fixture = Arc::new(fixture);
+    let binds = Digest::parse(fixture.index.digest()).ok();
+    let action = Action::Pull {
+        ctx: k.ctx.clone(),
+        fixture,
+        fetched,
+    };
+    Ok(Built { action, binds })
+}
+
+fn build_image_convert(k: &OpKeys) -> Result<Built, InputError> {
+    let platforms = k
+        .platforms("platforms")?
+        .ok_or_else(|| k.missing("platforms", "an array of platforms"))?;
+    let action = Action::Convert {
+        ctx: k.ctx.clone(),
+        src: k.str("src")?,
+        dst: k.str("dst")?,
+        platforms,
+    };
+    Ok(Built {
+        action,
+        binds: None,
+    })
+}
+
+/// Where an input stands, for its errors: the file's name and text (spans index the text).
+#[derive(Clone, Copy)]
+pub struct Source<'a> {
+    pub file: &'a str,
+    pub text: &'a str,
+}
+
+impl Source<'_> {
+    fn line(&self, span: std::ops::Range<usize>) -> usize {
+        crate::limits::line_at(self.text.as_bytes(), span.start)
+    }
+
+    fn top_err(
+        &self,
+        span: Option<std::ops::Range<usize>>,
+        key: Option<&str>,
+        message: String,
+    ) -> InputError {
         InputError {
             file: self.file.to_string(),
-            line: Some(self.line),
-            op: Some(self.op),
+            line: span.map(|s| self.line(s)),
+            op: None,
             key: key.map(str::to_string),
-            message: message.into(),
+            message,
         }
     }
 }
@@ -138,10 +490,13 @@ fn type_name(v: &toml::Value) -> &'static str {
     }
 }
 
-/// Reads the keys of one op, tracking which were used so leftovers can be reported.
-struct OpKeys<'a> {
-    t: &'a Table,
-    c: &'a Where<'a>,
+/// Reads the keys of one op: each error names the line of its key (or of the op's table when the
+/// key is missing).
+pub struct OpKeys<'a> {
+    t: &'a Spanned<OpTable>,
+    src: Source<'a>,
+    op: usize,
+    ctx: Ctx,
     names: &'a BTreeMap<String, Digest>,
     digests: Digests,
 }
@@ -156,113 +511,133 @@ pub enum Digests {
     Strict,
 }
 
-impl<'a> OpKeys<'a> {
+impl OpKeys<'_> {
+    fn at_op(&self, key: Option<&str>, message: impl Into<String>) -> InputError {
+        let span = key
+            .and_then(|k| self.t.get_ref().get_key_value(k))
+            .map_or(self.t.span(), |(k, _)| k.span());
+        InputError {
+            file: self.src.file.to_string(),
+            line: Some(self.src.line(span)),
+            op: Some(self.op),
+            key: key.map(str::to_string),
+            message: message.into(),
+        }
+    }
+
+    fn err(&self, key: &str, message: impl Into<String>) -> InputError {
+        self.at_op(Some(key), message)
+    }
+
+    fn missing(&self, key: &str, what: &str) -> InputError {
+        self.err(key, format!("missing ({what} is required)"))
+    }
+
+    fn get(&self, k: &str) -> Option<&toml::Value> {
+        self.t.get_ref().get(k).map(|v| v.get_ref())
+    }
+
+    fn has(&self, k: &str) -> bool {
+        self.t.get_ref().contains_key(k)
+    }
+
+    /// The first of `keys` the op gives (to blame a value built from several), else the first.
+    fn first_of<'k>(&self, keys: &[&'k str]) -> &'k str {
+        keys.iter()
+            .copied()
+            .find(|k| self.has(k))
+            .unwrap_or(keys[0])
+    }
+
     fn opt_str(&self, k: &str) -> Result<Option<String>, InputError> {
-        match self.t.get(k) {
+        match self.get(k) {
             None => Ok(None),
             Some(toml::Value::String(s)) => Ok(Some(s.clone())),
-            Some(v) => Err(self.c.err(
-                Some(k),
-                format!("expected a string, found {}", type_name(v)),
-            )),
+            Some(v) => Err(self.err(k, format!("expected a string, found {}", type_name(v)))),
         }
     }
 
     fn str(&self, k: &str) -> Result<String, InputError> {
-        self.opt_str(k)?
-            .ok_or_else(|| self.c.err(Some(k), "missing (a string is required)"))
+        self.opt_str(k)?.ok_or_else(|| self.missing(k, "a string"))
+    }
+
+    fn data(&self) -> Result<Option<Bytes>, InputError> {
+        Ok(self.opt_str("data")?.map(|s| Bytes::from(s.into_bytes())))
     }
 
     fn bool(&self, k: &str) -> Result<bool, InputError> {
-        match self.t.get(k) {
+        match self.get(k) {
             None => Ok(false),
             Some(toml::Value::Boolean(b)) => Ok(*b),
-            Some(v) => Err(self.c.err(
-                Some(k),
-                format!("expected true or false, found {}", type_name(v)),
-            )),
+            Some(v) => Err(self.err(k, format!("expected true or false, found {}", type_name(v)))),
         }
     }
 
     fn opt_int(&self, k: &str, min: i64) -> Result<Option<i64>, InputError> {
-        match self.t.get(k) {
+        match self.get(k) {
             None => Ok(None),
             Some(toml::Value::Integer(i)) if *i >= min => Ok(Some(*i)),
-            Some(v) => Err(self
-                .c
-                .err(Some(k), format!("expected an integer >= {min}, found {v}"))),
+            Some(v) => Err(self.err(k, format!("expected an integer >= {min}, found {v}"))),
         }
     }
 
     fn labels(&self, k: &str) -> Result<Option<Labels>, InputError> {
-        match self.t.get(k) {
-            None => Ok(None),
-            Some(toml::Value::Table(t)) => {
-                let mut out = Labels::new();
-                for (lk, lv) in t {
-                    match lv {
-                        toml::Value::String(s) => {
-                            out.insert(lk.clone(), self.subst(k, s)?);
-                        }
-                        v => {
-                            return Err(self.c.err(
-                                Some(&format!("{k}.{lk}")),
-                                format!("expected a string label value, found {}", type_name(v)),
-                            ))
-                        }
-                    }
-                }
-                Ok(Some(out))
+        let t = match self.get(k) {
+            None => return Ok(None),
+            Some(toml::Value::Table(t)) => t,
+            Some(v) => {
+                let why = format!("expected a table of labels, found {}", type_name(v));
+                return Err(self.err(k, why));
             }
-            Some(v) => Err(self.c.err(
-                Some(k),
-                format!("expected a table of labels, found {}", type_name(v)),
-            )),
+        };
+        let mut out = Labels::new();
+        for (lk, lv) in t {
+            let toml::Value::String(s) = lv else {
+                let why = format!("expected a string label value, found {}", type_name(lv));
+                return Err(self.at_op(Some(k), why).with_key(format!("{k}.{lk}")));
+            };
+            out.insert(lk.clone(), self.subst(k, s)?);
         }
+        Ok(Some(out))
     }
 
     fn str_list(&self, k: &str) -> Result<Option<Vec<String>>, InputError> {
-        match self.t.get(k) {
+        let expected = |v: &toml::Value| {
+            self.err(
+                k,
+                format!("expected an array of strings, found {}", type_name(v)),
+            )
+        };
+        match self.get(k) {
             None => Ok(None),
             Some(toml::Value::Array(a)) => a
                 .iter()
-                .map(|v| match v {
-                    toml::Value::String(s) => Ok(s.clone()),
-                    v => Err(self.c.err(
-                        Some(k),
-                        format!("expected an array of strings, found {}", type_name(v)),
-                    )),
-                })
+                .map(|v| v.as_str().map(str::to_string).ok_or_else(|| expected(v)))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some),
-            Some(v) => Err(self.c.err(
-                Some(k),
-                format!("expected an array of strings, found {}", type_name(v)),
-            )),
+            Some(v) => Err(expected(v)),
         }
     }
 
     /// Replaces a leading `@NAME` by the digest `as = "NAME"` bound.
     fn subst(&self, k: &str, s: &str) -> Result<String, InputError> {
-        match s.strip_prefix('@') {
-            None => Ok(s.to_string()),
-            Some(name) => self.names.get(name).map(|d| d.to_string()).ok_or_else(|| {
-                self.c.err(
-                    Some(k),
-                    format!("@{name} is not bound: no earlier op has `as = \"{name}\"`"),
-                )
-            }),
-        }
+        let Some(name) = s.strip_prefix('@') else {
+            return Ok(s.to_string());
+        };
+        self.names.get(name).map(|d| d.to_string()).ok_or_else(|| {
+            self.err(
+                k,
+                format!("@{name} is not bound: no earlier op has `as = \"{name}\"`"),
+            )
+        })
     }
 
     /// A digest (after `@NAME` substitution), validated by go-digest's rules.
     fn digest(&self, k: &str) -> Result<String, InputError> {
         let s = self.subst(k, &self.str(k)?)?;
         digest::validate(&s).map_err(|e| {
-            self.c.err(
-                Some(k),
-                format!("{s:?} is not a digest ({e}); expected sha256:<64 hex> or @NAME"),
-            )
+            let why = format!("{s:?} is not a digest ({e}); expected sha256:<64 hex> or @NAME");
+            self.err(k, why)
         })?;
         Ok(s)
     }
@@ -277,79 +652,58 @@ impl<'a> OpKeys<'a> {
     }
 
     fn opt_digest(&self, k: &str) -> Result<Option<Digest>, InputError> {
-        if !self.t.contains_key(k) {
+        if !self.has(k) {
             return Ok(None);
         }
         let s = self.digest(k)?;
-        Ok(Some(Digest::parse(&s).expect("validated")))
+        Digest::parse(&s)
+            .map(Some)
+            .map_err(|e| self.err(k, e.to_string()))
     }
 
     fn duration(&self, k: &str) -> Result<Duration, InputError> {
-        let s = self.str(k)?;
-        Duration::parse(&s).map_err(|e| self.c.err(Some(k), e))
+        Duration::parse(&self.str(k)?).map_err(|e| self.err(k, e))
     }
 
-    fn platforms(&self, k: &str) -> Result<Option<Vec<String>>, InputError> {
-        let p = self.str_list(k)?;
-        if let Some(list) = &p {
-            if list.len() > crate::limits::MAX_PLATFORMS {
-                return Err(self.c.err(
-                    Some(k),
-                    format!(
-                        "{} platforms: at most {}",
-                        list.len(),
-                        crate::limits::MAX_PLATFORMS
-                    ),
-                ));
-            }
-            for x in list {
-                oci::parse_platform(x).map_err(|e| self.c.err(Some(k), e))?;
-            }
-        }
-        Ok(p)
-    }
-}
-
-/// The keys each op accepts besides `op`, `namespace` and `lease`.
-fn allowed_keys(op: &str) -> Option<&'static [&'static str]> {
-    Some(match op {
-        "content.write" => &["data", "as", "labels", "expected", "style", "ref"],
-        "ingest.open" => &["ref", "data", "expected", "as"],
-        "ingest.abort" => &["ref"],
-        "content.info" | "content.delete" => &["digest"],
-        "content.read" => &["digest", "offset", "length"],
-        "content.label" => &["digest", "labels"],
-        "content.list" | "image.list" | "lease.list" | "gc.run" => &[],
-        "image.create" | "image.update" => &["name", "target", "media_type", "labels", "size"],
-        "image.delete" => &["name", "sync"],
-        "image.get" => &["name"],
-        "lease.create" => &["id", "expire", "flat", "labels"],
-        "lease.add" | "lease.remove" => &["id", "type", "resource"],
-        "lease.delete" => &["id", "sync"],
-        "clock.advance" => &["by"],
-        "image.pull" => &["ref", "platforms", "layers", "fetched", "as"],
-        "image.convert" => &["src", "dst", "platforms"],
-        _ => return None,
-    })
-}
-
-pub const OP_NAMES: &str = "content.write, ingest.open, ingest.abort, content.info, content.read, content.label, \
-content.delete, content.list, image.create, image.update, image.delete, image.get, image.list, lease.create, \
-lease.add, lease.remove, lease.delete, lease.list, gc.run, clock.advance, image.pull, image.convert";
-
-/// Line numbers of the `[[op]]` headers, in order.
-fn op_lines(text: &str) -> Vec<usize> {
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| {
-            let t = l.trim_start();
-            t.starts_with("[[") && t[2..].trim_start().starts_with("op") && {
-                let rest = t[2..].trim_start()[2..].trim_start();
-                rest.starts_with("]]")
+    fn resource(&self) -> Result<Resource, InputError> {
+        let ty = self.str("type")?;
+        let resource = self.subst("resource", &self.str("resource")?)?;
+        Ok(match ty.as_str() {
+            "content" => Resource::Content(resource),
+            "ingests" => Resource::Ingest(resource),
+            "images" => Resource::Image(resource),
+            _ => {
+                let why = format!("{ty:?}: expected \"content\", \"ingests\" or \"images\"");
+                return Err(self.err("type", why));
             }
         })
-        .map(|(i, _)| i + 1)
-        .collect()
+    }
+
+    /// Platforms: at most [`crate::limits::MAX_PLATFORMS`], each valid, none twice.
+    fn platforms(&self, k: &str) -> Result<Option<Vec<String>>, InputError> {
+        let Some(list) = self.str_list(k)? else {
+            return Ok(None);
+        };
+        let max = crate::limits::MAX_PLATFORMS;
+        if list.len() > max {
+            return Err(self.err(k, format!("{} platforms: at most {max}", list.len())));
+        }
+        let mut seen = BTreeSet::new();
+        for x in &list {
+            oci::parse_platform(x).map_err(|e| self.err(k, e))?;
+            if !seen.insert(x) {
+                return Err(self.err(k, format!("{x:?} is listed twice")));
+            }
+        }
+        Ok(Some(list))
+    }
+}
+
+impl InputError {
+    fn with_key(mut self, key: String) -> InputError {
+        self.key = Some(key);
+        self
+    }
 }
 
 /// Parses an operations file. `file` names it in errors.
@@ -359,348 +713,139 @@ pub fn parse(file: &str, text: &str) -> Result<OpsFile, InputError> {
 
 /// [`parse`], choosing what a malformed digest is.
 pub fn parse_with(file: &str, text: &str, digests: Digests) -> Result<OpsFile, InputError> {
-    let top_err = |line: Option<usize>, key: Option<&str>, message: String| InputError {
-        file: file.to_string(),
-        line,
-        op: None,
-        key: key.map(str::to_string),
-        message,
-    };
-    let max = crate::limits::MAX_FILE_BYTES;
-    if text.len() as u64 > max {
-        let n = text.len();
-        return Err(top_err(None, None, format!("{n} bytes: at most {max}")));
-    }
-    let doc: Table = text.parse::<Table>().map_err(|e| {
-        let line = e.span().map(|s| {
-            // Count newlines in bytes: a span need not fall on a char boundary.
-            let end = s.start.min(text.len());
-            text.as_bytes()[..end]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count()
-                + 1
-        });
-        top_err(line, None, format!("invalid TOML: {}", e.message()))
-    })?;
-    for k in doc.keys() {
-        if k != "containerd" && k != "op" {
-            return Err(top_err(
-                None,
-                Some(k),
-                "unknown top-level key; expected `containerd` or `[[op]]` entries".into(),
-            ));
-        }
-    }
-    let semantics = match doc.get("containerd") {
+    let src = Source { file, text };
+    let doc = read_doc(src)?;
+    let semantics = match &doc.containerd {
         None => Semantics::default(),
-        Some(toml::Value::String(s)) => s
+        Some(s) => s
+            .get_ref()
             .parse()
-            .map_err(|e| top_err(None, Some("containerd"), e))?,
-        Some(v) => {
-            return Err(top_err(
-                None,
-                Some("containerd"),
-                format!("expected a string, found {}", type_name(v)),
-            ))
-        }
+            .map_err(|e| src.top_err(Some(s.span()), Some("containerd"), e))?,
     };
-    let ops = match doc.get("op") {
-        None => Vec::new(),
-        Some(toml::Value::Array(a)) => a.clone(),
-        Some(v) => {
-            return Err(top_err(
-                None,
-                Some("op"),
-                format!("expected [[op]] tables, found {}", type_name(v)),
-            ))
-        }
-    };
-    if ops.len() > crate::limits::MAX_OPS {
-        return Err(top_err(
-            None,
-            Some("op"),
-            format!(
-                "{} operations: at most {}",
-                ops.len(),
-                crate::limits::MAX_OPS
-            ),
-        ));
-    }
-    let lines = op_lines(text);
-    let mut names: BTreeMap<String, Digest> = BTreeMap::new();
-    let mut fixtures: BTreeMap<String, Arc<ImageFixture>> = BTreeMap::new();
-    let mut entries = Vec::new();
-    for (i, v) in ops.iter().enumerate() {
-        let c = Where {
-            file,
-            line: lines.get(i).copied().unwrap_or(0),
-            op: i,
-        };
-        let t = match v {
-            toml::Value::Table(t) => t,
-            v => return Err(c.err(None, format!("expected a table, found {}", type_name(v)))),
-        };
-        let k = OpKeys {
-            t,
-            c: &c,
-            names: &names,
-            digests,
-        };
-        let name = k.str("op")?;
-        let allowed = allowed_keys(&name).ok_or_else(|| {
-            c.err(
-                Some("op"),
-                format!("unknown operation {name:?}; expected one of: {OP_NAMES}"),
-            )
-        })?;
-        for key in t.keys() {
-            if key != "op"
-                && key != "namespace"
-                && key != "lease"
-                && !allowed.contains(&key.as_str())
-            {
-                let mut expected: Vec<&str> = allowed.to_vec();
-                expected.extend(["namespace", "lease"]);
-                return Err(c.err(
-                    Some(key),
-                    format!(
-                        "unknown key for {name}; expected one of: {}",
-                        expected.join(", ")
-                    ),
-                ));
-            }
-        }
-        let namespace = k
-            .opt_str("namespace")?
-            .unwrap_or_else(|| "default".to_string());
-        if namespace.is_empty() {
-            return Err(c.err(Some("namespace"), "must not be empty"));
-        }
-        let ctx = Ctx {
-            namespace,
-            lease: k.opt_str("lease")?,
-        };
-        let data = |k: &OpKeys| -> Result<Option<Bytes>, InputError> {
-            Ok(k.opt_str("data")?.map(|s| Bytes::from(s.into_bytes())))
-        };
-        let mut bind: Option<Digest> = None;
-        let kind = match name.as_str() {
-            "content.write" => {
-                let data = data(&k)?
-                    .ok_or_else(|| c.err(Some("data"), "missing (a string is required)"))?;
-                let style = match k.opt_str("style")?.as_deref() {
-                    None | Some("open") => WriteStyle::Open,
-                    Some("commit") => WriteStyle::Commit,
-                    Some(s) => {
-                        return Err(c.err(
-                            Some("style"),
-                            format!("{s:?}: expected \"open\" or \"commit\""),
-                        ))
-                    }
-                };
-                let own = Digest::of(&data);
-                let r = k.opt_str("ref")?.unwrap_or_else(|| default_write_ref(&own));
-                bind = Some(own);
-                OpKind::ContentWrite {
-                    r,
-                    data,
-                    expected: k.opt_digest("expected")?,
-                    labels: k.labels("labels")?.unwrap_or_default(),
-                    style,
-                }
-            }
-            "ingest.open" => {
-                let data = data(&k)?.unwrap_or_else(|| Bytes::from(Vec::new()));
-                bind = Some(Digest::of(&data));
-                OpKind::IngestOpen {
-                    r: k.str("ref")?,
-                    data,
-                    expected: k.opt_digest("expected")?,
-                }
-            }
-            "ingest.abort" => OpKind::IngestAbort { r: k.str("ref")? },
-            "content.info" => OpKind::ContentInfo {
-                digest: k.digest_arg("digest")?,
-            },
-            "content.delete" => OpKind::ContentDelete {
-                digest: k.digest_arg("digest")?,
-            },
-            "content.read" => OpKind::ContentRead {
-                digest: k.digest_arg("digest")?,
-                offset: k.opt_int("offset", 0)?.unwrap_or(0) as u64,
-                len: k.opt_int("length", 0)?.map(|l| l as u64),
-            },
-            "content.label" => OpKind::ContentLabel {
-                digest: k.digest_arg("digest")?,
-                labels: k.labels("labels")?.ok_or_else(|| {
-                    c.err(Some("labels"), "missing (a table of labels is required)")
-                })?,
-            },
-            "content.list" => OpKind::ContentWalk,
-            "image.list" => OpKind::ImageList,
-            "lease.list" => OpKind::LeaseList,
-            "gc.run" => OpKind::GcRun,
-            "image.create" => OpKind::ImageCreate {
-                name: k.str("name")?,
-                media_type: k
-                    .opt_str("media_type")?
-                    .unwrap_or_else(|| DEFAULT_MEDIA_TYPE.to_string()),
-                target: k.digest_arg("target")?,
-                size: k.opt_int("size", i64::MIN)?,
-                labels: k.labels("labels")?.unwrap_or_default(),
-            },
-            "image.update" => {
-                let target = if t.contains_key("target") {
-                    Some(k.digest_arg("target")?)
-                } else {
-                    None
-                };
-                let labels = k.labels("labels")?;
-                if target.is_none() && labels.is_none() {
-                    return Err(c.err(None, "image.update needs `target`, `labels` or both"));
-                }
-                OpKind::ImageUpdate {
-                    name: k.str("name")?,
-                    media_type: k.opt_str("media_type")?,
-                    target,
-                    size: k.opt_int("size", i64::MIN)?,
-                    labels,
-                }
-            }
-            "image.delete" => OpKind::ImageDelete {
-                name: k.str("name")?,
-                sync: k.bool("sync")?,
-            },
-            "image.get" => OpKind::ImageGet {
-                name: k.str("name")?,
-            },
-            "lease.create" => {
-                let id = k.str("id")?;
-                if id.is_empty() {
-                    return Err(c.err(
-                        Some("id"),
-                        "must not be empty (containerd would pick a random id)",
-                    ));
-                }
-                let expire = if t.contains_key("expire") {
-                    Some(k.duration("expire")?)
-                } else {
-                    None
-                };
-                OpKind::LeaseCreate {
-                    id,
-                    expire,
-                    flat: k.bool("flat")?,
-                    labels: k.labels("labels")?.unwrap_or_default(),
-                }
-            }
-            "lease.add" | "lease.remove" => {
-                let ty = k.str("type")?;
-                let resource = k.subst("resource", &k.str("resource")?)?;
-                let resource = match ty.as_str() {
-                    "content" => Resource::Content(resource),
-                    "ingests" => Resource::Ingest(resource),
-                    "images" => Resource::Image(resource),
-                    _ => {
-                        return Err(c.err(
-                            Some("type"),
-                            format!("{ty:?}: expected \"content\", \"ingests\" or \"images\""),
-                        ))
-                    }
-                };
-                let id = k.str("id")?;
-                if name == "lease.add" {
-                    OpKind::LeaseAdd { id, resource }
-                } else {
-                    OpKind::LeaseRemove { id, resource }
-                }
-            }
-            "lease.delete" => OpKind::LeaseDelete {
-                id: k.str("id")?,
-                sync: k.bool("sync")?,
-            },
-            "clock.advance" => OpKind::ClockAdvance {
-                by: k.duration("by")?,
-            },
-            "image.pull" => {
-                let reference = k.str("ref")?;
-                let platforms = k
-                    .platforms("platforms")?
-                    .unwrap_or_else(|| DEFAULT_PLATFORMS.iter().map(|s| s.to_string()).collect());
-                let layers = k.opt_int("layers", 0)?.unwrap_or(DEFAULT_LAYERS as i64) as usize;
-                if layers > crate::limits::MAX_LAYERS {
-                    return Err(c.err(
-                        Some("layers"),
-                        format!("at most {} layers per platform", crate::limits::MAX_LAYERS),
-                    ));
-                }
-                let fetched = k.platforms("fetched")?;
-                if let Some(f) = &fetched {
-                    for p in f {
-                        if !platforms.contains(p) {
-                            return Err(c.err(
-                                Some("fetched"),
-                                format!("{p:?} is not one of the image's platforms {platforms:?}"),
-                            ));
-                        }
-                    }
-                }
-                let dup: BTreeSet<&String> = platforms.iter().collect();
-                if dup.len() != platforms.len() {
-                    return Err(c.err(Some("platforms"), "lists a platform twice"));
-                }
-                let fixture = Arc::new(
-                    ImageFixture::build(&reference, &platforms, layers)
-                        .map_err(|e| c.err(Some("platforms"), e))?,
-                );
-                fixtures.insert(reference.clone(), fixture.clone());
-                if let Some(a) = k.opt_str("as")? {
-                    names.insert(a, Digest::parse(fixture.index.digest()).unwrap());
-                }
-                entries.push(Entry {
-                    line: c.line,
-                    name,
-                    action: Action::Pull {
-                        ctx,
-                        fixture,
-                        fetched,
-                    },
-                });
-                continue;
-            }
-            "image.convert" => {
-                let platforms = k.platforms("platforms")?.ok_or_else(|| {
-                    c.err(
-                        Some("platforms"),
-                        "missing (an array of platforms is required)",
-                    )
-                })?;
-                entries.push(Entry {
-                    line: c.line,
-                    name,
-                    action: Action::Convert {
-                        ctx,
-                        src: k.str("src")?,
-                        dst: k.str("dst")?,
-                        platforms,
-                    },
-                });
-                continue;
-            }
-            _ => unreachable!("allowed_keys knows every op"),
-        };
-        if let (Some(a), Some(d)) = (k.opt_str("as")?, bind) {
-            names.insert(a, d);
-        }
-        entries.push(Entry {
-            line: c.line,
-            name,
-            action: Action::Op(Op { ctx, kind }),
-        });
-    }
-    let _ = fixtures;
+    let entries = entries(src, &doc.op, digests)?;
     Ok(OpsFile { semantics, entries })
+}
+
+/// The document of an ops file: its size, its TOML, its top-level keys (each error with its line).
+fn read_doc(src: Source) -> Result<OpsDoc, InputError> {
+    let max = crate::limits::MAX_FILE_BYTES;
+    if src.text.len() as u64 > max {
+        let n = src.text.len();
+        return Err(src.top_err(None, None, format!("{n} bytes: at most {max}")));
+    }
+    let invalid = |e: toml::de::Error| {
+        let why = format!("invalid TOML: {}", e.message().trim());
+        src.top_err(e.span(), None, why)
+    };
+    let root = toml::de::DeTable::parse(src.text).map_err(invalid)?;
+    let mut keys: Vec<(String, std::ops::Range<usize>)> = Vec::new();
+    for (k, _) in root.get_ref().iter() {
+        if !TOP_KEYS.contains(&k.get_ref().as_ref()) {
+            let why = "unknown top-level key; expected `containerd` or `[[op]]` entries";
+            return Err(src.top_err(Some(k.span()), Some(k.get_ref()), why.into()));
+        }
+        keys.push((k.get_ref().to_string(), k.span()));
+    }
+    keys.sort_by_key(|(_, s)| s.start);
+    OpsDoc::deserialize(toml::de::Deserializer::from(root)).map_err(|e| {
+        // The key whose value holds the error: the last one before it.
+        let at = e.span().map_or(0, |s| s.start);
+        let key = keys
+            .iter()
+            .rev()
+            .find(|(_, s)| s.start <= at)
+            .map(|(k, _)| k.as_str());
+        let why = match key {
+            Some("op") => format!("expected [[op]] tables: {}", e.message().trim()),
+            _ => e.message().trim().to_string(),
+        };
+        src.top_err(e.span(), key, why)
+    })
+}
+
+/// The entries of a list of op tables (an ops file's `[[op]]`s, a scenario actor's `ops`), in
+/// order; `src` is the text the tables' spans index.
+pub fn entries(
+    src: Source,
+    ops: &[Spanned<OpTable>],
+    digests: Digests,
+) -> Result<Vec<Entry>, InputError> {
+    let max = crate::limits::MAX_OPS;
+    if ops.len() > max {
+        let why = format!("{} operations: at most {max}", ops.len());
+        return Err(src.top_err(Some(ops[max].span()), Some("op"), why));
+    }
+    let mut names: BTreeMap<String, Digest> = BTreeMap::new();
+    let mut entries = Vec::new();
+    for (i, t) in ops.iter().enumerate() {
+        let (entry, bind) = entry(src, i, t, &names, digests)?;
+        if let Some((name, d)) = bind {
+            names.insert(name, d);
+        }
+        entries.push(entry);
+    }
+    Ok(entries)
+}
+
+/// One op table: its name from [`OPS`], its keys checked against the spec, its action built.
+/// Returns the entry and the name it binds with `as`.
+fn entry(
+    src: Source,
+    op: usize,
+    t: &Spanned<OpTable>,
+    names: &BTreeMap<String, Digest>,
+    digests: Digests,
+) -> Result<(Entry, Option<(String, Digest)>), InputError> {
+    let mut k = OpKeys {
+        t,
+        src,
+        op,
+        ctx: Ctx::default(),
+        names,
+        digests,
+    };
+    let name = k.str("op")?;
+    let spec = OPS.iter().find(|s| s.name == name).ok_or_else(|| {
+        k.err(
+            "op",
+            format!(
+                "unknown operation {name:?}; expected one of: {}",
+                op_names()
+            ),
+        )
+    })?;
+    if let Some(key) = t.get_ref().keys().find(|key| {
+        !COMMON_KEYS.contains(&key.get_ref().as_str())
+            && !spec.keys.contains(&key.get_ref().as_str())
+    }) {
+        let expected: Vec<&str> = spec.keys.iter().chain(&COMMON_KEYS[1..]).copied().collect();
+        let why = format!(
+            "unknown key for {name}; expected one of: {}",
+            expected.join(", ")
+        );
+        return Err(k.err(key.get_ref(), why));
+    }
+    let namespace = k
+        .opt_str("namespace")?
+        .unwrap_or_else(|| "default".to_string());
+    if namespace.is_empty() {
+        return Err(k.err("namespace", "must not be empty"));
+    }
+    k.ctx = Ctx {
+        namespace,
+        lease: k.opt_str("lease")?,
+    };
+    let built = (spec.build)(&k)?;
+    let bind = match (k.opt_str("as")?, built.binds) {
+        (Some(a), Some(d)) => Some((a, d)),
+        _ => None,
+    };
+    let entry = Entry {
+        line: src.line(t.span()),
+        name,
+        action: built.action,
+    };
+    Ok((entry, bind))
 }
 
 /// The ingest ref `content.write` uses when none is given.

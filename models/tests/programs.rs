@@ -170,6 +170,7 @@ labels = {{ "old" = "1" }}
 [[op]]
 op = "image.pull"
 ref = "example.com/app:1"
+layers = 2
 "#,
         Digest::of(b"elsewhere")
     ));
@@ -232,6 +233,7 @@ fn pulled_and_converted(dst: &str, keep: &[&str]) -> common::Run {
 [[op]]
 op = "image.pull"
 ref = "example.com/app:1"
+layers = 2
 [[op]]
 op = "image.convert"
 src = "example.com/app:1"
@@ -361,6 +363,7 @@ fn converter_dst_eq_src_updates_and_the_old_index_is_collectable() {
 [[op]]
 op = "image.pull"
 ref = "example.com/app:1"
+layers = 2
 [[op]]
 op = "image.convert"
 src = "example.com/app:1"

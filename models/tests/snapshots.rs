@@ -157,6 +157,7 @@ containerd = "1.6"
 [[op]]
 op = "image.pull"
 ref = "example.com/app:1"
+layers = 2
 [[op]]
 op = "image.convert"
 src = "example.com/app:1"

@@ -11,7 +11,7 @@ use pushrace_models::opsfile::{self, Action};
 use pushrace_models::program::{now_or_never, Apply, Call};
 use pushrace_models::scheduler::GcMode;
 use pushrace_models::{Ctx, Error, Op, OpKind, Semantics, Store};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
@@ -41,77 +41,181 @@ impl fmt::Display for ScenarioError {
 
 impl std::error::Error for ScenarioError {}
 
-#[derive(Deserialize)]
+/// A scenario file as written: the format's one document type. The loader reads it
+/// ([`read_doc`], then [`load`]); the builder, triage and persisted failures write it with
+/// `toml::to_string`, so no scenario text is built by hand. Every value keeps the bytes it spans
+/// in the text it was read from (a value made in code has an empty span at 0).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct FileDoc {
-    name: Option<String>,
-    description: Option<String>,
-    containerd: Option<Spanned<String>>,
-    gc: Option<Spanned<String>>,
-    registry: Option<Spanned<Vec<String>>>,
+pub struct FileDoc {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub containerd: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gc: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry: Option<Spanned<Vec<String>>>,
     #[serde(default)]
-    image: Vec<ImageDoc>,
+    pub image: Vec<ImageDoc>,
     #[serde(default)]
-    actor: Vec<ActorDoc>,
-    check: Option<CheckDoc>,
+    pub actor: Vec<ActorDoc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<CheckDoc>,
 }
 
-#[derive(Deserialize)]
+/// One `[[image]]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct ImageDoc {
+pub struct ImageDoc {
     #[serde(rename = "ref")]
-    reference: Spanned<String>,
-    platforms: Option<Spanned<Vec<String>>>,
-    layers: Option<Spanned<i64>>,
-    fetched: Option<Spanned<Vec<String>>>,
-    tags: Option<Spanned<Vec<String>>>,
-    layout: Option<Spanned<String>>,
-    namespace: Option<Spanned<String>>,
+    pub reference: Spanned<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platforms: Option<Spanned<Vec<String>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layers: Option<Spanned<i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fetched: Option<Spanned<Vec<String>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Spanned<Vec<String>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layout: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<Spanned<String>>,
 }
 
-#[derive(Deserialize)]
+/// One `[[actor]]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct ActorDoc {
-    name: Spanned<String>,
-    program: Option<Spanned<String>>,
-    namespace: Option<Spanned<String>>,
-    #[serde(rename = "ref")]
-    reference: Option<Spanned<String>>,
-    platforms: Option<Spanned<Vec<String>>>,
-    all_platforms: Option<Spanned<bool>>,
-    variant: Option<Spanned<String>>,
-    fetched: Option<Spanned<Vec<String>>>,
-    src: Option<Spanned<String>>,
-    dst: Option<Spanned<String>>,
-    image: Option<Spanned<String>>,
-    force: Option<Spanned<bool>>,
-    sync: Option<Spanned<bool>>,
-    ticks: Option<Spanned<i64>>,
-    by: Option<Spanned<String>>,
-    ops: Option<Spanned<Vec<toml::Value>>>,
+pub struct ActorDoc {
+    pub name: Spanned<String>,
+    /// Absent for a commands-only actor (a user's own client, on the real backend only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub program: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<Spanned<String>>,
+    #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub reference: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platforms: Option<Spanned<Vec<String>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub all_platforms: Option<Spanned<bool>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fetched: Option<Spanned<Vec<String>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub src: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dst: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub force: Option<Spanned<bool>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync: Option<Spanned<bool>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticks: Option<Spanned<i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<Spanned<String>>,
+    /// The same op tables as an ops file's `[[op]]`s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ops: Option<Spanned<Vec<Spanned<opsfile::OpTable>>>>,
     /// The real side (`--backend real`): one command, or several run in order, and commands
     /// that run even after a failure (`backend/commands.rs`).
-    command: Option<Spanned<Vec<String>>>,
-    commands: Option<Spanned<Vec<Vec<String>>>>,
-    finally: Option<Spanned<Vec<Vec<String>>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<Spanned<Vec<String>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commands: Option<Spanned<Vec<Vec<String>>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finally: Option<Spanned<Vec<Vec<String>>>>,
 }
 
-#[derive(Deserialize)]
+/// `[check]`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct CheckDoc {
-    invariant: Option<Spanned<String>>,
-    expect: Option<Spanned<String>>,
-    missing: Option<Spanned<String>>,
-    max_shrunk_steps: Option<Spanned<i64>>,
-    strategy: Option<Spanned<String>>,
+pub struct CheckDoc {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invariant: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_shrunk_steps: Option<Spanned<i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<Spanned<String>>,
     /// An integer, or `"none"` for no bound.
-    preemptions: Option<Spanned<toml::Value>>,
-    budget: Option<Spanned<i64>>,
-    seed: Option<Spanned<i64>>,
-    depth: Option<Spanned<i64>>,
-    schedule: Option<Spanned<String>>,
-    message: Option<Spanned<String>>,
-    actors: Option<Spanned<Vec<String>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preemptions: Option<Spanned<toml::Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Spanned<i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<Spanned<i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub depth: Option<Spanned<i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actors: Option<Spanned<Vec<String>>>,
+}
+
+/// A value made in code for a document (no place in any text).
+pub fn val<T>(v: T) -> Spanned<T> {
+    Spanned::new(0..0, v)
+}
+
+impl ImageDoc {
+    /// An image with only its reference.
+    pub fn new(reference: &str) -> ImageDoc {
+        ImageDoc {
+            reference: val(reference.to_string()),
+            platforms: None,
+            layers: None,
+            fetched: None,
+            tags: None,
+            layout: None,
+            namespace: None,
+        }
+    }
+}
+
+impl ActorDoc {
+    /// An actor with only its name and program.
+    pub fn new(name: &str, program: &str) -> ActorDoc {
+        ActorDoc {
+            name: val(name.to_string()),
+            program: Some(val(program.to_string())),
+            namespace: None,
+            reference: None,
+            platforms: None,
+            all_platforms: None,
+            variant: None,
+            fetched: None,
+            src: None,
+            dst: None,
+            image: None,
+            force: None,
+            sync: None,
+            ticks: None,
+            by: None,
+            ops: None,
+            command: None,
+            commands: None,
+            finally: None,
+        }
+    }
+}
+
+impl FileDoc {
+    /// The file's text (what [`read_doc`] reads back to the same document).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a scenario document serializes")
+    }
 }
 
 /// The invariant a scenario checks.
@@ -418,8 +522,6 @@ impl ProgramSpec {
     }
 }
 
-pub const PROGRAMS: &str = "nerdctl.push, nerdctl.pull, nerdctl.tag, nerdctl.rmi, nerdctl.image-convert, ctr.images.rm, gc.ticker, clock.advance, ops";
-
 #[derive(Clone, Debug)]
 pub struct ActorSpec {
     pub name: String,
@@ -450,9 +552,7 @@ pub struct Scenario {
     pub role_kinds: BTreeMap<String, RoleKind>,
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
-}
+type Span = std::ops::Range<usize>;
 
 struct Loader<'a> {
     file: &'a str,
@@ -460,15 +560,10 @@ struct Loader<'a> {
 }
 
 impl Loader<'_> {
-    fn err(
-        &self,
-        span: Option<std::ops::Range<usize>>,
-        key: &str,
-        message: impl Into<String>,
-    ) -> ScenarioError {
+    fn err(&self, span: Option<Span>, key: &str, message: impl Into<String>) -> ScenarioError {
         ScenarioError {
             file: self.file.to_string(),
-            line: span.map(|s| line_of(self.text, s.start)),
+            line: span.map(|s| pushrace_models::limits::line_at(self.text.as_bytes(), s.start)),
             key: (!key.is_empty()).then(|| key.to_string()),
             message: message.into(),
         }
@@ -489,294 +584,70 @@ impl Loader<'_> {
         }
         Ok(v.get_ref().clone())
     }
+
+    /// A name that must not be empty (default `default` when absent: namespaces).
+    fn namespace(&self, v: &Option<Spanned<String>>) -> Result<String, ScenarioError> {
+        match v {
+            None => Ok("default".into()),
+            Some(n) if n.get_ref().is_empty() => {
+                Err(self.err(Some(n.span()), "namespace", "must not be empty"))
+            }
+            Some(n) => Ok(n.get_ref().clone()),
+        }
+    }
 }
 
 /// Parses and validates a scenario file; `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
+    let doc = read_doc(file, text)?;
+    load(file, text, &doc)
+}
+
+/// The document of a scenario file: its size and its TOML (unknown keys and wrong types are
+/// refused here, with their line).
+pub fn read_doc(file: &str, text: &str) -> Result<FileDoc, ScenarioError> {
     let l = Loader { file, text };
     let max = pushrace_models::limits::MAX_FILE_BYTES;
     if text.len() as u64 > max {
         let n = text.len();
-        return Err(l.err(
-            None,
-            "",
-            format!("{n} bytes: a scenario file is at most {max}"),
-        ));
+        let why = format!("{n} bytes: a scenario file is at most {max}");
+        return Err(l.err(None, "", why));
     }
-    let doc: FileDoc = toml::from_str(text).map_err(|e| ScenarioError {
-        file: file.to_string(),
-        line: e.span().map(|s| line_of(text, s.start)),
-        key: None,
-        message: e.message().trim().to_string(),
-    })?;
-    let semantics = match &doc.containerd {
-        None => Semantics::V1_7,
-        Some(s) => s
-            .get_ref()
-            .parse()
-            .map_err(|e: String| l.err(Some(s.span()), "containerd", e))?,
-    };
-    let gc = match doc.gc.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
-        None | Some(("sync-only", _)) => GcMode::SyncOnly,
-        Some(("background", _)) => GcMode::Background,
-        Some((other, span)) => {
-            return Err(l.err(
-                Some(span),
-                "gc",
-                format!("{other:?}: expected \"sync-only\" or \"background\""),
-            ))
-        }
-    };
-    if doc.image.is_empty() {
-        return Err(l.err(None, "image", "a scenario needs at least one [[image]]"));
-    }
+    toml::from_str(text).map_err(|e| l.err(e.span(), "", e.message().trim()))
+}
 
-    // Images: build fixtures and the setup store.
-    let mut store = Store::new(semantics);
-    let mut images: Vec<ImageSpec> = Vec::new();
-    let mut names: BTreeMap<String, Arc<ImageFixture>> = BTreeMap::new();
-    let mut roles = BTreeMap::new();
-    let mut role_kinds = BTreeMap::new();
-    for (i, im) in doc.image.iter().enumerate() {
-        let r = im.reference.get_ref().clone();
-        if r.is_empty() {
-            return Err(l.err(Some(im.reference.span()), "ref", "must not be empty"));
-        }
-        // `layout = "dir"`: a real image (OCI image layout, relative to the scenario file).
-        let from_layout = match &im.layout {
-            None => None,
-            Some(layout) => {
-                if let Some((k, span)) = [
-                    ("platforms", im.platforms.as_ref().map(|p| p.span())),
-                    ("layers", im.layers.as_ref().map(|p| p.span())),
-                ]
-                .into_iter()
-                .find_map(|(k, s)| s.map(|s| (k, s)))
-                {
-                    return Err(l.err(Some(span), k, "not allowed with `layout`: the layout's index gives the platforms and layers"));
-                }
-                Some(
-                    crate::layout::fixture_for_scenario(file, layout.get_ref(), &r)
-                        .map_err(|e| l.err(Some(layout.span()), "layout", e))?,
-                )
-            }
-        };
-        let platforms = match (&from_layout, &im.platforms) {
-            (Some(fx), _) => fx.platforms.iter().map(|p| p.platform.clone()).collect(),
-            (None, Some(p)) => l.platforms(p, "platforms")?,
-            (None, None) => vec!["linux/amd64".to_string(), "linux/arm64".to_string()],
-        };
-        if platforms.is_empty() {
-            return Err(l.err(
-                im.platforms.as_ref().map(|p| p.span()),
-                "platforms",
-                "an image needs at least one platform",
-            ));
-        }
-        let layers = match &im.layers {
-            None => 1,
-            Some(n) if (0..=16).contains(n.get_ref()) => *n.get_ref() as usize,
-            Some(n) => {
-                return Err(l.err(
-                    Some(n.span()),
-                    "layers",
-                    format!("{}: expected 0 to 16 layers per platform", n.get_ref()),
-                ))
-            }
-        };
-        let fetched = match &im.fetched {
-            None => None,
-            Some(f) => {
-                let list = l.platforms(f, "fetched")?;
-                if let Some(p) = list.iter().find(|p| !platforms.contains(p)) {
-                    return Err(l.err(
-                        Some(f.span()),
-                        "fetched",
-                        format!("{p:?} is not one of the image's platforms {platforms:?}"),
-                    ));
-                }
-                Some(list)
-            }
-        };
-        let namespace = im
-            .namespace
-            .as_ref()
-            .map(|n| n.get_ref().clone())
-            .unwrap_or_else(|| "default".into());
-        let fixture = Arc::new(match from_layout {
-            Some(fx) => fx,
-            None => ImageFixture::build(&r, &platforms, layers)
-                .map_err(|e| l.err(Some(im.reference.span()), "image", e))?,
-        });
-        let mut tags = Vec::new();
-        for t in im
-            .tags
-            .as_ref()
-            .map(|t| t.get_ref().clone())
-            .unwrap_or_default()
-        {
-            if t.is_empty() || names.contains_key(&t) || t == r {
-                return Err(l.err(
-                    im.tags.as_ref().map(|t| t.span()),
-                    "tags",
-                    format!("tag {t:?} is empty or names another image"),
-                ));
-            }
-            tags.push(t);
-        }
-        if names.contains_key(&r) {
-            return Err(l.err(
-                Some(im.reference.span()),
-                "ref",
-                format!("image {r:?} is declared twice"),
-            ));
-        }
-        for n in std::iter::once(&r).chain(&tags) {
-            names.insert(n.clone(), fixture.clone());
-        }
-        for b in fixture.blobs() {
-            roles.insert(b.digest().to_string(), format!("{} of {r}", b.role));
-            role_kinds.insert(b.digest().to_string(), b.role.kind());
-        }
-        let spec = ImageSpec {
-            reference: r,
-            namespace,
-            fixture,
-            fetched,
-            tags,
-        };
-        let apply = Apply(std::cell::RefCell::new(|op: &Op| store.apply(op)));
-        now_or_never(spec.set_up(i, &apply)).map_err(|e| match e {
-            SetupError::Pull(e) => l.err(
-                Some(im.reference.span()),
-                "ref",
-                format!("setting up the image failed: {e}"),
-            ),
-            SetupError::Tag(_, e) => l.err(im.tags.as_ref().map(|t| t.span()), "tags", e.message),
-        })?;
-        images.push(spec);
+/// Validates a document read from `text` (its spans index `text`) and builds the scenario:
+/// each section by its own function, then the setup store.
+pub fn load(file: &str, text: &str, doc: &FileDoc) -> Result<Scenario, ScenarioError> {
+    let l = Loader { file, text };
+    let semantics = parse_semantics(&l, doc)?;
+    let gc = parse_gc(&l, doc)?;
+    let images = parse_images(&l, &doc.image)?;
+    let setup =
+        set_up_store(semantics, &images).map_err(|(i, e)| setup_err(&l, &doc.image[i], e))?;
+    let names: BTreeMap<String, Arc<ImageFixture>> = images
+        .iter()
+        .flat_map(|im| {
+            std::iter::once(&im.reference)
+                .chain(&im.tags)
+                .map(|n| (n.clone(), im.fixture.clone()))
+        })
+        .collect();
+    let (mut roles, mut role_kinds) = roles_of(&images);
+    let registry = parse_registry(&l, doc, &images)?;
+    let actors = parse_actors(&l, doc, gc, &names)?;
+    for (r, reference, platforms) in actors.iter().filter_map(|a| reduced_index(&names, a)) {
+        roles.insert(
+            r.clone(),
+            format!("reduced index of {reference} ({})", platforms.join(", ")),
+        );
+        role_kinds.insert(r, RoleKind::ReducedIndex);
     }
-    // The images were pulled "some time ago": a GC has run since, and the scheduler is quiet.
-    store.gc();
-
-    let mut registry = BTreeSet::new();
-    if let Some(reg) = &doc.registry {
-        for what in reg.get_ref() {
-            for im in &images {
-                for b in im.fixture.blobs() {
-                    let take = match (what.as_str(), &b.role) {
-                        ("layers", oci::Role::Layer { .. }) | ("configs", oci::Role::Config { .. }) => true,
-                        ("manifests", oci::Role::Manifest { .. }) | ("index", oci::Role::Index) => true,
-                        ("layers" | "configs" | "manifests" | "index", _) => false,
-                        (other, _) => {
-                            return Err(l.err(Some(reg.span()), "registry", format!("{other:?}: expected \"layers\", \"configs\", \"manifests\" or \"index\"")))
-                        }
-                    };
-                    if take {
-                        registry.insert(b.digest().to_string());
-                    }
-                }
-            }
-        }
-    }
-
-    // Actors.
-    let mut actors = Vec::new();
-    let mut actor_names = BTreeSet::new();
-    for a in &doc.actor {
-        let name = a.name.get_ref().clone();
-        if name.is_empty() || !actor_names.insert(name.clone()) {
-            return Err(l.err(
-                Some(a.name.span()),
-                "name",
-                format!("actor name {name:?} is empty or used twice"),
-            ));
-        }
-        let program = parse_program(&l, a, &names)?;
-        let commands = parse_commands(&l, a, program.reference().is_some())?;
-        let namespace = a
-            .namespace
-            .as_ref()
-            .map(|n| n.get_ref().clone())
-            .unwrap_or_else(|| "default".into());
-        if namespace.is_empty() {
-            return Err(l.err(
-                a.namespace.as_ref().map(|n| n.span()),
-                "namespace",
-                "must not be empty",
-            ));
-        }
-        if let ProgramSpec::Push {
-            reference,
-            platforms,
-            all_platforms: false,
-            ..
-        } = &program
-        {
-            let fx = &names[reference];
-            if let Some(r) = reduced_index_of(fx, platforms) {
-                roles.insert(
-                    r.to_string(),
-                    format!("reduced index of {reference} ({})", platforms.join(", ")),
-                );
-                role_kinds.insert(r.to_string(), RoleKind::ReducedIndex);
-            }
-        }
-        actors.push(ActorSpec {
-            name,
-            ctx: Ctx::new(namespace),
-            program,
-            commands,
-        });
-    }
-    if actors.is_empty() {
-        return Err(l.err(None, "actor", "a scenario needs at least one [[actor]]"));
-    }
-    if gc == GcMode::Background
-        && !actors
-            .iter()
-            .any(|a| matches!(a.program, ProgramSpec::GcTicker { .. }))
-    {
-        actors.push(ActorSpec {
-            name: "gc".into(),
-            ctx: Ctx::default(),
-            program: ProgramSpec::GcTicker { ticks: 2 },
-            commands: Vec::new(),
-        });
-    }
-    if actors.len() > pushrace_harness::MAX_ACTORS {
-        return Err(l.err(
-            None,
-            "actor",
-            format!("at most {} actors", pushrace_harness::MAX_ACTORS),
-        ));
-    }
-
     let check = parse_check(&l, doc.check.as_ref())?;
-    if let (Some(list), Some(span)) = (
-        &check.actors,
-        doc.check
-            .as_ref()
-            .and_then(|c| c.actors.as_ref())
-            .map(|a| a.span()),
-    ) {
-        if let Some(missing) = list.iter().find(|n| !actors.iter().any(|a| &a.name == *n)) {
-            return Err(l.err(
-                Some(span),
-                "actors",
-                format!("{missing:?} is not an actor of this scenario"),
-            ));
-        }
-    }
+    check_actors(&l, doc, &check, &actors)?;
     Ok(Scenario {
-        name: doc.name.unwrap_or_else(|| {
-            file.rsplit('/')
-                .next()
-                .unwrap_or(file)
-                .trim_end_matches(".toml")
-                .to_string()
-        }),
-        description: doc.description.unwrap_or_default(),
+        name: doc.name.clone().unwrap_or_else(|| default_name(file)),
+        description: doc.description.clone().unwrap_or_default(),
         source: Source::from_label(file),
         semantics,
         gc,
@@ -784,10 +655,414 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         registry,
         actors,
         check,
-        setup: store,
+        setup,
         roles,
         role_kinds,
     })
+}
+
+/// A scenario's name when it gives none: its file's name.
+fn default_name(file: &str) -> String {
+    let base = file.rsplit('/').next().unwrap_or(file);
+    base.trim_end_matches(".toml").to_string()
+}
+
+fn parse_semantics(l: &Loader, doc: &FileDoc) -> Result<Semantics, ScenarioError> {
+    match &doc.containerd {
+        None => Ok(Semantics::V1_7),
+        Some(s) => s
+            .get_ref()
+            .parse()
+            .map_err(|e: String| l.err(Some(s.span()), "containerd", e)),
+    }
+}
+
+fn parse_gc(l: &Loader, doc: &FileDoc) -> Result<GcMode, ScenarioError> {
+    match doc.gc.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+        None | Some(("sync-only", _)) => Ok(GcMode::SyncOnly),
+        Some(("background", _)) => Ok(GcMode::Background),
+        Some((other, span)) => Err(l.err(
+            Some(span),
+            "gc",
+            format!("{other:?}: expected \"sync-only\" or \"background\""),
+        )),
+    }
+}
+
+/// The `[[image]]`s: each validated and its fixture built (setup is [`set_up_store`]).
+fn parse_images(l: &Loader, docs: &[ImageDoc]) -> Result<Vec<ImageSpec>, ScenarioError> {
+    if docs.is_empty() {
+        return Err(l.err(None, "image", "a scenario needs at least one [[image]]"));
+    }
+    let mut images: Vec<ImageSpec> = Vec::new();
+    for im in docs {
+        let spec = parse_image(l, im)?;
+        let taken = |n: &String| {
+            images
+                .iter()
+                .any(|o| &o.reference == n || o.tags.contains(n))
+        };
+        if taken(&spec.reference) {
+            let why = format!("image {:?} is declared twice", spec.reference);
+            return Err(l.err(Some(im.reference.span()), "ref", why));
+        }
+        if let Some(t) = spec.tags.iter().find(|t| taken(t)) {
+            let why = format!("tag {t:?} is empty or names another image");
+            return Err(l.err(im.tags.as_ref().map(|t| t.span()), "tags", why));
+        }
+        images.push(spec);
+    }
+    Ok(images)
+}
+
+fn parse_image(l: &Loader, im: &ImageDoc) -> Result<ImageSpec, ScenarioError> {
+    let r = im.reference.get_ref().clone();
+    if r.is_empty() {
+        return Err(l.err(Some(im.reference.span()), "ref", "must not be empty"));
+    }
+    let namespace = l.namespace(&im.namespace)?;
+    let from_layout = image_layout(l, im)?;
+    let platforms = match (&from_layout, &im.platforms) {
+        (Some(fx), _) => fx.platforms.iter().map(|p| p.platform.clone()).collect(),
+        (None, Some(p)) => l.platforms(p, "platforms")?,
+        (None, None) => oci::default_platforms(),
+    };
+    if platforms.is_empty() {
+        let span = im.platforms.as_ref().map(|p| p.span());
+        return Err(l.err(span, "platforms", "an image needs at least one platform"));
+    }
+    let fetched = match &im.fetched {
+        None => None,
+        Some(f) => {
+            let list = l.platforms(f, "fetched")?;
+            if let Some(p) = list.iter().find(|p| !platforms.contains(p)) {
+                let why = format!("{p:?} is not one of the image's platforms {platforms:?}");
+                return Err(l.err(Some(f.span()), "fetched", why));
+            }
+            Some(list)
+        }
+    };
+    let fixture = match from_layout {
+        Some(fx) => fx,
+        None => ImageFixture::build(&r, &platforms, image_layers(l, im)?)
+            .map_err(|e| l.err(Some(im.reference.span()), "image", e))?,
+    };
+    let tags = im
+        .tags
+        .as_ref()
+        .map(|t| t.get_ref().clone())
+        .unwrap_or_default();
+    if let Some(t) = tags.iter().find(|t| t.is_empty() || **t == r) {
+        let why = format!("tag {t:?} is empty or names another image");
+        return Err(l.err(im.tags.as_ref().map(|t| t.span()), "tags", why));
+    }
+    Ok(ImageSpec {
+        reference: r,
+        namespace,
+        fixture: Arc::new(fixture),
+        fetched,
+        tags,
+    })
+}
+
+/// `layout = "dir"`: a real image (an OCI image layout, relative to the scenario file).
+fn image_layout(l: &Loader, im: &ImageDoc) -> Result<Option<ImageFixture>, ScenarioError> {
+    let Some(layout) = &im.layout else {
+        return Ok(None);
+    };
+    let given = [
+        ("platforms", im.platforms.as_ref().map(|p| p.span())),
+        ("layers", im.layers.as_ref().map(|p| p.span())),
+    ];
+    if let Some((k, span)) = given.into_iter().find_map(|(k, s)| s.map(|s| (k, s))) {
+        let why = "not allowed with `layout`: the layout's index gives the platforms and layers";
+        return Err(l.err(Some(span), k, why));
+    }
+    crate::layout::fixture_for_scenario(l.file, layout.get_ref(), im.reference.get_ref())
+        .map(Some)
+        .map_err(|e| l.err(Some(layout.span()), "layout", e))
+}
+
+/// Layers per platform: [`oci::DEFAULT_LAYERS`], 0 to [`pushrace_models::limits::MAX_LAYERS`]
+/// (the same range as an ops file's `image.pull`).
+fn image_layers(l: &Loader, im: &ImageDoc) -> Result<usize, ScenarioError> {
+    let max = pushrace_models::limits::MAX_LAYERS;
+    match &im.layers {
+        None => Ok(oci::DEFAULT_LAYERS),
+        Some(n) if (0..=max as i64).contains(n.get_ref()) => Ok(*n.get_ref() as usize),
+        Some(n) => {
+            let why = format!("{}: expected 0 to {max} layers per platform", n.get_ref());
+            Err(l.err(Some(n.span()), "layers", why))
+        }
+    }
+}
+
+/// The store every execution starts from: each image set up in order ([`ImageSpec::set_up`]),
+/// then one GC. `Err` names the image whose setup failed.
+pub fn set_up_store(
+    semantics: Semantics,
+    images: &[ImageSpec],
+) -> Result<Store, (usize, SetupError)> {
+    let mut store = Store::new(semantics);
+    for (i, spec) in images.iter().enumerate() {
+        let apply = Apply(std::cell::RefCell::new(|op: &Op| store.apply(op)));
+        now_or_never(spec.set_up(i, &apply)).map_err(|e| (i, e))?;
+    }
+    // The images were pulled "some time ago": a GC has run since, and the scheduler is quiet.
+    store.gc();
+    Ok(store)
+}
+
+/// A failed setup, blamed on the key it comes from: a tag's creation on `tags`; a pull on the
+/// image's `namespace` when it gives one (the fixture itself always pulls), else on `ref`.
+fn setup_err(l: &Loader, im: &ImageDoc, e: SetupError) -> ScenarioError {
+    match e {
+        SetupError::Pull(e) => {
+            let (key, span) = match &im.namespace {
+                Some(n) => ("namespace", n.span()),
+                None => ("ref", im.reference.span()),
+            };
+            l.err(
+                Some(span),
+                key,
+                format!("setting up the image failed: {}", e.message),
+            )
+        }
+        SetupError::Tag(_, e) => l.err(im.tags.as_ref().map(|t| t.span()), "tags", e.message),
+    }
+}
+
+/// What each blob of each image is, for messages and `[check] missing`.
+fn roles_of(images: &[ImageSpec]) -> (BTreeMap<String, String>, BTreeMap<String, RoleKind>) {
+    let mut roles = BTreeMap::new();
+    let mut kinds = BTreeMap::new();
+    for im in images {
+        for b in im.fixture.blobs() {
+            roles.insert(
+                b.digest().to_string(),
+                format!("{} of {}", b.role, im.reference),
+            );
+            kinds.insert(b.digest().to_string(), b.role.kind());
+        }
+    }
+    (roles, kinds)
+}
+
+/// The reduced index a push of some platforms makes, with its reference and platforms.
+fn reduced_index(
+    names: &BTreeMap<String, Arc<ImageFixture>>,
+    a: &ActorSpec,
+) -> Option<(String, String, Vec<String>)> {
+    let ProgramSpec::Push {
+        reference,
+        platforms,
+        all_platforms: false,
+        ..
+    } = &a.program
+    else {
+        return None;
+    };
+    let r = reduced_index_of(&names[reference], platforms)?;
+    Some((r.to_string(), reference.clone(), platforms.clone()))
+}
+
+/// `registry`: which blobs of the images the registry already has.
+fn parse_registry(
+    l: &Loader,
+    doc: &FileDoc,
+    images: &[ImageSpec],
+) -> Result<BTreeSet<String>, ScenarioError> {
+    let mut registry = BTreeSet::new();
+    let Some(reg) = &doc.registry else {
+        return Ok(registry);
+    };
+    for what in reg.get_ref() {
+        let has: fn(&oci::Role) -> bool = match what.as_str() {
+            "layers" => |r| matches!(r, oci::Role::Layer { .. }),
+            "configs" => |r| matches!(r, oci::Role::Config { .. }),
+            "manifests" => |r| matches!(r, oci::Role::Manifest { .. }),
+            "index" => |r| matches!(r, oci::Role::Index),
+            other => {
+                let why = format!(
+                    "{other:?}: expected \"layers\", \"configs\", \"manifests\" or \"index\""
+                );
+                return Err(l.err(Some(reg.span()), "registry", why));
+            }
+        };
+        let blobs = images.iter().flat_map(|im| im.fixture.blobs());
+        registry.extend(
+            blobs
+                .filter(|b| has(&b.role))
+                .map(|b| b.digest().to_string()),
+        );
+    }
+    Ok(registry)
+}
+
+/// The `[[actor]]`s, plus the GC ticker that `gc = "background"` implies when none is given.
+fn parse_actors(
+    l: &Loader,
+    doc: &FileDoc,
+    gc: GcMode,
+    names: &BTreeMap<String, Arc<ImageFixture>>,
+) -> Result<Vec<ActorSpec>, ScenarioError> {
+    let mut actors: Vec<ActorSpec> = Vec::new();
+    for a in &doc.actor {
+        let name = a.name.get_ref().clone();
+        if name.is_empty() || actors.iter().any(|o| o.name == name) {
+            let why = format!("actor name {name:?} is empty or used twice");
+            return Err(l.err(Some(a.name.span()), "name", why));
+        }
+        let program = parse_program(l, a, names)?;
+        let commands = parse_commands(l, a, program.reference().is_some())?;
+        let ctx = Ctx::new(l.namespace(&a.namespace)?);
+        actors.push(ActorSpec {
+            name,
+            ctx,
+            program,
+            commands,
+        });
+    }
+    if actors.is_empty() {
+        return Err(l.err(None, "actor", "a scenario needs at least one [[actor]]"));
+    }
+    let ticker = |a: &ActorSpec| matches!(a.program, ProgramSpec::GcTicker { .. });
+    if gc == GcMode::Background && !actors.iter().any(ticker) {
+        actors.push(ActorSpec {
+            name: "gc".into(),
+            ctx: Ctx::default(),
+            program: ProgramSpec::GcTicker {
+                ticks: DEFAULT_TICKS,
+            },
+            commands: Vec::new(),
+        });
+    }
+    let max = pushrace_harness::MAX_ACTORS;
+    if actors.len() > max {
+        return Err(l.err(None, "actor", format!("at most {max} actors")));
+    }
+    Ok(actors)
+}
+
+/// `[check] actors` names actors of the scenario.
+fn check_actors(
+    l: &Loader,
+    doc: &FileDoc,
+    check: &CheckSpec,
+    actors: &[ActorSpec],
+) -> Result<(), ScenarioError> {
+    let span = doc
+        .check
+        .as_ref()
+        .and_then(|c| c.actors.as_ref())
+        .map(|a| a.span());
+    let missing = check
+        .actors
+        .iter()
+        .flatten()
+        .find(|n| !actors.iter().any(|a| &a.name == *n));
+    match missing {
+        None => Ok(()),
+        Some(m) => Err(l.err(
+            span,
+            "actors",
+            format!("{m:?} is not an actor of this scenario"),
+        )),
+    }
+}
+
+/// A `gc.ticker`'s ticks when it gives none.
+pub const DEFAULT_TICKS: u32 = 2;
+
+/// A built-in program: its name, the keys it takes (besides `name`, `program`, `namespace` and
+/// the command keys) and how its keys become a [`ProgramSpec`]. [`PROGRAM_TABLE`] is the one
+/// list of programs.
+pub struct ProgramKind {
+    pub name: &'static str,
+    pub keys: &'static [&'static str],
+    build: fn(&Params) -> Result<ProgramSpec, ScenarioError>,
+}
+
+/// Every program an `[[actor]]` may name. nerdctl's own flag names are accepted too:
+/// `pull --platform` is `platforms` (the platforms fetched), `rmi` takes a `ref` like every
+/// other program.
+pub const PROGRAM_TABLE: &[ProgramKind] = &[
+    ProgramKind {
+        name: "nerdctl.push",
+        keys: &["ref", "platforms", "all_platforms", "variant"],
+        build: |p| p.push(),
+    },
+    ProgramKind {
+        name: "nerdctl.pull",
+        keys: &["ref", "fetched", "platforms"],
+        build: |p| p.pull(),
+    },
+    ProgramKind {
+        name: "nerdctl.tag",
+        keys: &["src", "dst"],
+        build: |p| p.tag(),
+    },
+    ProgramKind {
+        name: "nerdctl.rmi",
+        keys: &["image", "ref", "force"],
+        build: |p| p.rmi(),
+    },
+    ProgramKind {
+        name: "nerdctl.image-convert",
+        keys: &["src", "dst", "platforms"],
+        build: |p| p.convert(),
+    },
+    ProgramKind {
+        name: "ctr.images.rm",
+        keys: &["image", "sync"],
+        build: |p| p.ctr_rm(),
+    },
+    ProgramKind {
+        name: "gc.ticker",
+        keys: &["ticks"],
+        build: |p| p.gc_ticker(),
+    },
+    ProgramKind {
+        name: "clock.advance",
+        keys: &["by"],
+        build: |p| p.clock_advance(),
+    },
+    ProgramKind {
+        name: "ops",
+        keys: &["ops"],
+        build: |p| p.ops(),
+    },
+];
+
+/// The names of [`PROGRAM_TABLE`], comma-separated, for messages.
+pub fn program_names() -> String {
+    PROGRAM_TABLE
+        .iter()
+        .map(|p| p.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The model programs' keys an actor gives, with their spans.
+fn given_keys(a: &ActorDoc) -> [(&'static str, Option<Span>); 13] {
+    fn at<T>(v: &Option<Spanned<T>>) -> Option<Span> {
+        v.as_ref().map(|v| v.span())
+    }
+    [
+        ("ref", at(&a.reference)),
+        ("platforms", at(&a.platforms)),
+        ("all_platforms", at(&a.all_platforms)),
+        ("variant", at(&a.variant)),
+        ("fetched", at(&a.fetched)),
+        ("src", at(&a.src)),
+        ("dst", at(&a.dst)),
+        ("image", at(&a.image)),
+        ("force", at(&a.force)),
+        ("sync", at(&a.sync)),
+        ("ticks", at(&a.ticks)),
+        ("by", at(&a.by)),
+        ("ops", at(&a.ops)),
+    ]
 }
 
 fn parse_program(
@@ -800,232 +1075,241 @@ fn parse_program(
     };
     let pspan = Some(program.span());
     let prog = program.get_ref().as_str();
-    // Which optional keys each program takes; any other key given is an error.
-    let takes: &[&str] = match prog {
-        "nerdctl.push" => &["ref", "platforms", "all_platforms", "variant"],
-        // nerdctl's own flag names are accepted too: `pull --platform` is `platforms` (the
-        // platforms fetched), `rmi` takes a `ref` like every other program.
-        "nerdctl.pull" => &["ref", "fetched", "platforms"],
-        "nerdctl.tag" => &["src", "dst"],
-        "nerdctl.rmi" => &["image", "ref", "force"],
-        "nerdctl.image-convert" => &["src", "dst", "platforms"],
-        "ctr.images.rm" => &["image", "sync"],
-        "gc.ticker" => &["ticks"],
-        "clock.advance" => &["by"],
-        "ops" => &["ops"],
-        other => {
-            return Err(l.err(
-                pspan,
-                "program",
-                format!("unknown program {other:?}; expected one of: {PROGRAMS}"),
-            ))
-        }
-    };
-    let given: [(&str, Option<std::ops::Range<usize>>); 13] = [
-        ("ref", a.reference.as_ref().map(|v| v.span())),
-        ("platforms", a.platforms.as_ref().map(|v| v.span())),
-        ("all_platforms", a.all_platforms.as_ref().map(|v| v.span())),
-        ("variant", a.variant.as_ref().map(|v| v.span())),
-        ("fetched", a.fetched.as_ref().map(|v| v.span())),
-        ("src", a.src.as_ref().map(|v| v.span())),
-        ("dst", a.dst.as_ref().map(|v| v.span())),
-        ("image", a.image.as_ref().map(|v| v.span())),
-        ("force", a.force.as_ref().map(|v| v.span())),
-        ("sync", a.sync.as_ref().map(|v| v.span())),
-        ("ticks", a.ticks.as_ref().map(|v| v.span())),
-        ("by", a.by.as_ref().map(|v| v.span())),
-        ("ops", a.ops.as_ref().map(|v| v.span())),
-    ];
-    for (k, span) in given {
-        if let Some(span) = span {
-            if !takes.contains(&k) {
-                return Err(l.err(
-                    Some(span),
-                    k,
-                    format!("not a parameter of {prog} (it takes: {})", takes.join(", ")),
-                ));
-            }
-        }
+    let kind = PROGRAM_TABLE
+        .iter()
+        .find(|k| k.name == prog)
+        .ok_or_else(|| {
+            let why = format!(
+                "unknown program {prog:?}; expected one of: {}",
+                program_names()
+            );
+            l.err(pspan.clone(), "program", why)
+        })?;
+    // Any key the program does not take is an error.
+    let other = given_keys(a)
+        .into_iter()
+        .find(|(k, span)| span.is_some() && !kind.keys.contains(k));
+    if let Some((k, span)) = other {
+        let why = format!(
+            "not a parameter of {prog} (it takes: {})",
+            kind.keys.join(", ")
+        );
+        return Err(l.err(span, k, why));
     }
-    let image_ref = |v: &Option<Spanned<String>>, key: &str| -> Result<String, ScenarioError> {
-        let v = v
-            .as_ref()
-            .ok_or_else(|| l.err(pspan.clone(), key, format!("{prog} needs `{key}`")))?;
-        if !names.contains_key(v.get_ref()) {
-            let known: Vec<&String> = names.keys().collect();
-            return Err(l.err(
-                Some(v.span()),
-                key,
-                format!(
-                    "{:?} is not an image of this scenario (images: {known:?})",
-                    v.get_ref()
-                ),
-            ));
+    (kind.build)(&Params {
+        l,
+        a,
+        names,
+        prog,
+        pspan,
+    })
+}
+
+/// One actor's keys, read for its program: each error at its key's line (at `program` when a
+/// key is missing).
+struct Params<'a> {
+    l: &'a Loader<'a>,
+    a: &'a ActorDoc,
+    names: &'a BTreeMap<String, Arc<ImageFixture>>,
+    prog: &'a str,
+    pspan: Option<Span>,
+}
+
+impl Params<'_> {
+    fn needs(&self, key: &str) -> ScenarioError {
+        self.l.err(
+            self.pspan.clone(),
+            key,
+            format!("{} needs `{key}`", self.prog),
+        )
+    }
+
+    /// An image of the scenario, by its reference or a tag.
+    fn image_ref(&self, v: &Option<Spanned<String>>, key: &str) -> Result<String, ScenarioError> {
+        let v = v.as_ref().ok_or_else(|| self.needs(key))?;
+        if !self.names.contains_key(v.get_ref()) {
+            let known: Vec<&String> = self.names.keys().collect();
+            let why = format!(
+                "{:?} is not an image of this scenario (images: {known:?})",
+                v.get_ref()
+            );
+            return Err(self.l.err(Some(v.span()), key, why));
         }
         Ok(v.get_ref().clone())
-    };
-    let any_name = |v: &Option<Spanned<String>>, key: &str| -> Result<String, ScenarioError> {
+    }
+
+    /// Any non-empty image name (it need not exist).
+    fn any_name(&self, v: &Option<Spanned<String>>, key: &str) -> Result<String, ScenarioError> {
         match v {
             Some(s) if !s.get_ref().is_empty() => Ok(s.get_ref().clone()),
-            Some(s) => Err(l.err(Some(s.span()), key, "must not be empty")),
-            None => Err(l.err(pspan.clone(), key, format!("{prog} needs `{key}`"))),
+            Some(s) => Err(self.l.err(Some(s.span()), key, "must not be empty")),
+            None => Err(self.needs(key)),
         }
-    };
-    let platforms_of = |reference: &str,
-                        v: &Option<Spanned<Vec<String>>>,
-                        key: &str|
-     -> Result<Vec<String>, ScenarioError> {
-        let fx = &names[reference];
-        match v {
-            None => Ok(vec![fx.platforms[0].platform.clone()]),
-            Some(p) => {
-                let list = l.platforms(p, key)?;
-                if list.is_empty() {
-                    return Err(l.err(Some(p.span()), key, "needs at least one platform"));
-                }
-                if let Some(x) = list.iter().find(|x| fx.platform(x).is_none()) {
-                    return Err(l.err(
-                        Some(p.span()),
-                        key,
-                        format!("{x:?} is not a platform of {reference}"),
-                    ));
-                }
-                Ok(list)
+    }
+
+    /// Platforms of `reference` (default: its first).
+    fn platforms_of(
+        &self,
+        reference: &str,
+        v: &Option<Spanned<Vec<String>>>,
+        key: &str,
+    ) -> Result<Vec<String>, ScenarioError> {
+        let fx = &self.names[reference];
+        let Some(p) = v else {
+            return Ok(vec![fx.platforms[0].platform.clone()]);
+        };
+        let list = self.l.platforms(p, key)?;
+        if list.is_empty() {
+            return Err(self
+                .l
+                .err(Some(p.span()), key, "needs at least one platform"));
+        }
+        if let Some(x) = list.iter().find(|x| fx.platform(x).is_none()) {
+            let why = format!("{x:?} is not a platform of {reference}");
+            return Err(self.l.err(Some(p.span()), key, why));
+        }
+        Ok(list)
+    }
+
+    fn flag(v: &Option<Spanned<bool>>) -> bool {
+        v.as_ref().is_some_and(|b| *b.get_ref())
+    }
+
+    fn push(&self) -> Result<ProgramSpec, ScenarioError> {
+        let a = self.a;
+        let reference = self.image_ref(&a.reference, "ref")?;
+        let variant = match &a.variant {
+            None => Variant::V2_0_5,
+            Some(v) => v
+                .get_ref()
+                .parse()
+                .map_err(|e: String| self.l.err(Some(v.span()), "variant", e))?,
+        };
+        Ok(ProgramSpec::Push {
+            platforms: self.platforms_of(&reference, &a.platforms, "platforms")?,
+            all_platforms: Self::flag(&a.all_platforms),
+            variant,
+            reference,
+        })
+    }
+
+    fn pull(&self) -> Result<ProgramSpec, ScenarioError> {
+        let a = self.a;
+        let reference = self.image_ref(&a.reference, "ref")?;
+        let fetched = match (&a.fetched, &a.platforms) {
+            (Some(_), Some(p)) => {
+                let why = "the same as `fetched` (nerdctl's --platform): give one of them";
+                return Err(self.l.err(Some(p.span()), "platforms", why));
             }
-        }
-    };
-    Ok(match prog {
-        "nerdctl.push" => {
-            let reference = image_ref(&a.reference, "ref")?;
-            let variant = match &a.variant {
-                None => Variant::V2_0_5,
-                Some(v) => v
-                    .get_ref()
-                    .parse()
-                    .map_err(|e: String| l.err(Some(v.span()), "variant", e))?,
-            };
-            ProgramSpec::Push {
-                platforms: platforms_of(&reference, &a.platforms, "platforms")?,
-                all_platforms: a.all_platforms.as_ref().is_some_and(|b| *b.get_ref()),
-                variant,
-                reference,
+            (Some(_), None) => Some(self.platforms_of(&reference, &a.fetched, "fetched")?),
+            (None, Some(_)) => Some(self.platforms_of(&reference, &a.platforms, "platforms")?),
+            (None, None) => None,
+        };
+        Ok(ProgramSpec::Pull { reference, fetched })
+    }
+
+    fn tag(&self) -> Result<ProgramSpec, ScenarioError> {
+        Ok(ProgramSpec::Tag {
+            src: self.any_name(&self.a.src, "src")?,
+            dst: self.any_name(&self.a.dst, "dst")?,
+        })
+    }
+
+    fn rmi(&self) -> Result<ProgramSpec, ScenarioError> {
+        let a = self.a;
+        let image = match (&a.image, &a.reference) {
+            (Some(_), Some(r)) => {
+                let why = "the same as `image`: give one of them";
+                return Err(self.l.err(Some(r.span()), "ref", why));
             }
-        }
-        "nerdctl.pull" => {
-            let reference = image_ref(&a.reference, "ref")?;
-            let fetched = match (&a.fetched, &a.platforms) {
-                (Some(_), Some(p)) => {
-                    let why = "the same as `fetched` (nerdctl's --platform): give one of them";
-                    return Err(l.err(Some(p.span()), "platforms", why));
-                }
-                (Some(f), None) => Some(platforms_of(&reference, &Some(f.clone()), "fetched")?),
-                (None, Some(p)) => Some(platforms_of(&reference, &Some(p.clone()), "platforms")?),
-                (None, None) => None,
-            };
-            ProgramSpec::Pull { reference, fetched }
-        }
-        "nerdctl.tag" => ProgramSpec::Tag {
-            src: any_name(&a.src, "src")?,
-            dst: any_name(&a.dst, "dst")?,
-        },
-        "nerdctl.rmi" => ProgramSpec::Rmi {
-            image: match (&a.image, &a.reference) {
-                (Some(_), Some(r)) => {
-                    let why = "the same as `image`: give one of them";
-                    return Err(l.err(Some(r.span()), "ref", why));
-                }
-                (None, Some(_)) => any_name(&a.reference, "ref")?,
-                _ => any_name(&a.image, "image")?,
-            },
-            force: a.force.as_ref().is_some_and(|b| *b.get_ref()),
-        },
-        "nerdctl.image-convert" => {
-            let src = image_ref(&a.src, "src")?;
-            let platforms = platforms_of(&src, &a.platforms, "platforms")?;
-            ProgramSpec::ImageConvert {
-                dst: any_name(&a.dst, "dst")?,
-                src,
-                platforms,
+            (None, Some(_)) => self.any_name(&a.reference, "ref")?,
+            _ => self.any_name(&a.image, "image")?,
+        };
+        Ok(ProgramSpec::Rmi {
+            image,
+            force: Self::flag(&a.force),
+        })
+    }
+
+    fn convert(&self) -> Result<ProgramSpec, ScenarioError> {
+        let src = self.image_ref(&self.a.src, "src")?;
+        let platforms = self.platforms_of(&src, &self.a.platforms, "platforms")?;
+        let dst = self.any_name(&self.a.dst, "dst")?;
+        Ok(ProgramSpec::ImageConvert {
+            dst,
+            src,
+            platforms,
+        })
+    }
+
+    fn ctr_rm(&self) -> Result<ProgramSpec, ScenarioError> {
+        Ok(ProgramSpec::CtrRm {
+            image: self.any_name(&self.a.image, "image")?,
+            sync: Self::flag(&self.a.sync),
+        })
+    }
+
+    fn gc_ticker(&self) -> Result<ProgramSpec, ScenarioError> {
+        let ticks = match &self.a.ticks {
+            None => DEFAULT_TICKS,
+            Some(t) if (1..=16).contains(t.get_ref()) => *t.get_ref() as u32,
+            Some(t) => {
+                let why = format!("{}: expected 1 to 16", t.get_ref());
+                return Err(self.l.err(Some(t.span()), "ticks", why));
             }
-        }
-        "ctr.images.rm" => ProgramSpec::CtrRm {
-            image: any_name(&a.image, "image")?,
-            sync: a.sync.as_ref().is_some_and(|b| *b.get_ref()),
-        },
-        "gc.ticker" => {
-            let ticks = match &a.ticks {
-                None => 2,
-                Some(t) if (1..=16).contains(t.get_ref()) => *t.get_ref() as u32,
-                Some(t) => {
-                    return Err(l.err(
-                        Some(t.span()),
-                        "ticks",
-                        format!("{}: expected 1 to 16", t.get_ref()),
-                    ))
-                }
-            };
-            ProgramSpec::GcTicker { ticks }
-        }
-        "clock.advance" => {
-            let by = a.by.as_ref().ok_or_else(|| {
-                l.err(
-                    pspan.clone(),
-                    "by",
-                    "clock.advance needs `by` (a duration such as \"25h\")",
-                )
-            })?;
-            ProgramSpec::ClockAdvance {
-                by: pushrace_models::clock::Duration::parse(by.get_ref())
-                    .map_err(|e| l.err(Some(by.span()), "by", e))?,
-            }
-        }
-        "ops" => {
-            let ops = a.ops.as_ref().ok_or_else(|| {
-                l.err(
-                    pspan.clone(),
-                    "ops",
-                    "ops needs `ops = [ { op = \"…\", … }, … ]`",
-                )
-            })?;
-            let mut doc = toml::Table::new();
-            doc.insert("op".into(), toml::Value::Array(ops.get_ref().clone()));
-            let text =
-                toml::to_string(&doc).map_err(|e| l.err(Some(ops.span()), "ops", e.to_string()))?;
-            let parsed =
-                opsfile::parse_with("ops", &text, opsfile::Digests::Strict).map_err(|e| {
-                    let at = e.op.map_or(String::new(), |i| format!("op {i}: "));
-                    let key = e.key.map_or(String::new(), |k| format!("key `{k}`: "));
-                    l.err(Some(ops.span()), "ops", format!("{at}{key}{}", e.message))
-                })?;
-            ProgramSpec::Ops {
-                actions: parsed.entries.into_iter().map(|e| e.action).collect(),
-            }
-        }
-        _ => unreachable!(),
-    })
+        };
+        Ok(ProgramSpec::GcTicker { ticks })
+    }
+
+    fn clock_advance(&self) -> Result<ProgramSpec, ScenarioError> {
+        let by = self.a.by.as_ref().ok_or_else(|| {
+            let why = "clock.advance needs `by` (a duration such as \"25h\")";
+            self.l.err(self.pspan.clone(), "by", why)
+        })?;
+        let by = pushrace_models::clock::Duration::parse(by.get_ref())
+            .map_err(|e| self.l.err(Some(by.span()), "by", e))?;
+        Ok(ProgramSpec::ClockAdvance { by })
+    }
+
+    fn ops(&self) -> Result<ProgramSpec, ScenarioError> {
+        let ops = self.a.ops.as_ref().ok_or_else(|| {
+            let why = "ops needs `ops = [ { op = \"…\", … }, … ]`";
+            self.l.err(self.pspan.clone(), "ops", why)
+        })?;
+        let src = opsfile::Source {
+            file: self.l.file,
+            text: self.l.text,
+        };
+        let parsed = opsfile::entries(src, ops.get_ref(), opsfile::Digests::Strict)
+            .map_err(|e| ops_err(self.l, ops.span(), e))?;
+        let actions = parsed.into_iter().map(|e| e.action).collect();
+        Ok(ProgramSpec::Ops { actions })
+    }
+}
+
+/// An ops actor's error: at the line of the faulty key (of `ops` when it has none), as key `ops`
+/// with the op and its own key in the message.
+fn ops_err(l: &Loader, ops: Span, e: pushrace_models::opsfile::InputError) -> ScenarioError {
+    let at = e.op.map_or(String::new(), |i| format!("op {i}: "));
+    let key = e.key.map_or(String::new(), |k| format!("key `{k}`: "));
+    ScenarioError {
+        line: e.line.or_else(|| l.err(Some(ops), "", "").line),
+        ..l.err(None, "ops", format!("{at}{key}{}", e.message))
+    }
 }
 
 /// An actor with no `program`: only its commands, and a `ref` for `{ref}` if it wants one.
 fn commands_only(l: &Loader, a: &ActorDoc) -> Result<ProgramSpec, ScenarioError> {
     let name_span = Some(a.name.span());
     if a.command.is_none() && a.commands.is_none() {
-        let why = format!("an actor needs a `program` (one of: {PROGRAMS}) or a `command`");
+        let why = format!(
+            "an actor needs a `program` (one of: {}) or a `command`",
+            program_names()
+        );
         return Err(l.err(name_span, "program", why));
     }
-    let others = [
-        ("platforms", a.platforms.is_some()),
-        ("all_platforms", a.all_platforms.is_some()),
-        ("variant", a.variant.is_some()),
-        ("fetched", a.fetched.is_some()),
-        ("src", a.src.is_some()),
-        ("dst", a.dst.is_some()),
-        ("image", a.image.is_some()),
-        ("force", a.force.is_some()),
-        ("sync", a.sync.is_some()),
-        ("ticks", a.ticks.is_some()),
-        ("by", a.by.is_some()),
-        ("ops", a.ops.is_some()),
-    ];
+    // Every model program's key but `ref`.
+    let others = given_keys(a).map(|(k, span)| (k, k != "ref" && span.is_some()));
     if let Some((k, _)) = others.iter().find(|(_, given)| *given) {
         let why = "a parameter of a model program, and this actor has no `program` (a commands-only actor takes `ref`)";
         return Err(l.err(name_span, k, why));
@@ -1123,6 +1407,13 @@ fn unknown_placeholder(arg: &str, has_ref: bool) -> Option<String> {
 fn parse_check(l: &Loader, c: Option<&CheckDoc>) -> Result<CheckSpec, ScenarioError> {
     let mut spec = CheckSpec::default();
     let Some(c) = c else { return Ok(spec) };
+    check_verdict(l, c, &mut spec)?;
+    check_bounds(l, c, &mut spec)?;
+    Ok(spec)
+}
+
+/// `invariant`, `expect` and `missing`: what is checked and what verdict is expected.
+fn check_verdict(l: &Loader, c: &CheckDoc, spec: &mut CheckSpec) -> Result<(), ScenarioError> {
     if let Some(i) = &c.invariant {
         spec.invariant = match i.get_ref().as_str() {
             "no-missing-digest" => Invariant::NoMissingDigest,
@@ -1161,6 +1452,12 @@ fn parse_check(l: &Loader, c: Option<&CheckDoc>) -> Result<CheckSpec, ScenarioEr
         })?;
         spec.missing = Some(kind);
     }
+    Ok(())
+}
+
+/// The exploration's bounds and filters: `max_shrunk_steps`, `preemptions`, `budget`, `seed`,
+/// `depth`, `actors`, `message`, `schedule`, `strategy`.
+fn check_bounds(l: &Loader, c: &CheckDoc, spec: &mut CheckSpec) -> Result<(), ScenarioError> {
     let int = |v: &Option<Spanned<i64>>,
                key: &str,
                min: i64,
@@ -1216,7 +1513,7 @@ fn parse_check(l: &Loader, c: Option<&CheckDoc>) -> Result<CheckSpec, ScenarioEr
         spec.strategy =
             explore_strategy(s.get_ref()).map_err(|e| l.err(Some(s.span()), "strategy", e))?;
     }
-    Ok(spec)
+    Ok(())
 }
 
 impl Scenario {

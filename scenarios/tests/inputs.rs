@@ -313,3 +313,51 @@ fn triage_of_a_push_with_too_many_platforms_is_refused() {
         "{e}"
     );
 }
+
+// Item 2 for scenario files: each error at the line of its own key.
+
+fn scenario_err(text: &str) -> String {
+    match pushrace_scenarios::scenario::parse("s.toml", text) {
+        Ok(_) => panic!("accepted:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+const PUSH: &str = "[[actor]]\nname = \"p\"\nprogram = \"nerdctl.push\"\nref = \"a:1\"\n";
+
+/// `namespace = ""` on an image was blamed on `ref` ("setting up the image failed").
+#[test]
+fn an_empty_image_namespace_is_blamed_on_its_own_key() {
+    let e = scenario_err(&format!(
+        "[[image]]\nref = \"a:1\"\nnamespace = \"\"\n{PUSH}"
+    ));
+    assert_eq!(e, "s.toml:3: key `namespace`: must not be empty");
+    let e = scenario_err(&format!(
+        "[[image]]\nref = \"a:1\"\nnamespace = \"no spaces\"\n{PUSH}"
+    ));
+    assert!(
+        e.starts_with("s.toml:3: key `namespace`: setting up the image failed"),
+        "{e}"
+    );
+}
+
+/// An ops actor's error names the line of the faulty op key, not of `ops`.
+#[test]
+fn an_ops_actor_error_names_the_line_of_the_faulty_key() {
+    let text = "[[image]]\nref = \"a:1\"\n[[actor]]\nname = \"j\"\nprogram = \"ops\"\nops = [\n  { op = \"gc.run\" },\n  { op = \"image.delete\",\n    nmae = \"a:1\" },\n]\n";
+    let e = scenario_err(text);
+    assert!(
+        e.starts_with("s.toml:9: key `ops`: op 1: key `nmae`: unknown key for image.delete"),
+        "{e}"
+    );
+}
+
+/// One range of layers for both formats (item 1).
+#[test]
+fn image_layers_share_the_ops_file_range() {
+    let e = scenario_err(&format!("[[image]]\nref = \"a:1\"\nlayers = 17\n{PUSH}"));
+    assert_eq!(
+        e,
+        "s.toml:3: key `layers`: 17: expected 0 to 16 layers per platform"
+    );
+}

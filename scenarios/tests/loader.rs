@@ -319,3 +319,71 @@ fn bad_commands_name_their_key_and_line() {
         "{e}"
     );
 }
+
+/// Every program of the table loads under its own name (`ProgramSpec::name` and the table
+/// cannot drift apart), with the keys it needs.
+#[test]
+fn every_program_of_the_table_loads_under_its_own_name() {
+    use pushrace_scenarios::scenario::PROGRAM_TABLE;
+    let needs = [
+        ("ref", "\"a:1\""),
+        ("src", "\"a:1\""),
+        ("dst", "\"b:1\""),
+        ("image", "\"a:1\""),
+        ("by", "\"1h\""),
+        ("ops", "[{ op = \"gc.run\" }]"),
+    ];
+    for kind in PROGRAM_TABLE {
+        let mut text = format!(
+            "[[image]]\nref = \"a:1\"\n[[actor]]\nname = \"x\"\nprogram = \"{}\"\n",
+            kind.name
+        );
+        for (k, v) in needs.iter().filter(|(k, _)| kind.keys.contains(k)) {
+            if !(kind.name == "nerdctl.rmi" && *k == "ref") {
+                text.push_str(&format!("{k} = {v}\n"));
+            }
+        }
+        let s = pushrace_scenarios::scenario::parse("t.toml", &text)
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(s.actors[0].program.name(), kind.name);
+    }
+}
+
+/// The document type writes what the loader reads: every corpus file through `FileDoc` and
+/// `to_toml` loads to the same scenario (images and their blobs, actors, check).
+#[test]
+fn every_corpus_file_round_trips_through_the_document_type() {
+    use pushrace_scenarios::scenario::{load, read_doc};
+    for (name, text) in pushrace_scenarios::library::CORPUS {
+        let file = format!("builtin:{name}");
+        let a = pushrace_scenarios::scenario::parse(&file, text).unwrap();
+        let again = read_doc(&file, text).unwrap().to_toml();
+        let doc = read_doc(&file, &again).unwrap_or_else(|e| panic!("{e}\n{again}"));
+        let b = load(&file, &again, &doc).unwrap_or_else(|e| panic!("{e}\n{again}"));
+        assert_eq!(
+            (&a.name, &a.roles, &a.registry, &a.check),
+            (&b.name, &b.roles, &b.registry, &b.check),
+            "{name}"
+        );
+        let actors = |s: &pushrace_scenarios::scenario::Scenario| {
+            s.actors
+                .iter()
+                .map(|x| format!("{} {:?} {:?} {:?}", x.name, x.ctx, x.program, x.commands))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(actors(&a), actors(&b), "{name}");
+        let images = |s: &pushrace_scenarios::scenario::Scenario| {
+            s.images
+                .iter()
+                .map(|i| {
+                    format!(
+                        "{} {} {:?} {:?}",
+                        i.reference, i.namespace, i.fetched, i.tags
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(images(&a), images(&b), "{name}");
+        assert_eq!(a.setup.state(), b.setup.state(), "{name}");
+    }
+}

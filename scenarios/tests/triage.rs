@@ -460,3 +460,115 @@ proptest! {
         let _ = layout::load(&d).and_then(|l| l.image("example.com/app:1"));
     }
 }
+
+// Issue 14 item 6: triage writes what its loader reads. Each log below made triage write a
+// scenario its own loader refused (or, for the file name, a different valid scenario); the file
+// written must load from disk and mean what the log said.
+
+/// Triage of `log` named `name`; the scenario file it wrote, loaded back from disk.
+fn written(
+    name: &str,
+    log: &str,
+) -> (
+    triage::Triage,
+    pushrace_scenarios::scenario::Scenario,
+    String,
+) {
+    let out = tmp_dir(&format!("item6-{}", name.len()));
+    let t = triage::triage(&Input {
+        log_name: name,
+        log_text: log,
+        image: None,
+        variant: None,
+        out_dir: &out,
+        force: false,
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let built = t
+        .scenario
+        .as_ref()
+        .expect("a known family writes a scenario");
+    let text = std::fs::read_to_string(&built.path).unwrap();
+    let s = pushrace_scenarios::scenario::parse(&built.path.display().to_string(), &text)
+        .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    (t, s, text)
+}
+
+fn pushes(s: &pushrace_scenarios::scenario::Scenario) -> Vec<(String, Vec<String>)> {
+    use pushrace_scenarios::scenario::ProgramSpec;
+    s.actors
+        .iter()
+        .filter_map(|a| match &a.program {
+            ProgramSpec::Push {
+                reference,
+                platforms,
+                ..
+            } => Some((reference.clone(), platforms.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_platform_given_twice_is_pushed_once() {
+    let log = log_file("logrus_text_headline.log").replace(
+        " push 127.0.0.1",
+        " push --platform=linux/amd64,linux/amd64 127.0.0.1",
+    );
+    let (t, s, _) = written("dup.log", &log);
+    assert_eq!(t.classification.platforms, ["linux/amd64"]);
+    for (_, platforms) in pushes(&s) {
+        assert_eq!(platforms, ["linux/amd64"]);
+    }
+}
+
+#[test]
+fn a_del_in_the_ref_is_kept_in_the_scenario() {
+    let odd = "127.0.0.1:5000/test\u{7f}push:1";
+    let log = log_file("logrus_text_headline.log")
+        .replace("127.0.0.1:5000/testpush-insecure-with-login:1", odd);
+    let (t, s, _) = written("del.log", &log);
+    assert_eq!(t.classification.reference, odd);
+    assert_eq!(s.images[0].reference, odd);
+    let refs: Vec<String> = pushes(&s).into_iter().map(|(r, _)| r).collect();
+    assert_eq!(refs, [odd.to_string(), format!("{odd}-ci")]);
+}
+
+#[test]
+fn a_cr_or_control_character_in_the_fatal_message_stays_a_comment() {
+    // convert-time quotes the fatal message in its reasons, which triage writes as comments.
+    let log = log_file("gha_convert_image_not_found.log").replacen(
+        "-tmp-reduced-platform\\\": not found\"",
+        "-tmp-reduced-platform\\\": not found\r[check] x = 1\u{1}\u{7f} boom\"",
+        1,
+    );
+    assert!(log.contains("boom"));
+    let (t, s, text) = written("cr.log", &log);
+    assert_eq!(t.classification.family, Family::ConvertTime);
+    assert_eq!(s.check.message.as_deref(), Some("failed to create a tmp"));
+    assert!(
+        !text.contains('\r') && !text.contains('\u{1}') && !text.contains('\u{7f}'),
+        "{text:?}"
+    );
+    // The message, all of it, is quoted in one comment line.
+    let quoted = text
+        .lines()
+        .find(|l| l.contains("boom"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        quoted.starts_with("# ") && quoted.contains("not found [check] x = 1"),
+        "{quoted}"
+    );
+}
+
+#[test]
+fn a_newline_in_the_log_name_adds_no_key() {
+    let name = "ci.log\nname = \"injected\"\n[[actor]]\nname = \"x\"\nprogram = \"gc.ticker\"";
+    let (_, s, text) = written(name, &log_file("logrus_text_headline.log"));
+    assert_eq!(s.name, "triage-tmp-reduced-collected-83bf22e8705a");
+    assert_eq!(s.actors.len(), 2, "{text}");
+    assert!(
+        text.contains("# Written by `pushrace triage ci.log name = \"injected\""),
+        "{text}"
+    );
+}

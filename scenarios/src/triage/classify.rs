@@ -260,6 +260,9 @@ pub fn classify(
         platforms_source = "not in the log; nerdctl's default is the host platform, assumed".into();
     }
     platforms.retain(|p| oci::parse_platform(p).is_ok());
+    // `--platform=linux/amd64,linux/amd64` pushes linux/amd64 once.
+    let mut seen = std::collections::BTreeSet::new();
+    platforms.retain(|p| seen.insert(p.clone()));
     if platforms.is_empty() {
         platforms.push("linux/amd64".into());
     }

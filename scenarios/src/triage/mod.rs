@@ -11,7 +11,7 @@ pub mod unwrap;
 
 use crate::explore::{self, Options, Verdict};
 use crate::programs::push::Variant;
-use crate::scenario::{self, Scenario};
+use crate::scenario::{self, val, ActorDoc, CheckDoc, FileDoc, ImageDoc, Scenario};
 use classify::{Classification, Family};
 use pushrace_models::oci::{ImageFixture, RoleKind};
 use std::path::{Path, PathBuf};
@@ -55,17 +55,6 @@ pub struct Built {
     pub summary: String,
 }
 
-fn q(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
-}
-
-fn qlist(v: &[String]) -> String {
-    format!(
-        "[{}]",
-        v.iter().map(|s| q(s)).collect::<Vec<_>>().join(", ")
-    )
-}
-
 fn extra_platform(have: &[String]) -> String {
     [
         "linux/amd64",
@@ -80,189 +69,259 @@ fn extra_platform(have: &[String]) -> String {
     .to_string()
 }
 
-/// The scenario text for a classified failure (None for `unknown`). `expect` and `missing` are
-/// filled in after exploring, so the written file is a regression that passes.
+/// The race a classified failure stands for: which pushes, of what, against what.
+struct Race {
+    /// The image's platforms (without `--image`: the pushed ones and one more).
+    image_platforms: Vec<String>,
+    pushed: Vec<String>,
+    fetched: Option<Vec<String>>,
+    gc: &'static str,
+    tags: Vec<String>,
+    /// The second push's reference, when two race.
+    second_ref: Option<String>,
+    invariant: &'static str,
+    summary: String,
+    why: Vec<String>,
+}
+
+impl Race {
+    fn new(c: &Classification, image: Option<&ImageFixture>) -> Race {
+        let image_platforms: Vec<String> = match image {
+            Some(fx) => {
+                let mut seen = Vec::new();
+                for p in &fx.platforms {
+                    if !seen.contains(&p.platform) {
+                        seen.push(p.platform.clone());
+                    }
+                }
+                seen
+            }
+            None => {
+                let mut p = c.platforms.clone();
+                p.push(extra_platform(&c.platforms));
+                p
+            }
+        };
+        let mut pushed = c.platforms.clone();
+        if image.is_some() {
+            pushed.retain(|p| image_platforms.contains(p));
+            if pushed.is_empty() {
+                pushed.push(image_platforms[0].clone());
+            }
+        }
+        let mut race = Race {
+            image_platforms,
+            pushed,
+            fetched: None,
+            gc: "sync-only",
+            tags: Vec::new(),
+            second_ref: None,
+            invariant: "no-missing-digest",
+            summary: String::new(),
+            why: Vec::new(),
+        };
+        let lost_content = c.family == Family::LazyPull
+            || (c.family == Family::ConvertTime && c.missing.is_some());
+        match c.family {
+            _ if lost_content => race.lost_content(c),
+            Family::ConvertTime => race.convert_time(c),
+            _ => race.tmp_reduced(c),
+        }
+        race
+    }
+
+    /// A platform the pull never fetched: one push, after the pull.
+    fn lost_content(&mut self, c: &Classification) {
+        let v = c.variant;
+        let lost = c
+            .identified
+            .as_ref()
+            .and_then(|i| i.platform.clone())
+            .unwrap_or_else(|| self.pushed.last().cloned().unwrap_or_default());
+        if !self.pushed.contains(&lost) {
+            self.pushed.push(lost.clone());
+        }
+        self.fetched = Some(
+            self.image_platforms
+                .iter()
+                .filter(|p| **p != lost)
+                .cloned()
+                .collect(),
+        );
+        self.summary = format!(
+            "a {v} push of {} after a pull that did not fetch {lost}",
+            self.pushed.join(", ")
+        );
+        self.why = vec![
+            format!("The pull fetched every platform but {lost}; the index still references {lost}'s manifest,"),
+            "so reading it (convert, EnsureAllContent's check, or the push) finds no content. Variants from".into(),
+            "v2.0.4 (EnsureAllContent, #3435) fetch it first: with them this scenario is expected to hold.".into(),
+        ];
+    }
+
+    /// Two pushes of one ref; any failure counts.
+    fn convert_time(&mut self, c: &Classification) {
+        let (v, r) = (c.variant, &c.reference);
+        self.second_ref = Some(r.clone());
+        self.invariant = "push-succeeds";
+        self.summary =
+            format!("two {v} pushes of {r} sharing the tmp name; any push failure is a violation");
+        self.why = vec![
+            "The failure is inside the tmp image's creation: another push of the same ref deletes or".into(),
+            "recreates the shared `<ref>-tmp-reduced-platform` while this one converts it.".into(),
+        ];
+    }
+
+    /// The reduced index collected: two pushes, as the variant races.
+    fn tmp_reduced(&mut self, c: &Classification) {
+        let (v, r) = (c.variant, &c.reference);
+        let lines: &[&str] = match v {
+            Variant::V0_17 => {
+                self.gc = "background";
+                self.second_ref = Some(r.clone());
+                self.summary = format!(
+                    "two v0.17 pushes of {r} with the background GC scheduler (#855, before #866)"
+                );
+                &[
+                    "v0.17 deletes the shared tmp image asynchronously; a later background GC tick collects the",
+                    "reduced index while the other push still reads it.",
+                ]
+            }
+            Variant::V0_18 | Variant::V2_0_4 => {
+                self.second_ref = Some(r.clone());
+                self.summary = format!("two {v} pushes of {r} sharing the tmp image (#855, #3513)");
+                &[
+                    "Both pushes convert into the same tmp name and the same reduced index R; the first to finish",
+                    "deletes the tmp image synchronously (a full GC) while the other still reads R.",
+                ]
+            }
+            Variant::V2_0_5 | Variant::LeaseHeld => {
+                let tag = format!("{r}-ci");
+                self.tags.push(tag.clone());
+                self.second_ref = Some(tag);
+                self.summary =
+                    format!("two {v} pushes of two tags of one image (#4470, open upstream)");
+                &[
+                    "Each tag has its own tmp name, but both conversions write the same reduced index R with its",
+                    "digest given only at commit: the second writer's R does not join its lease, and the first",
+                    "push's synchronous tmp delete (a full GC) collects R before the second push reads it.",
+                ]
+            }
+        };
+        self.why = lines.iter().map(|l| l.to_string()).collect();
+    }
+}
+
+/// The first 12 hex digits of the missing digest (`nodigest` without one), for names.
+fn short_digest(c: &Classification) -> String {
+    let d = c
+        .missing
+        .as_deref()
+        .map(|d| d.trim_start_matches("sha256:").chars().take(12).collect());
+    d.unwrap_or_else(|| "nodigest".into())
+}
+
+/// The scenario text for a classified failure (None for `unknown`): its notes as comments, then
+/// the document. `expect` and `missing` are filled in after exploring, so the written file is a
+/// regression that passes.
 pub fn scenario_text(
     c: &Classification,
     log_name: &str,
     image: Option<(&Path, &ImageFixture)>,
     expect: Option<(&str, Option<&str>)>,
 ) -> Option<(String, String)> {
-    let family = c.family;
-    if family == Family::Unknown {
+    if c.family == Family::Unknown {
         return None;
     }
-    let v = c.variant;
+    let race = Race::new(c, image.map(|(_, fx)| fx));
+    let mut notes = vec![format!(
+        "Written by `pushrace triage {log_name}`: {}.",
+        c.family.title()
+    )];
+    notes.extend(c.reasons.iter().map(|r| format!("- {r}")));
+    notes.extend(race.why.iter().cloned());
+    notes.extend(match image {
+        Some(_) => vec!["The image is the real one (--image, an OCI image layout): its media types and digests are the log's."],
+        None => vec![
+            "The image is a fixture with the same shape (platforms, one layer each), built with OCI media",
+            "types: its digests differ from the log's, and a Docker manifest list in the log is an OCI index here.",
+        ],
+    }.into_iter().map(String::from));
+    notes.push(format!("Variant {}: {}.", c.variant, c.variant_source));
+    let doc = scenario_doc(c, &race, image.map(|(dir, _)| dir), expect);
+    Some((
+        format!("{}{}", comments(&notes), doc.to_toml()),
+        race.summary,
+    ))
+}
+
+/// The scenario document of a race: the image, its pushes, the check.
+fn scenario_doc(
+    c: &Classification,
+    race: &Race,
+    layout: Option<&Path>,
+    expect: Option<(&str, Option<&str>)>,
+) -> FileDoc {
     let r = &c.reference;
-    let short = c
-        .missing
-        .as_deref()
-        .map(|d| {
-            d.trim_start_matches("sha256:")
-                .chars()
-                .take(12)
-                .collect::<String>()
-        })
-        .unwrap_or_else(|| "nodigest".into());
-    let image_platforms: Vec<String> = match image {
-        Some((_, fx)) => {
-            let mut seen = Vec::new();
-            for p in &fx.platforms {
-                if !seen.contains(&p.platform) {
-                    seen.push(p.platform.clone());
-                }
-            }
-            seen
-        }
-        None => {
-            let mut p = c.platforms.clone();
-            p.push(extra_platform(&c.platforms));
-            p
-        }
-    };
-    // Which neighbours, which invariant, which platforms are fetched.
-    let mut pushed = c.platforms.clone();
-    if image.is_some() {
-        pushed.retain(|p| image_platforms.contains(p));
-        if pushed.is_empty() {
-            pushed.push(image_platforms[0].clone());
-        }
+    let mut im = ImageDoc::new(r);
+    match layout {
+        Some(dir) => im.layout = Some(val(dir.display().to_string())),
+        None => im.platforms = Some(val(race.image_platforms.clone())),
     }
-    let mut fetched: Option<Vec<String>> = None;
-    let mut gc = "sync-only";
-    let mut tags: Vec<String> = Vec::new();
-    let mut second_ref: Option<String> = None;
-    let mut invariant = "no-missing-digest";
-    let summary;
-    let mut why = Vec::new();
-    let lost_content =
-        family == Family::LazyPull || (family == Family::ConvertTime && c.missing.is_some());
-    if lost_content {
-        let lost = c
-            .identified
-            .as_ref()
-            .and_then(|i| i.platform.clone())
-            .unwrap_or_else(|| pushed.last().cloned().unwrap_or_default());
-        if !pushed.contains(&lost) {
-            pushed.push(lost.clone());
-        }
-        fetched = Some(
-            image_platforms
-                .iter()
-                .filter(|p| **p != lost)
-                .cloned()
-                .collect(),
-        );
-        summary = format!(
-            "a {v} push of {} after a pull that did not fetch {lost}",
-            pushed.join(", ")
-        );
-        why.push(format!("The pull fetched every platform but {lost}; the index still references {lost}'s manifest,"));
-        why.push("so reading it (convert, EnsureAllContent's check, or the push) finds no content. Variants from".into());
-        why.push("v2.0.4 (EnsureAllContent, #3435) fetch it first: with them this scenario is expected to hold.".into());
-    } else if family == Family::ConvertTime {
-        second_ref = Some(r.clone());
-        invariant = "push-succeeds";
-        summary =
-            format!("two {v} pushes of {r} sharing the tmp name; any push failure is a violation");
-        why.push("The failure is inside the tmp image's creation: another push of the same ref deletes or".into());
-        why.push(
-            "recreates the shared `<ref>-tmp-reduced-platform` while this one converts it.".into(),
-        );
-    } else {
-        match v {
-            Variant::V0_17 => {
-                gc = "background";
-                second_ref = Some(r.clone());
-                summary = format!(
-                    "two v0.17 pushes of {r} with the background GC scheduler (#855, before #866)"
-                );
-                why.push("v0.17 deletes the shared tmp image asynchronously; a later background GC tick collects the".into());
-                why.push("reduced index while the other push still reads it.".into());
-            }
-            Variant::V0_18 | Variant::V2_0_4 => {
-                second_ref = Some(r.clone());
-                summary = format!("two {v} pushes of {r} sharing the tmp image (#855, #3513)");
-                why.push("Both pushes convert into the same tmp name and the same reduced index R; the first to finish".into());
-                why.push("deletes the tmp image synchronously (a full GC) while the other still reads R.".into());
-            }
-            Variant::V2_0_5 | Variant::LeaseHeld => {
-                let tag = format!("{r}-ci");
-                tags.push(tag.clone());
-                second_ref = Some(tag);
-                summary = format!("two {v} pushes of two tags of one image (#4470, open upstream)");
-                why.push("Each tag has its own tmp name, but both conversions write the same reduced index R with its".into());
-                why.push("digest given only at commit: the second writer's R does not join its lease, and the first".into());
-                why.push("push's synchronous tmp delete (a full GC) collects R before the second push reads it.".into());
-            }
-        }
-    }
-    let mut t = String::new();
-    t.push_str(&format!(
-        "name = {}\n",
-        q(&format!("triage-{}-{short}", family.name()))
-    ));
-    t.push_str(&format!(
-        "description = {}\n",
-        q(&format!("{}: {summary}", family.name()))
-    ));
-    t.push_str(&format!(
-        "# Written by `pushrace triage {log_name}`: {}.\n",
-        family.title()
-    ));
-    for reason in &c.reasons {
-        t.push_str(&format!("# - {}\n", reason.replace('\n', " ")));
-    }
-    for w in &why {
-        t.push_str(&format!("# {w}\n"));
-    }
-    match image {
-        Some(_) => t.push_str("# The image is the real one (--image, an OCI image layout): its media types and digests are the log's.\n"),
-        None => {
-            t.push_str("# The image is a fixture with the same shape (platforms, one layer each), built with OCI media\n");
-            t.push_str("# types: its digests differ from the log's, and a Docker manifest list in the log is an OCI index here.\n");
-        }
-    }
-    t.push_str(&format!("# Variant {v}: {}.\n", c.variant_source));
-    t.push_str("containerd = \"1.6\"\n");
-    t.push_str(&format!("gc = {}\n\n[[image]]\nref = {}\n", q(gc), q(r)));
-    match image {
-        Some((dir, _)) => t.push_str(&format!("layout = {}\n", q(&dir.display().to_string()))),
-        None => t.push_str(&format!("platforms = {}\n", qlist(&image_platforms))),
-    }
-    if let Some(f) = &fetched {
-        t.push_str(&format!("fetched = {}\n", qlist(f)));
-    }
-    if !tags.is_empty() {
-        t.push_str(&format!("tags = {}\n", qlist(&tags)));
-    }
-    let actors: Vec<(&str, &String)> = match &second_ref {
+    im.fetched = race.fetched.clone().map(val);
+    im.tags = (!race.tags.is_empty()).then(|| val(race.tags.clone()));
+    let refs: Vec<(&str, &String)> = match &race.second_ref {
         Some(r2) => vec![("push-a", r), ("push-b", r2)],
         None => vec![("push", r)],
     };
-    for (name, rf) in actors {
-        t.push_str(&format!(
-            "\n[[actor]]\nname = {}\nprogram = \"nerdctl.push\"\nref = {}\nplatforms = {}\nvariant = {}\n",
-            q(name),
-            q(rf),
-            qlist(&pushed),
-            q(&v.to_string())
-        ));
-    }
-    t.push_str(&format!("\n[check]\ninvariant = {}\n", q(invariant)));
-    if family == Family::ConvertTime && c.missing.is_none() {
+    let actor = |(name, rf): (&str, &String)| ActorDoc {
+        reference: Some(val(rf.clone())),
+        platforms: Some(val(race.pushed.clone())),
+        variant: Some(val(c.variant.to_string())),
+        ..ActorDoc::new(name, "nerdctl.push")
+    };
+    let mut check = CheckDoc {
+        invariant: Some(val(race.invariant.to_string())),
+        preemptions: Some(val(toml::Value::Integer(2))),
+        budget: Some(val(BUDGET as i64)),
+        ..CheckDoc::default()
+    };
+    if c.family == Family::ConvertTime && c.missing.is_none() {
         // Any push failure counts, but the one to reproduce is the log's: inside the tmp image's
         // creation, not the reduced index the same race also loses.
-        t.push_str(&format!("message = {}\n", q("failed to create a tmp")));
+        check.message = Some(val("failed to create a tmp".to_string()));
     }
     if let Some((e, missing)) = expect {
-        t.push_str(&format!("expect = {}\n", q(e)));
-        if let Some(m) = missing {
-            t.push_str(&format!("missing = {}\n", q(m)));
-        }
+        check.expect = Some(val(e.to_string()));
+        check.missing = missing.map(|m| val(m.to_string()));
     }
-    t.push_str(&format!("preemptions = 2\nbudget = {BUDGET}\n"));
-    Some((t, summary))
+    FileDoc {
+        name: Some(format!("triage-{}-{}", c.family.name(), short_digest(c))),
+        description: Some(format!("{}: {}", c.family.name(), race.summary)),
+        containerd: Some(val("1.6".to_string())),
+        gc: Some(val(race.gc.to_string())),
+        registry: None,
+        image: vec![im],
+        actor: refs.into_iter().map(actor).collect(),
+        check: Some(check),
+    }
+}
+
+/// Notes as TOML comment lines, one a note: every line break and control character (which a
+/// comment may not hold, or which would end it) becomes a space, so a note can quote anything
+/// the log said.
+fn comments(notes: &[String]) -> String {
+    let mut out = String::new();
+    for line in notes {
+        let clean: String = line
+            .chars()
+            .map(|c| if c.is_control() && c != '\t' { ' ' } else { c })
+            .collect();
+        out.push_str("# ");
+        out.push_str(clean.trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 /// Explores `s` within the triage bounds.
@@ -313,17 +372,7 @@ pub fn triage(input: &Input) -> Result<Triage, String> {
     else {
         return Ok(t);
     };
-    let short = t
-        .classification
-        .missing
-        .as_deref()
-        .map(|d| {
-            d.trim_start_matches("sha256:")
-                .chars()
-                .take(12)
-                .collect::<String>()
-        })
-        .unwrap_or_else(|| "nodigest".into());
+    let short = short_digest(&t.classification);
     let path = input.out_dir.join(format!(
         "triage-{}-{short}.toml",
         t.classification.family.name()
