@@ -39,8 +39,8 @@ func parseRmi(args []string) (func(context.Context, *containerd.Client) error, e
 // argument, the images whose name is its canonical form or whose target digest starts with it
 // (one image List with three filters); for each found, its RootFS for the default platform
 // (index, manifest and config read, only to print `Deleted:` lines; an error is a warning), then
-// the delete, synchronous unless --async. Nothing found is `no such image`; with -f every error
-// is logged and the command still succeeds.
+// the delete, synchronous unless --async. Nothing found is `no such image: REF`, which -f only
+// logs; any other error fails the command, -f or not (v2.0.5 pkg/cmd/image/remove.go).
 //
 // Left out: nerdctl v2 first lists containers (Containers service) to refuse images in use; no
 // container exists here and the interposer refuses that service under a schedule.
@@ -59,13 +59,15 @@ func rmi(ctx context.Context, c *containerd.Client, o rmiOpts) error {
 			fmt.Sprintf("target.digest~=^sha256:%s.*$", regexp.QuoteMeta(req)),
 			fmt.Sprintf("target.digest~=^%s.*$", regexp.QuoteMeta(req)),
 		)
+		notFound := false
 		err := func() error {
 			found, err := is.List(ctx, filters...)
 			if err != nil {
 				return err
 			}
 			if len(found) == 0 {
-				return fmt.Errorf("no such image %s", req)
+				notFound = true
+				return fmt.Errorf("no such image: %s", req)
 			}
 			for _, img := range found {
 				digests, err := img.RootFS(ctx, cs, platforms.DefaultStrict())
@@ -82,8 +84,10 @@ func rmi(ctx context.Context, c *containerd.Client, o rmiOpts) error {
 			}
 			return nil
 		}()
+		// -f forgives only "no such image"; a failed list or delete is fatal (nerdctl v2.0.5
+		// pkg/cmd/image/remove.go: a walk error sets fatalErr).
 		if err != nil {
-			if !o.force {
+			if !o.force || !notFound {
 				return err
 			}
 			logrus.Error(err)

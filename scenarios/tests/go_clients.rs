@@ -72,7 +72,15 @@ fn one_interposer() -> std::sync::MutexGuard<'static, ()> {
 /// push-single's one actor played by `commands`, all its steps in order, on a fresh private
 /// containerd (the fixture set up) and `registry` (a fresh private one when `None`).
 fn run_alone(commands: Vec<CommandSpec>, registry: Option<String>) -> RealReplay {
-    let s = library::load("push-single").unwrap();
+    run_scenario_alone(&library::load("push-single").unwrap(), commands, registry)
+}
+
+/// `s`'s one actor played by `commands`, alone.
+fn run_scenario_alone(
+    s: &pushrace_scenarios::scenario::Scenario,
+    commands: Vec<CommandSpec>,
+    registry: Option<String>,
+) -> RealReplay {
     let actor = RealActor {
         reference: "example.com/app:1".into(),
         commands,
@@ -82,7 +90,7 @@ fn run_alone(commands: Vec<CommandSpec>, registry: Option<String>) -> RealReplay
         registry,
         ..RealOptions::default()
     };
-    replay_real(&s, &[actor], &Schedule::parse("s1:1:a").unwrap(), &o).unwrap()
+    replay_real(s, &[actor], &Schedule::parse("s1:1:a").unwrap(), &o).unwrap()
 }
 
 fn labels(r: &RealReplay) -> Vec<String> {
@@ -306,13 +314,10 @@ fn triage_reads_the_go_clients_log() {
     }
 }
 
-/// The model's program for push-single's actor switched to `variant`, run alone: its trace.
-fn model_alone(variant: &str) -> pushrace_harness::Trace {
-    let s = library::load("push-single")
-        .unwrap()
-        .with_variant(variant.parse().unwrap());
+/// The model's program for `s`'s one actor, run alone: its trace.
+fn model_alone(s: &pushrace_scenarios::scenario::Scenario) -> pushrace_harness::Trace {
     let explorer = pushrace_harness::Explorer::new(pushrace_harness::Config::default());
-    let model = pushrace_scenarios::explore::model(&s);
+    let model = pushrace_scenarios::explore::model(s);
     let e = explorer
         .replay_lenient(&model, &Schedule::new(1, Vec::new()))
         .expect("the model runs alone");
@@ -323,8 +328,20 @@ fn model_alone(variant: &str) -> pushrace_harness::Trace {
 /// matched as `--from-model` matches them (label keys in order, lease ordinals included). What
 /// may differ, each from the sources: the model's `registry.*` steps (HTTP, not gRPC).
 fn conformance(variant: &str) -> Vec<String> {
-    let model = model_alone(variant);
-    let r = run_alone(vec![push(variant)], None);
+    let s = library::load("push-single")
+        .unwrap()
+        .with_variant(variant.parse().unwrap());
+    conformance_of(variant, &s, vec![push(variant)])
+}
+
+/// `s`'s one actor as the model runs it and as `commands` run it: every call without a partner.
+fn conformance_of(
+    variant: &str,
+    s: &pushrace_scenarios::scenario::Scenario,
+    commands: Vec<CommandSpec>,
+) -> Vec<String> {
+    let model = model_alone(s);
+    let r = run_scenario_alone(s, commands, None);
     let real = match &r.execution {
         Ok(e) => e.trace.clone(),
         Err(d) => panic!("{variant}: diverged: {d}"),
@@ -351,12 +368,23 @@ fn conformance(variant: &str) -> Vec<String> {
 }
 
 #[test]
-fn conformance_of_every_push_variant() {
+fn conformance_of_every_push_variant_and_rmi() {
     let _serial = one_interposer();
     let mut all = Vec::new();
     for v in ["v0.17", "v0.18", "v2.0.4", "v2.0.5", "lease-held"] {
         all.extend(conformance(v));
     }
+    // nerdctl rmi -f of an image: list, RootFS reads, synchronous delete.
+    let rmi = pushrace_scenarios::scenario::parse(
+        "rmi.toml",
+        "containerd = \"1.6\"\ngc = \"sync-only\"\n[[image]]\nref = \"example.com/app:1\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n[[actor]]\nname = \"rmi\"\nprogram = \"nerdctl.rmi\"\nimage = \"example.com/app:1\"\nforce = true\n",
+    )
+    .unwrap();
+    all.extend(conformance_of(
+        "rmi -f",
+        &rmi,
+        vec![go(&["rmi", "-f", "{ref}"])],
+    ));
     for d in &all {
         println!("{d}");
     }

@@ -164,7 +164,7 @@ impl CommandFeed {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn();
-        let mut child = child.map_err(|e| format!("cannot run `{label}`: {e}"))?;
+        let mut child = child.map_err(|e| format!("cannot run `{}` (`{label}`): {e}", argv[0]))?;
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let (mut pipe, sink) = (child.stderr.take().expect("piped"), stderr.clone());
         std::thread::spawn(move || {

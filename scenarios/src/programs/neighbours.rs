@@ -66,33 +66,86 @@ pub async fn tag<C: Client>(c: &C, ctx: &Ctx, src: &str, dst: &str) -> Result<()
     }
 }
 
-/// `nerdctl rmi [-f] NAME`: resolve the image, delete it synchronously (a full GC that sweeps every
-/// namespace). With `force`, a missing image is not an error.
+/// `nerdctl rmi [-f] NAME` (cmd/nerdctl/rmi.go and pkg/idutil/imagewalker, as the Go client does
+/// it, clients/go/rmi.go): one image List (filters: the name, or a target digest starting with the
+/// argument); for each image found, its RootFS for the default platform (ReadBlob of the index, of
+/// the platform's manifest and of its config, only for nerdctl's `Deleted:` lines: an error there
+/// is a warning), then the delete, synchronous. Nothing found is `no such image: NAME`, which `-f`
+/// forgives; a failed delete fails the command even with `-f` (nerdctl v2.0.5
+/// `pkg/cmd/image/remove.go`: a walk error is fatal).
 pub async fn rmi<C: Client>(c: &C, ctx: &Ctx, name: &str, force: bool) -> Result<(), Error> {
     let r = async {
-        c.exec(
-            ctx,
-            OpKind::ImageGet {
-                name: name.to_string(),
-            },
-        )
-        .await?;
-        c.exec(
-            ctx,
-            OpKind::ImageDelete {
-                name: name.to_string(),
+        let found = match c.exec(ctx, OpKind::ImageList).await? {
+            Outcome::Images(all) => all,
+            _ => Vec::new(),
+        };
+        let wanted = |(n, img): &(String, pushrace_models::Image)| {
+            n == name
+                || img.target.digest.starts_with(name)
+                || img.target.digest.starts_with(&format!("sha256:{name}"))
+        };
+        let found: Vec<_> = found.into_iter().filter(wanted).collect();
+        if found.is_empty() && force {
+            return Ok(());
+        }
+        if found.is_empty() {
+            return Err(Error::raw(
+                ErrorKind::NotFound,
+                format!("no such image: {name}"),
+            ));
+        }
+        for (n, img) in found {
+            let _ = root_fs(c, ctx, &img.target).await;
+            let delete = OpKind::ImageDelete {
+                name: n,
                 sync: true,
-            },
-        )
-        .await
+            };
+            c.exec(ctx, delete).await?;
+        }
+        Ok(())
     }
     .await;
-    match r {
-        Err(e) if force && e.kind == ErrorKind::NotFound && e.missing_digest().is_none() => Ok(()),
-        r => r
-            .map(|_| ())
-            .map_err(|e| wrap(format_args!("failed to remove {name}"), e)),
+    r.map_err(|e| wrap(format_args!("failed to remove {name}"), e))
+}
+
+/// images.Image.RootFS for the default platform (linux/amd64 here): ReadBlob of the index, of the
+/// platform's manifest, then of its config.
+async fn root_fs<C: Client>(
+    c: &C,
+    ctx: &Ctx,
+    target: &pushrace_models::Descriptor,
+) -> Result<(), Error> {
+    let mut manifest = target.clone();
+    if pushrace_models::oci::is_index(&target.media_type) {
+        let index: serde_json::Value = json_of(&c.read_blob(ctx, &target.digest).await?)?;
+        let entries = index
+            .get("manifests")
+            .and_then(|m| m.as_array())
+            .cloned()
+            .unwrap_or_default();
+        let amd64 = entries.iter().find(|m| {
+            let p = m.get("platform");
+            let field = |k: &str| p.and_then(|p| p.get(k)).and_then(|v| v.as_str());
+            field("os") == Some("linux") && field("architecture") == Some("amd64")
+        });
+        let Some(d) = amd64.and_then(|m| m.get("digest")).and_then(|d| d.as_str()) else {
+            return Ok(());
+        };
+        manifest.digest = d.to_string();
     }
+    let m: serde_json::Value = json_of(&c.read_blob(ctx, &manifest.digest).await?)?;
+    if let Some(config) = m
+        .get("config")
+        .and_then(|x| x.get("digest"))
+        .and_then(|d| d.as_str())
+    {
+        c.read_blob(ctx, config).await?;
+    }
+    Ok(())
+}
+
+fn json_of(b: &[u8]) -> Result<serde_json::Value, Error> {
+    serde_json::from_slice(b).map_err(|e| Error::raw(ErrorKind::Unknown, e.to_string()))
 }
 
 /// `nerdctl image convert --platform P SRC DST`.
