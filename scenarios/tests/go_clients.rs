@@ -453,6 +453,7 @@ fn model_schedules_fail_on_the_go_clients_20_of_20() {
         }
         let mut hashes = std::collections::BTreeSet::new();
         let mut first = Some(first);
+        let mut last_failing_stderr = None;
         for i in 0..20 {
             let r = match first.take() {
                 Some(r) => r,
@@ -476,15 +477,49 @@ fn model_schedules_fail_on_the_go_clients_20_of_20() {
                 r.journal.disagreements
             );
             hashes.insert(r.execution.as_ref().unwrap().trace.hash.clone());
+            let failed = r.journal.exits.iter().find(|e| e.2 != "exited 0");
+            last_failing_stderr = failed.map(|e| e.3.clone());
         }
         assert_eq!(
             hashes.len(),
             1,
             "{name}: the replays ran differently: {hashes:?}"
         );
+        triage_reproduces(name, &last_failing_stderr.expect("a failing push's stderr"));
         println!(
             "{name} ({variant}) on the Go clients: 20/20 lost the reduced index; schedule {}",
             t.schedule.encode()
         );
     }
+}
+
+/// `pushrace triage` on the failing Go client's own stderr (nerdctl's lines: the info line of
+/// the reduced index, `level=fatal msg="content digest …: not found"`) names the family and
+/// reproduces it on the model.
+fn triage_reproduces(name: &str, stderr: &str) {
+    use pushrace_scenarios::triage::{triage, Input};
+    let dir =
+        std::env::temp_dir().join(format!("pushrace-go-triage-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = Input {
+        log_name: "go-client.log",
+        log_text: stderr,
+        image: None,
+        variant: None,
+        out_dir: &dir,
+        force: true,
+    };
+    let t = triage(&input);
+    let _ = std::fs::remove_dir_all(&dir);
+    let t = t.unwrap_or_else(|e| panic!("{name}: triage: {e}\n{stderr}"));
+    assert_eq!(
+        t.classification.family.name(),
+        "tmp-reduced-collected",
+        "{name}: {stderr}"
+    );
+    let v = t.verdict.expect("a known family is explored");
+    assert!(
+        v.violation.is_some(),
+        "{name}: triage did not reproduce it from:\n{stderr}"
+    );
 }

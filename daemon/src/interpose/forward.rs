@@ -231,30 +231,42 @@ async fn forward(
             return Ended::reset(format!("forwarding to containerd: {e}"));
         }
     };
+    // The call's outcome is the answer's. A request side that fails (the client reset its
+    // stream, or containerd already answered and closed the stream, so that the client's
+    // half-close finds it inactive) resets the upstream stream, which is a no-op in the second
+    // case, and the answer decides: a complete answer is a complete call.
     let request = async {
-        for c in std::mem::take(&mut head.chunks) {
-            send(&mut up_send, c).await?;
+        let sent = async {
+            for c in std::mem::take(&mut head.chunks) {
+                send(&mut up_send, c).await?;
+            }
+            if !ended_already {
+                copy(&mut body, &mut up_send, |c| head.take(c)).await?;
+            }
+            up_send
+                .send_data(Bytes::new(), true)
+                .map_err(|e| e.to_string())
         }
-        if !ended_already {
-            copy(&mut body, &mut up_send, |c| head.take(c)).await?;
+        .await;
+        if sent.is_err() {
+            up_send.send_reset(h2::Reason::CANCEL);
         }
-        up_send
-            .send_data(Bytes::new(), true)
-            .map_err(|e| e.to_string())
+        sent
     };
     let r = {
         let response = answer(resp, &mut respond);
         tokio::pin!(request, response);
-        let mut request_done = false;
+        let (mut request_done, mut request_error) = (false, None);
         loop {
             tokio::select! {
                 r = &mut request, if !request_done => {
                     request_done = true;
-                    if let Err(e) = r {
-                        break Err(format!("request: {e}"));
-                    }
+                    request_error = r.err();
                 }
-                r = &mut response => break r,
+                r = &mut response => break r.map_err(|e| match &request_error {
+                    Some(q) => format!("{e} (request: {q})"),
+                    None => e,
+                }),
             }
         }
     };
