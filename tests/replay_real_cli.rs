@@ -126,3 +126,37 @@ fn a_socket_path_too_long_is_refused_naming_tmpdir() {
     assert_eq!(o.status.code(), Some(2), "{all}");
     assert!(all.contains("TMPDIR"), "{all}");
 }
+
+/// `client = "go"`: the built-in two-tags-go plays nerdctl v2.0.5's push with the Go client on
+/// containerd's own library; the model's shrunk schedule, translated, loses the reduced index on
+/// it (the open #4470 window) and the verdict names it. (`ci/run` builds the Go client first.)
+#[test]
+fn from_model_reproduces_4470_on_the_go_client() {
+    let explored = pushrace(&["explore", "two-tags-go", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&explored.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&explored)));
+    let schedule = json["violation"]["schedule"].as_str().expect("a schedule");
+    let o = pushrace(&[
+        "replay",
+        "two-tags-go",
+        "--schedule",
+        schedule,
+        "--backend",
+        "real",
+        "--from-model",
+    ]);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("replay (real): VIOLATION of no-missing-digest"),
+        "{all}"
+    );
+    assert!(
+        all.contains("level=fatal msg=\"content digest sha256:"),
+        "{all}"
+    );
+    // push-a's gRPC calls all pair (only the model's registry steps stand alone); push-b's
+    // unpaired ones are its serial run's calls after the point where this replay fails it.
+    assert!(!all.contains("real only:  push-a"), "{all}");
+    assert!(!all.contains("model only: push-b: content"), "{all}");
+}

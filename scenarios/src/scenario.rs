@@ -131,6 +131,10 @@ pub struct ActorDoc {
     pub commands: Option<Spanned<Vec<Vec<String>>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finally: Option<Spanned<Vec<Vec<String>>>>,
+    /// `"go"`: the actor's program played by the Go client (clients/go) on containerd's own
+    /// library, its command made from the program (`backend/commands.rs` `go_client_command`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<Spanned<String>>,
 }
 
 /// `[check]`.
@@ -207,6 +211,7 @@ impl ActorDoc {
             command: None,
             commands: None,
             finally: None,
+            client: None,
         }
     }
 }
@@ -914,8 +919,11 @@ fn parse_actors(
             return Err(l.err(Some(a.name.span()), "name", why));
         }
         let program = parse_program(l, a, names)?;
-        let commands = parse_commands(l, a, program.reference().is_some())?;
         let ctx = Ctx::new(l.namespace(&a.namespace)?);
+        let commands = match &a.client {
+            None => parse_commands(l, a, program.reference().is_some())?,
+            Some(c) => client_commands(l, a, c, &name, &ctx, &program)?,
+        };
         actors.push(ActorSpec {
             name,
             ctx,
@@ -1326,6 +1334,36 @@ fn commands_only(l: &Loader, a: &ActorDoc) -> Result<ProgramSpec, ScenarioError>
 /// The actor's real side: `command` (one) or `commands` (in order), then `finally` (run even
 /// after a failure). Placeholders other than `{address}`, `{registry}` and `{ref}` (the last only
 /// when the actor has a reference) are refused, so nothing reaches a process unsubstituted.
+/// `client = "go"`: the Go client's command for the actor's program (a push or an rmi).
+fn client_commands(
+    l: &Loader,
+    a: &ActorDoc,
+    client: &Spanned<String>,
+    name: &str,
+    ctx: &Ctx,
+    program: &ProgramSpec,
+) -> Result<Vec<CommandSpec>, ScenarioError> {
+    let given = [
+        ("command", a.command.as_ref().map(|c| c.span())),
+        ("commands", a.commands.as_ref().map(|c| c.span())),
+        ("finally", a.finally.as_ref().map(|c| c.span())),
+    ];
+    if let Some((key, span)) = given.into_iter().find(|(_, s)| s.is_some()) {
+        let why = format!("give `client` or `{key}`, not both");
+        return Err(l.err(span, key, why));
+    }
+    if client.get_ref() != "go" {
+        let why = format!(
+            "{:?}: expected \"go\" (the Go client, clients/go)",
+            client.get_ref()
+        );
+        return Err(l.err(Some(client.span()), "client", why));
+    }
+    crate::backend::commands::go_client_command(name, &ctx.namespace, program)
+        .map(|c| vec![c])
+        .map_err(|why| l.err(Some(client.span()), "client", why))
+}
+
 fn parse_commands(
     l: &Loader,
     a: &ActorDoc,
@@ -1396,7 +1434,8 @@ fn unknown_placeholder(arg: &str, has_ref: bool) -> Option<String> {
             .unwrap_or(tail.len());
         let closed = name_len > 0 && tail[name_len..].starts_with('}');
         let name = &tail[..name_len];
-        if closed && !(name == "address" || name == "registry" || (name == "ref" && has_ref)) {
+        let known = ["address", "registry", "go_client"].contains(&name);
+        if closed && !(known || (name == "ref" && has_ref)) {
             return Some(format!("{{{name}}}"));
         }
         rest = tail;

@@ -254,6 +254,7 @@ fn command_actors_load_with_their_commands_in_order() {
         address: "/run/a.sock".into(),
         registry: "127.0.0.1:5000".into(),
         reference: "example.com/app:1".into(),
+        go_client: String::new(),
     };
     let argv = c[0].substituted(&place);
     assert_eq!(argv[2], "/run/a.sock");
@@ -386,4 +387,49 @@ fn every_corpus_file_round_trips_through_the_document_type() {
         assert_eq!(images(&a), images(&b), "{name}");
         assert_eq!(a.setup.state(), b.setup.state(), "{name}");
     }
+}
+
+/// `client = "go"` makes the Go client's command from the program; it goes with a push or an
+/// rmi, and not with commands of its own.
+#[test]
+fn client_go_makes_the_command_from_the_program() {
+    let with = |extra: &str| {
+        GOOD.replace(
+            "variant = \"v0.18\"",
+            &format!("variant = \"v0.18\"\n{extra}"),
+        )
+    };
+    let s = parse("ok.toml", &with("client = \"go\"")).unwrap();
+    let argv = &s.actors[0].commands[0].argv;
+    assert_eq!(argv[0], "{go_client}");
+    let tail: Vec<&str> = argv[5..].iter().map(String::as_str).collect();
+    assert_eq!(
+        tail,
+        [
+            "push",
+            "--variant",
+            "v0.18",
+            "--platform",
+            "linux/amd64",
+            "--plain-http",
+            "{ref}",
+            "{registry}/app:1"
+        ]
+    );
+    let e = err(&with("client = \"rust\""));
+    assert!(
+        e.contains(":12: key `client`: \"rust\": expected \"go\""),
+        "{e}"
+    );
+    let e = err(&with("client = \"go\"\ncommand = [\"x\"]"));
+    assert!(
+        e.contains("key `command`: give `client` or `command`, not both"),
+        "{e}"
+    );
+    let tick = "[[image]]\nref = \"example.com/app:1\"\n[[actor]]\nname = \"t\"\nprogram = \"gc.ticker\"\nclient = \"go\"\n";
+    let e = err(tick);
+    assert!(
+        e.contains("the Go client plays nerdctl.push and nerdctl.rmi, not gc.ticker"),
+        "{e}"
+    );
 }

@@ -10,6 +10,7 @@
 //!   the error's message, so the scenario's invariant judges it as it judges a model failure
 //!   (`no-missing-digest` finds `content digest sha256:…: not found` in it).
 
+use crate::scenario::ProgramSpec;
 use pushrace_models::{Error, ErrorKind};
 
 /// One command of a command actor.
@@ -39,9 +40,90 @@ impl CommandSpec {
             a.replace("{address}", &place.address)
                 .replace("{registry}", &place.registry)
                 .replace("{ref}", &place.reference)
+                .replace("{go_client}", &place.go_client)
         };
         self.argv.iter().map(sub).collect()
     }
+}
+
+/// The Go client's command (clients/go, `docs/go-clients.md`) playing `program`: a push in its
+/// variant (its platforms, or all; lease-held's tmp name suffixed with the actor's name, as the
+/// model names it), or an rmi. `{go_client}` is the binary ([`go_client_path`]).
+pub fn go_client_command(
+    actor: &str,
+    namespace: &str,
+    program: &ProgramSpec,
+) -> Result<CommandSpec, String> {
+    let mut argv: Vec<String> = [
+        "{go_client}",
+        "--address",
+        "{address}",
+        "--namespace",
+        namespace,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut add = |xs: &[&str]| argv.extend(xs.iter().map(|s| s.to_string()));
+    match program {
+        ProgramSpec::Push {
+            reference,
+            platforms,
+            all_platforms,
+            variant,
+        } => {
+            add(&["push", "--variant", &variant.to_string()]);
+            match all_platforms {
+                true => add(&["--all-platforms"]),
+                false => platforms.iter().for_each(|p| add(&["--platform", p])),
+            }
+            if *variant == crate::programs::push::Variant::LeaseHeld {
+                add(&["--tmp-suffix", actor]);
+            }
+            let path = reference
+                .split_once('/')
+                .map_or(reference.as_str(), |(_, p)| p);
+            add(&["--plain-http", "{ref}", &format!("{{registry}}/{path}")]);
+        }
+        ProgramSpec::Rmi { force, .. } => {
+            add(&["rmi"]);
+            if *force {
+                add(&["-f"]);
+            }
+            add(&["{ref}"]);
+        }
+        other => {
+            return Err(format!(
+                "the Go client plays nerdctl.push and nerdctl.rmi, not {}",
+                other.name()
+            ))
+        }
+    }
+    Ok(CommandSpec {
+        argv,
+        always: false,
+    })
+}
+
+/// Where the Go client is: `PUSHRACE_GO_CLIENT`, else `../go/pushrace-go-client` beside the
+/// running executable's directory (`target/debug/pushrace` -> `target/go/…`, where
+/// `ci/build-go-clients` puts it; a test binary in `target/debug/deps` looks one level up too),
+/// else `target/go/pushrace-go-client` under the current directory.
+pub fn go_client_path() -> Result<String, String> {
+    if let Ok(p) = std::env::var("PUSHRACE_GO_CLIENT") {
+        return Ok(p);
+    }
+    let exe = std::env::current_exe().ok();
+    let dirs = exe.iter().flat_map(|e| e.ancestors().skip(1).take(3));
+    let candidates = dirs
+        .map(|d| d.join("go/pushrace-go-client"))
+        .chain([std::path::PathBuf::from("target/go/pushrace-go-client")]);
+    for c in candidates {
+        if c.is_file() {
+            return Ok(c.display().to_string());
+        }
+    }
+    Err("the Go client is not built: run ci/build-go-clients (it puts it in target/go), or set PUSHRACE_GO_CLIENT".into())
 }
 
 /// What a command actor's placeholders stand for in one execution.
@@ -53,6 +135,8 @@ pub struct Place {
     pub registry: String,
     /// `{ref}`: the actor's reference.
     pub reference: String,
+    /// `{go_client}`: the Go client's path (empty when no command names it).
+    pub go_client: String,
 }
 
 impl Place {

@@ -92,6 +92,15 @@ pub fn replay_real(
             actors.len()
         ));
     }
+    let names_go = |a: &RealActor| {
+        a.commands
+            .iter()
+            .any(|c| c.argv.iter().any(|x| x.contains("{go_client}")))
+    };
+    let go_client = match actors.iter().any(names_go) {
+        true => super::commands::go_client_path()?,
+        false => String::new(),
+    };
     let t0 = Instant::now();
     let daemon = Daemon::start().map_err(|e| format!("cannot start containerd: {e}"))?;
     let registry = match (&o.registry, &o.registry_addr) {
@@ -111,7 +120,7 @@ pub fn replay_real(
         (None, a) => a.clone().unwrap_or_default(),
     };
     let started = t0.elapsed();
-    let r = set_up_and_run(s, actors, schedule, o, &daemon, &addr);
+    let r = set_up_and_run(s, actors, schedule, o, &daemon, (&addr, &go_client));
     if let Some(r) = registry {
         let _ = r.stop();
     }
@@ -224,8 +233,9 @@ fn set_up_and_run(
     schedule: &Schedule,
     o: &RealOptions,
     daemon: &Daemon,
-    registry: &str,
+    (registry, go_client): (&str, &str),
 ) -> Result<RealReplay, String> {
+    let go_client = go_client.to_string();
     let t0 = Instant::now();
     set_up_fixture(s, daemon)?;
     let setup = t0.elapsed();
@@ -251,6 +261,7 @@ fn set_up_and_run(
                     address: listen[i].1.display().to_string(),
                     registry: registry.to_string(),
                     reference: actors[i].reference.clone(),
+                    go_client: go_client.clone(),
                 };
                 let feed = CommandFeed::new(
                     &listen[i].0,
