@@ -13,20 +13,7 @@ use common::{pushrace, text};
 /// registry steps as having no gRPC partner.
 #[test]
 fn from_model_reproduces_the_model_failure_on_ctr() {
-    let explored = pushrace(&["explore", "same-ref-ctr", "--json"]);
-    let json: serde_json::Value = serde_json::from_slice(&explored.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", text(&explored)));
-    let schedule = json["violation"]["schedule"].as_str().expect("a schedule");
-    let o = pushrace(&[
-        "replay",
-        "same-ref-ctr",
-        "--schedule",
-        schedule,
-        "--backend",
-        "real",
-        "--from-model",
-    ]);
-    let all = text(&o);
+    let (o, all) = from_model("same-ref-ctr");
     assert_eq!(o.status.code(), Some(1), "{all}");
     assert!(
         all.contains("from-model: model only: push-a: registry.head"),
@@ -132,20 +119,7 @@ fn a_socket_path_too_long_is_refused_naming_tmpdir() {
 /// it (the open #4470 window) and the verdict names it. (`ci/run` builds the Go client first.)
 #[test]
 fn from_model_reproduces_4470_on_the_go_client() {
-    let explored = pushrace(&["explore", "two-tags-go", "--json"]);
-    let json: serde_json::Value = serde_json::from_slice(&explored.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", text(&explored)));
-    let schedule = json["violation"]["schedule"].as_str().expect("a schedule");
-    let o = pushrace(&[
-        "replay",
-        "two-tags-go",
-        "--schedule",
-        schedule,
-        "--backend",
-        "real",
-        "--from-model",
-    ]);
-    let all = text(&o);
+    let (o, all) = from_model("two-tags-go");
     assert_eq!(o.status.code(), Some(1), "{all}");
     assert!(
         all.contains("replay (real): VIOLATION of no-missing-digest"),
@@ -159,4 +133,25 @@ fn from_model_reproduces_4470_on_the_go_client() {
     // unpaired ones are its serial run's calls after the point where this replay fails it.
     assert!(!all.contains("real only:  push-a"), "{all}");
     assert!(!all.contains("model only: push-b: content"), "{all}");
+}
+
+/// `pushrace explore NAME --json`'s shrunk schedule, replayed with `--backend real --from-model`:
+/// the output and its text.
+fn from_model(name: &str) -> (std::process::Output, String) {
+    let explored = pushrace(&["explore", name, "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&explored.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&explored)));
+    let schedule = json["violation"]["schedule"].as_str().expect("a schedule");
+    let args = [
+        "replay",
+        name,
+        "--schedule",
+        schedule,
+        "--backend",
+        "real",
+        "--from-model",
+    ];
+    let o = pushrace(&args);
+    let all = text(&o);
+    (o, all)
 }

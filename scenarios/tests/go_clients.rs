@@ -385,15 +385,7 @@ fn conformance_of_every_push_variant_and_rmi() {
         &rmi,
         vec![go(&["rmi", "-f", "{ref}"])],
     ));
-    for d in &all {
-        println!("{d}");
-    }
-    assert!(
-        all.is_empty(),
-        "{} differences:\n{}",
-        all.len(),
-        all.join("\n")
-    );
+    assert_no_differences(&all);
 }
 
 /// Each actor of `s` (all pushes) played by the Go client in `variant`: `push --variant V
@@ -558,15 +550,7 @@ fn conformance_on_other_fixture_shapes() {
         "{registry}/app:1",
     ]);
     all.extend(same_calls("all platforms", &s, vec![every]));
-    for d in &all {
-        println!("{d}");
-    }
-    assert!(
-        all.is_empty(),
-        "{} differences:\n{}",
-        all.len(),
-        all.join("\n")
-    );
+    assert_no_differences(&all);
 }
 
 /// `s`'s one actor on the model and as `commands`: the same calls (keys as the translation makes
@@ -595,4 +579,17 @@ fn same_calls(
             "{what}: model calls {model:?}, real calls {real:?}"
         )],
     }
+}
+
+/// Prints the differences and fails when there is one.
+fn assert_no_differences(all: &[String]) {
+    for d in all {
+        println!("{d}");
+    }
+    assert!(
+        all.is_empty(),
+        "{} differences:\n{}",
+        all.len(),
+        all.join("\n")
+    );
 }
