@@ -204,12 +204,7 @@ pub fn append_distribution_source(origin: &str, repo: &str) -> String {
 ///   label `containerd.io/distribution.source.<host>` (fieldpath `labels.<key>`) with the
 ///   repository appended to what the Info showed. A value that would fail label validation is
 ///   skipped with a warning (no Update).
-async fn handle(
-    rpc: &Rpc,
-    ctx: &Ctx,
-    b: &Blob,
-    source: &(String, String),
-) -> Result<(), Error> {
+async fn handle(rpc: &Rpc, ctx: &Ctx, b: &Blob, source: &(String, String)) -> Result<(), Error> {
     fetch(rpc, ctx, b).await?;
     if matches!(b.role, Role::Index | Role::Manifest { .. }) {
         rpc.read_blob(ctx, b.digest()).await?;

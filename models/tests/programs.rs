@@ -452,7 +452,12 @@ fn nerdctl_pull_labels_the_distribution_source_and_not_the_uncompressed_digest()
     .run(&mut s, |op, _| calls.push(op.kind.name()))
     .unwrap();
     let p = &f.platforms[0];
-    let parent = ["content.write", "content.info", "content.read", "content.label"];
+    let parent = [
+        "content.write",
+        "content.info",
+        "content.read",
+        "content.label",
+    ];
     let source = ["content.info", "content.label"];
     let mut want = vec!["lease.create"];
     for _ in [&f.index, &p.manifest] {
@@ -466,13 +471,27 @@ fn nerdctl_pull_labels_the_distribution_source_and_not_the_uncompressed_digest()
     want.extend(["image.create", "lease.delete"]);
     assert_eq!(calls, want);
     let key = "containerd.io/distribution.source.localhost";
-    let blobs = [&f.index, &p.manifest, &p.config].into_iter().chain(&p.layers);
+    let blobs = [&f.index, &p.manifest, &p.config]
+        .into_iter()
+        .chain(&p.layers);
     for b in blobs {
         let l = labels_of(&s, b.digest());
-        assert_eq!(l.get(key).map(String::as_str), Some("team/app"), "{:?}", b.role);
-        assert!(!l.contains_key(pushrace_models::labels::UNCOMPRESSED), "{l:?}");
+        assert_eq!(
+            l.get(key).map(String::as_str),
+            Some("team/app"),
+            "{:?}",
+            b.role
+        );
+        assert!(
+            !l.contains_key(pushrace_models::labels::UNCOMPRESSED),
+            "{l:?}"
+        );
     }
-    let img = s.namespace("default").unwrap().images.get("localhost:5000/team/app:1");
+    let img = s
+        .namespace("default")
+        .unwrap()
+        .images
+        .get("localhost:5000/team/app:1");
     assert!(img.is_some(), "the image is named as pulled");
 }
 
@@ -482,11 +501,17 @@ fn nerdctl_pull_labels_the_distribution_source_and_not_the_uncompressed_digest()
 fn distribution_source_key_and_value() {
     assert_eq!(
         pull::distribution_source("127.0.0.1:43123/app:1"),
-        ("containerd.io/distribution.source.127.0.0.1".into(), "app".into())
+        (
+            "containerd.io/distribution.source.127.0.0.1".into(),
+            "app".into()
+        )
     );
     assert_eq!(
         pull::distribution_source("example.com/team/app@sha256:abcd"),
-        ("containerd.io/distribution.source.example.com".into(), "team/app".into())
+        (
+            "containerd.io/distribution.source.example.com".into(),
+            "team/app".into()
+        )
     );
     assert_eq!(pull::append_distribution_source("", "app"), "app");
     assert_eq!(pull::append_distribution_source("b,x", "app"), "app,b,x");

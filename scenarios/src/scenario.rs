@@ -1215,7 +1215,9 @@ impl Params<'_> {
         };
         let remote = match &a.remote {
             None => reference.clone(),
-            Some(r) if r.get_ref().trim().is_empty() || r.get_ref().contains(char::is_whitespace) => {
+            Some(r)
+                if r.get_ref().trim().is_empty() || r.get_ref().contains(char::is_whitespace) =>
+            {
                 let why = "a reference (`HOST[:PORT]/REPO:TAG`), not empty, no spaces";
                 return Err(self.l.err(Some(r.span()), "remote", why));
             }

@@ -191,7 +191,12 @@ fn refused_open<E: Exec>(op: &Op, exec: &E) -> Option<Op> {
     else {
         return None;
     };
-    let exists = exec.oracle().borrow().store.info(&op.ctx, d.as_str()).is_ok();
+    let exists = exec
+        .oracle()
+        .borrow()
+        .store
+        .info(&op.ctx, d.as_str())
+        .is_ok();
     exists.then(|| Op {
         ctx: op.ctx.clone(),
         kind: OpKind::IngestOpen {

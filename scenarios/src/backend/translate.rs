@@ -251,13 +251,22 @@ mod tests {
         for (word, want) in [
             ("127.0.0.1:43123/app:1", "{registry}/app:1"),
             ("localhost:5000/app:1", "{registry}/app:1"),
-            ("registry-1.test:5000/team/app@sha256:ab", "{registry}/team/app@sha256:ab"),
+            (
+                "registry-1.test:5000/team/app@sha256:ab",
+                "{registry}/team/app@sha256:ab",
+            ),
             // No port, no path, or not a host: unchanged.
             ("example.com/app:1", "example.com/app:1"),
-            ("example.com/app:1-tmp-reduced-platform", "example.com/app:1-tmp-reduced-platform"),
+            (
+                "example.com/app:1-tmp-reduced-platform",
+                "example.com/app:1-tmp-reduced-platform",
+            ),
             ("index-sha256:6fcfeb160eec", "index-sha256:6fcfeb160eec"),
             ("lease=L1", "lease=L1"),
-            ("converter-write-json-sha256:c3b24ce64879/x", "converter-write-json-sha256:c3b24ce64879/x"),
+            (
+                "converter-write-json-sha256:c3b24ce64879/x",
+                "converter-write-json-sha256:c3b24ce64879/x",
+            ),
             ("{registry}/app:1", "{registry}/app:1"),
         ] {
             assert_eq!(registry_placeholder(word), want, "{word}");
