@@ -429,3 +429,91 @@ fn converter_rewrite_of_an_existing_reduced_index_does_not_lease_it() {
         }
     }
 }
+
+/// `nerdctl pull --unpack=false` (pull::nerdctl_pull), call by call as containerd 1.6.20's
+/// client.Pull makes them for one platform on an empty store: per blob the fetch's write, for
+/// an index or manifest its read-back (content.ReadBlob: Info, Read) and children label
+/// (images/handlers.go SetChildrenMappedLabels), then the distribution source (remotes/docker/
+/// handler.go AppendDistributionSourceLabel: Info, Update of `containerd.io/distribution.source.
+/// <host without port>` = the repository); no `containerd.io/uncompressed` label without unpack
+/// (pull.go installs the unpacker only `if pullCtx.Unpack`); then the image under the pulled name.
+#[test]
+fn nerdctl_pull_labels_the_distribution_source_and_not_the_uncompressed_digest() {
+    let mut s = Store::new(Semantics::V1_6);
+    let f = fixture();
+    let mut calls = Vec::new();
+    pull::nerdctl_pull(
+        f.clone(),
+        Some(platforms(&["linux/amd64"])),
+        Ctx::default(),
+        "pull-lease".into(),
+        "localhost:5000/team/app:1".into(),
+    )
+    .run(&mut s, |op, _| calls.push(op.kind.name()))
+    .unwrap();
+    let p = &f.platforms[0];
+    let parent = [
+        "content.write",
+        "content.info",
+        "content.read",
+        "content.label",
+    ];
+    let source = ["content.info", "content.label"];
+    let mut want = vec!["lease.create"];
+    for _ in [&f.index, &p.manifest] {
+        want.extend(parent);
+        want.extend(source);
+    }
+    for _ in std::iter::once(&p.config).chain(&p.layers) {
+        want.push("content.write");
+        want.extend(source);
+    }
+    want.extend(["image.create", "lease.delete"]);
+    assert_eq!(calls, want);
+    let key = "containerd.io/distribution.source.localhost";
+    let blobs = [&f.index, &p.manifest, &p.config]
+        .into_iter()
+        .chain(&p.layers);
+    for b in blobs {
+        let l = labels_of(&s, b.digest());
+        assert_eq!(
+            l.get(key).map(String::as_str),
+            Some("team/app"),
+            "{:?}",
+            b.role
+        );
+        assert!(
+            !l.contains_key(pushrace_models::labels::UNCOMPRESSED),
+            "{l:?}"
+        );
+    }
+    let img = s
+        .namespace("default")
+        .unwrap()
+        .images
+        .get("localhost:5000/team/app:1");
+    assert!(img.is_some(), "the image is named as pulled");
+}
+
+/// remotes/docker/handler.go: the key is `url.Hostname()` of `dummy://<locator>` (no port), the
+/// value the sorted set of repositories, the pulled one added.
+#[test]
+fn distribution_source_key_and_value() {
+    assert_eq!(
+        pull::distribution_source("127.0.0.1:43123/app:1"),
+        (
+            "containerd.io/distribution.source.127.0.0.1".into(),
+            "app".into()
+        )
+    );
+    assert_eq!(
+        pull::distribution_source("example.com/team/app@sha256:abcd"),
+        (
+            "containerd.io/distribution.source.example.com".into(),
+            "team/app".into()
+        )
+    );
+    assert_eq!(pull::append_distribution_source("", "app"), "app");
+    assert_eq!(pull::append_distribution_source("b,x", "app"), "app,b,x");
+    assert_eq!(pull::append_distribution_source("app,b", "app"), "app,b");
+}

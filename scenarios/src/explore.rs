@@ -86,12 +86,16 @@ pub async fn run_actor<C: Client>(c: &C, s: &Scenario, a: &ActorSpec) -> Result<
             };
             push::push(c, &p).await
         }
-        ProgramSpec::Pull { reference, fetched } => {
+        ProgramSpec::Pull {
+            reference,
+            fetched,
+            remote,
+        } => {
             let fixture = s
                 .fixture(reference)
                 .cloned()
                 .expect("validated: pull names a scenario image");
-            neighbours::pull(c, &a.name, ctx, fixture, fetched.clone()).await
+            neighbours::pull(c, &a.name, ctx, fixture, fetched.clone(), remote).await
         }
         ProgramSpec::Tag { src, dst } => neighbours::tag(c, ctx, src, dst).await,
         ProgramSpec::Rmi { image, force } => neighbours::rmi(c, ctx, image, *force).await,

@@ -106,6 +106,10 @@ pub struct ActorDoc {
     pub variant: Option<Spanned<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fetched: Option<Spanned<Vec<String>>>,
+    /// `nerdctl.pull`: the name pulled (`nerdctl pull REMOTE`), default `ref`; its host is the
+    /// registry's (the distribution-source label's key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<Spanned<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub src: Option<Spanned<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -200,6 +204,7 @@ impl ActorDoc {
             all_platforms: None,
             variant: None,
             fetched: None,
+            remote: None,
             src: None,
             dst: None,
             image: None,
@@ -461,6 +466,8 @@ pub enum ProgramSpec {
     Pull {
         reference: String,
         fetched: Option<Vec<String>>,
+        /// The name pulled (its image's name, its host the registry's); `reference` by default.
+        remote: String,
     },
     Tag {
         src: String,
@@ -1002,7 +1009,7 @@ pub const PROGRAM_TABLE: &[ProgramKind] = &[
     },
     ProgramKind {
         name: "nerdctl.pull",
-        keys: &["ref", "fetched", "platforms"],
+        keys: &["ref", "fetched", "platforms", "remote"],
         build: |p| p.pull(),
     },
     ProgramKind {
@@ -1052,7 +1059,7 @@ pub fn program_names() -> String {
 }
 
 /// The model programs' keys an actor gives, with their spans.
-fn given_keys(a: &ActorDoc) -> [(&'static str, Option<Span>); 13] {
+fn given_keys(a: &ActorDoc) -> [(&'static str, Option<Span>); 14] {
     fn at<T>(v: &Option<Spanned<T>>) -> Option<Span> {
         v.as_ref().map(|v| v.span())
     }
@@ -1062,6 +1069,7 @@ fn given_keys(a: &ActorDoc) -> [(&'static str, Option<Span>); 13] {
         ("all_platforms", at(&a.all_platforms)),
         ("variant", at(&a.variant)),
         ("fetched", at(&a.fetched)),
+        ("remote", at(&a.remote)),
         ("src", at(&a.src)),
         ("dst", at(&a.dst)),
         ("image", at(&a.image)),
@@ -1213,7 +1221,21 @@ impl Params<'_> {
             (None, Some(_)) => Some(self.platforms_of(&reference, &a.platforms, "platforms")?),
             (None, None) => None,
         };
-        Ok(ProgramSpec::Pull { reference, fetched })
+        let remote = match &a.remote {
+            None => reference.clone(),
+            Some(r)
+                if r.get_ref().trim().is_empty() || r.get_ref().contains(char::is_whitespace) =>
+            {
+                let why = "a reference (`HOST[:PORT]/REPO:TAG`), not empty, no spaces";
+                return Err(self.l.err(Some(r.span()), "remote", why));
+            }
+            Some(r) => r.get_ref().clone(),
+        };
+        Ok(ProgramSpec::Pull {
+            reference,
+            fetched,
+            remote,
+        })
     }
 
     fn tag(&self) -> Result<ProgramSpec, ScenarioError> {

@@ -340,8 +340,19 @@ fn conformance_of(
     s: &pushrace_scenarios::scenario::Scenario,
     commands: Vec<CommandSpec>,
 ) -> Vec<String> {
+    conformance_with(variant, s, commands, None)
+}
+
+/// [`conformance_of`] against `registry` (a fresh private one when `None`).
+fn conformance_with(
+    variant: &str,
+    s: &pushrace_scenarios::scenario::Scenario,
+    commands: Vec<CommandSpec>,
+    registry: Option<String>,
+) -> Vec<String> {
     let model = model_alone(s);
-    let r = run_scenario_alone(s, commands, None);
+    let r = run_scenario_alone(s, commands, registry);
+    assert_passed(variant, &r);
     let real = match &r.execution {
         Ok(e) => e.trace.clone(),
         Err(d) => panic!("{variant}: diverged: {d}"),
@@ -364,6 +375,13 @@ fn conformance_of(
             t.beyond
         ));
     }
+    if !out.is_empty() {
+        println!("--- {variant}: the model's steps");
+        for (i, st) in model.steps.iter().enumerate() {
+            let done = st.completion.as_deref().unwrap_or("");
+            println!("{i:3} {} {done}", st.label);
+        }
+    }
     out
 }
 
@@ -385,7 +403,46 @@ fn conformance_of_every_push_variant_and_rmi() {
         &rmi,
         vec![go(&["rmi", "-f", "{ref}"])],
     ));
+    all.extend(pull_conformance());
     assert_no_differences(&all);
+}
+
+/// `nerdctl pull --unpack=false --platform linux/amd64` as go_pull_and_rmi_pass_alone runs it: the
+/// registry holds the whole fixture (seeded by `push --all-platforms`, its own execution; the
+/// model's `registry` key says the same), and the pulling daemon has the fixture's blobs and its
+/// image `example.com/app:1` locally but not the pulled name, so every fetch's open answers
+/// AlreadyExists (`ingest.open`) and the image is created. The model pulls the fixed name
+/// `localhost:5000/app:1` (`remote`), the Go client `{registry}/app:1`; the translation writes
+/// both registries as `{registry}`.
+fn pull_conformance() -> Vec<String> {
+    let pull = pushrace_scenarios::scenario::parse(
+        "pull.toml",
+        "containerd = \"1.6\"\ngc = \"sync-only\"\nregistry = [\"index\", \"manifests\", \"configs\", \"layers\"]\n[[image]]\nref = \"example.com/app:1\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n[[actor]]\nname = \"pull\"\nprogram = \"nerdctl.pull\"\nref = \"example.com/app:1\"\nplatforms = [\"linux/amd64\"]\nremote = \"localhost:5000/app:1\"\n",
+    )
+    .unwrap();
+    let registry = pushrace_daemon::Registry::start().expect("a private registry");
+    let addr = registry.addr().to_string();
+    let seed = run_alone(
+        vec![go(&[
+            "push",
+            "--all-platforms",
+            "--plain-http",
+            "{ref}",
+            "{registry}/app:1",
+        ])],
+        Some(addr.clone()),
+    );
+    assert_passed("seed: push --all-platforms", &seed);
+    let pulled = go(&[
+        "pull",
+        "--platform",
+        "linux/amd64",
+        "--plain-http",
+        "{registry}/app:1",
+    ]);
+    let out = conformance_with("pull", &pull, vec![pulled], Some(addr));
+    registry.stop().expect("the registry stops");
+    out
 }
 
 /// Each actor of `s` (all pushes) played by the Go client in `variant`: `push --variant V

@@ -209,6 +209,30 @@ fn nerdctl_flag_names_are_accepted() {
     assert!(e.contains(":8: key `ref`: the same as `image`"), "{e}");
 }
 
+/// `nerdctl.pull`'s `remote`: the name pulled (its host the registry's), `ref` by default; an
+/// empty one is an error at its line.
+#[test]
+fn a_pull_names_what_it_pulls() {
+    use pushrace_scenarios::scenario::ProgramSpec;
+    let image =
+        "[[image]]\nref = \"example.com/app:1\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n";
+    let actor = |body: &str| {
+        format!("{image}[[actor]]\nname = \"a\"\nprogram = \"nerdctl.pull\"\nref = \"example.com/app:1\"\n{body}")
+    };
+    let remote = |text: &str| match parse("pull.toml", text).unwrap().actors[0].program.clone() {
+        ProgramSpec::Pull { remote, .. } => remote,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(remote(&actor("")), "example.com/app:1");
+    assert_eq!(
+        remote(&actor("remote = \"localhost:5000/app:1\"\n")),
+        "localhost:5000/app:1"
+    );
+    let e = err(&actor("remote = \"\"\n"));
+    // Line 8: three image lines, `[[actor]]`, name, program, ref, then remote.
+    assert!(e.contains(":8: key `remote`"), "{e}");
+}
+
 #[test]
 fn a_preemption_bound_is_0_to_64_or_none() {
     let with = |v: &str| format!("{GOOD}\n[check]\npreemptions = {v}\n");

@@ -33,7 +33,8 @@ use crate::scenario::{Invariant, Scenario};
 use pushrace_harness::{Footprint, Sched, World};
 use pushrace_models::digest::short;
 use pushrace_models::program::Call;
-use pushrace_models::{Error, Op, Outcome};
+use pushrace_models::WriteStyle;
+use pushrace_models::{Error, Op, OpKind, Outcome};
 use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
@@ -167,8 +168,43 @@ impl<E: Exec> Call for Stepped<E> {
     /// explorer's hot path, and the wrapped future's extra moves cost 5% of an execution.
     async fn call(&self, op: Op) -> Result<Outcome, Error> {
         step_for(&self.sched, &op).await;
+        if let Some(open) = refused_open(&op, &self.exec) {
+            self.sched.complete_label(open);
+        }
         self.exec.call(&op)
     }
+}
+
+/// A write that declares its digest at the open (`content.OpenWriter(WithDescriptor)`: a pull's
+/// fetch) of a blob the namespace already has: containerd refuses the stream's first message with
+/// AlreadyExists (metadata/content.go Writer), so the call was only the open, and the interposer
+/// completes a real client's step as `ingest.open REF` (decode.rs `WriteTap::op`: an uncommitted
+/// stream). The model's step is completed the same way, so both sides' steps read alike; the
+/// oracle (the model, or a real backend's shadow) is asked before the call runs.
+fn refused_open<E: Exec>(op: &Op, exec: &E) -> Option<Op> {
+    let OpKind::ContentWrite {
+        r,
+        expected: Some(d),
+        style: WriteStyle::Open,
+        ..
+    } = &op.kind
+    else {
+        return None;
+    };
+    let exists = exec
+        .oracle()
+        .borrow()
+        .store
+        .info(&op.ctx, d.as_str())
+        .is_ok();
+    exists.then(|| Op {
+        ctx: op.ctx.clone(),
+        kind: OpKind::IngestOpen {
+            r: r.clone(),
+            data: Default::default(),
+            expected: Some(d.clone()),
+        },
+    })
 }
 
 impl<E: Exec> Client for Stepped<E> {

@@ -10,7 +10,11 @@
 //!   completion: a real `Content.Write` is labelled by its ref and completed with the model's
 //!   `content.write DIGEST …`), without read ranges (`@0+491`: the model reads a blob whole), with
 //!   lease names replaced by per-actor ordinals in order of first use (the model names a lease by
-//!   its purpose, `push-a-convert-1`; the interposer by ordinal, `push-a-lease1`);
+//!   its purpose, `push-a-convert-1`; the interposer by ordinal, `push-a-lease1`), and with a
+//!   name's registry `HOST:PORT/` (a host with a numeric port: the private registry's
+//!   `127.0.0.1:43123/app:1` on the real side, the scenario's fixed name such as
+//!   `localhost:5000/app:1` on the model's) written `{registry}/`, since the real registry's
+//!   port differs from run to run;
 //! - per actor, the model's keys and the real ones (from a run of the real actors one after
 //!   another) are aligned by a longest common subsequence: a matched pair is the same call;
 //! - the real schedule follows the model trace: at a model step with a partner, its actor runs
@@ -79,6 +83,7 @@ pub fn sides(trace: &Trace) -> Vec<Side> {
         let verb = text.starts_with("lease.");
         let words = text.split(' ').filter(|w| !w.starts_with('@')).enumerate();
         let words = words.map(|(i, w)| lease_ordinal(w, verb && i == 1, &mut leases[actor]));
+        let words = words.map(|w| registry_placeholder(&w));
         words.collect::<Vec<_>>().join(" ")
     };
     let key_of = |st: &pushrace_harness::TraceStep, leases: &mut Vec<Vec<String>>| {
@@ -109,6 +114,27 @@ fn lease_ordinal(word: &str, is_lease: bool, seen: &mut Vec<String>) -> String {
         }
     };
     format!("{prefix}L{n}")
+}
+
+/// `HOST:PORT/REST` (HOST letters, digits, `.` and `-`; PORT digits) becomes `{registry}/REST`;
+/// any other word is left as it is (a digest's `sha256:…` has no `/` after it, `example.com/app:1`
+/// no port).
+pub fn registry_placeholder(word: &str) -> String {
+    let Some((host_port, rest)) = word.split_once('/') else {
+        return word.to_string();
+    };
+    let Some((host, port)) = host_port.split_once(':') else {
+        return word.to_string();
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    let port_ok = !port.is_empty() && port.chars().all(|c| c.is_ascii_digit());
+    match host_ok && port_ok {
+        true => format!("{{registry}}/{rest}"),
+        false => word.to_string(),
+    }
 }
 
 /// Whether a real step is a process start rather than a call.
@@ -214,4 +240,36 @@ pub fn translate(model: &Trace, real: &Trace) -> Result<Translation, String> {
         }
     }
     Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::registry_placeholder;
+
+    #[test]
+    fn a_registry_host_and_port_become_the_placeholder() {
+        for (word, want) in [
+            ("127.0.0.1:43123/app:1", "{registry}/app:1"),
+            ("localhost:5000/app:1", "{registry}/app:1"),
+            (
+                "registry-1.test:5000/team/app@sha256:ab",
+                "{registry}/team/app@sha256:ab",
+            ),
+            // No port, no path, or not a host: unchanged.
+            ("example.com/app:1", "example.com/app:1"),
+            (
+                "example.com/app:1-tmp-reduced-platform",
+                "example.com/app:1-tmp-reduced-platform",
+            ),
+            ("index-sha256:6fcfeb160eec", "index-sha256:6fcfeb160eec"),
+            ("lease=L1", "lease=L1"),
+            (
+                "converter-write-json-sha256:c3b24ce64879/x",
+                "converter-write-json-sha256:c3b24ce64879/x",
+            ),
+            ("{registry}/app:1", "{registry}/app:1"),
+        ] {
+            assert_eq!(registry_placeholder(word), want, "{word}");
+        }
+    }
 }

@@ -9,15 +9,18 @@ use pushrace_models::opsfile::Action;
 use pushrace_models::{converter, pull, Ctx, Error, ErrorKind, OpKind, Outcome};
 use std::sync::Arc;
 
-/// `nerdctl pull`: containerd's Pull under its own lease (see `pushrace_models::pull`).
+/// `nerdctl pull --unpack=false REMOTE`: containerd 1.6.20's client.Pull under nerdctl's own lease,
+/// without unpack (see `pushrace_models::pull::nerdctl_pull`; clients/go/pull.go is the real one).
 pub async fn pull<C: Client>(
     c: &C,
     actor: &str,
     ctx: &Ctx,
     fixture: Arc<ImageFixture>,
     fetched: Option<Vec<String>>,
+    remote: &str,
 ) -> Result<(), Error> {
-    (pull::pull(fixture, fetched, ctx.clone(), format!("{actor}-pull")))
+    let lease = format!("{actor}-pull");
+    (pull::nerdctl_pull(fixture, fetched, ctx.clone(), lease, remote.to_string()))
         .drive(c)
         .await
         .map(|_| ())
