@@ -157,10 +157,11 @@ fn two_tags_window_fails_20_of_20() {
 }
 
 /// The model's own shrunk schedule of same-ref-ctr, translated call by call (`--from-model`),
-/// fails on the real actors the way the model says; what does not pair up is exactly the known
-/// difference of each side: the model's registry steps (HTTP, not gRPC) and the `Info` that the
-/// converter's and the pusher's `ReaderAt` makes before each read
-/// (`content/proxy/content_store.go` `ReaderAt`).
+/// fails on the real actors the way the model says. What does not pair up is only the model's
+/// registry steps (HTTP, not gRPC): every gRPC call of push-a (containerd's own converter and
+/// pusher, run by ctr) has its model partner, the `Info` of each `ReaderAt` included
+/// (`content/proxy/content_store.go`); push-b's unpaired calls are its serial run's after the
+/// point where this replay fails it.
 #[test]
 fn the_model_schedule_translated_fails_on_real_ctr() {
     let _serial = one_interposer();
@@ -172,13 +173,12 @@ fn the_model_schedule_translated_fails_on_real_ctr() {
     let (r, t) = replay_from_model(&s, &actors, &v.schedule, &lenient()).unwrap();
     assert_lost_reduced_index(0, &r);
     assert!(t.paired > 40, "{t:?}");
-    assert!(!t.model_only.is_empty() && !t.real_only.is_empty(), "{t:?}");
+    assert!(!t.model_only.is_empty(), "{t:?}");
     for m in &t.model_only {
         assert!(m.label.starts_with("registry."), "{m:?}");
     }
-    for x in t.real_only.iter().filter(|x| x.actor == 0) {
-        assert!(x.label.starts_with("content.info"), "{x:?}");
-    }
+    let push_a: Vec<_> = t.real_only.iter().filter(|x| x.actor == 0).collect();
+    assert!(push_a.is_empty(), "push-a's calls without a model partner: {push_a:?}");
 }
 
 fn one(commands: Vec<CommandSpec>, budgets: Budgets) -> RealReplay {
