@@ -184,19 +184,7 @@ fn go_lease_held_push_passes_alone() {
 #[test]
 fn go_pull_and_rmi_pass_alone() {
     let _serial = one_interposer();
-    let registry = pushrace_daemon::Registry::start().expect("a private registry");
-    let addr = registry.addr().to_string();
-    let seed = run_alone(
-        vec![go(&[
-            "push",
-            "--all-platforms",
-            "--plain-http",
-            "{ref}",
-            "{registry}/app:1",
-        ])],
-        Some(addr.clone()),
-    );
-    assert_passed("seed: push --all-platforms", &seed);
+    let (registry, addr) = seeded_registry();
     let pulled = run_alone(
         vec![
             go(&[
@@ -420,19 +408,7 @@ fn pull_conformance() -> Vec<String> {
         "containerd = \"1.6\"\ngc = \"sync-only\"\nregistry = [\"index\", \"manifests\", \"configs\", \"layers\"]\n[[image]]\nref = \"example.com/app:1\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n[[actor]]\nname = \"pull\"\nprogram = \"nerdctl.pull\"\nref = \"example.com/app:1\"\nplatforms = [\"linux/amd64\"]\nremote = \"localhost:5000/app:1\"\n",
     )
     .unwrap();
-    let registry = pushrace_daemon::Registry::start().expect("a private registry");
-    let addr = registry.addr().to_string();
-    let seed = run_alone(
-        vec![go(&[
-            "push",
-            "--all-platforms",
-            "--plain-http",
-            "{ref}",
-            "{registry}/app:1",
-        ])],
-        Some(addr.clone()),
-    );
-    assert_passed("seed: push --all-platforms", &seed);
+    let (registry, addr) = seeded_registry();
     let pulled = go(&[
         "pull",
         "--platform",
@@ -649,4 +625,21 @@ fn assert_no_differences(all: &[String]) {
         all.len(),
         all.join("\n")
     );
+}
+
+/// A private registry holding push-single's whole image (`push --all-platforms`, its own
+/// execution), and its address.
+fn seeded_registry() -> (pushrace_daemon::Registry, String) {
+    let registry = pushrace_daemon::Registry::start().expect("a private registry");
+    let addr = registry.addr().to_string();
+    let all = go(&[
+        "push",
+        "--all-platforms",
+        "--plain-http",
+        "{ref}",
+        "{registry}/app:1",
+    ]);
+    let seed = run_alone(vec![all], Some(addr.clone()));
+    assert_passed("seed: push --all-platforms", &seed);
+    (registry, addr)
 }

@@ -178,7 +178,10 @@ fn the_model_schedule_translated_fails_on_real_ctr() {
         assert!(m.label.starts_with("registry."), "{m:?}");
     }
     let push_a: Vec<_> = t.real_only.iter().filter(|x| x.actor == 0).collect();
-    assert!(push_a.is_empty(), "push-a's calls without a model partner: {push_a:?}");
+    assert!(
+        push_a.is_empty(),
+        "push-a's calls without a model partner: {push_a:?}"
+    );
 }
 
 fn one(commands: Vec<CommandSpec>, budgets: Budgets) -> RealReplay {
