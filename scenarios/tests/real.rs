@@ -247,7 +247,8 @@ fn bad_clients_are_backend_failures_naming_the_actor() {
         );
         assert!(other.contains(want), "{want:?} not in {other:?}");
     }
-    for leftover in ["sleep 30", "sleep 31", "sleep 32"] {
+    // Whole command lines only: `sleep 30` must not match someone else's `sleep 300`.
+    for leftover in ["^sleep 30$", "^sleep 31$", "^sleep 32$"] {
         let left = std::process::Command::new("pgrep")
             .args(["-f", leftover])
             .output()
