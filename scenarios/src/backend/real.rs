@@ -162,7 +162,7 @@ pub fn replay_from_model(
         (_, Some(f)) => return Err(format!("the real actors, run one after another: {f}")),
     };
     let t = translate(&model, &alone)?;
-    let r = replay_translated(s, actors, &t, &lenient)?;
+    let r = replay_translated(s, actors, &t, o)?;
     Ok((r, t))
 }
 
