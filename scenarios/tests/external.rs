@@ -7,7 +7,7 @@
 use pushrace_harness::{Config, Explorer, Strategy, World};
 use pushrace_models::program::{now_or_never, Call};
 use pushrace_models::{Error, Op, Outcome};
-use pushrace_scenarios::backend::external::{Feed, Next};
+use pushrace_scenarios::backend::external::{Feed, Next, Reach};
 use pushrace_scenarios::backend::{spawn_scenario, Answer, Client, Driver, Request};
 use pushrace_scenarios::explore::{self, initial_sim, run_actor, Options};
 use pushrace_scenarios::library;
@@ -29,7 +29,7 @@ impl ThreadClient {
     fn ask(&self, request: Request) -> Option<Answer> {
         let next = Next::Request {
             request,
-            widen: false,
+            reach: Reach::Request,
         };
         self.requests.send(next).ok()?;
         self.answers.recv().ok()

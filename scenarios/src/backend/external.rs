@@ -6,9 +6,11 @@
 //!   has finished, or `Feed::timeout` has passed. While it blocks, the actor is *busy*; since the
 //!   executor polls one actor at a time and chooses only between polls, it chooses only when no
 //!   actor is busy;
-//! - the request is offered as a step with its label and footprint ([`Request::step`]); a feed
-//!   that cannot know the footprint in advance marks the offer `widen`, and the step then
-//!   conflicts with everything (a sound over-approximation for partial-order reduction);
+//! - the request is offered as a step with its label and footprint ([`Request::step`]), as far as
+//!   the feed says it [`Reach`]es: a feed that cannot know the footprint in advance marks the
+//!   offer [`Reach::Everything`], and the step then conflicts with everything (a sound
+//!   over-approximation for partial-order reduction); a client that also reaches something the
+//!   executor does not see between its steps (a registry) marks it [`Reach::AlsoRegistry`];
 //! - when the scheduler picks it, the request runs on the backend ([`Request::run`]), the answer
 //!   goes back to the client, and the feed may complete the step's label with what only running
 //!   it told ([`pushrace_harness::Sched::complete_label`]).
@@ -16,7 +18,7 @@
 //! A client that makes no request in time is a backend failure ([`BACKEND_FAILURE`]), reported
 //! beside the verdict, never as one.
 
-use super::footprint::ALL;
+use super::footprint::{ALL, REGISTRY};
 use super::{Answer, Exec, Request};
 use pushrace_harness::{ActorError, Footprint, Sched};
 use pushrace_models::Error;
@@ -26,12 +28,26 @@ use std::time::Duration;
 /// lost connection): `explore::verdict_of` reports it as another failure, not as a violation.
 pub const BACKEND_FAILURE: &str = "backend";
 
+/// What a step of an external client touches, for partial-order reduction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// What the request itself touches (its footprint, `footprint.rs`).
+    Request,
+    /// That, and the registry as a whole: the client talks to a registry between its steps
+    /// (outside the executor's view), so what it does there after this step is ordered with
+    /// every other such step. Without it, reduction could take two pushes' steps as independent
+    /// while their registry calls, in between, are not (a HEAD that finds the other's blob skips
+    /// the upload and the reads before it).
+    AlsoRegistry,
+    /// Not known from the request alone: everything.
+    Everything,
+}
+
 /// What an external client did next.
 #[derive(Debug)]
 pub enum Next {
-    /// It made a request and waits for the answer. `widen`: the footprint is not known from the
-    /// request alone, so the step is taken to touch everything.
-    Request { request: Request, widen: bool },
+    /// It made a request and waits for the answer; `reach`: what its step touches.
+    Request { request: Request, reach: Reach },
     /// It finished, with its program's result.
     Finished(Result<(), Error>),
 }
@@ -72,12 +88,14 @@ pub async fn run(
         let next = next.map_err(|e| ActorError::new(BACKEND_FAILURE, e))?;
         match next {
             Next::Finished(r) => return Ok(r),
-            Next::Request { request, widen } => {
-                if widen {
-                    let label = format_args!("{request} (footprint widened)");
-                    sched.step(label, Footprint::write(&[ALL])).await;
-                } else {
-                    request.step(sched).await;
+            Next::Request { request, reach } => {
+                match reach {
+                    Reach::Request => request.step(sched, None).await,
+                    Reach::AlsoRegistry => request.step(sched, Some(REGISTRY)).await,
+                    Reach::Everything => {
+                        let label = format_args!("{request} (footprint widened)");
+                        sched.step(label, Footprint::write(&[ALL])).await;
+                    }
                 }
                 let answer = feed.run(&request, exec);
                 let answer = answer.map_err(|e| ActorError::new(BACKEND_FAILURE, e))?;

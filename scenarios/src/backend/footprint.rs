@@ -40,6 +40,8 @@ pub fn registry_key(digest: &str) -> Key {
 
 /// Written by a GC (it may remove anything) and read by every call.
 pub const ALL: Key = Key(0x616c6c);
+/// The registry as a whole, as a real client reaches it between its steps (`external::Reach`).
+pub const REGISTRY: Key = Key(0x7265676973747279);
 /// The virtual clock: read by calls whose effect depends on `now`.
 pub const CLOCK: Key = Key(0x636c6f636b);
 /// The GC scheduler's dirty counters.
@@ -170,10 +172,12 @@ pub fn footprint(op: &Op) -> (Keys, Keys) {
     (reads, writes)
 }
 
-/// The scheduling point before a call: the operation's label (and its hash) and footprint. Every
-/// backend that replays a schedule steps through here, so their traces hash alike.
-pub async fn step_for(sched: &Sched, op: &Op) {
-    let (reads, writes) = footprint(op);
+/// The scheduling point before a call: the operation's label (and its hash) and footprint, plus
+/// `also` written (`external::Reach::AlsoRegistry`). Every backend that replays a schedule steps
+/// through here, so their traces hash alike.
+pub async fn step_for(sched: &Sched, op: &Op, also: Option<Key>) {
+    let (reads, mut writes) = footprint(op);
+    writes.extend(also);
     sched
         .step_with_hash(op, label_hash(op), Footprint::new(&reads, &writes))
         .await;

@@ -23,7 +23,7 @@
 //! backend failure.
 
 use super::commands::{exec_label, failure, last_line, tail, CommandSpec, Place};
-use super::external::{Feed, Next};
+use super::external::{Feed, Next, Reach};
 use super::{Answer, Exec, Request};
 use pushrace_daemon::interpose::{Admit, CallInfo, Ended, Event, HoldGate};
 use pushrace_models::{Error, ErrorKind, Op, OpKind, Outcome};
@@ -255,6 +255,15 @@ impl Drop for CommandFeed {
     }
 }
 
+/// What the steps of a process running `spec` touch besides their own call: the registry when
+/// the command names it (`{registry}`), since the process talks to it between its steps.
+fn reach(spec: &CommandSpec) -> Reach {
+    match spec.argv.iter().any(|a| a.contains("{registry}")) {
+        true => Reach::AlsoRegistry,
+        false => Reach::Request,
+    }
+}
+
 /// A real status as the model's result type.
 fn real_result(e: &Ended) -> Result<Outcome, Error> {
     if e.cancelled.is_some() {
@@ -325,21 +334,19 @@ impl CommandFeed {
             if let Some((call, admit)) = self.pending.pop_front() {
                 let request = self.request_of(&call);
                 self.current = Some((call, admit));
-                return Ok(Next::Request {
-                    request,
-                    widen: false,
-                });
+                // A call comes only from the process `spawn` started, after it moved past its spec.
+                let reach = reach(&self.commands[self.next_cmd - 1]);
+                return Ok(Next::Request { request, reach });
             }
             if self.proc.is_none() {
                 if !self.next_command() {
                     return Ok(Next::Finished(self.failed.take().map_or(Ok(()), Err)));
                 }
                 self.starting = true;
-                let label = exec_label(&self.commands[self.next_cmd], &self.place.reference);
-                return Ok(Next::Request {
-                    request: Request::Opaque(label),
-                    widen: false,
-                });
+                let spec = &self.commands[self.next_cmd];
+                let label = exec_label(spec, &self.place.reference);
+                let (request, reach) = (Request::Local(label), reach(spec));
+                return Ok(Next::Request { request, reach });
             }
             match self.events.recv_timeout(Duration::from_millis(2)) {
                 Ok(e) => self.handle(e)?,

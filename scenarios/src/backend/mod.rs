@@ -27,10 +27,12 @@ pub mod daemon;
 pub mod interposed;
 #[cfg(feature = "containerd")]
 pub mod real;
+#[cfg(feature = "containerd")]
+pub mod session;
 
 use crate::explore::{classify, run_actor};
 use crate::scenario::{Invariant, Scenario};
-use pushrace_harness::{Footprint, Sched, World};
+use pushrace_harness::{Footprint, Key, Sched, World};
 use pushrace_models::digest::short;
 use pushrace_models::program::Call;
 use pushrace_models::WriteStyle;
@@ -87,6 +89,10 @@ pub enum Request {
     /// before its commit): a step with this label that touches everything and changes nothing on
     /// the model (the feed applies what it learns, see [`external::Feed::run`]).
     Opaque(String),
+    /// A step of an external client that touches nothing shared: a command actor starting its
+    /// next process (`exec ctr …`). Its footprint is empty, so it commutes with every other
+    /// actor's step (what the process then does is in its own later steps).
+    Local(String),
 }
 
 /// What a [`Request`] answers.
@@ -108,25 +114,34 @@ impl std::fmt::Display for Request {
             Request::RegistryHas(d) => write!(f, "registry.head {}", short(d)),
             Request::RegistryPut(d) => write!(f, "registry.put {}", short(d)),
             Request::GcTick => f.write_str("gc.tick"),
-            Request::Opaque(label) => f.write_str(label),
+            Request::Opaque(label) | Request::Local(label) => f.write_str(label),
         }
     }
 }
 
 impl Request {
-    /// Awaits the request's scheduling point: its label, label hash and footprint. A registry
-    /// step touches its blob's key; a GC tick may collect anything, so it reads and writes all.
-    pub async fn step(&self, sched: &Sched) {
+    /// Awaits the request's scheduling point: its label, label hash and footprint, with `also`
+    /// written too ([`external::Reach`]). A registry step touches its blob's key; a GC tick may
+    /// collect anything, so it reads and writes all.
+    pub async fn step(&self, sched: &Sched, also: Option<Key>) {
         use footprint::{registry_key, ALL, CLOCK, SCHED};
+        let extra = also.as_slice();
         match self {
-            Request::Call(op) => step_for(sched, op).await,
-            Request::RegistryHas(d) => sched.step(self, Footprint::read(&[registry_key(d)])).await,
-            Request::RegistryPut(d) => sched.step(self, Footprint::write(&[registry_key(d)])).await,
+            Request::Call(op) => step_for(sched, op, also).await,
+            Request::RegistryHas(d) => {
+                let reads = [registry_key(d)];
+                sched.step(self, Footprint::new(&reads, extra)).await
+            }
+            Request::RegistryPut(d) => {
+                let writes = [&[registry_key(d)][..], extra].concat();
+                sched.step(self, Footprint::write(&writes)).await
+            }
             Request::GcTick => {
                 let footprint = Footprint::new(&[ALL, CLOCK, SCHED], &[ALL, SCHED]);
                 sched.step(self, footprint).await
             }
             Request::Opaque(_) => sched.step(self, Footprint::write(&[ALL])).await,
+            Request::Local(_) => sched.step(self, Footprint::write(extra)).await,
         }
     }
 
@@ -140,7 +155,7 @@ impl Request {
                 Answer::Done
             }
             Request::GcTick => Answer::Yes(exec.gc_tick()),
-            Request::Opaque(_) => Answer::Done,
+            Request::Opaque(_) | Request::Local(_) => Answer::Done,
         }
     }
 }
@@ -158,7 +173,7 @@ pub type ModelClient = Stepped<Shared>;
 
 impl<E: Exec> Stepped<E> {
     async fn request(&self, r: Request) -> Answer {
-        r.step(&self.sched).await;
+        r.step(&self.sched, None).await;
         r.run(&self.exec)
     }
 }
@@ -167,7 +182,7 @@ impl<E: Exec> Call for Stepped<E> {
     /// `request(Request::Call(op))` without wrapping the call and its answer: this is the
     /// explorer's hot path, and the wrapped future's extra moves cost 5% of an execution.
     async fn call(&self, op: Op) -> Result<Outcome, Error> {
-        step_for(&self.sched, &op).await;
+        step_for(&self.sched, &op, None).await;
         if let Some(open) = refused_open(&op, &self.exec) {
             self.sched.complete_label(open);
         }

@@ -3,21 +3,15 @@
 //! backend, a private registry, one interposer socket per actor, and the schedule's order
 //! enforced call by call (`interposed.rs` states the rules).
 
-use super::commands::{CommandSpec, Place};
-use super::daemon::set_up_with;
-use super::interposed::{Budgets, CommandFeed, Journal};
+use super::commands::CommandSpec;
+use super::interposed::{Budgets, Journal};
+use super::session::RealModel;
 use super::translate::{sides, translate, Translation};
-use super::{spawn_scenario, Driver, Outcomes};
-use crate::explore::{self, initial_sim, Violation};
+use crate::explore::{self, Violation};
 use crate::scenario::Scenario;
-use pushrace_daemon::interpose::{HoldGate, Interposer};
-use pushrace_daemon::{apply, Daemon, Registry, VirtualClockMapping, DEFAULT_SCALE};
-use pushrace_harness::{Config, Divergence, Execution, Explorer, Schedule, World};
+use pushrace_harness::{Config, Divergence, Execution, Explorer, Schedule};
 use pushrace_models::Error;
-use std::cell::RefCell;
-use std::rc::Rc;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// One actor's real side: its commands and what `{ref}` stands for.
 #[derive(Clone, Debug)]
@@ -84,50 +78,30 @@ pub fn replay_real(
     schedule: &Schedule,
     o: &RealOptions,
 ) -> Result<RealReplay, String> {
-    if actors.len() != s.actors.len() {
-        let n = s.actors.len();
-        return Err(format!(
-            "scenario {} has {n} actors, {} real ones were given",
-            s.name,
-            actors.len()
-        ));
+    let model = RealModel::new(s, actors, o)?;
+    let explorer = Explorer::new(Config::default());
+    let execution = match o.lenient {
+        true => explorer.replay_lenient(&model, schedule),
+        false => explorer.replay(&model, schedule),
+    };
+    let last = model.finish();
+    if let Some(e) = last.setup_error {
+        return Err(e);
     }
-    let names_go = |a: &RealActor| {
-        a.commands
-            .iter()
-            .any(|c| c.argv.iter().any(|x| x.contains("{go_client}")))
+    let (violation, other_failure) = match &execution {
+        Ok(e) => explore::judge_execution(s, e),
+        Err(_) => (None, None),
     };
-    let go_client = match actors.iter().any(names_go) {
-        true => super::commands::go_client_path()?,
-        false => String::new(),
-    };
-    let t0 = Instant::now();
-    let daemon = Daemon::start().map_err(|e| format!("cannot start containerd: {e}"))?;
-    let registry = match (&o.registry, &o.registry_addr) {
-        (Some(_), _) => Ok(None),
-        (None, None) => Registry::start().map(Some),
-        (None, Some(addr)) => Registry::start_on(addr).map(Some),
-    };
-    let registry = match registry {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = daemon.stop();
-            return Err(format!("cannot start the registry: {e}"));
-        }
-    };
-    let addr = match (&registry, &o.registry) {
-        (Some(r), _) => r.addr().to_string(),
-        (None, a) => a.clone().unwrap_or_default(),
-    };
-    let started = t0.elapsed();
-    let r = set_up_and_run(s, actors, schedule, o, &daemon, (&addr, &go_client));
-    if let Some(r) = registry {
-        let _ = r.stop();
-    }
-    let _ = daemon.stop();
-    let mut r = r?;
-    r.started = started;
-    Ok(r)
+    Ok(RealReplay {
+        execution,
+        violation,
+        other_failure,
+        results: last.results,
+        journal: last.journal,
+        started: last.times.started,
+        setup: last.times.setup,
+        run: last.times.run,
+    })
 }
 
 /// Replays the model schedule `schedule` of `s` on its real actors, translated call by call
@@ -212,97 +186,4 @@ fn left_the_plan(e: &Execution, t: &Translation, j: &Journal) -> Option<Divergen
         });
     }
     None
-}
-
-fn set_up_fixture(s: &Scenario, daemon: &Daemon) -> Result<(), String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("tokio runtime: {e}"))?;
-    let client = rt
-        .block_on(daemon.client())
-        .map_err(|e| format!("connecting: {e}"))?;
-    let mut clock = VirtualClockMapping::new(DEFAULT_SCALE);
-    set_up_with(s, |op| rt.block_on(apply(&client, op, &mut clock)))
-        .map_err(|e| format!("setting up the scenario on the daemon: {e}"))
-}
-
-fn set_up_and_run(
-    s: &Scenario,
-    actors: &[RealActor],
-    schedule: &Schedule,
-    o: &RealOptions,
-    daemon: &Daemon,
-    (registry, go_client): (&str, &str),
-) -> Result<RealReplay, String> {
-    let go_client = go_client.to_string();
-    let t0 = Instant::now();
-    set_up_fixture(s, daemon)?;
-    let setup = t0.elapsed();
-    let gate = Arc::new(HoldGate::default());
-    let listen: Vec<_> = (0..actors.len())
-        .map(|i| {
-            (
-                s.actors[i].name.clone(),
-                daemon.dir().join(format!("a{i}.sock")),
-            )
-        })
-        .collect();
-    let ip = Interposer::start(&listen, &daemon.socket(), gate.clone())?;
-    let journal = Rc::new(RefCell::new(Journal::default()));
-    let scenario = Rc::new(s.clone());
-    let shadow = Rc::new(RefCell::new(initial_sim(s)));
-    let outcomes: Rc<RefCell<Option<Outcomes>>> = Rc::default();
-    let model = {
-        let (journal, outcomes, budgets) = (journal.clone(), outcomes.clone(), o.budgets);
-        move |w: &mut World| {
-            let feed = |i: usize| {
-                let place = Place {
-                    address: listen[i].1.display().to_string(),
-                    registry: registry.to_string(),
-                    reference: actors[i].reference.clone(),
-                    go_client: go_client.clone(),
-                };
-                let feed = CommandFeed::new(
-                    &listen[i].0,
-                    place,
-                    actors[i].commands.clone(),
-                    gate.clone(),
-                    budgets,
-                    journal.clone(),
-                );
-                Driver::External(Box::new(feed))
-            };
-            *outcomes.borrow_mut() = Some(spawn_scenario(w, &scenario, &shadow, feed));
-        }
-    };
-    let t1 = Instant::now();
-    let explorer = Explorer::new(Config::default());
-    let execution = match o.lenient {
-        true => explorer.replay_lenient(&model, schedule),
-        false => explorer.replay(&model, schedule),
-    };
-    let run = t1.elapsed();
-    drop(model);
-    ip.stop();
-    let (violation, other_failure) = match &execution {
-        Ok(e) => explore::judge_execution(s, e),
-        Err(_) => (None, None),
-    };
-    let results = outcomes
-        .borrow()
-        .as_ref()
-        .map(|r| r.borrow().clone())
-        .unwrap_or_default();
-    let journal = std::mem::take(&mut *journal.borrow_mut());
-    Ok(RealReplay {
-        execution,
-        violation,
-        other_failure,
-        results,
-        journal,
-        started: Duration::ZERO,
-        setup,
-        run,
-    })
 }
