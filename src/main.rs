@@ -7,8 +7,8 @@ use std::process::ExitCode;
 mod apply;
 mod daemon_cmd;
 mod interpose_cmd;
+mod real_cmd;
 mod replay_daemon;
-mod replay_real;
 mod scenario_cmd;
 mod triage_cmd;
 

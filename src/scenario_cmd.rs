@@ -77,6 +77,26 @@ pub struct ExploreArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// `model` (default); `real`: the actors' commands as real processes, each execution on a
+    /// fresh private containerd and registry, each call held until the strategy picks it (a
+    /// build with `--features containerd`).
+    #[arg(long, value_enum, default_value_t = ExploreBackend::Model)]
+    pub backend: ExploreBackend,
+    /// With --backend real: real replays spent shrinking a failure found (each a real execution).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_REAL_SHRINK_BUDGET)]
+    pub shrink_budget: usize,
+    #[command(flatten)]
+    pub real: crate::real_cmd::RealArgs,
+}
+
+/// `--shrink-budget`'s default: about a minute of real executions.
+pub const DEFAULT_REAL_SHRINK_BUDGET: usize = 60;
+
+/// Where `pushrace explore` runs its executions.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+pub enum ExploreBackend {
+    Model,
+    Real,
 }
 
 pub fn explore(a: ExploreArgs) -> ExitCode {
@@ -107,19 +127,28 @@ pub fn explore(a: ExploreArgs) -> ExitCode {
     }
     o.reduction = !a.no_reduction;
     o.progress = std::io::stderr().is_terminal() && !a.json;
-    let v = explore::explore(&s, &o);
-    if a.json {
-        println!(
+    if a.backend == ExploreBackend::Real {
+        return crate::real_cmd::explore(&s, &o, &a.real, a.shrink_budget, a.json);
+    }
+    print_verdict(&explore::explore(&s, &o), a.json)
+}
+
+/// Prints a verdict (text, or one JSON object); exit 0 it holds, 1 violated (or, on the model,
+/// another failure of a program: a deadlock, a step budget), 2 on real processes a failure that
+/// is no verdict on the invariant (a backend failure, a divergence).
+pub fn print_verdict(v: &explore::Verdict, json: bool) -> ExitCode {
+    match json {
+        true => println!(
             "{}",
             serde_json::to_string_pretty(&v.to_json()).expect("JSON")
-        );
-    } else {
-        print!("{}", v.to_text());
+        ),
+        false => print!("{}", v.to_text()),
     }
-    if v.holds() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    let real = v.ran_on == explore::RanOn::Real;
+    match (v.holds(), &v.violation) {
+        (true, _) => ExitCode::SUCCESS,
+        (false, None) if real => ExitCode::from(2),
+        (false, _) => ExitCode::from(1),
     }
 }
 
@@ -166,8 +195,13 @@ pub struct ReplayArgs {
     /// With --backend containerd: the socket of a running containerd (default: a fresh private daemon).
     #[arg(long, value_name = "SOCK")]
     pub address: Option<String>,
+    /// With --backend real: the schedule is the model's (as `pushrace explore` prints it for this
+    /// scenario); translate it call by call to the real actors and list every call without a
+    /// partner on the other side.
+    #[arg(long)]
+    pub from_model: bool,
     #[command(flatten)]
-    pub real: crate::replay_real::RealArgs,
+    pub real: crate::real_cmd::RealArgs,
 }
 
 /// Where `pushrace replay` runs a schedule.
@@ -201,7 +235,9 @@ pub fn replay(a: ReplayArgs) -> ExitCode {
         ReplayBackend::Containerd => {
             return crate::replay_daemon::replay(&s, &schedule, &a.trace, a.address.as_deref())
         }
-        ReplayBackend::Real => return crate::replay_real::replay(&s, &schedule, &a.trace, &a.real),
+        ReplayBackend::Real => {
+            return crate::real_cmd::replay(&s, &schedule, &a.trace, &a.real, a.from_model)
+        }
         ReplayBackend::Model => {}
     }
     if let Some(a) = s.actors.iter().find(|a| {

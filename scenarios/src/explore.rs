@@ -200,13 +200,31 @@ pub struct Verdict {
     /// A failure that is not the scenario's invariant (deadlock, step budget, panic): a bug in a
     /// program or the tool, reported as such.
     pub other_failure: Option<String>,
+    /// Where the executions ran.
+    pub ran_on: RanOn,
+}
+
+/// Where a verdict's executions ran.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RanOn {
+    /// The model (the scenario's programs over the simulated daemon).
+    #[default]
+    Model,
+    /// The actors' commands as real processes on fresh private daemons (`backend/real.rs`).
+    Real,
 }
 
 pub fn explore(s: &Scenario, opts: &Options) -> Verdict {
     if let Some(v) = replay_declared(s, opts) {
         return v;
     }
-    let m = model(s);
+    let report = Explorer::new(search_config(s, opts)).run(&model(s), opts.strategy);
+    verdict_of(s, opts, report)
+}
+
+/// The harness configuration of an exploration of `s` on any backend: `opts`, and the scenario's
+/// `[check] message`.
+pub fn search_config(s: &Scenario, opts: &Options) -> Config {
     let mut config = opts.config();
     if let Some(want) = s.check.message.clone() {
         // `[check] message`: failures that do not carry the wanted text share one signature, so
@@ -221,8 +239,7 @@ pub fn explore(s: &Scenario, opts: &Options) -> Verdict {
         config.distinct_failures = true;
         config.max_failures = 2;
     }
-    let report = Explorer::new(config).run(&m, opts.strategy);
-    verdict_of(s, opts, report)
+    config
 }
 
 /// The scenario's declared `[check] schedule` (a persisted failure), replayed: when it fails,
@@ -265,6 +282,7 @@ pub fn verdict_of(s: &Scenario, opts: &Options, report: Report) -> Verdict {
         report,
         violation,
         other_failure,
+        ran_on: RanOn::Model,
     }
 }
 

@@ -1,6 +1,6 @@
 //! How a verdict reads: text for a person, JSON for a machine.
 
-use crate::explore::Verdict;
+use crate::explore::{RanOn, Verdict};
 use pushrace_harness::Strategy;
 
 impl Verdict {
@@ -68,8 +68,12 @@ impl Verdict {
     pub fn replay_command(&self) -> Option<String> {
         let v = self.violation.as_ref()?;
         let scenario = self.source.argument();
+        let backend = match self.ran_on {
+            RanOn::Model => "",
+            RanOn::Real => " --backend real",
+        };
         Some(format!(
-            "pushrace replay {scenario} --schedule {}",
+            "pushrace replay {scenario} --schedule {}{backend}",
             v.schedule.encode()
         ))
     }
@@ -94,7 +98,11 @@ impl Verdict {
 
     pub fn to_text(&self) -> String {
         let r = &self.report;
-        let mut out = format!("scenario {} ({})\n", self.scenario, self.source);
+        let on = match self.ran_on {
+            RanOn::Model => "",
+            RanOn::Real => ", on real processes",
+        };
+        let mut out = format!("scenario {} ({}){on}\n", self.scenario, self.source);
         let what = match r.strategy {
             // A persisted failure (`[check] schedule`, a saved regression) replayed first.
             Strategy::Replay => "replayed the saved schedule first and it still fails: 1 execution",
@@ -181,6 +189,10 @@ impl Verdict {
         serde_json::json!({
             "scenario": self.scenario,
             "source": self.source.to_string(),
+            "backend": match self.ran_on {
+                RanOn::Model => "model",
+                RanOn::Real => "real",
+            },
             "strategy": self.strategy_line(),
             "scope": self.scope(),
             "preemption_bound": self.options.preemptions,

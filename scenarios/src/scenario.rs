@@ -541,6 +541,9 @@ pub struct ActorSpec {
     pub program: ProgramSpec,
     /// The real processes that play this actor on the real backend (empty: none given).
     pub commands: Vec<CommandSpec>,
+    /// `client = "go"`: `commands` is the Go client playing `program`, made anew when the
+    /// program changes ([`Scenario::with_variant`]).
+    pub go_client: bool,
 }
 
 /// A loaded, validated scenario with its fixture store built.
@@ -936,6 +939,7 @@ fn parse_actors(
             ctx,
             program,
             commands,
+            go_client: a.client.is_some(),
         });
     }
     if actors.is_empty() {
@@ -950,6 +954,7 @@ fn parse_actors(
                 ticks: DEFAULT_TICKS,
             },
             commands: Vec::new(),
+            go_client: false,
         });
     }
     let max = pushrace_harness::MAX_ACTORS;
@@ -1578,12 +1583,21 @@ fn check_bounds(l: &Loader, c: &CheckDoc, spec: &mut CheckSpec) -> Result<(), Sc
 }
 
 impl Scenario {
-    /// The same scenario with every push actor switched to `variant`.
+    /// The same scenario with every push actor switched to `variant` (a Go-client actor's
+    /// command too: it plays the push it is given).
     pub fn with_variant(&self, variant: Variant) -> Scenario {
         let mut s = self.clone();
         for a in &mut s.actors {
             if let ProgramSpec::Push { variant: v, .. } = &mut a.program {
                 *v = variant;
+                if a.go_client {
+                    let c = crate::backend::commands::go_client_command(
+                        &a.name,
+                        &a.ctx.namespace,
+                        &a.program,
+                    );
+                    a.commands = vec![c.expect("a push the Go client played before")];
+                }
             }
         }
         s

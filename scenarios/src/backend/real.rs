@@ -5,9 +5,9 @@
 
 use super::commands::CommandSpec;
 use super::interposed::{Budgets, Journal};
-use super::session::RealModel;
+use super::session::{RealModel, Times};
 use super::translate::{sides, translate, Translation};
-use crate::explore::{self, Violation};
+use crate::explore::{self, Verdict, Violation};
 use crate::scenario::Scenario;
 use pushrace_harness::{Config, Divergence, Execution, Explorer, Schedule};
 use pushrace_models::Error;
@@ -41,7 +41,7 @@ impl RealActor {
 }
 
 /// How to run.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct RealOptions {
     /// Follow the schedule leniently ([`Explorer::replay_lenient`]): an order written without
     /// counting every step. The execution carries the exact schedule that ran.
@@ -54,7 +54,24 @@ pub struct RealOptions {
     /// one execution and pulls from it in the next); what it holds is the caller's business.
     pub registry: Option<String>,
     pub budgets: Budgets,
+    /// Replays a real exploration may spend shrinking its failure (each one a real execution).
+    pub shrink_budget: usize,
 }
+
+impl Default for RealOptions {
+    fn default() -> RealOptions {
+        RealOptions {
+            lenient: false,
+            registry_addr: None,
+            registry: None,
+            budgets: Budgets::default(),
+            shrink_budget: DEFAULT_SHRINK_BUDGET,
+        }
+    }
+}
+
+/// [`RealOptions::shrink_budget`]'s default: about a minute of real executions.
+pub const DEFAULT_SHRINK_BUDGET: usize = 60;
 
 /// What one real execution found.
 #[derive(Debug)]
@@ -101,6 +118,50 @@ pub fn replay_real(
         started: last.times.started,
         setup: last.times.setup,
         run: last.times.run,
+    })
+}
+
+/// What an exploration over real processes found.
+#[derive(Debug)]
+pub struct RealExploration {
+    /// The verdict, read as the model's is (`explore::verdict_of`), its replay command naming
+    /// the real backend. A divergence (the real actors did not repeat a prefix) is its other
+    /// failure, never a violation.
+    pub verdict: Verdict,
+    /// Every real call whose result the shadow model did not predict, by execution.
+    pub disagreements: Vec<String>,
+    pub times: Times,
+}
+
+/// Explores `s` with `actors` playing its actors, each execution on a fresh private daemon and
+/// registry (`session.rs`), with the strategy and bounds of `opts`; a failure found is shrunk on
+/// real executions too, within `o.shrink_budget` replays. `Err`: bad input, or an execution that
+/// could not be set up (then there is no verdict).
+pub fn explore_real(
+    s: &Scenario,
+    actors: &[RealActor],
+    opts: &explore::Options,
+    o: &RealOptions,
+) -> Result<RealExploration, String> {
+    if o.registry.is_some() {
+        return Err("exploring needs a fresh registry per execution, not a shared one".into());
+    }
+    let model = RealModel::new(s, actors, o)?;
+    let config = Config {
+        shrink_budget: o.shrink_budget,
+        ..explore::search_config(s, opts)
+    };
+    let report = Explorer::new(config).run(&model, opts.strategy);
+    let last = model.finish();
+    if let Some(e) = last.setup_error {
+        return Err(e);
+    }
+    let mut verdict = explore::verdict_of(s, opts, report);
+    verdict.ran_on = explore::RanOn::Real;
+    Ok(RealExploration {
+        verdict,
+        disagreements: last.disagreements,
+        times: last.times,
     })
 }
 

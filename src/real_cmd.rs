@@ -1,20 +1,17 @@
-//! `pushrace replay SCENARIO --schedule S --backend real [--from-model]`: the scenario's actors
-//! played by their commands (real `ctr`, a user's client) under the schedule, through the
-//! interposer, on a private containerd and registry; prints what
-//! [`pushrace_scenarios::backend::real::replay_real`] found (the library does the work).
+//! The real backend's commands: `pushrace replay SCENARIO --schedule S --backend real
+//! [--from-model]` and `pushrace explore SCENARIO --backend real`: the scenario's actors played by
+//! their commands (real `ctr`, the Go clients, a user's client) under the schedule or the
+//! strategy, through the interposer, each execution on a private containerd and registry; prints
+//! what [`pushrace_scenarios::backend::real`] found (the library does the work).
 
 use pushrace_harness::Schedule;
+use pushrace_scenarios::explore::Options;
 use pushrace_scenarios::scenario::Scenario;
 use std::process::ExitCode;
 
 /// The real backend's settings.
 #[derive(clap::Args, Clone, Debug)]
 pub struct RealArgs {
-    /// With --backend real: the schedule is the model's (as `pushrace explore` prints it for this
-    /// scenario); translate it call by call to the real actors and list every call without a
-    /// partner on the other side.
-    #[arg(long)]
-    pub from_model: bool,
     /// With --backend real: the private registry's address (default: a free loopback port).
     #[arg(long, value_name = "HOST:PORT")]
     pub registry_addr: Option<String>,
@@ -29,20 +26,45 @@ pub struct RealArgs {
     pub timeout: String,
 }
 
-pub fn replay(s: &Scenario, schedule: &Schedule, format: &str, a: &RealArgs) -> ExitCode {
-    imp::replay(s, schedule, format, a)
+pub fn replay(
+    s: &Scenario,
+    schedule: &Schedule,
+    format: &str,
+    a: &RealArgs,
+    from_model: bool,
+) -> ExitCode {
+    imp::replay(s, schedule, format, a, from_model)
+}
+
+/// `explore --backend real`; `shrink_budget`: real replays spent shrinking a failure.
+pub fn explore(
+    s: &Scenario,
+    o: &Options,
+    a: &RealArgs,
+    shrink_budget: usize,
+    json: bool,
+) -> ExitCode {
+    imp::explore(s, o, a, shrink_budget, json)
 }
 
 #[cfg(not(feature = "containerd"))]
 mod imp {
     use super::*;
 
-    pub fn replay(_: &Scenario, _: &Schedule, _: &str, _: &RealArgs) -> ExitCode {
+    fn unavailable(what: &str) -> ExitCode {
         eprintln!(
-            "pushrace: replay --backend real: {}",
+            "pushrace: {what} --backend real: {}",
             crate::daemon_cmd::NEEDS_FEATURE
         );
         ExitCode::from(2)
+    }
+
+    pub fn replay(_: &Scenario, _: &Schedule, _: &str, _: &RealArgs, _: bool) -> ExitCode {
+        unavailable("replay")
+    }
+
+    pub fn explore(_: &Scenario, _: &Options, _: &RealArgs, _: usize, _: bool) -> ExitCode {
+        unavailable("explore")
     }
 }
 
@@ -66,12 +88,12 @@ mod imp {
         Ok(RealOptions {
             lenient: true,
             registry_addr: a.registry_addr.clone(),
-            registry: None,
             budgets: Budgets {
                 step: duration("step-timeout", &a.step_timeout)?,
                 wait: duration("call-timeout", &a.call_timeout)?,
                 execution: duration("timeout", &a.timeout)?,
             },
+            ..RealOptions::default()
         })
     }
 
@@ -79,16 +101,58 @@ mod imp {
         format!("{:.0} ms", d.as_secs_f64() * 1000.0)
     }
 
-    pub fn replay(s: &Scenario, schedule: &Schedule, format: &str, a: &RealArgs) -> ExitCode {
+    /// The real options and actors of `s`, or exit 2 naming what is wrong.
+    fn prepare(s: &Scenario, a: &RealArgs) -> Result<(RealOptions, Vec<RealActor>), ExitCode> {
         let prepared = options(a).and_then(|o| Ok((o, RealActor::of_scenario(s)?)));
-        let (o, actors) = match prepared {
+        prepared.map_err(|e| {
+            eprintln!("pushrace: {e}");
+            ExitCode::from(2)
+        })
+    }
+
+    pub fn explore(
+        s: &Scenario,
+        opts: &Options,
+        a: &RealArgs,
+        shrink: usize,
+        json: bool,
+    ) -> ExitCode {
+        let (mut o, actors) = match prepare(s, a) {
+            Ok(x) => x,
+            Err(c) => return c,
+        };
+        o.shrink_budget = shrink;
+        let x = match real::explore_real(s, &actors, opts, &o) {
             Ok(x) => x,
             Err(e) => {
                 eprintln!("pushrace: {e}");
                 return ExitCode::from(2);
             }
         };
-        let r = match a.from_model {
+        let t = &x.times;
+        let per = |d: Duration| ms(d / t.executions.max(1) as u32);
+        eprintln!(
+            "real: {} executions; each: daemon and registry {}, setup {}, processes and calls {}, teardown {}",
+            t.executions, per(t.started), per(t.setup), per(t.run), per(t.teardown)
+        );
+        for d in &x.disagreements {
+            eprintln!("DISAGREEMENT: {d}");
+        }
+        crate::scenario_cmd::print_verdict(&x.verdict, json)
+    }
+
+    pub fn replay(
+        s: &Scenario,
+        schedule: &Schedule,
+        format: &str,
+        a: &RealArgs,
+        from_model: bool,
+    ) -> ExitCode {
+        let (o, actors) = match prepare(s, a) {
+            Ok(x) => x,
+            Err(c) => return c,
+        };
+        let r = match from_model {
             true => real::replay_from_model(s, &actors, schedule, &o).map(|(r, t)| {
                 let names: Vec<String> = s.actors.iter().map(|a| a.name.clone()).collect();
                 for line in t.report(&names) {
