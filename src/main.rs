@@ -8,6 +8,7 @@ mod apply;
 mod daemon_cmd;
 mod interpose_cmd;
 mod real_cmd;
+mod record_cmd;
 mod replay_daemon;
 mod scenario_cmd;
 mod triage_cmd;
@@ -35,6 +36,8 @@ enum Command {
     List,
     /// Explore a scenario's interleavings; exit 1 with a shrunk, replayable trace on a violation.
     Explore(scenario_cmd::ExploreArgs),
+    /// Run a command against a private containerd, recording every call in the order it ran; write the log (exit 1 if the command failed).
+    Record(record_cmd::RecordArgs),
     /// Replay one schedule of a scenario and print its trace.
     Replay(scenario_cmd::ReplayArgs),
     /// Classify a failing push's log, build and explore a reproducing scenario (exit 0 known family, 1 unknown).
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Interpose(args) => interpose_cmd::run(args),
         Command::List => scenario_cmd::list(),
         Command::Explore(args) => scenario_cmd::explore(args),
+        Command::Record(args) => record_cmd::run(args),
         Command::Replay(args) => scenario_cmd::replay(args),
         Command::Triage(args) => triage_cmd::run(args),
     }

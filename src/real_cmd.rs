@@ -36,6 +36,11 @@ pub fn replay(
     imp::replay(s, schedule, format, a, from_model)
 }
 
+/// `replay --from-log FILE --backend real`.
+pub fn replay_log(file: &str, format: &str, a: &RealArgs) -> ExitCode {
+    imp::replay_log(file, format, a)
+}
+
 /// `explore --backend real`; `shrink_budget`: real replays spent shrinking a failure.
 pub fn explore(
     s: &Scenario,
@@ -65,6 +70,10 @@ mod imp {
 
     pub fn explore(_: &Scenario, _: &Options, _: &RealArgs, _: usize, _: bool) -> ExitCode {
         unavailable("explore")
+    }
+
+    pub fn replay_log(_: &str, _: &str, _: &RealArgs) -> ExitCode {
+        unavailable("replay --from-log")
     }
 }
 
@@ -108,6 +117,35 @@ mod imp {
             eprintln!("pushrace: {e}");
             ExitCode::from(2)
         })
+    }
+
+    pub fn replay_log(file: &str, format: &str, a: &RealArgs) -> ExitCode {
+        use pushrace_scenarios::backend::record::{self, log_scenario, RecordLog};
+        let text = std::fs::read_to_string(file).map_err(|e| format!("--from-log {file}: {e}"));
+        let log = text.and_then(|t| RecordLog::parse(file, &t));
+        let prepared = log.and_then(|l| Ok((options(a)?, log_scenario(&l)?.0, l)));
+        let (o, s, log) = match prepared {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("pushrace: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let r = match record::replay_log(&log, &o) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("pushrace: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let hash = r.execution.as_ref().ok().map(|e| e.trace.hash.clone());
+        if let (Some(want), Some(got)) = (&log.trace, &hash) {
+            match want == got {
+                true => eprintln!("from-log: the trace hash is the recorded one ({got})"),
+                false => eprintln!("from-log: trace {got}, the log was checked at {want}"),
+            }
+        }
+        report(&s, &r, format)
     }
 
     pub fn explore(

@@ -177,10 +177,15 @@ fn cli_bounds(a: &ExploreArgs, o: &mut Options) -> Result<(), String> {
 #[derive(clap::Args)]
 pub struct ReplayArgs {
     /// A built-in scenario name or a path to a scenario file.
-    pub scenario: String,
+    #[arg(required_unless_present = "from_log")]
+    pub scenario: Option<String>,
     /// The schedule printed by `pushrace explore`.
-    #[arg(long)]
-    pub schedule: String,
+    #[arg(long, required_unless_present = "from_log")]
+    pub schedule: Option<String>,
+    /// With --backend real: replay the log `pushrace record` wrote (its actors, commands and
+    /// schedule) instead of a scenario and schedule.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["scenario", "schedule", "from_model"])]
+    pub from_log: Option<String>,
     /// text, json or mermaid.
     #[arg(long, default_value = "text")]
     pub trace: String,
@@ -213,11 +218,21 @@ pub enum ReplayBackend {
 }
 
 pub fn replay(a: ReplayArgs) -> ExitCode {
-    let s = match load(&a.scenario, a.variant.as_deref()) {
+    if let Some(log) = &a.from_log {
+        return match a.backend {
+            ReplayBackend::Real => crate::real_cmd::replay_log(log, &a.trace, &a.real),
+            _ => {
+                eprintln!("pushrace: --from-log {log}: a recorded log replays on --backend real (its actors are real processes)");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let (scenario, schedule) = (a.scenario.as_deref(), a.schedule.as_deref());
+    let s = match load(scenario.unwrap_or_default(), a.variant.as_deref()) {
         Ok(s) => s,
         Err(c) => return c,
     };
-    let schedule = match Schedule::parse(&a.schedule) {
+    let schedule = match Schedule::parse(schedule.unwrap_or_default()) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("pushrace: --schedule: {e}");

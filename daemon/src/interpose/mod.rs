@@ -7,16 +7,20 @@
 //! - `decode.rs`: method + request + headers → class, `Op`, label;
 //! - `forward.rs`: the HTTP/2 forwarder (why `h2`: see there);
 //! - `log.rs`: the JSON-lines log of `pushrace interpose`;
-//! - `hold.rs`: the scheduled gate (held calls for the externally fed actors' feeds).
+//! - `hold.rs`: the scheduled gate (held calls for the externally fed actors' feeds);
+//! - `record.rs`: the recording gate of `pushrace record` (calls one at a time, in arrival
+//!   order, each attributed to its process).
 
 pub mod decode;
 mod forward;
 pub mod hold;
 mod log;
+pub mod record;
 
 pub use decode::{class_of, decode, Class, Decoded, WriteTap};
 pub use hold::{Event, HoldGate};
 pub use log::{LogGate, LogLine};
+pub use record::{RecordGate, Recording};
 
 use pushrace_models::Ctx;
 use std::path::{Path, PathBuf};

@@ -91,7 +91,7 @@ pub struct CommandFeed {
     completion: Option<String>,
     /// Steps of this actor run so far.
     steps: usize,
-    leases: HashMap<String, String>,
+    leases: LeaseNames,
     budgets: Budgets,
     deadline: Instant,
     journal: Rc<RefCell<Journal>>,
@@ -121,7 +121,7 @@ impl CommandFeed {
             starting: false,
             completion: None,
             steps: 0,
-            leases: HashMap::new(),
+            leases: LeaseNames::new(actor),
             budgets,
             deadline: Instant::now() + budgets.execution,
             journal,
@@ -283,56 +283,84 @@ fn real_result(e: &Ended) -> Result<Outcome, Error> {
     Err(Error::raw(kind, why))
 }
 
-impl CommandFeed {
-    /// Per-actor lease ordinals: `<actor>-lease<n>` for the n-th lease id the client made up.
-    fn lease_name(&mut self, raw: &str, create: bool) -> String {
-        if create && !self.leases.contains_key(raw) {
-            let name = format!("{}-lease{}", self.actor, self.leases.len() + 1);
-            self.leases.insert(raw.to_string(), name);
+/// Lease ids a client made up, as per-actor ordinals (`<actor>-lease<n>`), so labels and what the
+/// shadow model is given do not depend on the client's random ids; `containerd.io/gc.expire` is
+/// dropped (the real lease lives 24 h, longer than any run). `pushrace record` names leases the
+/// same way, so a recorded call reads as its replay does.
+#[derive(Debug, Default)]
+pub struct LeaseNames {
+    actor: String,
+    names: HashMap<String, String>,
+}
+
+impl LeaseNames {
+    pub fn new(actor: &str) -> LeaseNames {
+        LeaseNames {
+            actor: actor.to_string(),
+            names: HashMap::new(),
         }
-        self.leases
-            .get(raw)
-            .cloned()
-            .unwrap_or_else(|| raw.to_string())
     }
 
-    fn normalise(&mut self, mut op: Op) -> Op {
+    fn name(&mut self, raw: &str, create: bool) -> String {
+        if create && !self.names.contains_key(raw) {
+            let name = format!("{}-lease{}", self.actor, self.names.len() + 1);
+            self.names.insert(raw.to_string(), name);
+        }
+        self.names.get(raw).cloned().unwrap_or_else(|| raw.to_string())
+    }
+
+    /// `op` with its lease ids named.
+    pub fn normalise(&mut self, mut op: Op) -> Op {
         if let Some(l) = op.ctx.lease.take() {
-            op.ctx.lease = Some(self.lease_name(&l, false));
+            op.ctx.lease = Some(self.name(&l, false));
         }
         match &mut op.kind {
             OpKind::LeaseCreate { id, labels, .. } => {
-                *id = self.lease_name(id, true);
+                *id = self.name(id, true);
                 labels.remove(pushrace_models::labels::GC_EXPIRE);
             }
             OpKind::LeaseDelete { id, .. }
             | OpKind::LeaseAdd { id, .. }
-            | OpKind::LeaseRemove { id, .. } => *id = self.lease_name(id, false),
+            | OpKind::LeaseRemove { id, .. } => *id = self.name(id, false),
             _ => {}
         }
         op
     }
 
     /// A held call as the step the scheduler sees.
-    fn request_of(&mut self, call: &CallInfo) -> Request {
+    pub fn request_of(&mut self, call: &CallInfo) -> Request {
         match call.decoded.op.clone() {
             Some(op) => Request::Call(self.normalise(op)),
             None => {
                 let mut label = call.decoded.label.clone();
                 if let Some(raw) = &call.ctx.lease {
-                    label = label.replace(raw.as_str(), &self.lease_name(raw, false));
+                    label = label.replace(raw.as_str(), &self.name(raw, false));
                 }
                 Request::Opaque(label)
             }
         }
     }
 
+    /// What a call that ended turned out to be: a Write's whole operation (known at its end), else
+    /// the request's own.
+    pub fn ran(&mut self, call: &CallInfo, ended: &Ended, request: &Request) -> Option<Op> {
+        match &ended.write {
+            Some(w) if w.messages > 0 => Some(self.normalise(w.op(&call.ctx))),
+            _ => match request {
+                Request::Call(op) => Some(op.clone()),
+                _ => None,
+            },
+        }
+    }
+}
+
+impl CommandFeed {
     /// Waits for the actor's next held call, its next command, or its end.
     fn wait(&mut self, timeout: Duration) -> Result<Next, String> {
         let until = Instant::now() + timeout;
         loop {
             if let Some((call, admit)) = self.pending.pop_front() {
-                let request = self.request_of(&call);
+                let request = self.leases.request_of(&call);
                 self.current = Some((call, admit));
                 // A call comes only from the process `spawn` started, after it moved past its spec.
                 let reach = reach(&self.commands[self.next_cmd - 1]);
@@ -453,14 +481,7 @@ impl Feed for CommandFeed {
             let at = (self.actor.clone(), self.steps - 1);
             self.journal.borrow_mut().errors.push(at);
         }
-        let op = match &ended.write {
-            Some(w) if w.messages > 0 => Some(self.normalise(w.op(&call.ctx))),
-            _ => match request {
-                Request::Call(op) => Some(op.clone()),
-                _ => None,
-            },
-        };
-        if let Some(op) = op {
+        if let Some(op) = self.leases.ran(&call, &ended, request) {
             let model = exec.call(&op);
             self.compare(&op, &model, &real);
             if matches!(request, Request::Opaque(_)) {

@@ -28,6 +28,8 @@ pub mod interposed;
 #[cfg(feature = "containerd")]
 pub mod real;
 #[cfg(feature = "containerd")]
+pub mod record;
+#[cfg(feature = "containerd")]
 pub mod session;
 
 use crate::explore::{classify, run_actor};
