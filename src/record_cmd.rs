@@ -22,6 +22,13 @@ pub struct RecordArgs {
     /// The limit for the whole command (a Go duration).
     #[arg(long, value_name = "DURATION", default_value = "5m")]
     pub timeout: String,
+    /// Run the first calls in this order (a schedule over the actors of --actors, one step per
+    /// call), not in the order they arrive: to record a run under a known interleaving.
+    #[arg(long, requires = "actors")]
+    pub schedule: Option<String>,
+    /// With --schedule: the actors' tags, in the schedule's actor order (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub actors: Vec<String>,
     /// Do not replay a failed run to check its log.
     #[arg(long)]
     pub no_verify: bool,
@@ -56,16 +63,38 @@ mod imp {
         let t = pushrace_models::clock::Duration::parse(&a.timeout)
             .map_err(|e| format!("--timeout: {e}"))?;
         if t.0 <= 0 {
-            return Err(format!("--timeout {}: expected a positive duration", a.timeout));
+            return Err(format!(
+                "--timeout {}: expected a positive duration",
+                a.timeout
+            ));
         }
         if a.tag.is_empty() || a.tag.contains('=') {
-            return Err(format!("--tag {:?}: expected an environment variable name", a.tag));
+            return Err(format!(
+                "--tag {:?}: expected an environment variable name",
+                a.tag
+            ));
         }
         Ok(RecordOptions {
             tag: a.tag.clone(),
             fixture,
             timeout: std::time::Duration::from_nanos(t.0 as u64),
+            order: order(a)?,
         })
+    }
+
+    /// `--schedule` over `--actors`, as one actor name per call.
+    fn order(a: &RecordArgs) -> Result<Vec<String>, String> {
+        let Some(text) = &a.schedule else {
+            return Ok(Vec::new());
+        };
+        let s = pushrace_harness::Schedule::parse(text).map_err(|e| format!("--schedule: {e}"))?;
+        let name = |i: &usize| {
+            a.actors.get(*i).cloned().ok_or_else(|| {
+                let n = a.actors.len();
+                format!("--schedule {text}: actor {i}, but --actors names {n}")
+            })
+        };
+        s.steps.iter().map(name).collect()
     }
 
     pub fn run(a: RecordArgs) -> ExitCode {
@@ -91,14 +120,21 @@ mod imp {
                 ExitCode::from(1)
             }
             false => {
-                eprintln!("record: the command passed (log written to {}): no failure to replay", a.out);
+                eprintln!(
+                    "record: the command passed (log written to {}): no failure to replay",
+                    a.out
+                );
                 ExitCode::SUCCESS
             }
         }
     }
 
     fn summarise(log: &RecordLog) {
-        let calls: usize = log.actor.iter().map(|a| a.steps.len() - a.commands.len()).sum();
+        let calls: usize = log
+            .actor
+            .iter()
+            .map(|a| a.steps.len() - a.commands.len())
+            .sum();
         let procs: usize = log.actor.iter().map(|a| a.commands.len()).sum();
         eprintln!(
             "record: `{}` {}; {calls} calls from {procs} processes in {} actors ({})",
@@ -115,18 +151,30 @@ mod imp {
     /// Replays the failed run once on a fresh daemon; on success its trace hash goes in the log.
     fn verify(log: &mut RecordLog) {
         match record::replay_log(log, &RealOptions::default()) {
-            Ok(r) => match (&r.execution, &r.violation, &r.other_failure) {
-                (Ok(e), Some(v), _) => {
-                    eprintln!("record: the log replays on a fresh daemon and fails again: {} (trace {})", v.message, e.trace.hash);
-                    log.trace = Some(e.trace.hash.clone());
+            Ok(r) => {
+                match (&r.execution, &r.violation, &r.other_failure) {
+                    (Ok(e), Some(v), _) => {
+                        eprintln!("record: the log replays on a fresh daemon and fails again: {} (trace {})", v.message, e.trace.hash);
+                        log.trace = Some(e.trace.hash.clone());
+                    }
+                    (Ok(e), None, f) => {
+                        let failed = r.results.iter().flatten().find_map(|x| x.as_ref().err());
+                        let how = match (failed, f) {
+                            (_, Some(f)) => format!("with another failure: {f}"),
+                            (Some(err), None) => format!(
+                                "and an actor fails again, not against the invariant: {}",
+                                err.message
+                            ),
+                            (None, None) => "and no actor fails".into(),
+                        };
+                        eprintln!("record: the log replays (trace {}) {how}", e.trace.hash);
+                        log.trace = Some(e.trace.hash.clone());
+                    }
+                    (Err(d), _, _) => eprintln!(
+                        "record: DIVERGENCE: the replay did not repeat the recorded calls: {d}"
+                    ),
                 }
-                (Ok(e), None, f) => eprintln!(
-                    "record: the log replays (trace {}) but does not fail the invariant again{}",
-                    e.trace.hash,
-                    f.as_ref().map_or(String::new(), |f| format!(": {f}"))
-                ),
-                (Err(d), _, _) => eprintln!("record: DIVERGENCE: the replay did not repeat the recorded calls: {d}"),
-            },
+            }
             Err(e) => eprintln!("record: the log could not be replayed: {e}"),
         }
     }

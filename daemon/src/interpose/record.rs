@@ -13,6 +13,10 @@
 //!   replay can run it again. All of it is read when the process's first call arrives, while the
 //!   process is alive (it is waiting for the answer).
 //!
+//! - with an order (`pushrace record --schedule`), the first calls are forwarded in the order it
+//!   names their actors (by tag) whatever the order they arrive in, then in arrival order; a run
+//!   whose named actor never calls waits until the command's time limit.
+//!
 //! Exactness: the order of calls is exact; what a process does between its calls (its registry
 //! traffic, its own threads) is not recorded. A replay that does not repeat the recorded calls is
 //! a divergence, never a verdict.
@@ -54,6 +58,9 @@ pub struct Recording {
 
 #[derive(Default)]
 struct State {
+    /// The actors whose calls go next, in order (`--schedule`): the first's next call is forwarded
+    /// first, whatever arrives before it; once used up, calls go in arrival order.
+    order: VecDeque<String>,
     /// The call forwarded and not yet ended, and whether it is a Write (calls of its process nest).
     current: Option<(u64, Option<u32>, bool)>,
     waiting: VecDeque<(CallInfo, oneshot::Sender<Admit>)>,
@@ -73,6 +80,14 @@ impl RecordGate {
             tag: tag.to_string(),
             state: Mutex::default(),
         }
+    }
+
+    /// A gate that forwards the first calls in the order of `actors` (one name per call; a
+    /// process's actor is its tag), then in arrival order.
+    pub fn with_order(tag: &str, actors: Vec<String>) -> RecordGate {
+        let gate = RecordGate::new(tag);
+        gate.lock().order = actors.into();
+        gate
     }
 
     /// What was recorded so far (the gate keeps recording).
@@ -95,6 +110,35 @@ impl RecordGate {
     }
 }
 
+impl RecordGate {
+    /// The actor of a call's process.
+    fn actor_of(st: &State, call: &CallInfo) -> Option<String> {
+        let p = st.recording.processes.get(&call.pid?)?;
+        p.tag.clone()
+    }
+
+    /// When no call is forwarded: the next one, by the order while it lasts, else the first to
+    /// have arrived.
+    fn admit_next(&self, st: &mut State) {
+        if st.current.is_some() {
+            return;
+        }
+        let at = match st.order.front() {
+            None => (!st.waiting.is_empty()).then_some(0),
+            Some(next) => {
+                let next = next.clone();
+                let mine = |(c, _): &(CallInfo, _)| Self::actor_of(st, c).as_ref() == Some(&next);
+                st.waiting.iter().position(mine)
+            }
+        };
+        if let Some(i) = at {
+            st.order.pop_front();
+            let (call, tx) = st.waiting.remove(i).expect("found above");
+            admit(st, &call, tx);
+        }
+    }
+}
+
 /// Forwards `call` now: it becomes the current call.
 fn admit(st: &mut State, call: &CallInfo, tx: oneshot::Sender<Admit>) {
     let write = call.method.ends_with("/Content/Write");
@@ -108,7 +152,9 @@ impl Gate for RecordGate {
         if call.decoded.class == Class::Unsupported {
             let (tx, rx) = oneshot::channel();
             let why = format!("pushrace: {} is not modelled", call.method);
-            st.recording.problems.push(format!("refused {}", call.method));
+            st.recording
+                .problems
+                .push(format!("refused {}", call.method));
             let _ = tx.send(Admit::Refuse(why));
             return Some(rx);
         }
@@ -122,10 +168,8 @@ impl Gate for RecordGate {
             }
         }
         let (tx, rx) = oneshot::channel();
-        match st.current {
-            None => admit(&mut st, call, tx),
-            Some(_) => st.waiting.push_back((call.clone(), tx)),
-        }
+        st.waiting.push_back((call.clone(), tx));
+        self.admit_next(&mut st);
         Some(rx)
     }
 
@@ -140,9 +184,7 @@ impl Gate for RecordGate {
         };
         st.recording.calls.push(recorded);
         st.current = None;
-        if let Some((next, tx)) = st.waiting.pop_front() {
-            admit(&mut st, &next, tx);
-        }
+        self.admit_next(&mut st);
     }
 
     fn connection_error(&self, actor: &str, pid: Option<u32>, error: &str) {
@@ -166,7 +208,9 @@ fn read_process(pid: u32, tag: &str) -> Process {
             return Vec::new();
         }
         let parts = b.split(|&c| c == 0);
-        parts.map(|s| String::from_utf8_lossy(s).into_owned()).collect()
+        parts
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect()
     };
     let prefix = format!("{tag}=");
     let tag = nul_split(read("environ"))

@@ -306,7 +306,10 @@ impl LeaseNames {
             let name = format!("{}-lease{}", self.actor, self.names.len() + 1);
             self.names.insert(raw.to_string(), name);
         }
-        self.names.get(raw).cloned().unwrap_or_else(|| raw.to_string())
+        self.names
+            .get(raw)
+            .cloned()
+            .unwrap_or_else(|| raw.to_string())
     }
 
     /// `op` with its lease ids named.

@@ -20,11 +20,11 @@ use super::interposed::LeaseNames;
 use super::real::{replay_real, RealActor, RealOptions, RealReplay};
 use super::session::set_up_fixture;
 use crate::scenario::{ActorSpec, CheckSpec, ProgramSpec, Scenario, Source};
-use pushrace_models::scheduler::GcMode;
 use pushrace_daemon::interpose::record::{Process, RecordedCall};
 use pushrace_daemon::interpose::{Interposer, RecordGate, Recording};
 use pushrace_daemon::{Daemon, Registry};
 use pushrace_harness::Schedule;
+use pushrace_models::scheduler::GcMode;
 use pushrace_models::{Ctx, Store};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -47,6 +47,9 @@ pub struct RecordOptions {
     pub fixture: Option<Scenario>,
     /// The limit for the whole command; past it, its process group is killed.
     pub timeout: Duration,
+    /// The actor (by tag) of each of the first calls, in the order they are to run; empty: the
+    /// order they arrive in.
+    pub order: Vec<String>,
 }
 
 /// A recorded run, as written to the log file (TOML).
@@ -106,7 +109,7 @@ pub fn record(argv: &[String], o: &RecordOptions) -> Result<RecordLog, String> {
         set_up_fixture(s, &daemon)?;
     }
     let socket = daemon.dir().join("record.sock");
-    let gate = Arc::new(RecordGate::new(&o.tag));
+    let gate = Arc::new(RecordGate::with_order(&o.tag, o.order.clone()));
     let listen = [("record".to_string(), socket.clone())];
     let ip = Interposer::start(&listen, &daemon.socket(), gate.clone())?;
     let go_client = super::commands::go_client_path().unwrap_or_default();
@@ -160,7 +163,10 @@ fn run_command(argv: &[String], p: &Place, timeout: Duration) -> Result<(String,
             // SAFETY: as above.
             unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
             let _ = child.wait();
-            return Err(format!("`{}` took longer than {timeout:?} and was killed", argv.join(" ")));
+            return Err(format!(
+                "`{}` took longer than {timeout:?} and was killed",
+                argv.join(" ")
+            ));
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -182,7 +188,10 @@ fn actors_of(r: &Recording, tag: &str) -> (BTreeMap<u32, String>, String) {
             None => {
                 grouped += 1;
                 let n = groups.len() + 1;
-                groups.entry(p.pgid).or_insert_with(|| format!("group{n}")).clone()
+                groups
+                    .entry(p.pgid)
+                    .or_insert_with(|| format!("group{n}"))
+                    .clone()
             }
         };
         of.insert(*pid, name);
@@ -232,7 +241,10 @@ fn to_log(r: Recording, p: &Place, tag: &str) -> RecordLog {
         if !started.contains(&pid) {
             started.push(pid);
             let argv = placeholders(&r.processes[&pid].argv, p);
-            let spec = CommandSpec { argv: argv.clone(), always: true };
+            let spec = CommandSpec {
+                argv: argv.clone(),
+                always: true,
+            };
             actors[a].steps.push(exec_label(&spec, ""));
             actors[a].commands.push(argv);
             steps.push(a);
@@ -243,7 +255,9 @@ fn to_log(r: Recording, p: &Place, tag: &str) -> RecordLog {
             (super::Request::Opaque(_), Some(op)) => Some(op.to_string()),
             _ => None,
         };
-        actors[a].steps.push(step_text(&request.to_string(), completion.as_deref()));
+        actors[a]
+            .steps
+            .push(step_text(&request.to_string(), completion.as_deref()));
         steps.push(a);
     }
     RecordLog {
@@ -325,7 +339,8 @@ pub fn replay_log(log: &RecordLog, o: &RealOptions) -> Result<RealReplay, String
         ));
     }
     let (s, actors) = log_scenario(log)?;
-    let schedule = Schedule::parse(&log.schedule).map_err(|e| format!("the log's schedule: {e}"))?;
+    let schedule =
+        Schedule::parse(&log.schedule).map_err(|e| format!("the log's schedule: {e}"))?;
     let strict = RealOptions {
         lenient: false,
         ..o.clone()
@@ -340,7 +355,10 @@ pub fn replay_log(log: &RecordLog, o: &RealOptions) -> Result<RealReplay, String
 }
 
 /// The first step of the replay that is not the recorded one.
-fn first_difference(log: &RecordLog, e: &pushrace_harness::Execution) -> Option<pushrace_harness::Divergence> {
+fn first_difference(
+    log: &RecordLog,
+    e: &pushrace_harness::Execution,
+) -> Option<pushrace_harness::Divergence> {
     let mut k = vec![0usize; log.actor.len()];
     for (i, st) in e.trace.steps.iter().enumerate() {
         let got = step_text(&st.label, st.completion.as_deref());
@@ -349,7 +367,10 @@ fn first_difference(log: &RecordLog, e: &pushrace_harness::Execution) -> Option<
         k[a] += 1;
         if want != Some(&got) {
             let want = want.map_or("its end".to_string(), |w| format!("`{w}`"));
-            let message = format!("actor {} made `{got}` where the log has {want}", log.actor[a].name);
+            let message = format!(
+                "actor {} made `{got}` where the log has {want}",
+                log.actor[a].name
+            );
             return Some(pushrace_harness::Divergence { step: i, message });
         }
     }
