@@ -34,6 +34,9 @@ type pushOpts struct {
 	allPlatforms bool
 	local        string
 	remote       string
+	// client.Push's upload limiter: 1 (default) makes one handler call at a time; 0 is no
+	// limiter, as nerdctl pushes (it sets none).
+	maxUploads int
 }
 
 func parsePush(args []string) (func(context.Context, *containerd.Client) error, error) {
@@ -46,6 +49,7 @@ func parsePush(args []string) (func(context.Context, *containerd.Client) error, 
 	fs.StringVar(&o.tmpSuffix, "tmp-suffix", "", "lease-held: suffix of the unique tmp name (default random)")
 	fs.BoolVar(&o.ensure, "ensure-all-content", false, "EnsureAllContent before converting (v0.17, v0.18, v2.0.4)")
 	fs.BoolVar(&o.allPlatforms, "all-platforms", false, "push every platform: no tmp image (--variant not needed)")
+	fs.IntVar(&o.maxUploads, "max-concurrent-uploaded-layers", 1, "client.Push's upload limiter; 0: none, as nerdctl")
 	if err := fs.Parse(args); err != nil {
 		return nil, usage("push: %v", err)
 	}
@@ -95,7 +99,7 @@ func push(ctx context.Context, c *containerd.Client, o pushOpts) error {
 	if o.allPlatforms {
 		// nerdctl: pushRef = ref, the matcher platforms.All, no conversion (and, in v2.0.5, no
 		// EnsureAllContent: it sits in the reduced-platform branch).
-		return pushImage(ctx, c, o.local, o.remote, platforms.All, o.plainHTTP)
+		return pushImage(ctx, c, o.local, o.remote, platforms.All, o)
 	}
 	platMC, _, err := platformMC(o.platforms)
 	if err != nil {
@@ -120,7 +124,7 @@ func push(ctx context.Context, c *containerd.Client, o pushOpts) error {
 		}
 		defer deleteTmp(ctx, c, platImg.Name, o.variant != "v0.17")
 		logPushing(*platImg)
-		return pushImage(ctx, c, pushRef, o.remote, platMC, o.plainHTTP)
+		return pushImage(ctx, c, pushRef, o.remote, platMC, o)
 	case "v2.0.5":
 		// pkg/cmd/image/push.go at v2.0.5: EnsureAllContent, then the #4062 wrapper
 		// (pkg/imgutil/converter/convert.go) around the library's converter.
@@ -134,7 +138,7 @@ func push(ctx context.Context, c *containerd.Client, o pushOpts) error {
 		}
 		defer deleteTmp(ctx, c, platImg.Name, true)
 		logPushing(*platImg)
-		return pushImage(ctx, c, pushRef, o.remote, platMC, o.plainHTTP)
+		return pushImage(ctx, c, pushRef, o.remote, platMC, o)
 	case "lease-held":
 		return pushLeaseHeld(ctx, c, o, platMC)
 	}
@@ -168,26 +172,29 @@ func convertInPlace(ctx context.Context, c *containerd.Client, dst, src string, 
 // of them gets it next is the semaphore's FIFO order, not a fixed walk), and the HTTP upload of a
 // blob, which the docker pusher streams in a goroutine of its own while the reads go on. The
 // manifests and the index are pushed afterwards, one by one, children first.
-func pushImage(ctx context.Context, c *containerd.Client, localRef, remoteRef string, platMC platforms.MatchComparer, plainHTTP bool) error {
+func pushImage(ctx context.Context, c *containerd.Client, localRef, remoteRef string, platMC platforms.MatchComparer, o pushOpts) error {
 	img, err := c.ImageService().Get(ctx, localRef)
 	if err != nil {
 		return fmt.Errorf("unable to resolve image to manifest: %w", err)
 	}
-	return pushTarget(ctx, c, img.Target, remoteRef, platMC, plainHTTP)
+	return pushTarget(ctx, c, img.Target, remoteRef, platMC, o)
 }
 
-func pushTarget(ctx context.Context, c *containerd.Client, desc ocispec.Descriptor, remoteRef string, platMC platforms.MatchComparer, plainHTTP bool) error {
+func pushTarget(ctx context.Context, c *containerd.Client, desc ocispec.Descriptor, remoteRef string, platMC platforms.MatchComparer, o pushOpts) error {
 	// nerdctl's job handler only records descriptors for its progress display (no call); the
 	// non-distributable filter (v0.18+) wraps it and makes no call either.
 	jobs := images.HandlerFunc(func(ctx context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
 		return nil, nil
 	})
-	return c.Push(ctx, remoteRef, desc,
-		containerd.WithResolver(resolver(plainHTTP)),
+	opts := []containerd.RemoteOpt{
+		containerd.WithResolver(resolver(o.plainHTTP)),
 		containerd.WithImageHandler(jobs),
 		containerd.WithPlatformMatcher(platMC),
-		containerd.WithMaxConcurrentUploadedLayers(1),
-	)
+	}
+	if o.maxUploads > 0 {
+		opts = append(opts, containerd.WithMaxConcurrentUploadedLayers(o.maxUploads))
+	}
+	return c.Push(ctx, remoteRef, desc, opts...)
 }
 
 // pushLeaseHeld is the fix pushrace proposes (not upstream; scenarios/src/programs/push.rs is its
@@ -266,7 +273,7 @@ func pushLeaseHeld(ctx context.Context, c *containerd.Client, o pushOpts, platMC
 		return fmt.Errorf("lease-held: predicted reduced index %s, the converter wrote %s", predicted, platImg.Target.Digest)
 	}
 	logPushing(*platImg)
-	return pushTarget(lctx, c, platImg.Target, o.remote, platMC, o.plainHTTP)
+	return pushTarget(lctx, c, platImg.Target, o.remote, platMC, o)
 }
 
 // reducedIndexDigest is the digest of the index the library's converter (images/converter
