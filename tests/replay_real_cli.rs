@@ -155,3 +155,34 @@ fn from_model(name: &str) -> (std::process::Output, String) {
     let all = text(&o);
     (o, all)
 }
+
+/// `explore --backend real` over the Go clients: the violation as JSON, saying where it ran, with
+/// a replay command for the real backend; a scenario whose actors have no commands is refused.
+#[test]
+fn explore_on_real_go_clients_reports_the_violation_as_json() {
+    let args = [
+        "explore",
+        "same-ref-go",
+        "--backend",
+        "real",
+        "--budget",
+        "30",
+        "--shrink-budget",
+        "0",
+        "--json",
+    ];
+    let o = pushrace(&args);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{all}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {all}"));
+    assert_eq!(json["backend"], "real", "{all}");
+    assert_eq!(json["verdict"], "violation", "{all}");
+    let replay = json["violation"]["replay"].as_str().unwrap();
+    assert!(replay.ends_with("--backend real"), "{replay}");
+    assert!(all.contains("real: "), "the time split: {all}");
+    let o = pushrace(&["explore", "same-ref", "--backend", "real"]);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{all}");
+    assert!(all.contains("has no commands"), "{all}");
+}

@@ -457,3 +457,20 @@ fn client_go_makes_the_command_from_the_program() {
         "{e}"
     );
 }
+
+/// `--variant` switches a Go-client actor's command with its program (the Go client plays the push
+/// it is given), and leaves the lease-held tmp suffix rule to the command maker: a scenario run on
+/// real processes under `--variant v2.0.5` must run v2.0.5, not the file's v0.18.
+#[test]
+fn with_variant_switches_a_go_client_command_too() {
+    use pushrace_scenarios::programs::push::Variant;
+    let s = pushrace_scenarios::library::load("same-ref-go").unwrap();
+    for (v, want) in [(Variant::V2_0_5, "v2.0.5"), (Variant::LeaseHeld, "lease-held")] {
+        for a in &s.with_variant(v).actors {
+            let argv = &a.commands[0].argv;
+            assert!(argv.windows(2).any(|w| w == ["--variant", want]), "{argv:?}");
+            let suffixed = argv.iter().any(|x| x == "--tmp-suffix");
+            assert_eq!(suffixed, v == Variant::LeaseHeld, "{argv:?}");
+        }
+    }
+}
