@@ -465,10 +465,16 @@ fn client_go_makes_the_command_from_the_program() {
 fn with_variant_switches_a_go_client_command_too() {
     use pushrace_scenarios::programs::push::Variant;
     let s = pushrace_scenarios::library::load("same-ref-go").unwrap();
-    for (v, want) in [(Variant::V2_0_5, "v2.0.5"), (Variant::LeaseHeld, "lease-held")] {
+    for (v, want) in [
+        (Variant::V2_0_5, "v2.0.5"),
+        (Variant::LeaseHeld, "lease-held"),
+    ] {
         for a in &s.with_variant(v).actors {
             let argv = &a.commands[0].argv;
-            assert!(argv.windows(2).any(|w| w == ["--variant", want]), "{argv:?}");
+            assert!(
+                argv.windows(2).any(|w| w == ["--variant", want]),
+                "{argv:?}"
+            );
             let suffixed = argv.iter().any(|x| x == "--tmp-suffix");
             assert_eq!(suffixed, v == Variant::LeaseHeld, "{argv:?}");
         }

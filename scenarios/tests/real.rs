@@ -281,6 +281,18 @@ fn explore_on_real(name: &str, strategy: &str, budget: u64) -> (explore::Verdict
     (x.verdict, x.times.executions)
 }
 
+/// The exploration's violation: a lost reduced index (`content digest …: not found`).
+fn lost_reduced_index(v: &explore::Verdict) -> &explore::Violation {
+    let found = v
+        .violation
+        .as_ref()
+        .unwrap_or_else(|| panic!("{}", v.to_text()));
+    assert!(found.message.contains("content digest"), "{found:?}");
+    let what = found.what.as_deref().unwrap_or_default();
+    assert!(what.contains("reduced index"), "{found:?}");
+    found
+}
+
 /// DFS over real ctr processes finds same-ref's lost reduced index with no model in the loop
 /// (the shadow model only judges), within 30 executions: on the model DFS needs 9, and the real
 /// steps keep the model's order of choices (the same labels, plus one `exec` step per command,
@@ -292,20 +304,8 @@ fn dfs_on_real_ctr_finds_same_ref_and_the_schedule_replays_20_of_20() {
     let (v, built) = explore_on_real("same-ref-ctr", "dfs", 30);
     // Each execution on its own daemon, and one more: the failure replayed for its trace.
     assert_eq!(built, v.report.executions + 1);
-    let found = v
-        .violation
-        .as_ref()
-        .unwrap_or_else(|| panic!("{}", v.to_text()));
+    let found = lost_reduced_index(&v);
     assert_eq!(v.ran_on, explore::RanOn::Real);
-    assert!(found.message.contains("content digest"), "{found:?}");
-    assert!(
-        found
-            .what
-            .as_deref()
-            .unwrap_or_default()
-            .contains("reduced index"),
-        "{found:?}"
-    );
     assert!(v.replay_command().unwrap().ends_with("--backend real"));
     let s = library::load("same-ref-ctr").unwrap();
     let actors = RealActor::of_scenario(&s).unwrap();
@@ -329,16 +329,5 @@ fn dfs_on_real_ctr_finds_same_ref_and_the_schedule_replays_20_of_20() {
 fn pct_on_real_go_clients_finds_same_ref() {
     let _serial = one_interposer();
     let (v, _) = explore_on_real("same-ref-go", "pct", 20);
-    let found = v
-        .violation
-        .as_ref()
-        .unwrap_or_else(|| panic!("{}", v.to_text()));
-    assert!(
-        found
-            .what
-            .as_deref()
-            .unwrap_or_default()
-            .contains("reduced index"),
-        "{found:?}"
-    );
+    lost_reduced_index(&v);
 }
