@@ -99,14 +99,15 @@ mod imp {
 
     pub fn run(a: RecordArgs) -> ExitCode {
         let log = options(&a).and_then(|o| record::record(&a.command, &o));
-        let mut log = match log {
-            Ok(l) => l,
+        let (mut log, ran) = match log {
+            Ok(r) => (r.log, r.ran),
             Err(e) => {
                 eprintln!("pushrace: {e}");
                 return ExitCode::from(2);
             }
         };
         summarise(&log);
+        eprintln!("record: the command ran for {} ms", ran.as_millis());
         if log.failed && !a.no_verify {
             verify(&mut log);
         }

@@ -1,7 +1,7 @@
 //! Real executions (feature `containerd`): the interposer's added latency per call against a
 //! direct connection, and real executions per second with their split (daemon and registry
 //! start, fixture setup, processes and calls), for the ctr actors of same-ref-ctr in the serial
-//! and the bad order. Figures only; nothing here is a pass/fail test. Run:
+//! and the bad order; what `pushrace record` adds to a passing run. Figures only; nothing here is a pass/fail test. Run:
 //! `cargo bench -p pushrace-scenarios --features containerd --bench real`.
 
 use pushrace_daemon::interpose::{Interposer, LogGate};
@@ -85,8 +85,54 @@ fn executions(order: &str, schedule: &str) {
         ms(each.saturating_sub(split[0] + split[1] + split[2])));
 }
 
+/// Two Go-client pushes of same-ref's image one after the other (a run that passes), as a script.
+const SERIAL_PUSHES: &str = r#"for a in a b; do PUSHRACE_ACTOR=$a "$PUSHRACE_GO_CLIENT" --address "$PUSHRACE_ADDRESS" --namespace default push --variant v0.18 --platform linux/amd64 --plain-http example.com/app:1 "$PUSHRACE_REGISTRY/app:1" || exit 1; done"#;
+
+/// What `pushrace record` adds to a passing run: the script's own run time against a private
+/// daemon directly, and under recording (every call through the recording gate).
+fn record_overhead() {
+    use pushrace_scenarios::backend::commands::{go_client_path, Place};
+    use pushrace_scenarios::backend::record::{record, run_command, RecordOptions, DEFAULT_TAG};
+    let s = library::load("same-ref-go").expect("built-in");
+    let argv: Vec<String> = ["sh", "-c", SERIAL_PUSHES]
+        .iter()
+        .map(|x| x.to_string())
+        .collect();
+    let (mut direct, mut recorded) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..RUNS {
+        let daemon = Daemon::start().expect("containerd starts");
+        let registry = pushrace_daemon::Registry::start().expect("the registry starts");
+        pushrace_scenarios::backend::session::set_up_fixture(&s, &daemon).expect("set up");
+        let place = Place {
+            address: daemon.socket().display().to_string(),
+            registry: registry.addr().to_string(),
+            reference: String::new(),
+            go_client: go_client_path().expect("the Go client is built"),
+        };
+        let t0 = Instant::now();
+        let (_, failed) = run_command(&argv, &place, Duration::from_secs(60)).expect("runs");
+        assert!(!failed, "the serial pushes pass");
+        direct += t0.elapsed() / RUNS;
+        let _ = registry.stop();
+        let _ = daemon.stop();
+        let o = RecordOptions {
+            tag: DEFAULT_TAG.into(),
+            fixture: Some(s.clone()),
+            timeout: Duration::from_secs(60),
+            order: Vec::new(),
+        };
+        let r = record(&argv, &o).expect("records");
+        assert!(!r.log.failed, "the serial pushes pass under record");
+        recorded += r.ran / RUNS;
+    }
+    let ms = |d: Duration| format!("{:.0} ms", d.as_secs_f64() * 1e3);
+    println!("record overhead, two serial Go-client pushes (a passing run, mean of {RUNS}): direct {}, under record {} (+{})",
+        ms(direct), ms(recorded), ms(recorded.saturating_sub(direct)));
+}
+
 fn main() {
     latency();
     executions("serial", "s1:2:a");
     executions("bad order", "s1:2:a22b");
+    record_overhead();
 }

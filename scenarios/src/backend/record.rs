@@ -97,9 +97,16 @@ pub fn step_text(label: &str, completion: Option<&str>) -> String {
     completion.unwrap_or(label).to_string()
 }
 
+/// A recording: the log, and how long the command ran (measurement only: never in the log).
+#[derive(Debug)]
+pub struct Recorded {
+    pub log: RecordLog,
+    pub ran: Duration,
+}
+
 /// Runs `argv` under recording; the log and the command's own stdout/stderr went to ours.
 /// `Err`: a setup failure, or a command that cannot be started.
-pub fn record(argv: &[String], o: &RecordOptions) -> Result<RecordLog, String> {
+pub fn record(argv: &[String], o: &RecordOptions) -> Result<Recorded, String> {
     if argv.is_empty() {
         return Err("record needs a command after `--`".into());
     }
@@ -119,7 +126,9 @@ pub fn record(argv: &[String], o: &RecordOptions) -> Result<RecordLog, String> {
         reference: String::new(),
         go_client,
     };
+    let t0 = Instant::now();
     let exit = run_command(argv, &place, o.timeout);
+    let ran = t0.elapsed();
     ip.stop();
     let _ = registry.stop();
     let _ = daemon.stop();
@@ -129,12 +138,17 @@ pub fn record(argv: &[String], o: &RecordOptions) -> Result<RecordLog, String> {
     log.exit = exit;
     log.failed = failed;
     log.fixture = o.fixture.as_ref().map(|s| s.source.argument());
-    Ok(log)
+    Ok(Recorded { log, ran })
 }
 
-/// Runs the command in its own process group with the recording's environment; its exit text
-/// and whether it failed.
-fn run_command(argv: &[String], p: &Place, timeout: Duration) -> Result<(String, bool), String> {
+/// Runs the command in its own process group with the environment of `p` (`PUSHRACE_ADDRESS`,
+/// `CONTAINERD_ADDRESS`, `PUSHRACE_REGISTRY`, `PUSHRACE_GO_CLIENT`); its exit text and whether it
+/// failed.
+pub fn run_command(
+    argv: &[String],
+    p: &Place,
+    timeout: Duration,
+) -> Result<(String, bool), String> {
     use std::os::unix::process::CommandExt;
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..]).process_group(0).stdin(Stdio::null());

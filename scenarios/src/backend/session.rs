@@ -243,7 +243,7 @@ impl Feed for Broken {
 }
 
 /// Sets `s`'s images up on `daemon` through the gRPC backend, then one GC (as the model's setup).
-pub(crate) fn set_up_fixture(s: &Scenario, daemon: &Daemon) -> Result<(), String> {
+pub fn set_up_fixture(s: &Scenario, daemon: &Daemon) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
