@@ -41,6 +41,12 @@ pub fn replay_log(file: &str, format: &str, a: &RealArgs) -> ExitCode {
     imp::replay_log(file, format, a)
 }
 
+/// `replay --from-log FILE` (on the model): the recorded calls as `ops` actors, interleaved as
+/// recorded.
+pub fn replay_log_on_model(file: &str, format: &str) -> ExitCode {
+    imp::replay_log_on_model(file, format)
+}
+
 /// `explore --backend real`; `shrink_budget`: real replays spent shrinking a failure.
 pub fn explore(
     s: &Scenario,
@@ -74,6 +80,14 @@ mod imp {
 
     pub fn replay_log(_: &str, _: &str, _: &RealArgs) -> ExitCode {
         unavailable("replay --from-log")
+    }
+
+    pub fn replay_log_on_model(_: &str, _: &str) -> ExitCode {
+        eprintln!(
+            "pushrace: replay --from-log: reading a record log: {}",
+            crate::daemon_cmd::NEEDS_FEATURE
+        );
+        ExitCode::from(2)
     }
 }
 
@@ -119,11 +133,42 @@ mod imp {
         })
     }
 
+    fn read_log(file: &str) -> Result<pushrace_scenarios::backend::record::RecordLog, String> {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("--from-log {file}: {e}"))?;
+        pushrace_scenarios::backend::record::RecordLog::parse(file, &text)
+    }
+
+    pub fn replay_log_on_model(file: &str, format: &str) -> ExitCode {
+        use pushrace_scenarios::backend::record::model_scenario;
+        let prepared = read_log(file).and_then(|l| model_scenario(&l, file));
+        let replayed = prepared.and_then(|(s, schedule)| {
+            let r = pushrace_scenarios::explore::replay(&s, &schedule);
+            r.map_err(|e| format!("{file}: the recorded calls do not fit the model: {e}"))
+        });
+        match replayed {
+            Ok((trace, failed)) => {
+                crate::scenario_cmd::print_trace(&trace, format);
+                match failed {
+                    Some(f) => {
+                        eprintln!("replay (model): {f}");
+                        ExitCode::from(1)
+                    }
+                    None => {
+                        eprintln!("replay (model): the recorded calls keep the invariant on the model (trace {})", trace.hash);
+                        ExitCode::SUCCESS
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("pushrace: {e}");
+                ExitCode::from(2)
+            }
+        }
+    }
+
     pub fn replay_log(file: &str, format: &str, a: &RealArgs) -> ExitCode {
-        use pushrace_scenarios::backend::record::{self, log_scenario, RecordLog};
-        let text = std::fs::read_to_string(file).map_err(|e| format!("--from-log {file}: {e}"));
-        let log = text.and_then(|t| RecordLog::parse(file, &t));
-        let prepared = log.and_then(|l| Ok((options(a)?, log_scenario(&l)?.0, l)));
+        use pushrace_scenarios::backend::record::{self, log_scenario};
+        let prepared = read_log(file).and_then(|l| Ok((options(a)?, log_scenario(&l)?.0, l)));
         let (o, s, log) = match prepared {
             Ok(x) => x,
             Err(e) => {

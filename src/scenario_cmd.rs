@@ -221,8 +221,9 @@ pub fn replay(a: ReplayArgs) -> ExitCode {
     if let Some(log) = &a.from_log {
         return match a.backend {
             ReplayBackend::Real => crate::real_cmd::replay_log(log, &a.trace, &a.real),
-            _ => {
-                eprintln!("pushrace: --from-log {log}: a recorded log replays on --backend real (its actors are real processes)");
+            ReplayBackend::Model => crate::real_cmd::replay_log_on_model(log, &a.trace),
+            ReplayBackend::Containerd => {
+                eprintln!("pushrace: --from-log {log}: a recorded log replays on --backend real (its processes) or model (its calls as ops actors)");
                 ExitCode::from(2)
             }
         };

@@ -99,6 +99,15 @@ fn a_recorded_failing_run_of_two_go_pushes_replays_to_its_trace_hash() {
         );
         assert!(all.contains("content digest sha256:"), "{all}");
     }
+    // On the model each recorded actor is an `ops` actor making its recorded calls, interleaved
+    // as recorded: the model loses the same digest (the model held to the recorded run).
+    let o = pushrace(&["replay", "--from-log", log]);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("replay (model): actor b failed: content digest sha256:"),
+        "{all}"
+    );
     let _ = std::fs::remove_dir_all(&d);
 }
 

@@ -971,3 +971,158 @@ impl fmt::Display for Action {
         }
     }
 }
+
+/// An operation as an `[[op]]` table of this format: the inverse of its builder in [`OPS`], so
+/// `pushrace record` can write the calls it saw in the vocabulary a scenario's `ops` actor reads.
+/// `Err` for what the format cannot hold: written data that is not UTF-8 text.
+pub fn op_table(op: &Op) -> Result<toml::Table, String> {
+    use toml::Value as V;
+    let mut t = toml::Table::new();
+    let mut put = |k: &str, v: V| {
+        t.insert(k.to_string(), v);
+    };
+    let s = |x: &str| V::String(x.to_string());
+    let labels = |l: &Labels| V::Table(l.iter().map(|(k, v)| (k.clone(), s(v))).collect());
+    let text = |d: &Bytes| {
+        std::str::from_utf8(d)
+            .map(|x| V::String(x.to_string()))
+            .map_err(|_| {
+                format!(
+                    "{op}: {} bytes of binary data (an ops table holds text)",
+                    d.len()
+                )
+            })
+    };
+    let name = op.kind.name();
+    put("op", s(name));
+    if op.ctx.namespace != Ctx::default().namespace {
+        put("namespace", s(&op.ctx.namespace));
+    }
+    if let Some(l) = &op.ctx.lease {
+        put("lease", s(l));
+    }
+    match &op.kind {
+        OpKind::ContentWrite {
+            r,
+            data,
+            expected,
+            labels: ls,
+            style,
+        } => {
+            put("ref", s(r));
+            put("data", text(data)?);
+            if let Some(d) = expected {
+                put("expected", s(d.as_str()));
+            }
+            if !ls.is_empty() {
+                put("labels", labels(ls));
+            }
+            let style = match style {
+                WriteStyle::Open => "open",
+                WriteStyle::Commit => "commit",
+            };
+            put("style", s(style));
+        }
+        OpKind::IngestOpen { r, data, expected } => {
+            put("ref", s(r));
+            put("data", text(data)?);
+            if let Some(d) = expected {
+                put("expected", s(d.as_str()));
+            }
+        }
+        OpKind::IngestAbort { r } => put("ref", s(r)),
+        OpKind::ContentInfo { digest } | OpKind::ContentDelete { digest } => {
+            put("digest", s(digest))
+        }
+        OpKind::ContentRead {
+            digest,
+            offset,
+            len,
+        } => {
+            put("digest", s(digest));
+            put("offset", V::Integer(*offset as i64));
+            if let Some(n) = len {
+                put("length", V::Integer(*n as i64));
+            }
+        }
+        OpKind::ContentLabel { digest, labels: ls } => {
+            put("digest", s(digest));
+            put("labels", labels(ls));
+        }
+        OpKind::ImageCreate {
+            name,
+            media_type,
+            target,
+            size,
+            labels: ls,
+        } => {
+            put("name", s(name));
+            put("media_type", s(media_type));
+            put("target", s(target));
+            if let Some(n) = size {
+                put("size", V::Integer(*n));
+            }
+            if !ls.is_empty() {
+                put("labels", labels(ls));
+            }
+        }
+        OpKind::ImageUpdate {
+            name,
+            media_type,
+            target,
+            size,
+            labels: ls,
+        } => {
+            put("name", s(name));
+            if let Some(m) = media_type {
+                put("media_type", s(m));
+            }
+            if let Some(x) = target {
+                put("target", s(x));
+            }
+            if let Some(n) = size {
+                put("size", V::Integer(*n));
+            }
+            if let Some(ls) = ls {
+                put("labels", labels(ls));
+            }
+        }
+        OpKind::ImageDelete { name, sync } => {
+            put("name", s(name));
+            put("sync", V::Boolean(*sync));
+        }
+        OpKind::ImageGet { name } => put("name", s(name)),
+        OpKind::LeaseCreate {
+            id,
+            expire,
+            flat,
+            labels: ls,
+        } => {
+            put("id", s(id));
+            if let Some(e) = expire {
+                put("expire", s(&e.to_string()));
+            }
+            put("flat", V::Boolean(*flat));
+            if !ls.is_empty() {
+                put("labels", labels(ls));
+            }
+        }
+        OpKind::LeaseAdd { id, resource } | OpKind::LeaseRemove { id, resource } => {
+            put("id", s(id));
+            let (ty, r) = match resource {
+                Resource::Content(r) => ("content", r),
+                Resource::Ingest(r) => ("ingests", r),
+                Resource::Image(r) => ("images", r),
+            };
+            put("type", s(ty));
+            put("resource", s(r));
+        }
+        OpKind::LeaseDelete { id, sync } => {
+            put("id", s(id));
+            put("sync", V::Boolean(*sync));
+        }
+        OpKind::ClockAdvance { by } => put("by", s(&by.to_string())),
+        OpKind::ContentWalk | OpKind::ImageList | OpKind::LeaseList | OpKind::GcRun => {}
+    }
+    Ok(t)
+}

@@ -74,6 +74,12 @@ pub struct RecordLog {
     /// replays a failed run once on a fresh daemon); a later replay must give the same.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<String>,
+    /// The interleaving on the model: the schedule without the `exec` steps, over the actors'
+    /// `ops`. Absent when a call has no model operation (then `model_gaps` says which).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_schedule: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub model_gaps: Vec<String>,
     /// Recorded calls that were not forwarded (not modelled) and connection errors.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
@@ -90,6 +96,10 @@ pub struct LogActor {
     pub commands: Vec<Vec<String>>,
     /// Its steps as the trace shows them (a Write by what it turned out to be), in order.
     pub steps: Vec<String>,
+    /// Its calls as the model's operations (`[[op]]` tables of the ops format), in order: on the
+    /// model the actor is an `ops` actor making them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ops: Vec<toml::Table>,
 }
 
 /// What a step reads as in a log: its completion when it has one (a Write), else its label.
@@ -243,10 +253,12 @@ fn to_log(r: Recording, p: &Place, tag: &str) -> RecordLog {
             name: n.clone(),
             commands: Vec::new(),
             steps: Vec::new(),
+            ops: Vec::new(),
         })
         .collect();
     let mut leases: Vec<LeaseNames> = names.iter().map(|n| LeaseNames::new(n)).collect();
     let (mut started, mut steps) = (Vec::new(), Vec::new());
+    let (mut model_steps, mut gaps) = (Vec::new(), Vec::new());
     for RecordedCall { call, ended } in &r.calls {
         let Some(pid) = call.pid.filter(|p| actor_of.contains_key(p)) else {
             continue;
@@ -265,15 +277,21 @@ fn to_log(r: Recording, p: &Place, tag: &str) -> RecordLog {
         }
         let request = leases[a].request_of(call);
         let ran = leases[a].ran(call, ended, &request);
-        let completion = match (&request, ran) {
+        let completion = match (&request, &ran) {
             (super::Request::Opaque(_), Some(op)) => Some(op.to_string()),
             _ => None,
         };
-        actors[a]
-            .steps
-            .push(step_text(&request.to_string(), completion.as_deref()));
+        let text = step_text(&request.to_string(), completion.as_deref());
+        match ran.as_ref().map(pushrace_models::opsfile::op_table) {
+            Some(Ok(t)) => actors[a].ops.push(t),
+            Some(Err(why)) => gaps.push(format!("{}: {why}", names[a])),
+            None => gaps.push(format!("{}: `{text}` has no model operation", names[a])),
+        }
+        actors[a].steps.push(text);
         steps.push(a);
+        model_steps.push(a);
     }
+    let model_schedule = Schedule::new(names.len().max(1), model_steps).encode();
     RecordLog {
         version: LOG_VERSION,
         command: Vec::new(),
@@ -283,6 +301,8 @@ fn to_log(r: Recording, p: &Place, tag: &str) -> RecordLog {
         fixture: None,
         schedule: Schedule::new(names.len().max(1), steps).encode(),
         trace: None,
+        model_schedule: gaps.is_empty().then_some(model_schedule),
+        model_gaps: gaps,
         problems: r.problems,
         actor: actors,
     }
@@ -401,4 +421,33 @@ impl RecordLog {
         let head = "# written by `pushrace record`; replay: pushrace replay --from-log FILE --backend real\n";
         format!("{head}{}", toml::to_string(self).expect("a log serialises"))
     }
+}
+
+/// A log on the model: each recorded actor an `ops` actor making its recorded calls, and the
+/// recorded interleaving of those calls. `Err` when the log has calls the model cannot take (its
+/// `model_gaps`) or its ops do not read back.
+pub fn model_scenario(log: &RecordLog, file: &str) -> Result<(Scenario, Schedule), String> {
+    let Some(schedule) = &log.model_schedule else {
+        let gaps = log.model_gaps.join("; ");
+        return Err(format!(
+            "{file}: the log has calls the model cannot make: {gaps}"
+        ));
+    };
+    let schedule = Schedule::parse(schedule).map_err(|e| format!("{file}: model_schedule: {e}"))?;
+    let (mut s, _) = log_scenario(log)?;
+    for (spec, a) in s.actors.iter_mut().zip(&log.actor) {
+        let mut doc = toml::Table::new();
+        let ops = a.ops.iter().cloned().map(toml::Value::Table).collect();
+        doc.insert("op".into(), toml::Value::Array(ops));
+        let text = toml::to_string(&doc).map_err(|e| format!("{file}: actor {}: {e}", a.name))?;
+        let parsed = pushrace_models::opsfile::parse_with(
+            file,
+            &text,
+            pushrace_models::opsfile::Digests::AsSent,
+        );
+        let parsed = parsed.map_err(|e| format!("{file}: actor {}'s ops: {e}", a.name))?;
+        let actions = parsed.entries.into_iter().map(|e| e.action).collect();
+        spec.program = ProgramSpec::Ops { actions };
+    }
+    Ok((s, schedule))
 }
