@@ -288,6 +288,14 @@ impl Report {
         self.exhausted && self.failures.is_empty()
     }
 
+    /// "pruning table full at N states; continuing without pruning below new states", when the
+    /// visited table reached its memory limit.
+    pub fn prune_full_message(&self) -> Option<String> {
+        self.prune_full_at.map(|n| {
+            format!("pruning table full at {n} states; continuing without pruning below new states")
+        })
+    }
+
     /// Executions per second of wall time.
     pub fn rate(&self) -> f64 {
         self.executions as f64 / self.elapsed.as_secs_f64().max(1e-9)
@@ -312,8 +320,8 @@ impl fmt::Display for Report {
         if let Some(s) = self.stopped {
             write!(f, ", stopped: {s:?} budget")?;
         }
-        if let Some(n) = self.prune_full_at {
-            write!(f, ", {}", crate::strategy::dfs::table_full_message(n))?;
+        if let Some(m) = self.prune_full_message() {
+            write!(f, ", {m}")?;
         }
         if let Some(p) = self.pct {
             write!(

@@ -56,6 +56,8 @@ impl fmt::Write for Fnv {
 
 const OFFSET128: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
 const PRIME128: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
+/// `PRIME128 = 2^88 + PRIME128_LOW`: multiplying by it is a shift, an add and a small multiply.
+const PRIME128_LOW: u128 = PRIME128 - (1 << 88);
 
 /// An incremental FNV-1a 128 hasher (the published 128-bit parameters), for state fingerprints
 /// ([`World::fingerprint`](crate::World::fingerprint)). Like [`Fnv`] it implements `fmt::Write`.
@@ -79,7 +81,7 @@ impl Fnv128 {
         let mut h = self.0;
         for &b in bytes {
             h ^= b as u128;
-            h = h.wrapping_mul(PRIME128);
+            h = (h << 88).wrapping_add(h.wrapping_mul(PRIME128_LOW));
         }
         self.0 = h;
     }
@@ -131,5 +133,15 @@ mod tests {
         let mut h = Fnv128::new();
         h.bytes(b"a");
         assert_eq!(h.finish(), 0xd228cb696f1a8caf78912b704e4a8964);
+        h.bytes(b"bc");
+        let mut full = OFFSET128;
+        for &b in b"abc" {
+            full = (full ^ b as u128).wrapping_mul(PRIME128);
+        }
+        assert_eq!(
+            h.finish(),
+            full,
+            "the shift-and-add multiply is the prime's"
+        );
     }
 }

@@ -159,11 +159,6 @@ struct Prune {
     writes: Vec<u32>,
 }
 
-/// What a report says when the visited table filled up.
-pub(crate) fn table_full_message(states: u64) -> String {
-    format!("pruning table full at {states} states; continuing without pruning below new states")
-}
-
 #[inline]
 fn bit(a: usize) -> u64 {
     1u64 << a
