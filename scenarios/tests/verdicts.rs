@@ -173,10 +173,13 @@ fn pruning_never_changes_a_verdict() {
                 plain.report.exhausted, pruned.report.exhausted,
                 "{shape} {v}"
             );
-            assert!(
-                pruned.report.states > 0,
-                "{shape} {v}: pruning recorded no state"
-            );
+            if pruned.holds() {
+                // An exhausted space popped every node: each recorded its state.
+                assert!(
+                    pruned.report.states > 0,
+                    "{shape} {v}: pruning recorded no state"
+                );
+            }
         }
     }
 }
