@@ -54,12 +54,16 @@
 //!   choice where the preempted run began). Any such `x` is a step of another actor dependent
 //!   with `e`, and its actor and footprint are in `m`'s summary (the steps below `n` are steps
 //!   below `m`). So at a cut every node before a prefix step `e` that meets another actor's
-//!   keys in the summary gets *every* enabled actor as a backtrack choice, a superset of any
-//!   initial source-DPOR could choose there; under a bound the start of the run before `e` and
-//!   the start of the run in progress at the cut (a run below the cut may have begun above it)
-//!   get every enabled actor too. More backtrack choices never lose an execution. The summary
-//!   is a union per actor, which answers "is some step of another actor below dependent with
-//!   `e`" exactly, since dependence is a disjunction over keys.
+//!   keys in the summary gets a backtrack choice that is an initial of `notdep(e).x` whatever
+//!   `x` is: when some prefix step after `e` does not happen after `e`, the first such step is
+//!   the first step of `notdep(e).x` (prefix steps come before the continuation's), so its
+//!   actor is an initial; otherwise *every* enabled actor, a superset of the initials. Under a
+//!   bound, the start of the run before `e` gets the same choice and the start of the run in
+//!   progress at the cut (a run below the cut may have begun above it) every enabled actor.
+//!   Treating every dependent `e` as racing, not only the races, only adds choices, and more
+//!   backtrack choices never lose an execution. The summary is a union per actor, which answers
+//!   "is some step of another actor below dependent with `e`" exactly, since dependence is a
+//!   disjunction over keys.
 //! * Shards: a trunk node (before the first context switch) is never recorded nor cut, since its
 //!   subtrees are split between shards; every node after the switch lies in one shard's slice.
 //!
@@ -506,34 +510,52 @@ impl Dfs {
     }
 
     /// The conservative race detection of a cut at depth `d` against the summary `sum` of what
-    /// lies below: every earlier step dependent with a step of another actor in `sum` may race
-    /// with it, so its node gets every enabled actor as a backtrack choice (a superset of the
-    /// initials source-DPOR would add); under a bound the run starts get them too (the
-    /// Coons-Musuvathi-McKinley rule, for races both above and below the cut).
+    /// lies below: every earlier step `e` dependent with a step `x` of another actor in `sum`
+    /// may race with it. Source-DPOR would give the node before `e` an initial of
+    /// `v = notdep(e).x`; without `x`'s place that is known only when some later prefix step
+    /// does not happen after `e`: the first such step is the first of `v`, so its actor is an
+    /// initial. Otherwise the node gets every enabled actor (a superset of the initials). Under
+    /// a bound, the start of the run before `e` gets the same choice, and the start of the run
+    /// in progress at the cut (a run below the cut may have begun above it) every enabled actor
+    /// (the Coons-Musuvathi-McKinley rule, for races above and below the cut).
     fn backtrack_for_summary(&mut self, d: usize, sum: &[u64]) {
         if !self.reduction {
             return; // every enabled actor is already a choice everywhere
         }
         let pr = self.prune.as_ref().expect("pruning");
-        let mut marks = Vec::new();
+        // (node, the initial to add, or None: every enabled actor)
+        let mut marks: Vec<(usize, Option<usize>)> = Vec::new();
         for j in 0..d {
             let e = &self.events[j];
             let reads = self.reads(e).iter().filter_map(|&k| pr.index.get(k));
             let writes = self.writes(e).iter().filter_map(|&k| pr.index.get(k));
             if Summary::meets_other(sum, self.n, e.actor as usize, reads, writes) {
-                marks.push(j);
+                let q = self.first_not_after(j, d);
+                marks.push((j, q));
                 if self.bound.is_some() && j > 0 {
-                    marks.push(self.run_start(j - 1));
+                    marks.push((self.run_start(j - 1), q));
                 }
             }
         }
         if self.bound.is_some() && d > 0 {
-            marks.push(self.run_start(d - 1));
+            marks.push((self.run_start(d - 1), None));
         }
-        for j in marks {
+        for (j, q) in marks {
             let node = &mut self.nodes[j];
-            node.backtrack |= node.enabled;
+            match q {
+                Some(q) if node.enabled & bit(q) != 0 => node.backtrack |= bit(q),
+                _ => node.backtrack |= node.enabled,
+            }
         }
+    }
+
+    /// The actor of the first step after `events[j]` (before `d`) that does not happen after it.
+    fn first_not_after(&self, j: usize, d: usize) -> Option<usize> {
+        let e = &self.events[j];
+        self.events[j + 1..d]
+            .iter()
+            .find(|k| self.vc(k)[e.actor as usize] <= e.lidx)
+            .map(|k| k.actor as usize)
     }
 }
 
