@@ -354,6 +354,67 @@ impl Dfs {
         }
     }
 
+    /// A node for step `d`, beyond the stack: its sleep set (the parent's, minus what the
+    /// parent's step woke, plus the parent's explored siblings), a cut at a visited state, its
+    /// first choice (no preemption). `None`: the execution stops here.
+    fn new_node(&mut self, view: &View<'_>, d: usize) -> Option<usize> {
+        let (sleep, preempts) = match d.checked_sub(1).map(|k| (&self.nodes[k], &self.events[k])) {
+            None => (0, 0),
+            Some((parent, ev)) => {
+                let mut sleep = 0u64;
+                if self.reduction {
+                    let mut m = parent.sleep & !bit(parent.chosen as usize);
+                    while m != 0 {
+                        let q = m.trailing_zeros() as usize;
+                        m &= m - 1;
+                        if !dependent(
+                            &view.reads(q),
+                            &view.writes(q),
+                            self.reads(ev),
+                            self.writes(ev),
+                        ) {
+                            sleep |= bit(q);
+                        }
+                    }
+                }
+                (sleep, parent.cost(parent.chosen as usize) as u32)
+            }
+        };
+        let cand = view.enabled & !sleep;
+        if cand == 0 {
+            return None;
+        }
+        let state = self.state_key(view, preempts);
+        if let Some(state) = state {
+            if self.cut_at_visited(d, state, sleep) {
+                return None;
+            }
+        }
+        let pick = match view.last {
+            Some(l) if cand & bit(l) != 0 => l,
+            _ => cand.trailing_zeros() as usize,
+        };
+        let node = Node {
+            enabled: view.enabled,
+            backtrack: 0,
+            done: 0,
+            sleep,
+            chosen: pick as u8,
+            prev: view.last.map(|l| l as u8).unwrap_or(NONE),
+            preempts,
+            label: view.label_hash(pick),
+            state,
+            sleep0: sleep,
+        };
+        if !self.within_bound(&node, pick) {
+            return None;
+        }
+        let full = !self.reduction || (self.split.is_some() && !self.switched);
+        let backtrack = if full { view.enabled } else { bit(pick) };
+        self.nodes.push(Node { backtrack, ..node });
+        Some(pick)
+    }
+
     /// Where the run of consecutive steps of `nodes[k]`'s actor that contains step `k` began.
     fn run_start(&self, k: usize) -> usize {
         let a = self.nodes[k].chosen;
@@ -591,62 +652,10 @@ impl Chooser for Dfs {
             self.nodes[d].label = view.label_hash(a);
             a
         } else {
-            let (sleep, preempts) =
-                match d.checked_sub(1).map(|k| (&self.nodes[k], &self.events[k])) {
-                    None => (0, 0),
-                    Some((parent, ev)) => {
-                        let mut sleep = 0u64;
-                        if self.reduction {
-                            let mut m = parent.sleep & !bit(parent.chosen as usize);
-                            while m != 0 {
-                                let q = m.trailing_zeros() as usize;
-                                m &= m - 1;
-                                if !dependent(
-                                    &view.reads(q),
-                                    &view.writes(q),
-                                    self.reads(ev),
-                                    self.writes(ev),
-                                ) {
-                                    sleep |= bit(q);
-                                }
-                            }
-                        }
-                        (sleep, parent.cost(parent.chosen as usize) as u32)
-                    }
-                };
-            let cand = view.enabled & !sleep;
-            if cand == 0 {
-                return Pick::Abort;
+            match self.new_node(view, d) {
+                Some(pick) => pick,
+                None => return Pick::Abort,
             }
-            let state = self.state_key(view, preempts);
-            if let Some(state) = state {
-                if self.cut_at_visited(d, state, sleep) {
-                    return Pick::Abort;
-                }
-            }
-            let pick = match view.last {
-                Some(l) if cand & bit(l) != 0 => l,
-                _ => cand.trailing_zeros() as usize,
-            };
-            let node = Node {
-                enabled: view.enabled,
-                backtrack: 0,
-                done: 0,
-                sleep,
-                chosen: pick as u8,
-                prev: view.last.map(|l| l as u8).unwrap_or(NONE),
-                preempts,
-                label: view.label_hash(pick),
-                state,
-                sleep0: sleep,
-            };
-            if !self.within_bound(&node, pick) {
-                return Pick::Abort;
-            }
-            let full = !self.reduction || (self.split.is_some() && !self.switched);
-            let backtrack = if full { view.enabled } else { bit(pick) };
-            self.nodes.push(Node { backtrack, ..node });
-            pick
         };
         if let Some((k, count)) = self.split {
             if !self.switched && d > 0 && a != self.nodes[0].chosen as usize {
