@@ -217,7 +217,6 @@ impl Verdict {
             "distinct_states": r.states,
             "revisits": r.revisits,
             "prune_table_full_at": r.prune_full_at,
-            "peak_memory_bytes": r.peak_memory,
             "exhausted": r.exhausted,
             "proved": self.proved(),
             "stopped": r.stopped.map(|s| match s {
