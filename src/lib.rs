@@ -113,6 +113,8 @@ pub struct Config {
     shard: Option<(u32, u32)>,
     schedule: Option<String>,
     regressions: Option<Option<PathBuf>>,
+    prune: Option<bool>,
+    prune_memory: Option<usize>,
 }
 
 /// One setting of [`Config`] that the environment and the command line give as text: both are
@@ -224,6 +226,8 @@ impl Config {
             shard: None,
             schedule: None,
             regressions: None,
+            prune: None,
+            prune_memory: None,
         }
     }
 
@@ -377,6 +381,20 @@ impl Config {
         self.schedule = Some(schedule.to_string());
         self
     }
+    /// DFS: visited-state pruning (off by default): a state of the model (the store, the
+    /// registry, each actor's history of answers, and under a bound the preemptions used and
+    /// the last actor) is explored below once; sound with partial-order reduction. The same
+    /// verdict, fewer executions ([`Report::distinct_states`]).
+    pub fn prune(mut self, on: bool) -> Config {
+        self.prune = Some(on);
+        self
+    }
+    /// The visited table's memory limit in bytes (default: a quarter of the machine's memory).
+    /// A full table prunes less from then on ([`Report::prune_table_full_at`]); it never fails.
+    pub fn prune_memory(mut self, bytes: usize) -> Config {
+        self.prune_memory = Some(bytes);
+        self
+    }
     /// Where failed assertions persist what failed (default: `pushrace-regressions/` in the
     /// package being tested, `$CARGO_MANIFEST_DIR`, else the current directory; the environment
     /// variable `PUSHRACE_REGRESSIONS` overrides it, `PUSHRACE_REGRESSIONS=off` disables it).
@@ -422,6 +440,12 @@ impl Config {
         }
         if let Some((index, count)) = self.shard {
             o.shard = Some(Shard { index, count });
+        }
+        if let Some(x) = self.prune {
+            o.prune = x;
+        }
+        if let Some(x) = self.prune_memory {
+            o.prune_memory = Some(x);
         }
         o
     }
@@ -738,6 +762,24 @@ impl Report {
     /// Whether the whole space within the bounds was explored.
     pub fn exhausted(&self) -> bool {
         self.verdict.report.exhausted
+    }
+    /// With pruning ([`Config::prune`]): the distinct states explored (fully, each once); 0
+    /// without.
+    pub fn distinct_states(&self) -> u64 {
+        self.verdict.report.states
+    }
+    /// With pruning: executions cut at a state already explored.
+    pub fn revisits(&self) -> u64 {
+        self.verdict.report.revisits
+    }
+    /// With pruning: the number of states the visited table held when it reached its memory
+    /// limit, if it did (the run went on, pruning less).
+    pub fn prune_table_full_at(&self) -> Option<u64> {
+        self.verdict.report.prune_full_at
+    }
+    /// The process's peak resident memory when the run ended (bytes, `VmHWM`; informational).
+    pub fn peak_memory(&self) -> Option<u64> {
+        self.verdict.report.peak_memory
     }
     /// The failing schedule (shrunk), as a string that replays it.
     pub fn schedule(&self) -> Option<String> {

@@ -33,6 +33,7 @@ pub const MAX_ACTORS: usize = 64;
 type ActorFuture = Pin<Box<dyn Future<Output = Result<(), ActorError>>>>;
 type Check = Box<dyn Fn() -> Result<(), String>>;
 type Guard = Box<dyn Fn() -> bool>;
+type FingerprintFn = Box<dyn Fn() -> u128>;
 
 /// Per-actor mailbox between its `Sched` and the executor. Buffers are reused step to step.
 #[derive(Default)]
@@ -205,6 +206,7 @@ pub struct World {
     actors: Vec<Actor>,
     invariants: Vec<(Cow<'static, str>, Check)>,
     finals: Vec<(Cow<'static, str>, Check)>,
+    fingerprint: Option<FingerprintFn>,
     record: bool,
     /// Slots from earlier executions, reused to avoid reallocating their buffers.
     spare: Vec<Rc<Slot>>,
@@ -216,6 +218,7 @@ impl World {
             actors: Vec::new(),
             invariants: Vec::new(),
             finals: Vec::new(),
+            fingerprint: None,
             record: false,
             spare: Vec::new(),
         }
@@ -266,6 +269,21 @@ impl World {
         self.finals.push((name.into(), Box::new(check)));
     }
 
+    /// Opts this model into visited-state pruning ([`Config::prune`](crate::Config::prune)):
+    /// `state` fingerprints, at a scheduling point, everything that can change the future of the
+    /// execution other than what the harness knows itself. The harness adds each actor's status,
+    /// step count and pending step (label hash, footprint) and, under a preemption bound, the
+    /// preemptions used and the last actor; `state` must cover the shared state and every
+    /// actor's local state (for a deterministic actor, the sequence of answers its steps got).
+    /// Two scheduling points with the same fingerprint must have the same futures, and every
+    /// invariant and final check must be a function of that state: DFS does not explore below a
+    /// state it has already explored. It must be at least as fine as the truth (a collision is a
+    /// false proof: use 128 bits of a good hash, e.g. [`crate::hash::Fnv128`], over an explicit
+    /// encoding) and deterministic. Called between steps, never while an actor runs.
+    pub fn fingerprint(&mut self, state: impl Fn() -> u128 + 'static) {
+        self.fingerprint = Some(Box::new(state));
+    }
+
     /// Number of actors spawned so far.
     pub fn actor_count(&self) -> usize {
         self.actors.len()
@@ -287,6 +305,7 @@ impl World {
         }
         self.invariants.clear();
         self.finals.clear();
+        self.fingerprint = None;
     }
 }
 
@@ -312,6 +331,7 @@ pub(crate) struct View<'a> {
     /// Actor of the previous step.
     pub last: Option<usize>,
     actors: &'a [Actor],
+    fingerprint: Option<&'a dyn Fn() -> u128>,
 }
 
 impl View<'_> {
@@ -333,6 +353,12 @@ impl View<'_> {
     }
     pub fn name(&self, i: usize) -> &str {
         &self.actors[i].name
+    }
+    /// The model's fingerprint of the state here ([`World::fingerprint`]); `None` when it
+    /// registered none, or the fingerprint panicked (no pruning at this state then).
+    pub fn model_state(&self) -> Option<u128> {
+        let f = self.fingerprint?;
+        quietly(f).ok()
     }
     /// Whether picking `a` now is a preemption: the previous actor could have continued.
     pub fn is_preemption(&self, a: usize) -> bool {
@@ -674,6 +700,7 @@ impl Executor {
                 enabled,
                 last,
                 actors: &self.world.actors,
+                fingerprint: self.world.fingerprint.as_deref(),
             };
             let pick = chooser.choose(&view);
             let a = match pick {

@@ -54,7 +54,7 @@ pub type SignatureFn = Rc<dyn Fn(&FailureKind, &[String]) -> String>;
 
 /// Exploration settings. `Default` gives: preemption bound 2, reduction on, 10 000 steps per
 /// execution, no execution or time budget for DFS (1000 executions for random/PCT), stop at the
-/// first failure, shrink it, no shard, no progress line.
+/// first failure, shrink it, no shard, no progress line, no visited-state pruning.
 #[derive(Clone)]
 pub struct Config {
     /// DFS: maximum preemptions per execution (`None`: unbounded).
@@ -93,6 +93,14 @@ pub struct Config {
     /// Record a failing execution only when its signature differs from every failure recorded
     /// so far (so `max_failures` counts kinds of failure, and duplicates are not shrunk again).
     pub distinct_failures: bool,
+    /// DFS: visited-state pruning, for models that register a
+    /// [`World::fingerprint`](crate::World::fingerprint) (others are explored as without it): no
+    /// state is explored below twice. Sound with reduction and sleep sets
+    /// ([`crate::strategy::dfs`]).
+    pub prune: bool,
+    /// DFS with `prune`: the visited table's memory limit in bytes (`None`: a quarter of the
+    /// machine's memory). A full table stops recording new states, it never fails the run.
+    pub prune_memory: Option<usize>,
 }
 
 impl Default for Config {
@@ -115,6 +123,8 @@ impl Default for Config {
             collect_hashes: false,
             signature: None,
             distinct_failures: false,
+            prune: false,
+            prune_memory: None,
         }
     }
 }
@@ -131,6 +141,8 @@ impl fmt::Debug for Config {
             .field("shrink", &self.shrink)
             .field("shard", &self.shard)
             .field("distinct_failures", &self.distinct_failures)
+            .field("prune", &self.prune)
+            .field("prune_memory", &self.prune_memory)
             .finish_non_exhaustive()
     }
 }
@@ -237,6 +249,15 @@ pub struct Report {
     pub hashes: Vec<u64>,
     /// Wall time (informational only).
     pub elapsed: Duration,
+    /// DFS with pruning: distinct states in the visited table (fully explored states).
+    pub states: u64,
+    /// DFS with pruning: executions cut at a state already fully explored (counted in `pruned`).
+    pub revisits: u64,
+    /// DFS with pruning: the table reached its memory limit holding this many states; the run
+    /// went on without pruning below states it had not recorded.
+    pub prune_full_at: Option<u64>,
+    /// The process's peak resident memory at the end of the run (`VmHWM`, bytes; informational).
+    pub peak_memory: Option<u64>,
 }
 
 impl Report {
@@ -253,6 +274,10 @@ impl Report {
             pct: None,
             hashes: Vec::new(),
             elapsed: Duration::ZERO,
+            states: 0,
+            revisits: 0,
+            prune_full_at: None,
+            peak_memory: None,
         }
     }
 
@@ -261,6 +286,14 @@ impl Report {
     /// never exhaust a space); a shard proves only its own slice.
     pub fn proved(&self) -> bool {
         self.exhausted && self.failures.is_empty()
+    }
+
+    /// "pruning table full at N states; continuing without pruning below new states", when the
+    /// visited table reached its memory limit.
+    pub fn prune_full_message(&self) -> Option<String> {
+        self.prune_full_at.map(|n| {
+            format!("pruning table full at {n} states; continuing without pruning below new states")
+        })
     }
 
     /// Executions per second of wall time.
@@ -275,6 +308,9 @@ impl fmt::Display for Report {
         if self.pruned > 0 {
             write!(f, " ({} pruned)", self.pruned)?;
         }
+        if self.states > 0 {
+            write!(f, ", {} distinct states", self.states)?;
+        }
         write!(f, ", {} failures", self.failures.len())?;
         if self.exhausted {
             write!(f, ", space exhausted")?;
@@ -283,6 +319,9 @@ impl fmt::Display for Report {
         }
         if let Some(s) = self.stopped {
             write!(f, ", stopped: {s:?} budget")?;
+        }
+        if let Some(m) = self.prune_full_message() {
+            write!(f, ", {m}")?;
         }
         if let Some(p) = self.pct {
             write!(
@@ -456,6 +495,7 @@ impl<'a, M: Model + ?Sized> Engine<'a, M> {
         self.progress.finish();
         self.report.exhausted = exhausted && self.report.stopped.is_none();
         self.report.elapsed = self.start.elapsed();
+        self.report.peak_memory = crate::strategy::visited::peak_memory();
         self.report
     }
 }

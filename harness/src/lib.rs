@@ -7,7 +7,8 @@
 //! from one scheduling point to the next, so an execution is fully determined by its
 //! [`Schedule`] (which actor ran at each step). Strategies choose schedules:
 //! [`Explorer::dfs`] (exhaustive under a preemption bound, with source-DPOR partial-order
-//! reduction), [`Explorer::random`], [`Explorer::pct`] and [`Explorer::replay`]. Failures (an
+//! reduction, and with visited-state pruning for models that register a
+//! [`World::fingerprint`]), [`Explorer::random`], [`Explorer::pct`] and [`Explorer::replay`]. Failures (an
 //! actor's `Err`, a panic, a violated invariant or final check, a deadlock, a step budget
 //! reached) are replayed to a [`Trace`] (text, JSON, Mermaid), hash-checked for determinism and
 //! shrunk.

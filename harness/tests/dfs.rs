@@ -3,7 +3,6 @@
 
 mod common;
 use common::*;
-use pushrace_harness::rng::SplitMix64;
 use pushrace_harness::{Config, Explorer, FailureKind, Key};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -109,27 +108,6 @@ fn preemption_bound_counts() {
         .map(|b| Explorer::new(cfg(Some(b), false)).dfs(&model).executions)
         .collect();
     assert_eq!(counts, vec![2, 4, 6]);
-}
-
-fn random_program(seed: u64) -> (Vec<Vec<Op>>, usize) {
-    let mut g = SplitMix64::new(seed);
-    let nkeys = 2 + g.below(2) as usize;
-    let actors = 2 + g.below(2) as usize;
-    let progs = (0..actors)
-        .map(|_| {
-            (0..2 + g.below(2))
-                .map(|_| {
-                    let k = g.below(nkeys as u64);
-                    match g.below(3) {
-                        0 => Op::Read(k),
-                        1 => Op::Write(k),
-                        _ => Op::Bump(k),
-                    }
-                })
-                .collect()
-        })
-        .collect();
-    (progs, nkeys)
 }
 
 #[test]

@@ -29,6 +29,10 @@ pub struct Options {
     pub reduction: bool,
     /// Shrink the failure found (on by default; the benchmark turns it off to time the search).
     pub shrink: bool,
+    /// DFS: visited-state pruning over the model's state fingerprint ([`model_for`]).
+    pub prune: bool,
+    /// The visited table's memory limit in bytes (`None`: a quarter of the machine's memory).
+    pub prune_memory: Option<usize>,
 }
 
 impl Options {
@@ -45,6 +49,8 @@ impl Options {
             progress: false,
             reduction: true,
             shrink: true,
+            prune: false,
+            prune_memory: None,
         }
     }
 
@@ -59,6 +65,8 @@ impl Options {
             shrink: self.shrink,
             seed: self.seed,
             pct_depth: self.depth,
+            prune: self.prune,
+            prune_memory: self.prune_memory,
             ..Config::default()
         }
     }
@@ -159,11 +167,25 @@ pub fn initial_sim(s: &Scenario) -> Sim {
 
 /// A scenario as a harness model.
 pub fn model(s: &Scenario) -> impl Fn(&mut World) + 'static {
+    model_for(s, false)
+}
+
+/// A scenario as a harness model; with `fingerprint`, one that keeps each actor's history of
+/// answers and registers the state fingerprint ([`Sim::fingerprint`]) that visited-state
+/// pruning needs. The scenario's actors are its own programs, deterministic functions of their
+/// answers, so the fingerprint covers their local state.
+pub fn model_for(s: &Scenario, fingerprint: bool) -> impl Fn(&mut World) + 'static {
     let scenario = Rc::new(s.clone());
-    let template = initial_sim(s);
+    let mut template = initial_sim(s);
+    if fingerprint {
+        template.answers = Some(vec![0; s.actors.len()]);
+    }
     move |w: &mut World| {
         let sim = Rc::new(RefCell::new(template.clone()));
         spawn_scenario(w, &scenario, &sim, |_| Driver::Program);
+        if fingerprint {
+            w.fingerprint(move || sim.borrow().fingerprint());
+        }
     }
 }
 
@@ -218,7 +240,8 @@ pub fn explore(s: &Scenario, opts: &Options) -> Verdict {
     if let Some(v) = replay_declared(s, opts) {
         return v;
     }
-    let report = Explorer::new(search_config(s, opts)).run(&model(s), opts.strategy);
+    let report =
+        Explorer::new(search_config(s, opts)).run(&model_for(s, opts.prune), opts.strategy);
     verdict_of(s, opts, report)
 }
 

@@ -90,10 +90,35 @@ impl Verdict {
             Strategy::Pct => format!("pct, seed {}, depth {}", o.seed, o.depth),
             Strategy::Replay => "replay".to_string(),
         };
+        if o.strategy == Strategy::Dfs && o.prune {
+            s.push_str(", pruning on");
+        }
         if let Some(sh) = &o.shard {
             s.push_str(&format!(", shard {}/{}", sh.index, sh.count));
         }
         s
+    }
+
+    /// With pruning: distinct states, cuts, a full table, and the peak memory beside them.
+    fn pruning_line(&self) -> Option<String> {
+        let r = &self.report;
+        if !(self.options.prune && r.strategy == Strategy::Dfs) {
+            return None;
+        }
+        let mut line = format!(
+            "pruning: {} distinct states, {} executions cut at a state already explored",
+            r.states, r.revisits
+        );
+        if let Some(m) = r.prune_full_message() {
+            line.push_str(&format!("; {m}"));
+        }
+        if let Some(m) = r.peak_memory {
+            line.push_str(&format!(
+                "; peak memory {:.1} MiB",
+                m as f64 / (1 << 20) as f64
+            ));
+        }
+        Some(line + "\n")
     }
 
     pub fn to_text(&self) -> String {
@@ -121,6 +146,9 @@ impl Verdict {
             }
             None => out.push_str("; the space within these bounds is exhausted\n"),
             Some(why) => out.push_str(&format!("; the space was NOT exhausted ({why})\n")),
+        }
+        if let Some(line) = self.pruning_line() {
+            out.push_str(&line);
         }
         if let Some(b) = &r.pct {
             out.push_str(&format!("PCT bound: each run finds a depth-{} bug with probability >= {:.3e} (n={}, k={})\n", b.d, b.probability, b.n, b.k));
@@ -197,6 +225,10 @@ impl Verdict {
             "scope": self.scope(),
             "preemption_bound": self.options.preemptions,
             "executions": r.executions,
+            "prune": self.options.prune,
+            "distinct_states": r.states,
+            "revisits": r.revisits,
+            "prune_table_full_at": r.prune_full_at,
             "exhausted": r.exhausted,
             "proved": self.proved(),
             "stopped": r.stopped.map(|s| match s {

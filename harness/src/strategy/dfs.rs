@@ -21,7 +21,61 @@
 //! Disabled (blocked) actors are handled as in Flanagan–Godefroid: when no initial is enabled at
 //! the backtrack node, every enabled actor is added. Preemption bounding is combined with DPOR
 //! the way Coons, Musuvathi and McKinley (OOPSLA 2013) suggest: when the backtrack choice would
-//! exceed the bound, the same choice is also added where the current actor's run began.
+//! exceed the bound, the same choice is also added where the current actor's run began. That
+//! rule is not complete: on the generated program of seed 121 in `tests/prune.rs`, bound 2
+//! misses a final state that enumerating every interleaving within the bound reaches (with no
+//! bound the search is complete, `tests/dfs.rs`).
+//!
+//! Visited-state pruning (`Config::prune`, for models that register a `World::fingerprint`):
+//! stateless search re-runs every trace to its end even when different traces meet in the same
+//! state. With pruning, each new node gets a 128-bit key: the model's fingerprint (shared state
+//! and every actor's local state), each actor's status, step count and pending step, the enabled
+//! set and, under a preemption bound, the preemptions used and the last actor, so equal keys
+//! have equal futures *within the bound*. When a node is popped (fully explored) its key is
+//! recorded with the sleep set it was created with, `Z_m`, and a *summary* of every step
+//! explored below it: per actor, the union of the keys its steps there read and wrote (and the
+//! summaries of the recorded states it was cut at). A new node at a recorded key whose `Z_m` is
+//! contained in its own sleep set `Z` is not explored: the execution is cut (counted in
+//! `pruned` and in `revisits`), its summary is merged into the parent's, and backtrack points
+//! are added conservatively (below). This is the idea of Yang, Chen, Gopalakrishnan and Kirby,
+//! "Efficient stateful dynamic partial order reduction" (SPIN 2008), with a coarser summary.
+//!
+//! Why it stays sound (every final state and failure of the search without pruning is found):
+//! * *Below the cut.* The state graph is acyclic (every step raises a waiting actor's step
+//!   count or finishes it, and both are in the key), so a recorded node is never on the stack
+//!   and its subtree is complete when recorded. A node `n` with the key of a recorded node `m`
+//!   has the same futures, labels and footprints, so the steps, races among them and
+//!   backtrack points below `n` are those below `m`; its larger sleep set only removes
+//!   continuations (a sleeping step is explored from an equivalent state elsewhere: sleep sets
+//!   are sound whatever is explored). So whatever the search below `n` would reach (final
+//!   states, invariant and final-check failures: functions of the state) was reached below
+//!   `m`. This is the standard condition for state caching with sleep sets (Godefroid's thesis,
+//!   LNCS 1032, ch. 6: prune only when the stored sleep set is a subset of the current one).
+//! * *Above the cut.* What is lost is the race detection of the steps below `n` against the
+//!   prefix of `n`: source-DPOR would add, for each race `(e, x)` with `e` above `n` and `x`
+//!   below, an initial of `notdep(e).x` to the node before `e` (and, over the bound, the same
+//!   choice where the preempted run began). Any such `x` is a step of another actor dependent
+//!   with `e`, and its actor and footprint are in `m`'s summary (the steps below `n` are steps
+//!   below `m`). So at a cut every node before a prefix step `e` that meets another actor's
+//!   keys in the summary gets a backtrack choice that is an initial of `notdep(e).x` whatever
+//!   `x` is: when some prefix step after `e` does not happen after `e`, the first such step is
+//!   the first step of `notdep(e).x` (prefix steps come before the continuation's), so its
+//!   actor is an initial; otherwise *every* enabled actor, a superset of the initials. Under a
+//!   bound, the start of the run before `e` gets the same choice and the start of the run in
+//!   progress at the cut (a run below the cut may have begun above it) every enabled actor.
+//!   Treating every dependent `e` as racing, not only the races, only adds choices, and more
+//!   backtrack choices never lose an execution. The summary is a union per actor, which answers
+//!   "is some step of another actor below dependent with `e`" exactly, since dependence is a
+//!   disjunction over keys.
+//! * Shards: a trunk node (before the first context switch) is never recorded nor cut, since its
+//!   subtrees are split between shards; every node after the switch lies in one shard's slice.
+//!
+//! The price of the conservative rule is extra branches above cuts; they end at recorded states
+//! quickly, and on the corpus pruning wins (the benchmark `prune` prints both). The table has a
+//! memory limit (`Config::prune_memory`); once full it records no new state (and the report says
+//! at how many), which only prunes less. Tests: `tests/prune.rs` (generated programs reach the
+//! same final states and failures with and without pruning, with and without reduction and
+//! bound; toys whose Mazurkiewicz traces are counted by brute force).
 //!
 //! Sharding: with `shard K/N`, an execution belongs to the shard `fnv(prefix) mod N` where the
 //! prefix runs up to and including its first context switch (the first step taken by an actor
@@ -32,10 +86,11 @@
 //! run `shard 0/1`. Splitting at the first switch rather than at a fixed depth balances the
 //! shards: under a preemption bound most executions share their first few steps.
 
-use crate::executor::{Chooser, End, Model, Pick, View};
+use super::visited::{default_limit, KeyIndex, Summary, Table};
+use crate::executor::{Chooser, End, Model, Pick, Status, View};
 use crate::explorer::{Config, Engine, Report};
 use crate::footprint::{dependent, Key};
-use crate::hash::Fnv;
+use crate::hash::{Fnv, Fnv128};
 
 const NONE: u8 = u8::MAX;
 
@@ -52,6 +107,10 @@ struct Node {
     preempts: u32,
     /// Label hash of the chosen step, to detect a model that changes under replay.
     label: u64,
+    /// Pruning: the state's fingerprint (`None`: not recorded, e.g. on a shard's trunk).
+    state: Option<u128>,
+    /// The sleep set the node was created with (`sleep` grows as siblings are explored).
+    sleep0: u64,
 }
 
 impl Node {
@@ -91,6 +150,20 @@ pub(crate) struct Dfs {
     acc: Vec<u32>,
     races: Vec<usize>,
     firsts: Vec<u32>,
+    prune: Option<Prune>,
+}
+
+/// Visited-state pruning's working data (see the module doc).
+struct Prune {
+    table: Table,
+    index: KeyIndex,
+    /// `sums[d]`: the summary of the steps explored so far at depth >= d below node d.
+    sums: Vec<Vec<u64>>,
+    /// Steps each actor has taken in this execution so far.
+    steps_of: Vec<u64>,
+    revisits: u64,
+    reads: Vec<u32>,
+    writes: Vec<u32>,
 }
 
 #[inline]
@@ -116,6 +189,15 @@ impl Dfs {
             acc: Vec::new(),
             races: Vec::new(),
             firsts: Vec::new(),
+            prune: cfg.prune.then(|| Prune {
+                table: Table::new(cfg.prune_memory.unwrap_or_else(default_limit)),
+                index: KeyIndex::default(),
+                sums: Vec::new(),
+                steps_of: Vec::new(),
+                revisits: 0,
+                reads: Vec::new(),
+                writes: Vec::new(),
+            }),
         }
     }
 
@@ -144,6 +226,7 @@ impl Dfs {
             self.keys.extend_from_slice(&w);
             (r.len() as u32, w.len() as u32)
         };
+        self.summarise(i, p, keys as usize, nreads as usize, nwrites as usize);
         let vc_at = self.vcs.len() as u32;
         let mut ev = Event {
             actor: p as u8,
@@ -266,16 +349,83 @@ impl Dfs {
         }
         if over_bound && j > 0 {
             let q = q.unwrap_or(p);
-            let a = self.nodes[j - 1].chosen;
-            let mut s = j - 1;
-            while s > 0 && self.nodes[s - 1].chosen == a {
-                s -= 1;
-            }
-            let ns = &mut self.nodes[s];
+            let start = self.run_start(j - 1);
+            let ns = &mut self.nodes[start];
             if ns.enabled & bit(q) != 0 {
                 ns.backtrack |= bit(q);
             }
         }
+    }
+
+    /// A node for step `d`, beyond the stack: its sleep set (the parent's, minus what the
+    /// parent's step woke, plus the parent's explored siblings), a cut at a visited state, its
+    /// first choice (no preemption). `None`: the execution stops here.
+    fn new_node(&mut self, view: &View<'_>, d: usize) -> Option<usize> {
+        let (sleep, preempts) = match d.checked_sub(1).map(|k| (&self.nodes[k], &self.events[k])) {
+            None => (0, 0),
+            Some((parent, ev)) => {
+                let mut sleep = 0u64;
+                if self.reduction {
+                    let mut m = parent.sleep & !bit(parent.chosen as usize);
+                    while m != 0 {
+                        let q = m.trailing_zeros() as usize;
+                        m &= m - 1;
+                        if !dependent(
+                            &view.reads(q),
+                            &view.writes(q),
+                            self.reads(ev),
+                            self.writes(ev),
+                        ) {
+                            sleep |= bit(q);
+                        }
+                    }
+                }
+                (sleep, parent.cost(parent.chosen as usize) as u32)
+            }
+        };
+        let cand = view.enabled & !sleep;
+        if cand == 0 {
+            return None;
+        }
+        let state = self.state_key(view, preempts);
+        if let Some(state) = state {
+            if self.cut_at_visited(d, state, sleep) {
+                return None;
+            }
+        }
+        let pick = match view.last {
+            Some(l) if cand & bit(l) != 0 => l,
+            _ => cand.trailing_zeros() as usize,
+        };
+        let node = Node {
+            enabled: view.enabled,
+            backtrack: 0,
+            done: 0,
+            sleep,
+            chosen: pick as u8,
+            prev: view.last.map(|l| l as u8).unwrap_or(NONE),
+            preempts,
+            label: view.label_hash(pick),
+            state,
+            sleep0: sleep,
+        };
+        if !self.within_bound(&node, pick) {
+            return None;
+        }
+        let full = !self.reduction || (self.split.is_some() && !self.switched);
+        let backtrack = if full { view.enabled } else { bit(pick) };
+        self.nodes.push(Node { backtrack, ..node });
+        Some(pick)
+    }
+
+    /// Where the run of consecutive steps of `nodes[k]`'s actor that contains step `k` began.
+    fn run_start(&self, k: usize) -> usize {
+        let a = self.nodes[k].chosen;
+        let mut s = k;
+        while s > 0 && self.nodes[s - 1].chosen == a {
+            s -= 1;
+        }
+        s
     }
 
     /// Prepares the next execution: `false` when the space is exhausted.
@@ -298,7 +448,8 @@ impl Dfs {
                     return true;
                 }
             }
-            self.nodes.pop();
+            let node = self.nodes.pop().expect("not empty");
+            self.finish_node(d, &node);
         }
         false
     }
@@ -328,6 +479,150 @@ impl Dfs {
     }
 }
 
+/// Visited-state pruning (see the module doc for why each rule is there).
+impl Dfs {
+    /// Adds event `i` (actor `p`, its keys at `keys[at..]`) to the summary of its node.
+    fn summarise(&mut self, i: usize, p: usize, at: usize, nreads: usize, nwrites: usize) {
+        let Some(pr) = self.prune.as_mut() else {
+            return;
+        };
+        pr.reads.clear();
+        pr.writes.clear();
+        for &k in &self.keys[at..at + nreads] {
+            pr.reads.push(pr.index.of(k));
+        }
+        for &k in &self.keys[at + nreads..at + nreads + nwrites] {
+            pr.writes.push(pr.index.of(k));
+        }
+        if pr.sums.len() <= i {
+            pr.sums.resize_with(i + 1, Vec::new);
+        }
+        Summary::add(&mut pr.sums[i], self.n, p, &pr.reads, &pr.writes);
+    }
+
+    /// Node `d` is fully explored: record its state, and pass its summary up to its parent.
+    fn finish_node(&mut self, d: usize, node: &Node) {
+        let Some(pr) = self.prune.as_mut() else {
+            return;
+        };
+        if pr.sums.len() <= d {
+            return;
+        }
+        if let Some(state) = node.state {
+            pr.table.insert(state, node.sleep0, &pr.sums[d]);
+        }
+        let (above, below) = pr.sums.split_at_mut(d);
+        if let Some(parent) = above.last_mut() {
+            Summary::merge(parent, &below[0]);
+        }
+        below[0].clear();
+    }
+
+    /// The fingerprint of the state at a new node: the model's, the actors' statuses, step
+    /// counts and pending steps, the enabled set and, under a bound, the preemptions used and the
+    /// last actor. `None` when not pruning here: no fingerprint, or a shard's trunk (whose
+    /// subtrees this shard does not all own).
+    fn state_key(&self, view: &View<'_>, preempts: u32) -> Option<u128> {
+        let pr = self.prune.as_ref()?;
+        if self.split.is_some() && !self.switched {
+            return None;
+        }
+        let mut h = Fnv128::new();
+        h.u128(view.model_state()?);
+        h.u64(view.enabled);
+        for i in 0..self.n {
+            if view.status(i) == Status::Finished {
+                h.bytes(&[0]);
+                continue;
+            }
+            h.bytes(&[1]);
+            h.u64(pr.steps_of[i]);
+            h.u64(view.label_hash(i));
+            for k in view.reads(i).iter() {
+                h.u64(k.0);
+            }
+            h.bytes(&[2]);
+            for k in view.writes(i).iter() {
+                h.u64(k.0);
+            }
+        }
+        if self.bound.is_some() {
+            h.u64(preempts as u64);
+            h.u64(view.last.map_or(u64::MAX, |l| l as u64));
+        }
+        Some(h.finish())
+    }
+
+    /// A new node at depth `d` would be at `state` with sleep set `sleep`: when that state was
+    /// fully explored under a sleep set inside `sleep`, cut the execution here, after adding the
+    /// backtrack points the continuation below it could have added above it.
+    fn cut_at_visited(&mut self, d: usize, state: u128, sleep: u64) -> bool {
+        let Some(pr) = self.prune.as_mut() else {
+            return false;
+        };
+        let Some(sum) = pr.table.lookup(state, sleep) else {
+            return false;
+        };
+        let sum = sum.to_vec();
+        self.backtrack_for_summary(d, &sum);
+        let pr = self.prune.as_mut().expect("pruning");
+        if let Some(parent) = d.checked_sub(1).and_then(|k| pr.sums.get_mut(k)) {
+            Summary::merge(parent, &sum);
+        }
+        pr.revisits += 1;
+        true
+    }
+
+    /// The conservative race detection of a cut at depth `d` against the summary `sum` of what
+    /// lies below: every earlier step `e` dependent with a step `x` of another actor in `sum`
+    /// may race with it. Source-DPOR would give the node before `e` an initial of
+    /// `v = notdep(e).x`; without `x`'s place that is known only when some later prefix step
+    /// does not happen after `e`: the first such step is the first of `v`, so its actor is an
+    /// initial. Otherwise the node gets every enabled actor (a superset of the initials). Under
+    /// a bound, the start of the run before `e` gets the same choice, and the start of the run
+    /// in progress at the cut (a run below the cut may have begun above it) every enabled actor
+    /// (the Coons-Musuvathi-McKinley rule, for races above and below the cut).
+    fn backtrack_for_summary(&mut self, d: usize, sum: &[u64]) {
+        if !self.reduction {
+            return; // every enabled actor is already a choice everywhere
+        }
+        let pr = self.prune.as_ref().expect("pruning");
+        // (node, the initial to add, or None: every enabled actor)
+        let mut marks: Vec<(usize, Option<usize>)> = Vec::new();
+        for j in 0..d {
+            let e = &self.events[j];
+            let reads = self.reads(e).iter().filter_map(|&k| pr.index.get(k));
+            let writes = self.writes(e).iter().filter_map(|&k| pr.index.get(k));
+            if Summary::meets_other(sum, self.n, e.actor as usize, reads, writes) {
+                let q = self.first_not_after(j, d);
+                marks.push((j, q));
+                if self.bound.is_some() && j > 0 {
+                    marks.push((self.run_start(j - 1), q));
+                }
+            }
+        }
+        if self.bound.is_some() && d > 0 {
+            marks.push((self.run_start(d - 1), None));
+        }
+        for (j, q) in marks {
+            let node = &mut self.nodes[j];
+            match q {
+                Some(q) if node.enabled & bit(q) != 0 => node.backtrack |= bit(q),
+                _ => node.backtrack |= node.enabled,
+            }
+        }
+    }
+
+    /// The actor of the first step after `events[j]` (before `d`) that does not happen after it.
+    fn first_not_after(&self, j: usize, d: usize) -> Option<usize> {
+        let e = &self.events[j];
+        self.events[j + 1..d]
+            .iter()
+            .find(|k| self.vc(k)[e.actor as usize] <= e.lidx)
+            .map(|k| k.actor as usize)
+    }
+}
+
 impl Chooser for Dfs {
     fn choose(&mut self, view: &View<'_>) -> Pick {
         let d = view.step;
@@ -335,6 +630,10 @@ impl Chooser for Dfs {
             self.n = view.actor_count();
             self.owned = true;
             self.switched = false;
+            if let Some(pr) = self.prune.as_mut() {
+                pr.steps_of.clear();
+                pr.steps_of.resize(self.n, 0);
+            }
         }
         let a = if d < self.nodes.len() {
             let node = &self.nodes[d];
@@ -356,54 +655,10 @@ impl Chooser for Dfs {
             self.nodes[d].label = view.label_hash(a);
             a
         } else {
-            let (sleep, preempts) =
-                match d.checked_sub(1).map(|k| (&self.nodes[k], &self.events[k])) {
-                    None => (0, 0),
-                    Some((parent, ev)) => {
-                        let mut sleep = 0u64;
-                        if self.reduction {
-                            let mut m = parent.sleep & !bit(parent.chosen as usize);
-                            while m != 0 {
-                                let q = m.trailing_zeros() as usize;
-                                m &= m - 1;
-                                if !dependent(
-                                    &view.reads(q),
-                                    &view.writes(q),
-                                    self.reads(ev),
-                                    self.writes(ev),
-                                ) {
-                                    sleep |= bit(q);
-                                }
-                            }
-                        }
-                        (sleep, parent.cost(parent.chosen as usize) as u32)
-                    }
-                };
-            let cand = view.enabled & !sleep;
-            if cand == 0 {
-                return Pick::Abort;
+            match self.new_node(view, d) {
+                Some(pick) => pick,
+                None => return Pick::Abort,
             }
-            let pick = match view.last {
-                Some(l) if cand & bit(l) != 0 => l,
-                _ => cand.trailing_zeros() as usize,
-            };
-            let node = Node {
-                enabled: view.enabled,
-                backtrack: 0,
-                done: 0,
-                sleep,
-                chosen: pick as u8,
-                prev: view.last.map(|l| l as u8).unwrap_or(NONE),
-                preempts,
-                label: view.label_hash(pick),
-            };
-            if !self.within_bound(&node, pick) {
-                return Pick::Abort;
-            }
-            let full = !self.reduction || (self.split.is_some() && !self.switched);
-            let backtrack = if full { view.enabled } else { bit(pick) };
-            self.nodes.push(Node { backtrack, ..node });
-            pick
         };
         if let Some((k, count)) = self.split {
             if !self.switched && d > 0 && a != self.nodes[0].chosen as usize {
@@ -416,6 +671,9 @@ impl Chooser for Dfs {
         }
         if self.events.len() == d {
             self.push_event(view, a);
+        }
+        if let Some(pr) = self.prune.as_mut() {
+            pr.steps_of[a] += 1;
         }
         Pick::Actor(a)
     }
@@ -452,6 +710,11 @@ pub fn explore<M: Model + ?Sized>(model: &M, cfg: &Config) -> Report {
             exhausted = true;
             break;
         }
+    }
+    if let Some(pr) = &dfs.prune {
+        engine.report.states = pr.table.len() as u64;
+        engine.report.revisits = pr.revisits;
+        engine.report.prune_full_at = pr.table.full_at;
     }
     engine.finish(exhausted)
 }

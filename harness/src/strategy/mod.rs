@@ -4,6 +4,7 @@ pub mod dfs;
 pub mod pct;
 pub mod random;
 pub mod replay;
+pub(crate) mod visited;
 
 use crate::executor::View;
 use std::fmt;

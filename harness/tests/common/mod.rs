@@ -1,6 +1,8 @@
 //! Toy models shared by the integration tests. Nothing here knows containerd.
 #![allow(dead_code)]
 
+use pushrace_harness::hash::Fnv128;
+use pushrace_harness::rng::SplitMix64;
 use pushrace_harness::{ActorError, Footprint, Key, World};
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
@@ -100,28 +102,41 @@ pub enum Op {
 
 /// A program over a few keys whose final state depends on the interleaving. `sink` collects
 /// the final state of every execution, so tests can compare the sets reached with and without
-/// reduction.
+/// reduction. It registers a state fingerprint (the keys and every actor's accumulator; the
+/// harness adds each actor's position), so it can be explored with pruning.
 pub fn program(
     actors: Vec<Vec<Op>>,
     nkeys: usize,
     sink: Rc<RefCell<BTreeSet<Vec<u64>>>>,
 ) -> impl Fn(&mut World) {
+    checked_program(actors, nkeys, sink, None)
+}
+
+/// [`program`], and with `bad = Some(v)` an invariant that no key ever holds `v` and a final
+/// check that key 0 ends even: failures that end executions early and late.
+pub fn checked_program(
+    actors: Vec<Vec<Op>>,
+    nkeys: usize,
+    sink: Rc<RefCell<BTreeSet<Vec<u64>>>>,
+    bad: Option<u64>,
+) -> impl Fn(&mut World) {
     move |w: &mut World| {
         let state = Rc::new(RefCell::new(vec![0u64; nkeys]));
+        let accs = Rc::new(RefCell::new(vec![0u64; actors.len()]));
         for (i, ops) in actors.iter().cloned().enumerate() {
-            let st = state.clone();
+            let (st, accs) = (state.clone(), accs.clone());
             w.spawn(format!("p{i}"), move |ctx| async move {
-                let mut acc = 0u64;
                 for op in ops {
                     match op {
                         Op::Read(k) => {
                             ctx.step(format_args!("read {k}"), Footprint::read(&[Key(k)]))
                                 .await;
-                            acc += st.borrow()[k as usize];
+                            accs.borrow_mut()[i] += st.borrow()[k as usize];
                         }
                         Op::Write(k) => {
                             ctx.step(format_args!("write {k}"), Footprint::write(&[Key(k)]))
                                 .await;
+                            let acc = accs.borrow()[i];
                             st.borrow_mut()[k as usize] = acc * 10 + i as u64 + 1;
                         }
                         Op::Bump(k) => {
@@ -137,10 +152,54 @@ pub fn program(
                 Ok::<(), ActorError>(())
             });
         }
+        let (st, a) = (state.clone(), accs.clone());
+        w.fingerprint(move || {
+            let mut h = Fnv128::new();
+            for v in st.borrow().iter().chain(a.borrow().iter()) {
+                h.u64(*v);
+            }
+            h.finish()
+        });
+        if let Some(bad) = bad {
+            let st = state.clone();
+            w.invariant("no key holds the bad value", move || {
+                match st.borrow().iter().position(|&v| v == bad) {
+                    Some(k) => Err(format!("key {k} holds {bad}")),
+                    None => Ok(()),
+                }
+            });
+        }
         let (st, sink) = (state.clone(), sink.clone());
         w.finally("record", move || {
-            sink.borrow_mut().insert(st.borrow().clone());
-            Ok(())
+            let s = st.borrow().clone();
+            let odd = bad.is_some() && s[0] % 2 == 1;
+            sink.borrow_mut().insert(s.clone());
+            match odd {
+                true => Err(format!("key 0 ends odd: {s:?}")),
+                false => Ok(()),
+            }
         });
     }
+}
+
+/// A generated program: 2-3 actors of 2-3 operations over 2-3 keys.
+pub fn random_program(seed: u64) -> (Vec<Vec<Op>>, usize) {
+    let mut g = SplitMix64::new(seed);
+    let nkeys = 2 + g.below(2) as usize;
+    let actors = 2 + g.below(2) as usize;
+    let progs = (0..actors)
+        .map(|_| {
+            (0..2 + g.below(2))
+                .map(|_| {
+                    let k = g.below(nkeys as u64);
+                    match g.below(3) {
+                        0 => Op::Read(k),
+                        1 => Op::Write(k),
+                        _ => Op::Bump(k),
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    (progs, nkeys)
 }

@@ -73,6 +73,10 @@ pub trait Exec {
     /// The model that judges the store invariants (`gc-safety`, `no-dangling-reference`), which
     /// need the model's mark: the model itself, or a real backend's shadow.
     fn oracle(&self) -> Shared;
+    /// Actor `actor` got `answer` (a call's `Result<Outcome, Error>` or an [`Answer`]) from its
+    /// step: the model keeps a history of these for its state fingerprint (visited-state
+    /// pruning); other backends need not.
+    fn observe(&self, _actor: usize, _answer: &dyn std::any::Any) {}
 }
 
 /// One request of an actor to its backend.
@@ -176,7 +180,9 @@ pub type ModelClient = Stepped<Shared>;
 impl<E: Exec> Stepped<E> {
     async fn request(&self, r: Request) -> Answer {
         r.step(&self.sched, None).await;
-        r.run(&self.exec)
+        let answer = r.run(&self.exec);
+        self.exec.observe(self.sched.index(), &answer);
+        answer
     }
 }
 
@@ -188,7 +194,9 @@ impl<E: Exec> Call for Stepped<E> {
         if let Some(open) = refused_open(&op, &self.exec) {
             self.sched.complete_label(open);
         }
-        self.exec.call(&op)
+        let answer = self.exec.call(&op);
+        self.exec.observe(self.sched.index(), &answer);
+        answer
     }
 }
 

@@ -3,9 +3,12 @@
 //! one of these as its shadow, so both judge store invariants alike.
 
 use super::Exec;
+use pushrace_harness::hash::Fnv128;
 use pushrace_models::{Error, Op, OpKind, Outcome, Store};
-use std::cell::RefCell;
+use std::any::Any;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use std::rc::Rc;
 
 /// Everything the actors of one execution share.
@@ -22,6 +25,12 @@ pub struct Sim {
     pub deleted: BTreeSet<(String, String)>,
     /// The first GC found to remove an object that is still reachable after it (`gc-safety`).
     pub gc_violation: Option<String>,
+    /// With `Some`, per actor (by index), a hash chain of every answer its steps got: a
+    /// deterministic program's local state is a function of it, so it stands for that state in
+    /// [`Sim::fingerprint`]. `None` (the default): not kept, which costs nothing.
+    pub answers: Option<Vec<u128>>,
+    /// The store's fingerprint, until a call that may change the store runs.
+    store_fp: Cell<Option<u128>>,
 }
 
 impl Sim {
@@ -38,7 +47,60 @@ impl Sim {
             ever,
             deleted: BTreeSet::new(),
             gc_violation: None,
+            answers: None,
+            store_fp: Cell::new(None),
         }
+    }
+
+    /// Folds one answer to actor `actor` into its history (when histories are kept): a call's
+    /// result or a [`super::Answer`]. Blob bytes are hashed as bytes, everything else by its
+    /// `Debug` text (over ordered maps).
+    pub fn observe(&mut self, actor: usize, answer: &dyn Any) {
+        let Some(answers) = self.answers.as_mut() else {
+            return;
+        };
+        if answers.len() <= actor {
+            answers.resize(actor + 1, 0);
+        }
+        let mut h = Fnv128::new();
+        h.u128(answers[actor]);
+        let call = answer.downcast_ref::<Result<Outcome, Error>>();
+        match (call, answer.downcast_ref::<super::Answer>()) {
+            (Some(Ok(Outcome::Data(bytes))), _) => {
+                h.bytes(b"data\0");
+                h.bytes(bytes);
+            }
+            (Some(r), _) => {
+                let _ = write!(h, "{r:?}");
+            }
+            (None, Some(a)) => {
+                let _ = write!(h, "{a:?}");
+            }
+            (None, None) => unreachable!("observe: not an answer"),
+        }
+        answers[actor] = h.finish();
+    }
+
+    /// The fingerprint of everything that can change the future of an execution on this model
+    /// (the harness adds each actor's position and pending step): the whole simulated daemon
+    /// (store, with its GC scheduler counters and clock), the registry, the records the
+    /// invariants judge by (`ever`, `deleted`, `gc_violation`) and each actor's history of
+    /// answers. Every store invariant is a function of these. 128 bits of FNV-1a over an
+    /// explicit encoding (each part's `Debug` text over ordered maps and sets, separated).
+    pub fn fingerprint(&self) -> u128 {
+        let store = match self.store_fp.get() {
+            Some(fp) => fp,
+            None => store_fingerprint(&self.store),
+        };
+        self.store_fp.set(Some(store));
+        let mut h = Fnv128::new();
+        h.u128(store);
+        let _ = write!(
+            h,
+            "\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}",
+            self.registry, self.ever, self.deleted, self.gc_violation, self.answers
+        );
+        h.finish()
     }
 
     fn content_keys(&self) -> BTreeSet<(String, String)> {
@@ -78,13 +140,17 @@ impl Sim {
 
     /// One background GC tick: a GC if the scheduler says one is due.
     pub fn gc_tick(&mut self) -> bool {
-        self.checking_gc(|store| {
+        let ran = self.checking_gc(|store| {
             let due = store.scheduler().gc_due();
             if due {
                 store.gc();
             }
             due
-        })
+        });
+        if ran {
+            self.store_fp.set(None);
+        }
+        ran
     }
 
     pub fn apply(&mut self, op: &Op) -> Result<Outcome, Error> {
@@ -94,6 +160,18 @@ impl Sim {
                 | OpKind::ImageDelete { sync: true, .. }
                 | OpKind::LeaseDelete { sync: true, .. }
         );
+        let read_only = matches!(
+            op.kind,
+            OpKind::ContentInfo { .. }
+                | OpKind::ContentRead { .. }
+                | OpKind::ContentWalk
+                | OpKind::ImageGet { .. }
+                | OpKind::ImageList
+                | OpKind::LeaseList
+        );
+        if !read_only {
+            self.store_fp.set(None);
+        }
         let r = if may_collect {
             self.checking_gc(|store| store.apply(op))
         } else {
@@ -140,6 +218,31 @@ impl Sim {
     }
 }
 
+/// The store's state as 128 bits: the `Debug` text (over ordered maps) of the semantics, the
+/// clock, every namespace, the backend's ingests and the GC scheduler's counters, and each blob by
+/// digest and length (the store keeps bytes only under their own sha256: the digest fixes them).
+/// Two private fields are left out, both functions of what the fingerprint of a [`Sim`] covers
+/// within one exploration (every execution starts from the same store): whether `blobs/` exists
+/// (whether any commit happened: some actor's answers say so) and the counter behind
+/// `Store::fresh_id` (one per `image.pull`/`image.convert` operation an actor ran: its step
+/// count says so).
+fn store_fingerprint(store: &Store) -> u128 {
+    let mut h = Fnv128::new();
+    let _ = write!(
+        h,
+        "{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0",
+        store.semantics(),
+        store.now(),
+        store.namespaces(),
+        store.backend_ingests(),
+        store.scheduler()
+    );
+    for (d, bytes) in store.blobs() {
+        let _ = write!(h, "{d} {}\0", bytes.len());
+    }
+    h.finish()
+}
+
 /// The model's state of one execution, shared by its actors.
 pub type Shared = Rc<RefCell<Sim>>;
 
@@ -162,5 +265,9 @@ impl Exec for Shared {
 
     fn oracle(&self) -> Shared {
         self.clone()
+    }
+
+    fn observe(&self, actor: usize, answer: &dyn Any) {
+        self.borrow_mut().observe(actor, answer)
     }
 }
