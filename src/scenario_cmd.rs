@@ -1,6 +1,7 @@
 //! `pushrace list`, `pushrace explore`, `pushrace replay`.
 
 use pushrace::{Config, Names, Setting};
+use pushrace_harness::parallel::default_jobs;
 use pushrace_harness::Schedule;
 use pushrace_scenarios::explore::{self, Options};
 use pushrace_scenarios::library;
@@ -68,6 +69,11 @@ pub struct ExploreArgs {
     /// Explore only slice K of N (0-based), e.g. 0/4.
     #[arg(long)]
     pub shard: Option<String>,
+    /// Threads exploring the shards of this one exploration, 1 to 256 (default: the machine's
+    /// cores); the verdict and the failure shown do not depend on it. With --shard K/N they
+    /// split that shard.
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<u64>,
     /// Switch every push to this variant (v0.17, v0.18, v2.0.4, v2.0.5, lease-held).
     #[arg(long)]
     pub variant: Option<String>,
@@ -92,10 +98,11 @@ pub fn explore(a: ExploreArgs) -> ExitCode {
         Setting::Budget => a.budget.map(|v| v.to_string()),
         Setting::Depth => a.depth.map(|v| v.to_string()),
         Setting::Shard => a.shard.clone(),
+        Setting::Jobs => a.jobs.map(|v| v.to_string()),
         Setting::Schedule => None,
     };
-    let mut o = match Config::from_settings(flag, Names::Flags) {
-        Ok(c) => c.options(&s),
+    let (mut o, jobs) = match Config::from_settings(flag, Names::Flags) {
+        Ok(c) => (c.options(&s), c.threads().unwrap_or_else(default_jobs)),
         Err(e) => {
             eprintln!("pushrace: {e}");
             return ExitCode::from(2);
@@ -107,7 +114,7 @@ pub fn explore(a: ExploreArgs) -> ExitCode {
     }
     o.reduction = !a.no_reduction;
     o.progress = std::io::stderr().is_terminal() && !a.json;
-    let v = explore::explore(&s, &o);
+    let v = pushrace_scenarios::parallel::explore(&s, &o, jobs);
     if a.json {
         println!(
             "{}",

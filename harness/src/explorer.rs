@@ -93,6 +93,9 @@ pub struct Config {
     /// Record a failing execution only when its signature differs from every failure recorded
     /// so far (so `max_failures` counts kinds of failure, and duplicates are not shrunk again).
     pub distinct_failures: bool,
+    /// Where a shard run by [`crate::parallel::explore`] publishes its counts for the one
+    /// combined progress line (set by it; `None` otherwise).
+    pub tally: Option<std::sync::Arc<crate::parallel::Tally>>,
 }
 
 impl Default for Config {
@@ -115,6 +118,7 @@ impl Default for Config {
             collect_hashes: false,
             signature: None,
             distinct_failures: false,
+            tally: None,
         }
     }
 }
@@ -327,6 +331,9 @@ impl<'a, M: Model + ?Sized> Engine<'a, M> {
 
     /// Whether another execution may start; records why not.
     pub fn may_continue(&mut self, budget: Option<u64>) -> bool {
+        if let Some(t) = &self.cfg.tally {
+            t.set(self.report.executions, self.report.failures.len());
+        }
         if self.report.failures.len() >= self.cfg.max_failures.max(1) {
             self.report.stopped = Some(Stop::Failures);
             return false;

@@ -207,6 +207,12 @@ pub fn explore(s: &Scenario, opts: &Options) -> Verdict {
         return v;
     }
     let m = model(s);
+    let report = Explorer::new(config(s, opts)).run(&m, opts.strategy);
+    verdict_of(s, opts, report)
+}
+
+/// The harness configuration exploring `s` with `opts` uses.
+pub fn config(s: &Scenario, opts: &Options) -> Config {
     let mut config = opts.config();
     if let Some(want) = s.check.message.clone() {
         // `[check] message`: failures that do not carry the wanted text share one signature, so
@@ -221,8 +227,7 @@ pub fn explore(s: &Scenario, opts: &Options) -> Verdict {
         config.distinct_failures = true;
         config.max_failures = 2;
     }
-    let report = Explorer::new(config).run(&m, opts.strategy);
-    verdict_of(s, opts, report)
+    config
 }
 
 /// The scenario's declared `[check] schedule` (a persisted failure), replayed: when it fails,
