@@ -11,8 +11,8 @@
 //!   racing actors on the model; [`Check`] for several different actors, or to race your code
 //!   against a scenario's actors.
 //! - [`Config`] — how hard to look. `Config::default()` reads `PUSHRACE_SEED`,
-//!   `PUSHRACE_PREEMPTIONS`, `PUSHRACE_BUDGET`, `PUSHRACE_SHARD=K/N`, `PUSHRACE_STRATEGY` and
-//!   `PUSHRACE_SCHEDULE` from the environment (as `ProptestConfig::default()` reads
+//!   `PUSHRACE_PREEMPTIONS`, `PUSHRACE_BUDGET`, `PUSHRACE_SHARD=K/N`, `PUSHRACE_JOBS`,
+//!   `PUSHRACE_STRATEGY` and `PUSHRACE_SCHEDULE` from the environment (as `ProptestConfig::default()` reads
 //!   `PROPTEST_CASES`), so CI can widen a search without code changes; [`Config::new`] does not.
 //!
 //! ```
@@ -69,6 +69,8 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::rc::Rc;
 
+/// The most threads [`Config::jobs`], `PUSHRACE_JOBS` and `--jobs` take.
+pub const MAX_JOBS: u32 = 256;
 /// The deepest PCT bug depth [`Config::depth`], `PUSHRACE_DEPTH`, `--depth` and a scenario's `[check] depth` take.
 pub use pushrace_harness::strategy::pct::MAX_DEPTH;
 pub use pushrace_harness::Strategy;
@@ -111,6 +113,7 @@ pub struct Config {
     budget: Option<u64>,
     depth: Option<usize>,
     shard: Option<(u32, u32)>,
+    jobs: Option<u32>,
     schedule: Option<String>,
     regressions: Option<Option<PathBuf>>,
     prune: Option<bool>,
@@ -133,6 +136,8 @@ pub enum Setting {
     Depth,
     /// `K/N`: slice K of N.
     Shard,
+    /// Threads exploring the shards of one exploration, at least 1.
+    Jobs,
     /// A schedule replayed first.
     Schedule,
 }
@@ -149,13 +154,14 @@ pub enum Names {
 
 impl Setting {
     /// Every setting.
-    pub const ALL: [Setting; 7] = [
+    pub const ALL: [Setting; 8] = [
         Setting::Strategy,
         Setting::Preemptions,
         Setting::Seed,
         Setting::Budget,
         Setting::Depth,
         Setting::Shard,
+        Setting::Jobs,
         Setting::Schedule,
     ];
 
@@ -168,6 +174,7 @@ impl Setting {
             Setting::Budget => "PUSHRACE_BUDGET",
             Setting::Depth => "PUSHRACE_DEPTH",
             Setting::Shard => "PUSHRACE_SHARD",
+            Setting::Jobs => "PUSHRACE_JOBS",
             Setting::Schedule => "PUSHRACE_SCHEDULE",
         }
     }
@@ -181,6 +188,7 @@ impl Setting {
             Setting::Budget => "--budget",
             Setting::Depth => "--depth",
             Setting::Shard => "--shard",
+            Setting::Jobs => "--jobs",
             Setting::Schedule => "--schedule",
         }
     }
@@ -197,10 +205,10 @@ impl Setting {
 }
 
 /// The environment variables [`Config::from_env`] reads.
-pub const ENV_VARS: [&str; 7] = {
-    let mut names = [""; 7];
+pub const ENV_VARS: [&str; Setting::ALL.len()] = {
+    let mut names = [""; Setting::ALL.len()];
     let mut i = 0;
-    while i < 7 {
+    while i < Setting::ALL.len() {
         names[i] = Setting::ALL[i].env();
         i += 1;
     }
@@ -224,6 +232,7 @@ impl Config {
             budget: None,
             depth: None,
             shard: None,
+            jobs: None,
             schedule: None,
             regressions: None,
             prune: None,
@@ -233,7 +242,8 @@ impl Config {
 
     /// [`Config::new`] with whatever the environment sets: `PUSHRACE_STRATEGY` (`dfs`, `random`,
     /// `pct`), `PUSHRACE_PREEMPTIONS`, `PUSHRACE_SEED`, `PUSHRACE_BUDGET` (executions),
-    /// `PUSHRACE_DEPTH` (PCT), `PUSHRACE_SHARD=K/N` and `PUSHRACE_SCHEDULE` (replayed first).
+    /// `PUSHRACE_DEPTH` (PCT), `PUSHRACE_SHARD=K/N`, `PUSHRACE_JOBS` (threads) and
+    /// `PUSHRACE_SCHEDULE` (replayed first).
     /// Setters called afterwards win over the environment.
     ///
     /// # Panics
@@ -300,6 +310,12 @@ impl Config {
                 .map_err(|e| format!("{}: {e}", Setting::Shard.named(names, None)))?;
             c.shard = Some((sh.index, sh.count));
         }
+        let jobs = num(Setting::Jobs)?;
+        if let Some(j) = jobs.filter(|&j| j == 0 || j > MAX_JOBS as u64) {
+            let name = Setting::Jobs.named(names, Some(&j.to_string()));
+            return Err(format!("{name}: expected 1 to {MAX_JOBS} threads"));
+        }
+        c.jobs = jobs.map(|j| j as u32);
         if let Some(s) = get(Setting::Schedule) {
             Schedule::parse(&s)
                 .map_err(|e| format!("{}: {e}", Setting::Schedule.named(names, None)))?;
@@ -367,6 +383,23 @@ impl Config {
             "shard {index}/{count}: expected index < count"
         );
         self.shard = Some((index, count));
+        self
+    }
+    /// Explore in `threads` threads of this process, each taking its share of the shards of one
+    /// exploration (within [`Config::shard`] when one is set: a shard of a shard); the merged
+    /// report's verdict, failure and trace hashes are the same for every thread count (the run
+    /// is the sharded one, `shard(0, 1)`, split `threads` ways). Unset: one thread, unsharded.
+    /// Applies to [`Scenario::explore`]; [`check`] and [`Check::run`] run your actors in the
+    /// calling thread (their closures need not be `Send`) and ignore it.
+    ///
+    /// # Panics
+    /// When `threads` is not 1 to [`MAX_JOBS`].
+    pub fn jobs(mut self, threads: u32) -> Config {
+        assert!(
+            (1..=MAX_JOBS).contains(&threads),
+            "jobs {threads}: expected 1 to {MAX_JOBS} threads"
+        );
+        self.jobs = Some(threads);
         self
     }
     /// Replay this schedule (as a failure prints it) before exploring; when it still fails,
@@ -448,6 +481,11 @@ impl Config {
             o.prune_memory = Some(x);
         }
         o
+    }
+
+    /// The threads [`Config::jobs`] asks for, if set.
+    pub fn threads(&self) -> Option<u32> {
+        self.jobs
     }
 
     /// Whether a shard is set (a shard may not contain an expected violation).
@@ -539,7 +577,10 @@ impl Scenario {
             s.check.schedule = Some(sch.clone());
         }
         let opts = config.options(&s);
-        let verdict = engine::explore(&s, &opts);
+        let verdict = match config.jobs {
+            Some(jobs) => pushrace_scenarios::parallel::explore(&s, &opts, jobs),
+            None => engine::explore(&s, &opts),
+        };
         Report {
             verdict,
             origin: Origin::Scenario {

@@ -1,6 +1,7 @@
 //! `pushrace list`, `pushrace explore`, `pushrace replay`.
 
 use pushrace::{Config, Names, Setting};
+use pushrace_harness::parallel::default_jobs;
 use pushrace_harness::Schedule;
 use pushrace_scenarios::explore::{self, Options};
 use pushrace_scenarios::library;
@@ -68,6 +69,11 @@ pub struct ExploreArgs {
     /// Explore only slice K of N (0-based), e.g. 0/4.
     #[arg(long)]
     pub shard: Option<String>,
+    /// Threads exploring the shards of this one exploration, 1 to 256 (default: the machine's
+    /// cores); the verdict and the failure shown do not depend on it. With --shard K/N they
+    /// split that shard.
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<u64>,
     /// Switch every push to this variant (v0.17, v0.18, v2.0.4, v2.0.5, lease-held).
     #[arg(long)]
     pub variant: Option<String>,
@@ -123,10 +129,11 @@ pub fn explore(a: ExploreArgs) -> ExitCode {
         Setting::Budget => a.budget.map(|v| v.to_string()),
         Setting::Depth => a.depth.map(|v| v.to_string()),
         Setting::Shard => a.shard.clone(),
+        Setting::Jobs => a.jobs.map(|v| v.to_string()),
         Setting::Schedule => None,
     };
-    let mut o = match Config::from_settings(flag, Names::Flags) {
-        Ok(c) => c.options(&s),
+    let (mut o, jobs) = match Config::from_settings(flag, Names::Flags) {
+        Ok(c) => (c.options(&s), c.threads().unwrap_or_else(default_jobs)),
         Err(e) => {
             eprintln!("pushrace: {e}");
             return ExitCode::from(2);
@@ -148,9 +155,11 @@ pub fn explore(a: ExploreArgs) -> ExitCode {
             eprintln!("pushrace: --prune: visited-state pruning needs the model's state; --backend real has none to compare");
             return ExitCode::from(2);
         }
+        // One execution at a time: each owns a private daemon, registry and interposer.
         return crate::real_cmd::explore(&s, &o, &a.real, a.shrink_budget, a.json);
     }
-    print_verdict(&explore::explore(&s, &o), a.json)
+    let v = pushrace_scenarios::parallel::explore(&s, &o, jobs);
+    print_verdict(&v, a.json)
 }
 
 /// Prints a verdict (text, or one JSON object); exit 0 it holds, 1 violated (or, on the model,

@@ -89,6 +89,23 @@ fn config_bounds_change_what_is_explored() {
     let s0 = s.explore(Config::new().shard(0, 2)).executions();
     let s1 = s.explore(Config::new().shard(1, 2)).executions();
     assert!(s0 + s1 >= all);
+    // Threads: the shards' executions summed, one proof; the violation of a racing pair found
+    // by two threads is the one one thread finds.
+    let two = s.explore(Config::new().jobs(2));
+    assert_eq!(two.executions(), s0 + s1);
+    assert!(two.proved());
+    let racing = same_ref("v0.18");
+    let (a, b) = (
+        racing.explore(Config::new().jobs(1)),
+        racing.explore(Config::new().jobs(2)),
+    );
+    a.assert_violation();
+    assert_eq!(a.schedule(), b.schedule());
+    let without_counts = |t: String| {
+        let lines = t.lines().filter(|l| !l.contains(" executions"));
+        lines.collect::<Vec<_>>().join("\n")
+    };
+    assert_eq!(without_counts(a.to_text()), without_counts(b.to_text()));
 }
 
 #[test]
@@ -107,6 +124,7 @@ fn config_from_the_environment() {
         ("PUSHRACE_BUDGET", "7"),
         ("PUSHRACE_SHARD", "1/3"),
         ("PUSHRACE_STRATEGY", "pct"),
+        ("PUSHRACE_JOBS", "2"),
     ]))
     .unwrap();
     assert_eq!(
@@ -117,6 +135,7 @@ fn config_from_the_environment() {
             .budget(7)
             .shard(1, 3)
             .strategy(Strategy::Pct)
+            .jobs(2)
     );
     assert_eq!(Config::from_lookup(|_| None).unwrap(), Config::new());
     let none = Config::from_lookup(vars(&[("PUSHRACE_PREEMPTIONS", "none")])).unwrap();
@@ -129,6 +148,8 @@ fn config_from_the_environment() {
         ("PUSHRACE_SCHEDULE", "nope"),
         ("PUSHRACE_PREEMPTIONS", "nonee"),
         ("PUSHRACE_PREEMPTIONS", "-1"),
+        ("PUSHRACE_JOBS", "0"),
+        ("PUSHRACE_JOBS", "many"),
     ] {
         let e = Config::from_lookup(|q| (q == k).then(|| v.to_string())).unwrap_err();
         assert!(e.contains(k), "{e}");

@@ -112,3 +112,76 @@ fn list_names_every_builtin_with_its_expectation() {
     }
     assert!(!out.contains("BROKEN"), "{out}");
 }
+
+/// `--jobs`: the shards of one exploration in threads, one merged report. The verdict, the
+/// violation (schedule, trace and its hash) and everything else but the execution count and the
+/// time are the same for 1 and 2 threads; a proof's executions are the shards' run one by one.
+#[test]
+fn jobs_do_not_change_the_verdict_or_the_failure() {
+    let json = |args: &[&str]| -> serde_json::Value {
+        let o = pushrace(args);
+        assert!(matches!(o.status.code(), Some(0 | 1)), "{}", text(&o));
+        let mut v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v.as_object_mut().unwrap().remove("elapsed");
+        v
+    };
+    for s in [
+        "same-ref",
+        "two-tags",
+        "background-gc",
+        "rmi-other",
+        "pull-race",
+    ] {
+        let mut one = json(&["explore", s, "--json", "--jobs", "1"]);
+        let mut two = json(&["explore", s, "--json", "--jobs", "2"]);
+        if one["verdict"] == "holds" {
+            let shard = |k: &str| json(&["explore", s, "--json", "--jobs", "1", "--shard", k]);
+            let sum = |v: &serde_json::Value| v["executions"].as_u64().unwrap();
+            assert_eq!(sum(&two), sum(&shard("0/2")) + sum(&shard("1/2")), "{s}");
+            assert_eq!(two["proved"], true, "{s}: the merged shards are a proof");
+        } else {
+            assert!(one["violation"]["trace"]["hash"].is_string(), "{s}: {one}");
+        }
+        for v in [&mut one, &mut two] {
+            v.as_object_mut().unwrap().remove("executions");
+        }
+        assert_eq!(one, two, "{s}");
+    }
+    // Threads within a shard split exactly that shard.
+    let split = json(&[
+        "explore",
+        "pull-race",
+        "--json",
+        "--jobs",
+        "2",
+        "--shard",
+        "1/2",
+    ]);
+    let alone = json(&[
+        "explore",
+        "pull-race",
+        "--json",
+        "--jobs",
+        "1",
+        "--shard",
+        "1/2",
+    ]);
+    assert_eq!(split, alone);
+    assert_eq!(
+        split["verdict"], "not-exhausted",
+        "one shard is not a proof"
+    );
+}
+
+#[test]
+fn jobs_out_of_range_is_bad_input_naming_the_flag() {
+    for bad in ["0", "257"] {
+        let o = pushrace(&["explore", "same-ref", "--jobs", bad]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(&format!("--jobs {bad}: expected 1 to 256 threads")),
+            "{err}"
+        );
+    }
+}

@@ -101,6 +101,9 @@ pub struct Config {
     /// DFS with `prune`: the visited table's memory limit in bytes (`None`: a quarter of the
     /// machine's memory). A full table stops recording new states, it never fails the run.
     pub prune_memory: Option<usize>,
+    /// Where a shard run by [`crate::parallel::explore`] publishes its counts for the one
+    /// combined progress line (set by it; `None` otherwise).
+    pub tally: Option<std::sync::Arc<crate::parallel::Tally>>,
 }
 
 impl Default for Config {
@@ -125,6 +128,7 @@ impl Default for Config {
             distinct_failures: false,
             prune: false,
             prune_memory: None,
+            tally: None,
         }
     }
 }
@@ -366,6 +370,9 @@ impl<'a, M: Model + ?Sized> Engine<'a, M> {
 
     /// Whether another execution may start; records why not.
     pub fn may_continue(&mut self, budget: Option<u64>) -> bool {
+        if let Some(t) = &self.cfg.tally {
+            t.set(self.report.executions, self.report.failures.len());
+        }
         if self.report.failures.len() >= self.cfg.max_failures.max(1) {
             self.report.stopped = Some(Stop::Failures);
             return false;

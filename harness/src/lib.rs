@@ -61,6 +61,7 @@ pub mod explorer;
 pub mod failure;
 pub mod footprint;
 pub mod hash;
+pub mod parallel;
 mod progress;
 pub mod rng;
 pub mod schedule;

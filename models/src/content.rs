@@ -10,6 +10,7 @@
 use crate::clock::Duration;
 use crate::digest::Digest;
 use crate::errors::{Error, ErrorKind};
+use crate::fingerprint::{add, entry, sub};
 use crate::labels::{self, Labels};
 use crate::store::{backend_ref, BackendIngest, Bytes, ContentRecord, Ctx, Store};
 
@@ -123,7 +124,9 @@ impl Store {
                 format!("writing labels for info {d}: {}", e.message),
             )
         })?;
+        sub(&mut self.fp_sum, entry::content(&ctx.namespace, d, rec));
         rec.labels = labels::stored(&updated);
+        add(&mut self.fp_sum, entry::content(&ctx.namespace, d, rec));
         let info = ContentInfo {
             digest: Digest::parse(d).unwrap(),
             size: rec.size,
@@ -140,11 +143,22 @@ impl Store {
             .namespaces
             .get_mut(&ctx.namespace)
             .ok_or_else(|| Error::content_not_found(d))?;
-        n.content
+        let rec = n
+            .content
             .remove(d)
             .ok_or_else(|| Error::content_not_found(d))?;
-        if let Some(l) = ctx.lease.as_ref().and_then(|id| n.leases.get_mut(id)) {
-            l.content.remove(d);
+        sub(&mut self.fp_sum, entry::content(&ctx.namespace, d, &rec));
+        if let Some((id, l)) = ctx
+            .lease
+            .as_ref()
+            .and_then(|id| Some((id, n.leases.get_mut(id)?)))
+        {
+            if l.content.remove(d) {
+                sub(
+                    &mut self.fp_sum,
+                    entry::lease_resource(&ctx.namespace, id, "content", d),
+                );
+            }
         }
         self.scheduler.mark_dirty();
         self.scheduler.dirty_cs = true;
@@ -197,7 +211,9 @@ impl Store {
                 if let Some(lease) = self.context_lease_mut(ctx).map_err(|e| {
                     Error::raw(e.kind, format!("unable to lease content: {}", e.message))
                 })? {
-                    lease.content.insert(d.to_string());
+                    if lease.content.insert(d.to_string()) {
+                        self.fp_lease_resource(ctx, "content", d.as_str(), add);
+                    }
                 }
                 self.scheduler.mutation();
                 return Err(Error::content_exists(d));
@@ -210,24 +226,30 @@ impl Store {
         }
         let leased = match self.context_lease_mut(ctx)? {
             Some(lease) => {
-                lease.ingests.insert(r.to_string());
+                if lease.ingests.insert(r.to_string()) {
+                    self.fp_lease_resource(ctx, "ingests", r, add);
+                }
                 true
             }
             None => false,
         };
         let expire_at = self.now + INGEST_EXPIRY;
-        let ingest = self
-            .ns_mut(&ctx.namespace)
-            .ingests
-            .entry(r.to_string())
-            .or_default();
+        let ns = ctx.namespace.as_str();
+        let ingests = &mut self.ns_mut(ns).ingests;
+        let old = ingests.get(r).map_or(0, |i| entry::ingest(ns, r, i));
+        let ingest = ingests.entry(r.to_string()).or_default();
         if !leased {
             ingest.expire_at = Some(expire_at);
         }
-        let bref = backend_ref(&ctx.namespace, r);
-        match &shared {
-            Some((d, _)) => ingest.expected = Some(d.clone()),
-            None => self.backend_open(&bref, size),
+        if let Some((d, _)) = &shared {
+            ingest.expected = Some(d.clone());
+        }
+        let new = entry::ingest(ns, r, ingest);
+        sub(&mut self.fp_sum, old);
+        add(&mut self.fp_sum, new);
+        let bref = backend_ref(ns, r);
+        if shared.is_none() {
+            self.backend_open(&bref, size);
         }
         self.scheduler.mutation();
         Ok(Writer {
@@ -246,14 +268,27 @@ impl Store {
                 total,
                 ..BackendIngest::default()
             };
+            add(&mut self.fp_sum, entry::backend_ingest(bref, &new));
             self.backend_ingests.insert(bref.to_string(), new);
             return;
         };
+        sub(&mut self.fp_sum, entry::backend_ingest(bref, b));
         if total > 0 && b.total > 0 && total != b.total {
             b.offset = 0;
             b.total = total;
         } else {
             b.offset = b.data.len() as u64;
+        }
+        add(&mut self.fp_sum, entry::backend_ingest(bref, b));
+    }
+
+    /// Adds (`add`) or takes out (`sub`) the hash of the context lease's resource `x` of `kind`.
+    fn fp_lease_resource(&mut self, ctx: &Ctx, kind: &str, x: &str, op: fn(&mut u128, u128)) {
+        if let Some(id) = &ctx.lease {
+            op(
+                &mut self.fp_sum,
+                entry::lease_resource(&ctx.namespace, id, kind, x),
+            );
         }
     }
 
@@ -302,11 +337,13 @@ impl Store {
             .backend_ingests
             .get_mut(bref)
             .expect("a non-shared writer has its backend ingest (backend_open)");
+        sub(&mut self.fp_sum, entry::backend_ingest(bref, b));
         let at = b.offset as usize;
         let overlap = b.data.len().saturating_sub(at).min(data.len());
         b.data[at..at + overlap].copy_from_slice(&data[..overlap]);
         b.data.extend_from_slice(&data[overlap..]);
         b.offset += data.len() as u64;
+        add(&mut self.fp_sum, entry::backend_ingest(bref, b));
     }
 
     /// namespacedWriter `Commit(size, expected, WithLabels(labels))`: one metadata transaction
@@ -350,21 +387,36 @@ impl Store {
         }
         // addContentLease fails the transaction when the context lease is gone.
         self.context_lease_mut(ctx)?;
-        let n = self.ns_mut(&ctx.namespace);
+        let ns = ctx.namespace.as_str();
+        let n = self.ns_mut(ns);
+        let mut delta = 0u128;
         if !exists {
-            n.content.insert(
-                actual.clone(),
-                ContentRecord {
-                    size,
-                    labels: labels::stored(labels),
-                },
-            );
+            let rec = ContentRecord {
+                size,
+                labels: labels::stored(labels),
+            };
+            add(&mut delta, entry::content(ns, actual.as_str(), &rec));
+            n.content.insert(actual.clone(), rec);
         }
-        n.ingests.remove(r);
-        if let Some(lease) = ctx.lease.as_ref().and_then(|id| n.leases.get_mut(id)) {
-            lease.ingests.remove(r);
-            lease.content.insert(actual.to_string());
+        if let Some(i) = n.ingests.remove(r) {
+            sub(&mut delta, entry::ingest(ns, r, &i));
         }
+        if let Some((id, lease)) = ctx
+            .lease
+            .as_ref()
+            .and_then(|id| Some((id, n.leases.get_mut(id)?)))
+        {
+            if lease.ingests.remove(r) {
+                sub(&mut delta, entry::lease_resource(ns, id, "ingests", r));
+            }
+            if lease.content.insert(actual.to_string()) {
+                add(
+                    &mut delta,
+                    entry::lease_resource(ns, id, "content", actual.as_str()),
+                );
+            }
+        }
+        add(&mut self.fp_sum, delta);
         self.scheduler.mutation();
         if exists {
             return Err(Error::content_exists(&actual));
@@ -399,9 +451,11 @@ impl Store {
         }
         self.blobs_dir = true;
         let b = self.backend_ingests.remove(bref).expect("looked up above");
-        self.blobs
-            .entry(d.clone())
-            .or_insert_with(|| Bytes::from(b.data));
+        sub(&mut self.fp_sum, entry::backend_ingest(bref, &b));
+        if !self.blobs.contains_key(&d) {
+            add(&mut self.fp_sum, entry::blob(d.as_str()));
+            self.blobs.insert(d.clone(), Bytes::from(b.data));
+        }
         Ok(d)
     }
 
@@ -417,11 +471,25 @@ impl Store {
             .ingests
             .remove(r)
             .ok_or_else(|| Error::ingest_not_found(r))?;
-        if let Some(lease) = ctx.lease.as_ref().and_then(|id| n.leases.get_mut(id)) {
-            lease.ingests.remove(r);
+        let ns = ctx.namespace.as_str();
+        sub(&mut self.fp_sum, entry::ingest(ns, r, &ingest));
+        if let Some((id, lease)) = ctx
+            .lease
+            .as_ref()
+            .and_then(|id| Some((id, n.leases.get_mut(id)?)))
+        {
+            if lease.ingests.remove(r) {
+                sub(
+                    &mut self.fp_sum,
+                    entry::lease_resource(ns, id, "ingests", r),
+                );
+            }
         }
         if ingest.expected.is_none() {
-            self.backend_ingests.remove(&backend_ref(&ctx.namespace, r));
+            let bref = backend_ref(ns, r);
+            if let Some(b) = self.backend_ingests.remove(&bref) {
+                sub(&mut self.fp_sum, entry::backend_ingest(&bref, &b));
+            }
         }
         self.scheduler.mutation();
         Ok(())

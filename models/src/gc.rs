@@ -7,6 +7,7 @@
 //! found the content store dirty.
 
 use crate::fasthash::{map_with_capacity, set_with_capacity, FastMap, FastSet};
+use crate::fingerprint::{entry, sub};
 use crate::labels::{self, GC_ROOT};
 use crate::store::{backend_ref, Namespace, Store};
 use std::collections::{BTreeMap, BTreeSet};
@@ -70,13 +71,13 @@ enum Node<'a> {
 fn retain_in_order<K: Ord + Clone, V>(
     map: &mut BTreeMap<K, V>,
     keep: Vec<bool>,
-    mut removed: impl FnMut(&K),
+    mut removed: impl FnMut(&K, &V),
 ) {
     let mut it = keep.into_iter();
-    map.retain(|k, _| {
+    map.retain(|k, v| {
         let keep = it.next().expect("one decision per entry");
         if !keep {
-            removed(k);
+            removed(k, v);
         }
         keep
     });
@@ -218,16 +219,21 @@ impl Store {
             .collect();
         for (name, (leases, ingests, content, images)) in decisions {
             let n = self.namespaces.get_mut(&name).expect("marked above");
-            retain_in_order(&mut n.leases, leases, |id| {
+            let sum = &mut self.fp_sum;
+            retain_in_order(&mut n.leases, leases, |id, l| {
+                sub(sum, entry::lease(&name, id, l));
                 report.leases.push((name.clone(), id.clone()))
             });
-            retain_in_order(&mut n.ingests, ingests, |r| {
+            retain_in_order(&mut n.ingests, ingests, |r, i| {
+                sub(sum, entry::ingest(&name, r, i));
                 report.ingests.push((name.clone(), r.clone()))
             });
-            retain_in_order(&mut n.content, content, |d| {
+            retain_in_order(&mut n.content, content, |d, rec| {
+                sub(sum, entry::content(&name, d.as_str(), rec));
                 report.content.push((name.clone(), d.to_string()))
             });
-            retain_in_order(&mut n.images, images, |i| {
+            retain_in_order(&mut n.images, images, |i, image| {
+                sub(sum, entry::image(&name, i, image));
                 report.images.push((name.clone(), i.clone()))
             });
         }
@@ -253,14 +259,25 @@ impl Store {
                     .keys()
                     .map(|d| seen.contains(d.as_str()))
                     .collect();
-                retain_in_order(&mut self.blobs, keep, |d| report.blobs.push(d.to_string()));
+                let sum = &mut self.fp_sum;
+                retain_in_order(&mut self.blobs, keep, |d, _| {
+                    sub(sum, entry::blob(d.as_str()));
+                    report.blobs.push(d.to_string())
+                });
                 // Backend ingests no bucket names are aborted (`WalkStatusRefs` + `Abort`).
                 let named: BTreeSet<String> = self
                     .namespaces
                     .iter()
                     .flat_map(|(ns, n)| n.ingests.keys().map(move |r| backend_ref(ns, r)))
                     .collect();
-                self.backend_ingests.retain(|bref, _| named.contains(bref));
+                let sum = &mut self.fp_sum;
+                self.backend_ingests.retain(|bref, b| {
+                    let keep = named.contains(bref);
+                    if !keep {
+                        sub(sum, entry::backend_ingest(bref, b));
+                    }
+                    keep
+                });
             }
         }
         self.scheduler.collected();

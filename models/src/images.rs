@@ -3,6 +3,7 @@
 
 use crate::digest;
 use crate::errors::{Error, ErrorKind};
+use crate::fingerprint::{add, entry, sub};
 use crate::labels::{self, Labels, GC_EXPIRE};
 use crate::store::{Ctx, Descriptor, Image, Store};
 
@@ -78,7 +79,11 @@ impl Store {
     fn lease_image(&mut self, ctx: &Ctx, name: &str, labels: &Labels) -> Result<(), Error> {
         if self.semantics.images_expire() && labels.contains_key(GC_EXPIRE) {
             if let Some(lease) = self.context_lease_mut(ctx)? {
-                lease.images.insert(name.to_string());
+                if lease.images.insert(name.to_string()) {
+                    let id = ctx.lease.as_deref().expect("a context lease");
+                    let h = entry::lease_resource(&ctx.namespace, id, "images", name);
+                    add(&mut self.fp_sum, h);
+                }
             }
         }
         Ok(())
@@ -106,6 +111,10 @@ impl Store {
             labels: labels::stored(&image.labels),
         };
         n.images.insert(name.to_string(), stored.clone());
+        add(
+            &mut self.fp_sum,
+            entry::image(&ctx.namespace, name, &stored),
+        );
         self.scheduler.mutation();
         Ok(stored)
     }
@@ -133,9 +142,16 @@ impl Store {
         write_check(name, &updated.labels)?;
         self.lease_image(ctx, name, &updated.labels)?;
         updated.labels = labels::stored(&updated.labels);
-        self.ns_mut(&ctx.namespace)
+        let old = self
+            .ns_mut(&ctx.namespace)
             .images
-            .insert(name.to_string(), updated.clone());
+            .insert(name.to_string(), updated.clone())
+            .expect("image_get found it");
+        sub(&mut self.fp_sum, entry::image(&ctx.namespace, name, &old));
+        add(
+            &mut self.fp_sum,
+            entry::image(&ctx.namespace, name, &updated),
+        );
         self.scheduler.mutation();
         Ok(updated)
     }
@@ -146,12 +162,24 @@ impl Store {
             .namespaces
             .get_mut(&ctx.namespace)
             .ok_or_else(|| Error::image_not_found(name))?;
-        n.images
+        let old = n
+            .images
             .remove(name)
             .ok_or_else(|| Error::image_not_found(name))?;
+        let ns = ctx.namespace.as_str();
+        sub(&mut self.fp_sum, entry::image(ns, name, &old));
         if self.semantics.images_expire() {
-            if let Some(lease) = ctx.lease.as_ref().and_then(|id| n.leases.get_mut(id)) {
-                lease.images.remove(name);
+            if let Some((id, l)) = ctx
+                .lease
+                .as_ref()
+                .and_then(|id| Some((id, n.leases.get_mut(id)?)))
+            {
+                if l.images.remove(name) {
+                    sub(
+                        &mut self.fp_sum,
+                        entry::lease_resource(ns, id, "images", name),
+                    );
+                }
             }
         }
         self.scheduler.mark_dirty();

@@ -5,6 +5,7 @@
 use crate::clock::{Duration, Instant};
 use crate::digest;
 use crate::errors::{Error, ErrorKind};
+use crate::fingerprint::{add, entry, sub};
 use crate::labels::{Labels, GC_EXPIRE, GC_FLAT};
 use crate::store::{Ctx, Lease, Store};
 
@@ -81,13 +82,13 @@ impl Store {
             return Err(Error::lease_exists(id));
         }
         crate::labels::check_keys(&labels)?;
-        n.leases.insert(
-            id.to_string(),
-            Lease {
-                labels: crate::labels::stored(&labels),
-                ..Lease::default()
-            },
-        );
+        let lease = Lease {
+            labels: crate::labels::stored(&labels),
+            ..Lease::default()
+        };
+        let h = entry::lease(&ctx.namespace, id, &lease);
+        n.leases.insert(id.to_string(), lease);
+        add(&mut self.fp_sum, h);
         self.scheduler.mutation();
         Ok(())
     }
@@ -95,7 +96,7 @@ impl Store {
     /// `AddResource`: the lease must exist; the resource need not.
     pub fn lease_add(&mut self, ctx: &Ctx, id: &str, r: &Resource) -> Result<(), Error> {
         let lease = self.lease_resource_target(ctx, id, r)?;
-        match r {
+        let added = match r {
             Resource::Content(d) => lease.content.insert(d.clone()),
             // bolt refuses an empty key.
             Resource::Ingest(r) if r.is_empty() => {
@@ -104,6 +105,10 @@ impl Store {
             Resource::Ingest(r) => lease.ingests.insert(r.clone()),
             Resource::Image(name) => lease.images.insert(name.clone()),
         };
+        if added {
+            let h = entry::lease_resource(&ctx.namespace, id, r.type_name(), r.id());
+            add(&mut self.fp_sum, h);
+        }
         self.scheduler.mutation();
         Ok(())
     }
@@ -113,11 +118,15 @@ impl Store {
     /// database dirty (metadata/leases.go), so the default scheduler will collect.
     pub fn lease_remove(&mut self, ctx: &Ctx, id: &str, r: &Resource) -> Result<(), Error> {
         let lease = self.lease_resource_target(ctx, id, r)?;
-        match r {
+        let removed = match r {
             Resource::Content(d) => lease.content.remove(d),
             Resource::Ingest(r) => lease.ingests.remove(r),
             Resource::Image(name) => lease.images.remove(name),
         };
+        if removed {
+            let h = entry::lease_resource(&ctx.namespace, id, r.type_name(), r.id());
+            sub(&mut self.fp_sum, h);
+        }
         self.scheduler.mark_dirty();
         self.scheduler.mutation();
         Ok(())
@@ -160,10 +169,12 @@ impl Store {
 
     /// `Delete`, then with `sync` (`leases.SynchronousDelete`) a full GC before answering.
     pub fn lease_delete(&mut self, ctx: &Ctx, id: &str, sync: bool) -> Result<(), Error> {
-        self.namespaces
+        let lease = self
+            .namespaces
             .get_mut(&ctx.namespace)
             .and_then(|n| n.leases.remove(id))
             .ok_or_else(|| Error::lease_not_found(id))?;
+        sub(&mut self.fp_sum, entry::lease(&ctx.namespace, id, &lease));
         self.scheduler.mark_dirty();
         self.scheduler.mutation();
         if sync {

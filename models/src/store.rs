@@ -149,6 +149,9 @@ pub struct Store {
     /// Source of deterministic ids for leases the store's own client procedures create
     /// (containerd's `WithRandomID`).
     pub(crate) next_id: u64,
+    /// The sum of every entry's fingerprint hash, kept up to date by each mutation
+    /// (`crate::fingerprint`).
+    pub(crate) fp_sum: u128,
 }
 
 impl Store {
@@ -162,6 +165,7 @@ impl Store {
             blobs_dir: false,
             scheduler: Scheduler::default(),
             next_id: 1,
+            fp_sum: 0,
         }
     }
 
@@ -200,6 +204,7 @@ impl Store {
     pub(crate) fn ns_mut(&mut self, ns: &str) -> &mut Namespace {
         if !self.namespaces.contains_key(ns) {
             self.namespaces.insert(ns.to_string(), Namespace::default());
+            crate::fingerprint::add(&mut self.fp_sum, crate::fingerprint::entry::namespace(ns));
         }
         self.namespaces.get_mut(ns).unwrap()
     }

@@ -6,6 +6,7 @@ pub mod backend;
 pub mod explore;
 pub mod layout;
 pub mod library;
+pub mod parallel;
 pub mod programs;
 pub mod report;
 pub mod scenario;

@@ -218,29 +218,10 @@ impl Sim {
     }
 }
 
-/// The store's state as 128 bits: the `Debug` text (over ordered maps) of the semantics, the
-/// clock, every namespace, the backend's ingests and the GC scheduler's counters, and each blob by
-/// digest and length (the store keeps bytes only under their own sha256: the digest fixes them).
-/// Two private fields are left out, both functions of what the fingerprint of a [`Sim`] covers
-/// within one exploration (every execution starts from the same store): whether `blobs/` exists
-/// (whether any commit happened: some actor's answers say so) and the counter behind
-/// `Store::fresh_id` (one per `image.pull`/`image.convert` operation an actor ran: its step
-/// count says so).
+/// The store's state as 128 bits: [`Store::fingerprint`], kept up to date by every mutation
+/// (a sum of per-entry SHA-256 hashes over everything a future operation can read).
 fn store_fingerprint(store: &Store) -> u128 {
-    let mut h = Fnv128::new();
-    let _ = write!(
-        h,
-        "{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0",
-        store.semantics(),
-        store.now(),
-        store.namespaces(),
-        store.backend_ingests(),
-        store.scheduler()
-    );
-    for (d, bytes) in store.blobs() {
-        let _ = write!(h, "{d} {}\0", bytes.len());
-    }
-    h.finish()
+    store.fingerprint().0
 }
 
 /// The model's state of one execution, shared by its actors.
