@@ -976,153 +976,174 @@ impl fmt::Display for Action {
 /// `pushrace record` can write the calls it saw in the vocabulary a scenario's `ops` actor reads.
 /// `Err` for what the format cannot hold: written data that is not UTF-8 text.
 pub fn op_table(op: &Op) -> Result<toml::Table, String> {
-    use toml::Value as V;
-    let mut t = toml::Table::new();
-    let mut put = |k: &str, v: V| {
-        t.insert(k.to_string(), v);
-    };
-    let s = |x: &str| V::String(x.to_string());
-    let labels = |l: &Labels| V::Table(l.iter().map(|(k, v)| (k.clone(), s(v))).collect());
-    let text = |d: &Bytes| {
-        std::str::from_utf8(d)
-            .map(|x| V::String(x.to_string()))
-            .map_err(|_| {
-                format!(
-                    "{op}: {} bytes of binary data (an ops table holds text)",
-                    d.len()
-                )
-            })
-    };
-    let name = op.kind.name();
-    put("op", s(name));
+    let mut t = Table(toml::Table::new());
+    t.str("op", op.kind.name());
     if op.ctx.namespace != Ctx::default().namespace {
-        put("namespace", s(&op.ctx.namespace));
+        t.str("namespace", &op.ctx.namespace);
     }
     if let Some(l) = &op.ctx.lease {
-        put("lease", s(l));
+        t.str("lease", l);
     }
+    let data = |d: &Bytes| {
+        std::str::from_utf8(d).map(str::to_string).map_err(|_| {
+            format!(
+                "{op}: {} bytes of binary data (an ops table holds text)",
+                d.len()
+            )
+        })
+    };
     match &op.kind {
         OpKind::ContentWrite {
             r,
-            data,
+            data: d,
             expected,
-            labels: ls,
+            labels,
             style,
         } => {
-            put("ref", s(r));
-            put("data", text(data)?);
-            if let Some(d) = expected {
-                put("expected", s(d.as_str()));
-            }
-            if !ls.is_empty() {
-                put("labels", labels(ls));
-            }
+            t.str("ref", r);
+            t.str("data", &data(d)?);
+            t.opt_str("expected", expected.as_ref().map(Digest::as_str));
+            t.labels("labels", Some(labels));
             let style = match style {
                 WriteStyle::Open => "open",
                 WriteStyle::Commit => "commit",
             };
-            put("style", s(style));
+            t.str("style", style);
         }
-        OpKind::IngestOpen { r, data, expected } => {
-            put("ref", s(r));
-            put("data", text(data)?);
-            if let Some(d) = expected {
-                put("expected", s(d.as_str()));
-            }
+        OpKind::IngestOpen {
+            r,
+            data: d,
+            expected,
+        } => {
+            t.str("ref", r);
+            t.str("data", &data(d)?);
+            t.opt_str("expected", expected.as_ref().map(Digest::as_str));
         }
-        OpKind::IngestAbort { r } => put("ref", s(r)),
+        kind => kind_keys(&mut t, kind),
+    }
+    Ok(t.0)
+}
+
+/// The keys of every operation but the two that carry data.
+fn kind_keys(t: &mut Table, kind: &OpKind) {
+    match kind {
+        OpKind::IngestAbort { r } => t.str("ref", r),
         OpKind::ContentInfo { digest } | OpKind::ContentDelete { digest } => {
-            put("digest", s(digest))
+            t.str("digest", digest)
         }
         OpKind::ContentRead {
             digest,
             offset,
             len,
         } => {
-            put("digest", s(digest));
-            put("offset", V::Integer(*offset as i64));
-            if let Some(n) = len {
-                put("length", V::Integer(*n as i64));
-            }
+            t.str("digest", digest);
+            t.int("offset", Some(*offset as i64));
+            t.int("length", len.map(|n| n as i64));
         }
-        OpKind::ContentLabel { digest, labels: ls } => {
-            put("digest", s(digest));
-            put("labels", labels(ls));
+        OpKind::ContentLabel { digest, labels } => {
+            t.str("digest", digest);
+            t.0.insert("labels".into(), label_table(labels));
         }
         OpKind::ImageCreate {
             name,
             media_type,
             target,
             size,
-            labels: ls,
+            labels,
         } => {
-            put("name", s(name));
-            put("media_type", s(media_type));
-            put("target", s(target));
-            if let Some(n) = size {
-                put("size", V::Integer(*n));
-            }
-            if !ls.is_empty() {
-                put("labels", labels(ls));
-            }
+            t.str("name", name);
+            t.str("media_type", media_type);
+            t.str("target", target);
+            t.int("size", *size);
+            t.labels("labels", Some(labels));
         }
         OpKind::ImageUpdate {
             name,
             media_type,
             target,
             size,
-            labels: ls,
+            labels,
         } => {
-            put("name", s(name));
-            if let Some(m) = media_type {
-                put("media_type", s(m));
-            }
-            if let Some(x) = target {
-                put("target", s(x));
-            }
-            if let Some(n) = size {
-                put("size", V::Integer(*n));
-            }
-            if let Some(ls) = ls {
-                put("labels", labels(ls));
+            t.str("name", name);
+            t.opt_str("media_type", media_type.as_deref());
+            t.opt_str("target", target.as_deref());
+            t.int("size", *size);
+            if let Some(l) = labels {
+                t.0.insert("labels".into(), label_table(l));
             }
         }
         OpKind::ImageDelete { name, sync } => {
-            put("name", s(name));
-            put("sync", V::Boolean(*sync));
+            t.str("name", name);
+            t.bool("sync", *sync);
         }
-        OpKind::ImageGet { name } => put("name", s(name)),
+        OpKind::ImageGet { name } => t.str("name", name),
+        kind => lease_keys(t, kind),
+    }
+}
+
+fn lease_keys(t: &mut Table, kind: &OpKind) {
+    match kind {
         OpKind::LeaseCreate {
             id,
             expire,
             flat,
-            labels: ls,
+            labels,
         } => {
-            put("id", s(id));
-            if let Some(e) = expire {
-                put("expire", s(&e.to_string()));
-            }
-            put("flat", V::Boolean(*flat));
-            if !ls.is_empty() {
-                put("labels", labels(ls));
-            }
+            t.str("id", id);
+            t.opt_str("expire", expire.map(|e| e.to_string()).as_deref());
+            t.bool("flat", *flat);
+            t.labels("labels", Some(labels));
         }
         OpKind::LeaseAdd { id, resource } | OpKind::LeaseRemove { id, resource } => {
-            put("id", s(id));
+            t.str("id", id);
             let (ty, r) = match resource {
                 Resource::Content(r) => ("content", r),
                 Resource::Ingest(r) => ("ingests", r),
                 Resource::Image(r) => ("images", r),
             };
-            put("type", s(ty));
-            put("resource", s(r));
+            t.str("type", ty);
+            t.str("resource", r);
         }
         OpKind::LeaseDelete { id, sync } => {
-            put("id", s(id));
-            put("sync", V::Boolean(*sync));
+            t.str("id", id);
+            t.bool("sync", *sync);
         }
-        OpKind::ClockAdvance { by } => put("by", s(&by.to_string())),
-        OpKind::ContentWalk | OpKind::ImageList | OpKind::LeaseList | OpKind::GcRun => {}
+        OpKind::ClockAdvance { by } => t.str("by", &by.to_string()),
+        _ => {}
     }
-    Ok(t)
+}
+
+/// An `[[op]]` table being written.
+struct Table(toml::Table);
+
+impl Table {
+    fn str(&mut self, k: &str, v: &str) {
+        self.0.insert(k.into(), toml::Value::String(v.into()));
+    }
+    fn opt_str(&mut self, k: &str, v: Option<&str>) {
+        if let Some(v) = v {
+            self.str(k, v);
+        }
+    }
+    fn int(&mut self, k: &str, v: Option<i64>) {
+        if let Some(v) = v {
+            self.0.insert(k.into(), toml::Value::Integer(v));
+        }
+    }
+    fn bool(&mut self, k: &str, v: bool) {
+        self.0.insert(k.into(), toml::Value::Boolean(v));
+    }
+    /// Non-empty labels (an empty table is what the builder assumes when the key is absent).
+    fn labels(&mut self, k: &str, v: Option<&Labels>) {
+        if let Some(l) = v.filter(|l| !l.is_empty()) {
+            self.0.insert(k.into(), label_table(l));
+        }
+    }
+}
+
+fn label_table(l: &Labels) -> toml::Value {
+    let t = l
+        .iter()
+        .map(|(k, v)| (k.clone(), toml::Value::String(v.clone())));
+    toml::Value::Table(t.collect())
 }

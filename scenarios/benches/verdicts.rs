@@ -9,7 +9,8 @@
 //!   the docs): real agrees when it is exhausted with no violation.
 //!
 //! Then `PUSHRACE_LEASE_BOUND` (default 2; `0` skips it): the lease-held variant of both
-//! built-ins explored on real processes to exhaustion at that bound. Figures only: nothing here
+//! built-ins explored on real processes to exhaustion at that bound (each cell stopped after
+//! `PUSHRACE_REAL_MINUTES`, default 30, and then said NOT exhausted). Figures only: nothing here
 //! passes or fails. Run: `cargo bench -p pushrace-scenarios --features containerd --bench verdicts`.
 
 use pushrace_scenarios::backend::real::{explore_real, replay_from_model, RealActor, RealOptions};
@@ -20,7 +21,7 @@ use std::time::Instant;
 
 const SCENARIOS: [&str; 2] = ["same-ref-go", "two-tags-go"];
 
-fn bound(var: &str, default: usize) -> usize {
+fn bound_or(var: &str, default: usize) -> usize {
     std::env::var(var)
         .ok()
         .and_then(|v| v.parse().ok())
@@ -30,8 +31,12 @@ fn bound(var: &str, default: usize) -> usize {
 /// The real verdict of a cell whose model verdict holds: a DFS at `bound` over real processes.
 fn real_holds(s: &pushrace_scenarios::scenario::Scenario, bound: usize) -> (String, bool) {
     let actors = RealActor::of_scenario(s).expect("Go-client actors");
+    // A wall-time backstop (`PUSHRACE_REAL_MINUTES`, default 30): a cell past it says NOT
+    // exhausted rather than running on.
+    let minutes = bound_or("PUSHRACE_REAL_MINUTES", 30) as u64;
     let opts = Options {
         preemptions: Some(bound),
+        max_time: Some(std::time::Duration::from_secs(60 * minutes)),
         ..Options::for_scenario(s)
     };
     let t = Instant::now();
@@ -75,7 +80,7 @@ fn real_violates(
 }
 
 fn main() {
-    let real_bound = bound("PUSHRACE_REAL_BOUND", 1);
+    let real_bound = bound_or("PUSHRACE_REAL_BOUND", 1);
     let (mut cells, mut agree) = (0, 0);
     println!("scenario      variant     model                                      real");
     for name in SCENARIOS {
@@ -99,7 +104,7 @@ fn main() {
     println!(
         "{agree} of {cells} cells agree (holds checked on real at preemption bound {real_bound})"
     );
-    let lease = bound("PUSHRACE_LEASE_BOUND", 2);
+    let lease = bound_or("PUSHRACE_LEASE_BOUND", 2);
     if lease == 0 {
         return;
     }
