@@ -6,7 +6,7 @@ use super::Exec;
 use pushrace_harness::hash::Fnv128;
 use pushrace_models::{Error, Op, OpKind, Outcome, Store};
 use std::any::Any;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::rc::Rc;
@@ -29,8 +29,6 @@ pub struct Sim {
     /// deterministic program's local state is a function of it, so it stands for that state in
     /// [`Sim::fingerprint`]. `None` (the default): not kept, which costs nothing.
     pub answers: Option<Vec<u128>>,
-    /// The store's fingerprint, until a call that may change the store runs.
-    store_fp: Cell<Option<u128>>,
 }
 
 impl Sim {
@@ -48,7 +46,6 @@ impl Sim {
             deleted: BTreeSet::new(),
             gc_violation: None,
             answers: None,
-            store_fp: Cell::new(None),
         }
     }
 
@@ -85,16 +82,13 @@ impl Sim {
     /// (the harness adds each actor's position and pending step): the whole simulated daemon
     /// (store, with its GC scheduler counters and clock), the registry, the records the
     /// invariants judge by (`ever`, `deleted`, `gc_violation`) and each actor's history of
-    /// answers. Every store invariant is a function of these. 128 bits of FNV-1a over an
-    /// explicit encoding (each part's `Debug` text over ordered maps and sets, separated).
+    /// answers. Every store invariant is a function of these. 128 bits of FNV-1a over the store's
+    /// own fingerprint and an explicit encoding of the rest (each part's `Debug` text over
+    /// ordered maps and sets, separated).
     pub fn fingerprint(&self) -> u128 {
-        let store = match self.store_fp.get() {
-            Some(fp) => fp,
-            None => store_fingerprint(&self.store),
-        };
-        self.store_fp.set(Some(store));
         let mut h = Fnv128::new();
-        h.u128(store);
+        // Kept up to date by every mutation of the store (`Store::fingerprint`): O(1) here.
+        h.u128(self.store.fingerprint().0);
         let _ = write!(
             h,
             "\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}",
@@ -140,17 +134,13 @@ impl Sim {
 
     /// One background GC tick: a GC if the scheduler says one is due.
     pub fn gc_tick(&mut self) -> bool {
-        let ran = self.checking_gc(|store| {
+        self.checking_gc(|store| {
             let due = store.scheduler().gc_due();
             if due {
                 store.gc();
             }
             due
-        });
-        if ran {
-            self.store_fp.set(None);
-        }
-        ran
+        })
     }
 
     pub fn apply(&mut self, op: &Op) -> Result<Outcome, Error> {
@@ -160,18 +150,6 @@ impl Sim {
                 | OpKind::ImageDelete { sync: true, .. }
                 | OpKind::LeaseDelete { sync: true, .. }
         );
-        let read_only = matches!(
-            op.kind,
-            OpKind::ContentInfo { .. }
-                | OpKind::ContentRead { .. }
-                | OpKind::ContentWalk
-                | OpKind::ImageGet { .. }
-                | OpKind::ImageList
-                | OpKind::LeaseList
-        );
-        if !read_only {
-            self.store_fp.set(None);
-        }
         let r = if may_collect {
             self.checking_gc(|store| store.apply(op))
         } else {
@@ -216,12 +194,6 @@ impl Sim {
         }
         Ok(())
     }
-}
-
-/// The store's state as 128 bits: [`Store::fingerprint`], kept up to date by every mutation
-/// (a sum of per-entry SHA-256 hashes over everything a future operation can read).
-fn store_fingerprint(store: &Store) -> u128 {
-    store.fingerprint().0
 }
 
 /// The model's state of one execution, shared by its actors.
