@@ -351,7 +351,10 @@ fn check_holds_when_the_actors_do_not_interfere() {
         })
         .run(Config::new());
     r.assert_holds();
-    assert_eq!(r.executions(), 2);
+    // The GC removes nothing (everything hangs off the image), so once it ran its footprint is
+    // a read of every key and a write of the scheduler's counters only: the reader's image get
+    // commutes with it, and one execution covers both orders.
+    assert_eq!(r.executions(), 1);
 }
 
 #[test]

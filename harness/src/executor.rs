@@ -53,6 +53,8 @@ pub(crate) struct Slot {
     guard: RefCell<Option<Guard>>,
     /// Text the actor added to the label of the step it just ran (see [`Sched::complete_label`]).
     completion: RefCell<Option<String>>,
+    /// What the step it just ran touched, when narrower than declared (see [`Sched::narrow`]).
+    narrowed: RefCell<Option<(Vec<Key>, Vec<Key>)>>,
 }
 
 /// The handle an actor uses to reach scheduling points. Cheap to clone.
@@ -107,6 +109,20 @@ impl Sched {
         let mut c = self.slot.completion.borrow_mut();
         assert!(c.is_none(), "a step's label completed twice");
         *c = Some(text.to_string());
+    }
+
+    /// Tells the explorer what the step this actor just ran actually touched, when running it
+    /// showed that to be less than its declared footprint (a collector declares that it may
+    /// remove anything; once it ran, its writes are what it removed). Call it between a step's
+    /// `await` and the next scheduling point, at most once a step. `footprint` must be exact for
+    /// the step as it ran: every key whose value its effect or its answer depended on among its
+    /// reads ([`Key::ANY`] for "all of them"), every key it changed among its writes. Partial-order
+    /// reduction then takes the step's races with other steps from it; the declared footprint
+    /// still stands for the step while it was pending.
+    pub fn narrow(&self, footprint: Footprint<'_>) {
+        let mut n = self.slot.narrowed.borrow_mut();
+        assert!(n.is_none(), "a step's footprint narrowed twice");
+        *n = Some((footprint.reads.to_vec(), footprint.writes.to_vec()));
     }
 
     /// Like [`step`](Self::step), but the actor is *blocked* (not schedulable) while `guard`
@@ -300,6 +316,7 @@ impl World {
                 slot.double.set(false);
                 *slot.guard.borrow_mut() = None;
                 *slot.completion.borrow_mut() = None;
+                *slot.narrowed.borrow_mut() = None;
                 self.spare.push(slot);
             }
         }
@@ -382,6 +399,9 @@ pub(crate) trait Chooser {
     fn owned(&self) -> bool {
         true
     }
+    /// Called after the step the last `choose` picked ran, with its footprint when the actor
+    /// narrowed it ([`Sched::narrow`]); `None`: the declared one stands.
+    fn ran(&mut self, _narrowed: Option<Footprint<'_>>) {}
     /// Called when an execution ends (not aborted), with its number of steps.
     fn finished(&mut self, _steps: usize) {}
 }
@@ -755,6 +775,13 @@ impl Executor {
                     s.completion = Some(text);
                 }
             }
+            let narrowed = slot.narrowed.borrow_mut().take();
+            let narrowed = narrowed.as_ref().map(|(r, w)| Footprint::new(r, w));
+            if let (Some(f), Some(s)) = (narrowed, out.recorded.last_mut()) {
+                s.reads = f.reads.iter().map(|k| k.0).collect();
+                s.writes = f.writes.iter().map(|k| k.0).collect();
+            }
+            chooser.ran(narrowed);
             match polled {
                 Polled::Waiting => {}
                 Polled::Done => {

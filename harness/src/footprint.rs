@@ -14,6 +14,12 @@ use serde::{Deserialize, Serialize};
 pub struct Key(pub u64);
 
 impl Key {
+    /// In a step's *reads* only: the step reads every key, so it is dependent with every step
+    /// of another actor that writes any key (and with nothing that only reads). A collector
+    /// that decides what to remove from the whole state reads this; what it removed are its
+    /// writes. (A step that may change anything instead writes a key every step reads.)
+    pub const ANY: Key = Key(0x616e_795f_7265_6164);
+
     /// The key for a name, by FNV-1a: stable across runs and platforms.
     pub fn named(name: &str) -> Key {
         Key(fnv1a(name))
@@ -61,10 +67,20 @@ fn meets(a: &[Key], b: &[Key]) -> bool {
     a.iter().any(|k| b.contains(k))
 }
 
+/// Whether a step writing `w` is dependent with one reading `r`: a common key, or `r` reads
+/// [`Key::ANY`] and `w` writes something.
+fn writes_read(w: &[Key], r: &[Key]) -> bool {
+    !w.is_empty() && (meets(w, r) || r.contains(&Key::ANY))
+}
+
 /// Whether steps with footprints (r1, w1) and (r2, w2) may fail to commute.
 #[inline]
 pub fn dependent(r1: &[Key], w1: &[Key], r2: &[Key], w2: &[Key]) -> bool {
-    meets(w1, w2) || meets(w1, r2) || meets(r1, w2)
+    debug_assert!(
+        !w1.contains(&Key::ANY) && !w2.contains(&Key::ANY),
+        "Key::ANY is read only"
+    );
+    meets(w1, w2) || writes_read(w1, r2) || writes_read(w2, r1)
 }
 
 #[cfg(test)]
@@ -78,5 +94,21 @@ mod tests {
         assert!(dependent(&a, &[], &[], &a), "read/write conflict");
         assert!(dependent(&[], &a, &[], &a), "write/write conflict");
         assert!(!dependent(&[], &a, &[], &b), "disjoint writes commute");
+    }
+
+    #[test]
+    fn a_read_of_any_meets_every_write_and_no_read() {
+        let any = [Key::ANY];
+        assert!(dependent(&any, &[], &[], &[Key(7)]), "any write");
+        assert!(dependent(&[], &[Key(7)], &any, &[]), "either side");
+        assert!(!dependent(&any, &[], &[Key(7)], &[]), "a read commutes");
+        assert!(
+            !dependent(&any, &[], &any, &[]),
+            "two collectors that remove nothing commute"
+        );
+        assert!(
+            !dependent(&any, &[], &[], &[]),
+            "a step touching nothing commutes"
+        );
     }
 }

@@ -6,8 +6,9 @@
 //! Everything an operation can read: every namespace that exists (even an empty one), each content
 //! record (size, labels), ingest bucket (expected digest, expiry), image (target descriptor,
 //! labels) and lease (labels, content, ingests, images); the backend's blobs and ingests (total,
-//! offset, data file); whether `blobs/` exists; the GC scheduler's counters (dirty, dirty_cs,
-//! mutations, deletions, collections); the clock; the counter behind [`Store::fresh_id`]; and the
+//! offset, data file); whether `blobs/` exists; the GC scheduler's counters as far as a future
+//! reads them (`dirty > 0`, `dirty_cs`, `mutations` up to the threshold of 100, `deletions > 0`;
+//! not `collections`, which a caller only compares with itself around one call); the clock; the counter behind [`Store::fresh_id`]; and the
 //! semantics. A blob is hashed by its digest alone: the store keeps bytes only under their own
 //! sha256 (`backend_commit`, and `Store::check_consistency` asserts it), so the digest fixes them.
 //!
@@ -29,6 +30,7 @@
 //! states. (The additive combination is weak only against an adversary who chooses entries among
 //! very many candidates to solve the sum, which an explorer of a fixed model does not do.)
 
+use crate::scheduler::MUTATION_THRESHOLD;
 use crate::store::{BackendIngest, ContentRecord, Image, Ingest, Lease, Store};
 use crate::Labels;
 use sha2::{Digest as _, Sha256};
@@ -241,12 +243,15 @@ impl Store {
         e.u64(self.semantics as u64)
             .i64(self.now.0)
             .u64(self.next_id);
+        // The scheduler's counters as far as they decide a future (`Scheduler::gc_due` and
+        // `mutation` read only `dirty > 0`, `deletions > 0` and `mutations >= 100`; `collections`
+        // is only ever compared with itself across one call), so states that differ only in how
+        // many deletes or collections led to them are one state.
         e.u64(self.blobs_dir as u64)
-            .u64(s.dirty as u64)
+            .u64((s.dirty > 0) as u64)
             .u64(s.dirty_cs as u64);
-        e.u64(s.mutations as u64)
-            .u64(s.deletions as u64)
-            .u64(s.collections);
+        e.u64(s.mutations.min(MUTATION_THRESHOLD) as u64)
+            .u64((s.deletions > 0) as u64);
         e.bytes(&sum.to_le_bytes());
         Fingerprint(e.finish())
     }
@@ -389,6 +394,41 @@ mod tests {
             .unwrap()
     }
 
+    /// The scheduler's counters enter as what `Scheduler::mutation` and `gc_due` read of them:
+    /// `dirty > 0`, `deletions > 0`, `mutations` capped at the threshold. Two stores that differ
+    /// only beyond that behave alike in every future (the counters' next values differ, but not
+    /// what decides anything), so they are one state; `collections` is never read as a value.
+    #[test]
+    fn scheduler_counts_beyond_what_decides_a_future_are_one_state() {
+        use crate::scheduler::MUTATION_THRESHOLD;
+        let with = |dirty, deletions, mutations, collections| {
+            let mut s = base();
+            s.scheduler.dirty = dirty;
+            s.scheduler.deletions = deletions;
+            s.scheduler.mutations = mutations;
+            s.scheduler.collections = collections;
+            s.fingerprint()
+        };
+        let t = MUTATION_THRESHOLD;
+        assert_eq!(with(1, 1, 3, 0), with(2, 5, 3, 7), "more deletes, more GCs");
+        assert_eq!(
+            with(0, 0, t, 0),
+            with(0, 0, t + 40, 0),
+            "past the mutation threshold"
+        );
+        assert_ne!(
+            with(0, 0, t - 1, 0),
+            with(0, 0, t, 0),
+            "at the threshold a GC is due"
+        );
+        assert_ne!(with(0, 0, 3, 0), with(1, 1, 3, 0), "dirty or not");
+        assert_ne!(
+            with(1, 0, 3, 0),
+            with(1, 1, 3, 0),
+            "a dirty mutation seen or not"
+        );
+    }
+
     changes_it! {
         an_empty_namespace: |s| { s.ns_mut("c"); };
         content_size: |s| one(s).size += 1;
@@ -425,7 +465,6 @@ mod tests {
         scheduler_dirty_cs: |s| s.scheduler.dirty_cs = !s.scheduler.dirty_cs;
         scheduler_mutations: |s| s.scheduler.mutations += 1;
         scheduler_deletions: |s| s.scheduler.deletions += 1;
-        scheduler_collections: |s| s.scheduler.collections += 1;
         clock: |s| s.advance_clock(Duration(1));
         fresh_id_counter: |s| { s.fresh_id("x"); };
         semantics: |s| s.semantics = Semantics::V1_7;

@@ -86,10 +86,10 @@
 //! run `shard 0/1`. Splitting at the first switch rather than at a fixed depth balances the
 //! shards: under a preemption bound most executions share their first few steps.
 
-use super::visited::{default_limit, KeyIndex, Summary, Table};
+use super::visited::{default_limit, KeyIndex, Summary, Table, WROTE};
 use crate::executor::{Chooser, End, Model, Pick, Status, View};
 use crate::explorer::{Config, Engine, Report};
-use crate::footprint::{dependent, Key};
+use crate::footprint::{dependent, Footprint, Key};
 use crate::hash::{Fnv, Fnv128};
 
 const NONE: u8 = u8::MAX;
@@ -150,6 +150,8 @@ pub(crate) struct Dfs {
     acc: Vec<u32>,
     races: Vec<usize>,
     firsts: Vec<u32>,
+    /// The step picked last, until it ran and its races are known (`commit_event`).
+    uncommitted: Option<Event>,
     prune: Option<Prune>,
 }
 
@@ -189,6 +191,7 @@ impl Dfs {
             acc: Vec::new(),
             races: Vec::new(),
             firsts: Vec::new(),
+            uncommitted: None,
             prune: cfg.prune.then(|| Prune {
                 table: Table::new(cfg.prune_memory.unwrap_or_else(default_limit)),
                 index: KeyIndex::default(),
@@ -216,26 +219,45 @@ impl Dfs {
         self.bound.map_or(true, |b| node.cost(q) <= b)
     }
 
+    /// The step actor `p` is about to take, with its declared footprint; its races are found
+    /// once it ran ([`Self::commit_event`]), from the footprint it ran with.
     fn push_event(&mut self, view: &View<'_>, p: usize) {
-        let i = self.events.len();
         let keys = self.keys.len() as u32;
-        let (nreads, nwrites) = {
-            let r = view.reads(p);
-            let w = view.writes(p);
-            self.keys.extend_from_slice(&r);
-            self.keys.extend_from_slice(&w);
-            (r.len() as u32, w.len() as u32)
-        };
-        self.summarise(i, p, keys as usize, nreads as usize, nwrites as usize);
-        let vc_at = self.vcs.len() as u32;
-        let mut ev = Event {
+        let (r, w) = (view.reads(p), view.writes(p));
+        self.keys.extend_from_slice(&r);
+        self.keys.extend_from_slice(&w);
+        self.uncommitted = Some(Event {
             actor: p as u8,
             lidx: 0,
             keys,
-            nreads,
-            nwrites,
-            vc: vc_at,
+            nreads: r.len() as u32,
+            nwrites: w.len() as u32,
+            vc: self.vcs.len() as u32,
+        });
+    }
+
+    /// The step pushed last ran, touching `narrowed` if the actor said so ([`Sched::narrow`]):
+    /// summarise it, give it its vector clock and add the backtrack points of its races.
+    ///
+    /// [`Sched::narrow`]: crate::Sched::narrow
+    fn commit_event(&mut self, narrowed: Option<Footprint<'_>>) {
+        let Some(mut ev) = self.uncommitted.take() else {
+            return; // a replayed prefix step: committed in an earlier execution
         };
+        if let Some(f) = narrowed {
+            self.keys.truncate(ev.keys as usize);
+            self.keys.extend_from_slice(f.reads);
+            self.keys.extend_from_slice(f.writes);
+            (ev.nreads, ev.nwrites) = (f.reads.len() as u32, f.writes.len() as u32);
+        }
+        let (i, p) = (self.events.len(), ev.actor as usize);
+        self.summarise(
+            i,
+            p,
+            ev.keys as usize,
+            ev.nreads as usize,
+            ev.nwrites as usize,
+        );
         let n = self.n;
         let mut acc = std::mem::take(&mut self.acc);
         acc.clear();
@@ -455,6 +477,7 @@ impl Dfs {
     }
 
     fn truncate_events(&mut self, d: usize) {
+        self.uncommitted = None;
         if let Some(e) = self.events.get(d) {
             self.keys.truncate(e.keys as usize);
             if self.reduction {
@@ -493,6 +516,9 @@ impl Dfs {
         }
         for &k in &self.keys[at + nreads..at + nreads + nwrites] {
             pr.writes.push(pr.index.of(k));
+        }
+        if nwrites > 0 {
+            pr.writes.push(WROTE); // what a read of `Key::ANY` below or above meets
         }
         if pr.sums.len() <= i {
             pr.sums.resize_with(i + 1, Vec::new);
@@ -676,6 +702,10 @@ impl Chooser for Dfs {
             pr.steps_of[a] += 1;
         }
         Pick::Actor(a)
+    }
+
+    fn ran(&mut self, narrowed: Option<Footprint<'_>>) {
+        self.commit_event(narrowed);
     }
 
     fn owned(&self) -> bool {

@@ -6,17 +6,31 @@ use crate::footprint::Key;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// Dense indices for the keys seen in footprints, so that a summary is a bitset.
-#[derive(Default)]
+/// Dense indices for the keys seen in footprints, so that a summary is a bitset. Two indices
+/// are fixed: [`ANY`] is [`Key::ANY`]'s (read by a step that reads every key), and [`WROTE`]
+/// is no key's: a step that writes anything also sets it, so a read of `ANY` meets it.
 pub(crate) struct KeyIndex {
     index: HashMap<Key, u32>,
+}
+
+/// The index of [`Key::ANY`].
+pub(crate) const ANY: u32 = 0;
+/// The index every writing step also writes (see [`KeyIndex`]).
+pub(crate) const WROTE: u32 = 1;
+
+impl Default for KeyIndex {
+    fn default() -> Self {
+        KeyIndex {
+            index: HashMap::from([(Key::ANY, ANY)]),
+        }
+    }
 }
 
 impl KeyIndex {
     /// The index of `k`, assigned on first sight (the order of first sight is the DFS order, so
     /// indices are deterministic; nothing depends on them but bit positions anyway).
     pub fn of(&mut self, k: Key) -> u32 {
-        let next = self.index.len() as u32;
+        let next = self.index.len() as u32 + 1; // after ANY and WROTE
         *self.index.entry(k).or_insert(next)
     }
     /// The index of `k` if it was ever seen: a key never seen touches no summary.
@@ -66,7 +80,8 @@ impl Summary {
     }
 
     /// Whether a step of `actor` with these footprint keys is dependent with some step of
-    /// another actor in the summary: one writes a key the other reads or writes.
+    /// another actor in the summary: one writes a key the other reads or writes, or reads
+    /// [`Key::ANY`] while the other writes anything. `writes` must not hold [`WROTE`].
     pub fn meets_other(
         sum: &[u64],
         n: usize,
@@ -79,12 +94,21 @@ impl Summary {
                 .filter(|&a| a != actor)
                 .any(|a| Self::has(sum, (k as usize * n + a) * 2 + write as usize))
         };
+        let mut wrote = false;
         for k in writes {
+            wrote = true;
             if other(k, true) || other(k, false) {
                 return true;
             }
         }
-        reads.into_iter().any(|k| other(k, true))
+        let mut reads_any = false;
+        for k in reads {
+            reads_any |= k == ANY;
+            if other(k, true) {
+                return true;
+            }
+        }
+        (reads_any && other(WROTE, true)) || (wrote && other(ANY, false))
     }
 }
 
@@ -223,18 +247,43 @@ mod tests {
     #[test]
     fn summary_answers_dependence_with_other_actors_only() {
         let mut s = Vec::new();
-        // Actor 1 reads key 0 and writes key 2 (3 actors).
-        Summary::add(&mut s, 3, 1, &[0], &[2]);
+        // Actor 1 reads key 3 and writes key 4 (3 actors).
+        Summary::add(&mut s, 3, 1, &[3], &[4, WROTE]);
         let meets = |actor, r: &[u32], w: &[u32]| {
             Summary::meets_other(&s, 3, actor, r.iter().copied(), w.iter().copied())
         };
-        assert!(meets(0, &[], &[0]), "a write of what another reads");
-        assert!(meets(0, &[2], &[]), "a read of what another writes");
-        assert!(!meets(0, &[0], &[]), "two reads commute");
-        assert!(!meets(1, &[2], &[0]), "an actor does not race itself");
+        assert!(meets(0, &[], &[3]), "a write of what another reads");
+        assert!(meets(0, &[4], &[]), "a read of what another writes");
+        assert!(!meets(0, &[3], &[]), "two reads commute");
+        assert!(!meets(1, &[4], &[3]), "an actor does not race itself");
         assert!(
             !meets(2, &[5], &[7]),
             "keys beyond the summary's words meet nothing"
+        );
+        assert!(meets(0, &[ANY], &[]), "a read of every key meets any write");
+    }
+
+    #[test]
+    fn a_read_of_any_below_meets_every_write_above_and_no_read() {
+        let mut s = Vec::new();
+        // Actor 1 collected: read every key, removed key 4.
+        Summary::add(&mut s, 2, 1, &[ANY], &[4, WROTE]);
+        let meets = |r: &[u32], w: &[u32]| {
+            Summary::meets_other(&s, 2, 0, r.iter().copied(), w.iter().copied())
+        };
+        assert!(meets(&[], &[9]), "a write of a key it did not remove");
+        assert!(meets(&[4], &[]), "a read of what it removed");
+        assert!(!meets(&[9], &[]), "a read of a key it kept");
+        assert!(
+            meets(&[ANY], &[]),
+            "another collection reads what it removed"
+        );
+        let mut quiet = Vec::new();
+        Summary::add(&mut quiet, 2, 1, &[ANY], &[]);
+        let any = [ANY];
+        assert!(
+            !Summary::meets_other(&quiet, 2, 0, any.iter().copied(), [].into_iter()),
+            "two collections that removed nothing commute"
         );
     }
 

@@ -98,6 +98,13 @@ pub enum Op {
     Write(u64),
     /// key += 1 (read-modify-write in one step)
     Bump(u64),
+    /// A collector: every key holding an odd value becomes 0. Declared as writing every key;
+    /// once it ran it narrows its footprint to what it did: a read of every key (`Key::ANY`)
+    /// and a write of the keys it zeroed.
+    Collect,
+    /// [`Op::Collect`] that narrows to a lie: it claims to have read nothing (to show that the
+    /// soundness tests notice a wrong narrowing).
+    CollectBlind,
 }
 
 /// A program over a few keys whose final state depends on the interleaving. `sink` collects
@@ -147,6 +154,22 @@ pub fn checked_program(
                             .await;
                             st.borrow_mut()[k as usize] += 1;
                         }
+                        Op::Collect | Op::CollectBlind => {
+                            let every: Vec<Key> = (0..nkeys as u64).map(Key).collect();
+                            ctx.step("collect", Footprint::write(&every)).await;
+                            let mut zeroed = Vec::new();
+                            for (k, v) in st.borrow_mut().iter_mut().enumerate() {
+                                if *v % 2 == 1 {
+                                    *v = 0;
+                                    zeroed.push(Key(k as u64));
+                                }
+                            }
+                            let reads: &[Key] = match op {
+                                Op::Collect => &[Key::ANY],
+                                _ => &[],
+                            };
+                            ctx.narrow(Footprint::new(reads, &zeroed));
+                        }
                     }
                 }
                 Ok::<(), ActorError>(())
@@ -180,6 +203,19 @@ pub fn checked_program(
             }
         });
     }
+}
+
+/// [`random_program`] where about one operation in four is `collect` (`blind`: the collector
+/// that narrows to a lie).
+pub fn random_collecting_program(seed: u64, blind: bool) -> (Vec<Vec<Op>>, usize) {
+    let (mut progs, nkeys) = random_program(seed);
+    let mut g = SplitMix64::new(seed ^ 0xc011_ec7);
+    for op in progs.iter_mut().flatten() {
+        if g.below(4) == 0 {
+            *op = if blind { Op::CollectBlind } else { Op::Collect };
+        }
+    }
+    (progs, nkeys)
 }
 
 /// A generated program: 2-3 actors of 2-3 operations over 2-3 keys.

@@ -70,6 +70,15 @@ pub trait Feed {
         Ok(request.run(exec))
     }
 
+    /// Whether a step's footprint may be narrowed to what running it did to `exec`
+    /// ([`Exec::take_effect`]: which objects a GC removed). True when `exec` is where the
+    /// request ran; a feed whose requests run elsewhere (a real daemon, with `exec` its shadow)
+    /// says false, so its steps keep their declared footprints: what the model's GC removed is
+    /// not taken as a proof of what the daemon's did.
+    fn narrows(&self) -> bool {
+        true
+    }
+
     /// How long a client may take between two requests (default 10 s).
     fn timeout(&self) -> Duration {
         Duration::from_secs(10)
@@ -99,6 +108,12 @@ pub async fn run(
                 }
                 let answer = feed.run(&request, exec);
                 let answer = answer.map_err(|e| ActorError::new(BACKEND_FAILURE, e))?;
+                let effect = exec.take_effect();
+                if let (Some((reads, writes)), Reach::Request, true) =
+                    (&effect, &reach, feed.narrows())
+                {
+                    sched.narrow(Footprint::new(reads, writes));
+                }
                 if let Some(text) = feed.answer(answer) {
                     sched.complete_label(text);
                 }

@@ -6,11 +6,12 @@ use pushrace_harness::{Footprint, Key, Sched};
 use pushrace_models::leases::Resource;
 use pushrace_models::{Digest, Labels, Op, OpKind, WriteStyle};
 
-/// Keys of the shared objects, by kind. Hash collisions only add dependencies.
+/// Keys of the shared objects, by kind (`content`, `blob`, `ingest`, `image`, `lease`). Hash
+/// collisions only add dependencies.
 ///
 /// Computed on every step, so it hashes eight bytes at a time without allocating (a multiply-rotate
 /// mix with fixed constants: the same key on every platform and run).
-fn key(kind: &str, ns: &str, id: &str) -> Key {
+pub(crate) fn key(kind: &str, ns: &str, id: &str) -> Key {
     Key(mix(mix(mix(0x243f_6a88_85a3_08d3, kind), ns), id))
 }
 

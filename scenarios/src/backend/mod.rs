@@ -77,6 +77,12 @@ pub trait Exec {
     /// step: the model keeps a history of these for its state fingerprint (visited-state
     /// pruning); other backends need not.
     fn observe(&self, _actor: usize, _answer: &dyn std::any::Any) {}
+    /// What the request just run touched, as (reads, writes), when running it showed that to be
+    /// less than its declared footprint (the model's GCs: [`Sim::effect`]); `None`: the declared
+    /// footprint stands. Its client narrows its step by it ([`Sched::narrow`]).
+    fn take_effect(&self) -> Option<(Vec<Key>, Vec<Key>)> {
+        None
+    }
 }
 
 /// One request of an actor to its backend.
@@ -181,8 +187,17 @@ impl<E: Exec> Stepped<E> {
     async fn request(&self, r: Request) -> Answer {
         r.step(&self.sched, None).await;
         let answer = r.run(&self.exec);
-        self.exec.observe(self.sched.index(), &answer);
+        self.ran(&answer);
         answer
+    }
+
+    /// After a step ran: the model learns the answer, and the step's footprint is narrowed to
+    /// what it touched when the backend knows that better than the declaration.
+    fn ran(&self, answer: &dyn std::any::Any) {
+        self.exec.observe(self.sched.index(), answer);
+        if let Some((reads, writes)) = self.exec.take_effect() {
+            self.sched.narrow(Footprint::new(&reads, &writes));
+        }
     }
 }
 
@@ -195,7 +210,7 @@ impl<E: Exec> Call for Stepped<E> {
             self.sched.complete_label(open);
         }
         let answer = self.exec.call(&op);
-        self.exec.observe(self.sched.index(), &answer);
+        self.ran(&answer);
         answer
     }
 }

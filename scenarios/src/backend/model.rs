@@ -2,9 +2,12 @@
 //! judges the store invariants (`gc-safety`, `no-dangling-reference`). The daemon backend keeps
 //! one of these as its shadow, so both judge store invariants alike.
 
+use super::footprint::{self, key, ALL, SCHED};
 use super::Exec;
-use pushrace_harness::hash::Fnv128;
+use pushrace_harness::Key;
+use pushrace_models::content::ContentInfo;
 use pushrace_models::{Error, Op, OpKind, Outcome, Store};
+use sha2::{Digest as _, Sha256};
 use std::any::Any;
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -29,6 +32,10 @@ pub struct Sim {
     /// deterministic program's local state is a function of it, so it stands for that state in
     /// [`Sim::fingerprint`]. `None` (the default): not kept, which costs nothing.
     pub answers: Option<Vec<u128>>,
+    /// What the request just run touched, when that is less than its declared footprint: a GC
+    /// tick that collected nothing or one GC's removals (see [`Sim::checking_gc`]). Taken by
+    /// [`Exec::take_effect`]; part of no state.
+    pub effect: Option<(Vec<Key>, Vec<Key>)>,
 }
 
 impl Sim {
@@ -46,12 +53,12 @@ impl Sim {
             deleted: BTreeSet::new(),
             gc_violation: None,
             answers: None,
+            effect: None,
         }
     }
 
     /// Folds one answer to actor `actor` into its history (when histories are kept): a call's
-    /// result or a [`super::Answer`]. Blob bytes are hashed as bytes, everything else by its
-    /// `Debug` text (over ordered maps).
+    /// result or a [`super::Answer`], each field in an explicit encoding ([`answer`]).
     pub fn observe(&mut self, actor: usize, answer: &dyn Any) {
         let Some(answers) = self.answers.as_mut() else {
             return;
@@ -59,18 +66,13 @@ impl Sim {
         if answers.len() <= actor {
             answers.resize(actor + 1, 0);
         }
-        let mut h = Fnv128::new();
+        let mut h = Enc::new();
         h.u128(answers[actor]);
         let call = answer.downcast_ref::<Result<Outcome, Error>>();
         match (call, answer.downcast_ref::<super::Answer>()) {
-            (Some(Ok(Outcome::Data(bytes))), _) => {
-                h.bytes(b"data\0");
-                h.bytes(bytes);
-            }
-            (Some(r), _) => {
-                let _ = write!(h, "{r:?}");
-            }
+            (Some(r), _) => self::answer(&mut h, r),
             (None, Some(a)) => {
+                h.tag(b'a');
                 let _ = write!(h, "{a:?}");
             }
             (None, None) => unreachable!("observe: not an answer"),
@@ -82,19 +84,60 @@ impl Sim {
     /// (the harness adds each actor's position and pending step): the whole simulated daemon
     /// (store, with its GC scheduler counters and clock), the registry, the records the
     /// invariants judge by (`ever`, `deleted`, `gc_violation`) and each actor's history of
-    /// answers. Every store invariant is a function of these. 128 bits of FNV-1a over the store's
-    /// own fingerprint and an explicit encoding of the rest (each part's `Debug` text over
-    /// ordered maps and sets, separated).
+    /// answers. Every store invariant is a function of these. SHA-256 (its first 128 bits) over
+    /// the store's own fingerprint and an explicit encoding of the rest: every string with its
+    /// length, every set and list with its size, so two encodings are equal only for equal
+    /// states.
     pub fn fingerprint(&self) -> u128 {
-        let mut h = Fnv128::new();
+        let mut h = Enc::new();
         // Kept up to date by every mutation of the store (`Store::fingerprint`): O(1) here.
         h.u128(self.store.fingerprint().0);
-        let _ = write!(
-            h,
-            "\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}",
-            self.registry, self.ever, self.deleted, self.gc_violation, self.answers
-        );
+        h.u64(self.registry.len() as u64);
+        for d in &self.registry {
+            h.str(d);
+        }
+        for set in [&self.ever, &self.deleted] {
+            h.u64(set.len() as u64);
+            for (ns, d) in set {
+                h.str(ns).str(d);
+            }
+        }
+        match &self.gc_violation {
+            None => h.tag(0),
+            Some(v) => h.tag(1).str(v),
+        };
+        let answers = self.answers.as_deref().unwrap_or_default();
+        h.u64(answers.len() as u64);
+        for &a in answers {
+            h.u128(a);
+        }
         h.finish()
+    }
+
+    /// Runs `f` on the store; if it ran a GC, checks `gc-safety`: nothing the GC removed is
+    /// reachable from a root afterwards (mark and sweep agree, expiry included), and the store is
+    /// consistent. `declared` is the step's written keys: when a GC ran, the step's effect
+    /// ([`Sim::effect`]) is a read of every key ([`Key::ANY`]: what a GC removes depends on the
+    /// whole store) and a write of `declared` (without [`ALL`]), [`SCHED`] and every object the
+    /// GC removed, so partial-order reduction no longer takes the GC to touch everything.
+    fn checking_gc<R>(&mut self, declared: &[Key], f: impl FnOnce(&mut Store) -> R) -> R {
+        let collections = self.store.scheduler().collections;
+        let before = object_keys(&self.store);
+        let content_before = self.gc_violation.is_none().then(|| self.content_keys());
+        let r = f(&mut self.store);
+        if self.store.scheduler().collections == collections {
+            return r;
+        }
+        let mut writes: Vec<Key> = declared.iter().copied().filter(|&k| k != ALL).collect();
+        writes.push(SCHED);
+        differing(&before, &object_keys(&self.store), &mut writes);
+        writes.sort_unstable();
+        writes.dedup();
+        self.effect = Some((vec![Key::ANY], writes));
+        if let Some(before) = content_before {
+            self.check_sweep(&before);
+        }
+        r
     }
 
     fn content_keys(&self) -> BTreeSet<(String, String)> {
@@ -105,45 +148,44 @@ impl Sim {
         keys
     }
 
-    /// Runs `f` on the store; if it ran a GC, checks `gc-safety`: nothing the GC removed is
-    /// reachable from a root afterwards (mark and sweep agree, expiry included), and the store is
-    /// consistent.
-    fn checking_gc<R>(&mut self, f: impl FnOnce(&mut Store) -> R) -> R {
-        let collections = self.store.scheduler().collections;
-        let before = self.content_keys();
-        let r = f(&mut self.store);
-        if self.store.scheduler().collections != collections && self.gc_violation.is_none() {
-            let after = self.content_keys();
-            for (ns, d) in before.difference(&after) {
-                let n = &self.store.namespaces()[ns];
-                if self.store.mark(n).content.contains(d) {
-                    self.gc_violation = Some(format!(
-                        "namespace {ns}: the GC removed {d}, which is still reachable from a root"
-                    ));
-                    break;
-                }
-            }
-            // The store's own consistency after the sweep and the backend cleanup: every record
-            // has its bytes, sizes agree, bytes hash to their digest.
-            if let (None, Err(e)) = (&self.gc_violation, self.store.check_consistency()) {
-                self.gc_violation = Some(format!("store inconsistent after a GC: {e}"));
+    /// `gc-safety` of one GC, from the content records before it.
+    fn check_sweep(&mut self, before: &BTreeSet<(String, String)>) {
+        for (ns, d) in before.difference(&self.content_keys()) {
+            let n = &self.store.namespaces()[ns];
+            if self.store.mark(n).content.contains(d) {
+                self.gc_violation = Some(format!(
+                    "namespace {ns}: the GC removed {d}, which is still reachable from a root"
+                ));
+                return;
             }
         }
-        r
+        // The store's own consistency after the sweep and the backend cleanup: every record
+        // has its bytes, sizes agree, bytes hash to their digest.
+        if let Err(e) = self.store.check_consistency() {
+            self.gc_violation = Some(format!("store inconsistent after a GC: {e}"));
+        }
     }
 
-    /// One background GC tick: a GC if the scheduler says one is due.
+    /// One background GC tick: a GC if the scheduler says one is due. A tick that found none due
+    /// read the scheduler's counters, which every write changes, and changed nothing: its effect
+    /// is a read of every key and no write.
     pub fn gc_tick(&mut self) -> bool {
-        self.checking_gc(|store| {
+        self.effect = None;
+        let due = self.checking_gc(&[], |store| {
             let due = store.scheduler().gc_due();
             if due {
                 store.gc();
             }
             due
-        })
+        });
+        if !due {
+            self.effect = Some((vec![Key::ANY], Vec::new()));
+        }
+        due
     }
 
     pub fn apply(&mut self, op: &Op) -> Result<Outcome, Error> {
+        self.effect = None; // this call's, or none: never an earlier call's left untaken
         let may_collect = matches!(
             op.kind,
             OpKind::GcRun
@@ -151,7 +193,8 @@ impl Sim {
                 | OpKind::LeaseDelete { sync: true, .. }
         );
         let r = if may_collect {
-            self.checking_gc(|store| store.apply(op))
+            let (_, writes) = footprint::footprint(op);
+            self.checking_gc(&writes, |store| store.apply(op))
         } else {
             self.store.apply(op)
         };
@@ -223,4 +266,138 @@ impl Exec for Shared {
     fn observe(&self, actor: usize, answer: &dyn Any) {
         self.borrow_mut().observe(actor, answer)
     }
+
+    fn take_effect(&self) -> Option<(Vec<Key>, Vec<Key>)> {
+        self.borrow_mut().effect.take()
+    }
+}
+
+/// The encoding of one call's answer in an actor's history: a tag per variant, then its fields
+/// (the common answers field by field; listings and GC reports by their `Debug` text, which
+/// prints every field over ordered maps).
+fn answer(h: &mut Enc, r: &Result<Outcome, Error>) {
+    let info = |h: &mut Enc, i: &ContentInfo| {
+        h.str(i.digest.as_str()).u64(i.size);
+        labels(h, &i.labels);
+    };
+    match r {
+        Err(e) => {
+            h.tag(b'e');
+            let _ = write!(h, "{:?}", e.kind);
+            h.str(&e.message);
+        }
+        Ok(Outcome::Done) => {
+            h.tag(b'd');
+        }
+        Ok(Outcome::Written(d)) => {
+            h.tag(b'w').str(d.as_str());
+        }
+        Ok(Outcome::Info(i)) => info(h.tag(b'i'), i),
+        // A read names its digest, offset and length, and a record's bytes hash to its digest
+        // (`check_consistency`): a successful read of a given request has one possible answer,
+        // so its length tells it apart as well as its bytes would.
+        Ok(Outcome::Data(bytes)) => {
+            h.tag(b'b').u64(bytes.len() as u64);
+        }
+        Ok(Outcome::Image(image)) => {
+            let t = &image.target;
+            h.tag(b'm')
+                .str(&t.media_type)
+                .str(&t.digest)
+                .u64(t.size as u64);
+            labels(h, &image.labels);
+        }
+        Ok(other) => {
+            h.tag(b'o');
+            let _ = write!(h, "{other:?}");
+        }
+    }
+}
+
+fn labels(h: &mut Enc, labels: &pushrace_models::Labels) {
+    h.u64(labels.len() as u64);
+    for (k, v) in labels {
+        h.str(k).str(v);
+    }
+}
+
+/// SHA-256 over an explicit encoding, its first 128 bits the result: fingerprints compare
+/// states, so a collision would be a false proof. `Debug` text goes in through `fmt::Write`
+/// after a tag, and is the last field of its part.
+struct Enc(Sha256);
+
+impl Enc {
+    fn new() -> Enc {
+        Enc(Sha256::new())
+    }
+    fn tag(&mut self, t: u8) -> &mut Enc {
+        self.0.update([t]);
+        self
+    }
+    fn u64(&mut self, v: u64) -> &mut Enc {
+        self.0.update(v.to_le_bytes());
+        self
+    }
+    fn u128(&mut self, v: u128) -> &mut Enc {
+        self.0.update(v.to_le_bytes());
+        self
+    }
+    fn bytes(&mut self, b: &[u8]) -> &mut Enc {
+        self.u64(b.len() as u64);
+        self.0.update(b);
+        self
+    }
+    fn str(&mut self, s: &str) -> &mut Enc {
+        self.bytes(s.as_bytes())
+    }
+    fn finish(self) -> u128 {
+        let d = self.0.finalize();
+        u128::from_le_bytes(d[..16].try_into().expect("32 bytes"))
+    }
+}
+
+impl std::fmt::Write for Enc {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.update(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// The footprint key of every object in the store, sorted: what a GC can remove (it never
+/// changes an object it keeps, gc.rs `Store::gc`), so comparing these before and after a step
+/// that collected tells which objects it removed.
+fn object_keys(store: &Store) -> Vec<Key> {
+    let mut keys = Vec::new();
+    for (ns, n) in store.namespaces() {
+        keys.extend(n.content.keys().map(|d| key("content", ns, d.as_str())));
+        keys.extend(n.images.keys().map(|i| key("image", ns, i)));
+        keys.extend(n.ingests.keys().map(|r| key("ingest", ns, r)));
+        keys.extend(n.leases.keys().map(|l| key("lease", ns, l)));
+    }
+    keys.extend(store.blobs().keys().map(|d| key("blob", "", d.as_str())));
+    for r in store.backend_ingests().keys() {
+        // `backend_ref(ns, r)` is `{ns}/1/{r}`: the namespace's ingest `r` (namespace names
+        // have no `/`); anything else is not a ref a step names, so touch everything.
+        match r
+            .split_once('/')
+            .and_then(|(ns, rest)| Some((ns, rest.strip_prefix("1/")?)))
+        {
+            Some((ns, r)) => keys.push(key("ingest", ns, r)),
+            None => keys.push(ALL),
+        }
+    }
+    keys.sort_unstable();
+    keys
+}
+
+/// Adds to `out` every key in exactly one of the sorted `a` and `b`.
+fn differing(a: &[Key], b: &[Key], out: &mut Vec<Key>) {
+    let only = |x: &[Key], y: &[Key]| -> Vec<Key> {
+        x.iter()
+            .copied()
+            .filter(|k| y.binary_search(k).is_err())
+            .collect()
+    };
+    out.extend(only(a, b));
+    out.extend(only(b, a));
 }
