@@ -26,6 +26,19 @@
 //! misses a final state that enumerating every interleaving within the bound reaches (with no
 //! bound the search is complete, `tests/dfs.rs`).
 //!
+//! Narrowed footprints ([`Sched::narrow`](crate::Sched::narrow)): a step is known by its declared
+//! footprint while it is pending (sleep sets, the state key) and by the footprint it narrowed to
+//! once it ran for everything about the executed event (its races, its vector clock, pruning's
+//! summaries), so an event's races are found after its step ran (`commit_event`). Source-DPOR
+//! asks only that two executed events it takes as independent commute where they ran, which an
+//! exact narrowed footprint says (the dependence of events, not of transitions, as in Nidhugg's
+//! memory accesses); the sleep set of a new node is computed with the executed step's narrowed
+//! footprint against the sleeping actors' declared ones, the condition for a sleeping step to
+//! stay asleep. A read of [`Key::ANY`](crate::Key::ANY) meets every write: a collector's
+//! decision depends on the whole state, what it removed are its writes. Tests: `tests/dfs.rs`
+//! and `tests/prune.rs` run generated programs with collectors (and one whose collector narrows
+//! to a lie, which DPOR must then get wrong: the test's teeth).
+//!
 //! Visited-state pruning (`Config::prune`, for models that register a `World::fingerprint`):
 //! stateless search re-runs every trace to its end even when different traces meet in the same
 //! state. With pruning, each new node gets a 128-bit key: the model's fingerprint (shared state
