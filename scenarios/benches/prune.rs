@@ -9,8 +9,8 @@
 //! NOT exhausted: the goal is every built-in exhausted with no bound in 10 s.
 
 use pushrace_scenarios::explore::Options;
-use pushrace_scenarios::parallel::explore;
 use pushrace_scenarios::library;
+use pushrace_scenarios::parallel::explore;
 use pushrace_scenarios::programs::push::Variant;
 use pushrace_scenarios::scenario::Scenario;
 use std::time::Duration;
@@ -68,7 +68,16 @@ fn main() {
         .unwrap_or(2u32);
     println!(
         "{:<34} {:>5} {:>5} {:>4} {:<9} {:>9} {:>9} {:>9} {:>10} {:>8}",
-        "scenario", "bound", "prune", "jobs", "verdict", "execs", "cut", "states", "wall", "peak MiB"
+        "scenario",
+        "bound",
+        "prune",
+        "jobs",
+        "verdict",
+        "execs",
+        "cut",
+        "states",
+        "wall",
+        "peak MiB"
     );
     let mut runs = vec![(false, 1), (false, jobs), (true, 1), (true, jobs)];
     runs.dedup(); // PUSHRACE_BENCH_JOBS=1
