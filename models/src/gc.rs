@@ -6,10 +6,11 @@
 //! expects them, and backend ingests go when no ingest bucket names them; only after a GC that
 //! found the content store dirty.
 
+use crate::digest::{ByText, Digest};
 use crate::fasthash::{map_with_capacity, set_with_capacity, FastMap, FastSet};
 use crate::fingerprint::{entry, sub};
 use crate::labels::{self, GC_ROOT};
-use crate::store::{backend_ref, Namespace, Store};
+use crate::store::{backend_ref, ContentRecord, Namespace, Store};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What one GC removed, for traces and for checking `gc-safety`.
@@ -44,16 +45,101 @@ pub struct Marked {
     pub images: BTreeSet<String>,
 }
 
-/// The same marks, borrowed from the namespace and hashed: what `gc` uses, so that a GC costs
-/// time linear in the store (membership only: nothing iterates these sets, so hash order never
-/// reaches any output).
-struct MarkedRefs<'a> {
-    /// Marked content, and whether its labels were followed (a full visit, not only a flat one):
-    /// one lookup per node instead of a marked set and a seen set.
-    content: FastMap<&'a str, bool>,
+/// Marks borrowed from the namespace: what both `mark` and `gc` build (membership only: nothing
+/// iterates the hashed sets, so hash order never reaches any output).
+struct MarkedRefs<'a, C> {
+    content: C,
     ingests: FastSet<&'a str>,
     leases: FastSet<&'a str>,
     images: FastSet<&'a str>,
+}
+
+/// Where marking records content.
+trait ContentMarks<'a> {
+    /// Marks `d` (as written: possibly dangling); `full` unless reached through a flat lease. The
+    /// record, when its labels are to be followed now (its first full visit).
+    fn visit(&mut self, d: &'a str, full: bool) -> Option<&'a ContentRecord>;
+}
+
+/// Content marks by digest string, dangling ones included (what `mark` reports), and whether
+/// the labels were followed (a full visit, not only a flat one): one lookup per node.
+struct ByDigest<'a> {
+    marks: FastMap<&'a str, bool>,
+    records: &'a BTreeMap<Digest, ContentRecord>,
+}
+
+impl<'a> ContentMarks<'a> for ByDigest<'a> {
+    fn visit(&mut self, d: &'a str, full: bool) -> Option<&'a ContentRecord> {
+        if !full {
+            self.marks.entry(d).or_insert(false);
+            return None;
+        }
+        if self.marks.insert(d, true) == Some(true) {
+            return None;
+        }
+        self.records.get_text(d).map(|(_, rec)| rec)
+    }
+}
+
+/// A record's mark in [`ByPosition`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    Unmarked,
+    /// Reached through a flat lease only: kept, its labels not followed.
+    Flat,
+    /// Kept, its labels followed.
+    Full,
+}
+
+/// Content marks by the record's position in key order (what `gc` uses: it only asks which
+/// records stay, and then reads the marks in the order it sweeps). An edge costs one binary
+/// search over the keys' lead words (contiguous integers) and one comparison of the text.
+struct ByPosition<'a> {
+    keys: Vec<&'a Digest>,
+    /// `Digest::lead` of each key, ascending with the keys; `None` when some key is not sha256
+    /// (never so for content the store computed; then `find` searches the keys themselves).
+    leads: Option<Vec<u64>>,
+    records: Vec<&'a ContentRecord>,
+    marks: Vec<Mark>,
+}
+
+impl<'a> ByPosition<'a> {
+    fn new(content: &'a BTreeMap<Digest, ContentRecord>) -> ByPosition<'a> {
+        let (keys, records): (Vec<&Digest>, _) = content.iter().unzip();
+        ByPosition {
+            leads: keys.iter().map(|k| k.lead()).collect(),
+            keys,
+            records,
+            marks: vec![Mark::Unmarked; content.len()],
+        }
+    }
+
+    /// The position of the record for `d`; keys are in text order, which `Digest`'s order is.
+    fn find(&self, d: &str) -> Option<usize> {
+        let text = d.as_bytes();
+        let Some(leads) = &self.leads else {
+            return self.keys.binary_search_by(|k| k.as_bytes().cmp(text)).ok();
+        };
+        // Not of sha256 length: no key (all sha256 here) can be it.
+        let lead = crate::digest::lead_of_text(d)?;
+        let first = leads.partition_point(|&l| l < lead);
+        (first..leads.len())
+            .take_while(|&i| leads[i] == lead)
+            .find(|&i| crate::digest::is_text_of(self.keys[i], text))
+    }
+}
+
+impl<'a> ContentMarks<'a> for ByPosition<'a> {
+    fn visit(&mut self, d: &'a str, full: bool) -> Option<&'a ContentRecord> {
+        let i = self.find(d)?;
+        let mark = &mut self.marks[i];
+        match (full, *mark) {
+            (false, Mark::Unmarked) => *mark = Mark::Flat,
+            (false, _) | (true, Mark::Full) => return None,
+            (true, _) => *mark = Mark::Full,
+        }
+        Some(self.records[i]).filter(|_| full)
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -70,7 +156,7 @@ enum Node<'a> {
 /// `keep` was computed in.
 fn retain_in_order<K: Ord + Clone, V>(
     map: &mut BTreeMap<K, V>,
-    keep: Vec<bool>,
+    keep: impl IntoIterator<Item = bool>,
     mut removed: impl FnMut(&K, &V),
 ) {
     let mut it = keep.into_iter();
@@ -84,30 +170,27 @@ fn retain_in_order<K: Ord + Clone, V>(
 }
 
 impl Store {
-    /// Mark: the set of objects reachable from the namespace's roots at the store's `now`.
+    /// Mark: the set of objects reachable from the namespace's roots at the store's `now`
+    /// (content as written, dangling digests included).
     pub fn mark(&self, n: &Namespace) -> Marked {
-        let m = self.mark_refs(n);
+        let content = ByDigest {
+            marks: map_with_capacity(n.content.len()),
+            records: &n.content,
+        };
+        let m = self.mark_refs(n, content);
         let owned = |s: FastSet<&str>| s.into_iter().map(str::to_string).collect();
         Marked {
-            content: m.content.into_keys().map(str::to_string).collect(),
+            content: m.content.marks.into_keys().map(str::to_string).collect(),
             ingests: owned(m.ingests),
             leases: owned(m.leases),
             images: owned(m.images),
         }
     }
 
-    fn mark_refs<'a>(&self, n: &'a Namespace) -> MarkedRefs<'a> {
+    /// The roots of `n` at the store's `now`, on a stack of nodes to visit.
+    fn roots<'a, C>(&self, n: &'a Namespace, marked: &mut MarkedRefs<'a, C>) -> Vec<Node<'a>> {
         let now = self.now;
-        let images_expire = self.semantics.images_expire();
-        // Sized to the namespace up front: growing these sets was a third of a GC.
-        let mut marked = MarkedRefs {
-            content: map_with_capacity(n.content.len()),
-            ingests: set_with_capacity(n.ingests.len()),
-            leases: set_with_capacity(n.leases.len()),
-            images: set_with_capacity(n.images.len()),
-        };
         let mut stack: Vec<Node<'a>> = Vec::with_capacity(n.content.len());
-
         for (id, lease) in &n.leases {
             if !lease.alive_at(now) {
                 continue;
@@ -124,6 +207,7 @@ impl Store {
             stack.extend(lease.ingests.iter().map(|r| Node::Ingest(r)));
             stack.extend(lease.images.iter().map(|i| Node::Image(i)));
         }
+        let images_expire = self.semantics.images_expire();
         for (name, image) in &n.images {
             let expired = images_expire
                 && image
@@ -141,23 +225,35 @@ impl Store {
             }
         }
         for (d, rec) in &n.content {
-            if rec.labels.contains_key(GC_ROOT) {
+            if labels::has_key(&rec.labels, GC_ROOT) {
                 stack.push(Node::Content(d.as_str()));
             }
         }
+        stack
+    }
 
+    fn mark_refs<'a, C: ContentMarks<'a>>(
+        &self,
+        n: &'a Namespace,
+        content: C,
+    ) -> MarkedRefs<'a, C> {
+        // Sized to the namespace up front: growing these sets was a third of a GC.
+        let mut marked = MarkedRefs {
+            content,
+            ingests: set_with_capacity(n.ingests.len()),
+            leases: set_with_capacity(n.leases.len()),
+            images: set_with_capacity(n.images.len()),
+        };
+        let mut stack = self.roots(n, &mut marked);
         // Tricolor mark. A flat and a full visit of the same digest are different nodes (as in
         // gc.Tricolor, where the flat bit is stripped only when blackening).
         while let Some(node) = stack.pop() {
             match node {
                 Node::ContentFlat(d) => {
-                    marked.content.entry(d).or_insert(false);
+                    marked.content.visit(d, false);
                 }
                 Node::Content(d) => {
-                    if marked.content.insert(d, true) == Some(true) {
-                        continue;
-                    }
-                    if let Some(rec) = n.content.get(d) {
+                    if let Some(rec) = marked.content.visit(d, true) {
                         stack.extend(labels::content_refs(&rec.labels).map(Node::Content));
                     }
                 }
@@ -185,55 +281,27 @@ impl Store {
 
     /// A full, stop-the-world GC of every namespace (`DB.GarbageCollect` + content cleanup).
     ///
-    /// Linear in the size of the store (hash-set membership; every map is walked once in key
-    /// order, so the report lists removals in a deterministic order).
+    /// Linear in the size of the store, up to a log factor per edge (every map is walked once in
+    /// key order, so the report lists removals in a deterministic order).
     pub fn gc(&mut self) -> GcReport {
         let mut report = GcReport::default();
-        let images_collectible = self.semantics.images_expire();
-        type Keep = (Vec<bool>, Vec<bool>, Vec<bool>, Vec<bool>);
-        let decisions: Vec<(String, Keep)> = self
-            .namespaces
-            .iter()
-            .map(|(name, n)| {
-                let m = self.mark_refs(n);
-                let keep = (
-                    n.leases
-                        .keys()
-                        .map(|k| m.leases.contains(k.as_str()))
-                        .collect(),
-                    n.ingests
-                        .keys()
-                        .map(|k| m.ingests.contains(k.as_str()))
-                        .collect(),
-                    n.content
-                        .keys()
-                        .map(|k| m.content.contains_key(k.as_str()))
-                        .collect(),
-                    n.images
-                        .keys()
-                        .map(|k| !images_collectible || m.images.contains(k.as_str()))
-                        .collect(),
-                );
-                (name.clone(), keep)
-            })
-            .collect();
-        for (name, (leases, ingests, content, images)) in decisions {
-            let n = self.namespaces.get_mut(&name).expect("marked above");
-            let sum = &mut self.fp_sum;
-            retain_in_order(&mut n.leases, leases, |id, l| {
-                sub(sum, entry::lease(&name, id, l));
+        let decisions: Vec<Keep> = self.namespaces.values().map(|n| self.keep(n)).collect();
+        let sum = &mut self.fp_sum;
+        for ((name, n), keep) in self.namespaces.iter_mut().zip(decisions) {
+            retain_in_order(&mut n.leases, keep.leases, |id, l| {
+                sub(sum, entry::lease(name, id, l));
                 report.leases.push((name.clone(), id.clone()))
             });
-            retain_in_order(&mut n.ingests, ingests, |r, i| {
-                sub(sum, entry::ingest(&name, r, i));
+            retain_in_order(&mut n.ingests, keep.ingests, |r, i| {
+                sub(sum, entry::ingest(name, r, i));
                 report.ingests.push((name.clone(), r.clone()))
             });
-            retain_in_order(&mut n.content, content, |d, rec| {
-                sub(sum, entry::content(&name, d.as_str(), rec));
+            retain_in_order(&mut n.content, keep.content, |d, rec| {
+                sub(sum, entry::content(name, d.as_str(), rec));
                 report.content.push((name.clone(), d.to_string()))
             });
-            retain_in_order(&mut n.images, images, |i, image| {
-                sub(sum, entry::image(&name, i, image));
+            retain_in_order(&mut n.images, keep.images, |i, image| {
+                sub(sum, entry::image(name, i, image));
                 report.images.push((name.clone(), i.clone()))
             });
         }
@@ -244,43 +312,102 @@ impl Store {
             self.scheduler.dirty_cs = false;
             // Without `blobs/` (nothing ever committed) the cleanup fails before it starts.
             if self.blobs_dir {
-                let records = self.namespaces.values().map(|n| n.content.len()).sum();
-                let mut seen: FastSet<&str> = set_with_capacity(records);
-                for n in self.namespaces.values() {
-                    seen.extend(n.content.keys().map(|d| d.as_str()));
-                    seen.extend(
-                        n.ingests
-                            .values()
-                            .filter_map(|i| i.expected.as_ref().map(|d| d.as_str())),
-                    );
-                }
-                let keep: Vec<bool> = self
-                    .blobs
-                    .keys()
-                    .map(|d| seen.contains(d.as_str()))
-                    .collect();
-                let sum = &mut self.fp_sum;
-                retain_in_order(&mut self.blobs, keep, |d, _| {
-                    sub(sum, entry::blob(d.as_str()));
-                    report.blobs.push(d.to_string())
-                });
-                // Backend ingests no bucket names are aborted (`WalkStatusRefs` + `Abort`).
-                let named: BTreeSet<String> = self
-                    .namespaces
-                    .iter()
-                    .flat_map(|(ns, n)| n.ingests.keys().map(move |r| backend_ref(ns, r)))
-                    .collect();
-                let sum = &mut self.fp_sum;
-                self.backend_ingests.retain(|bref, b| {
-                    let keep = named.contains(bref);
-                    if !keep {
-                        sub(sum, entry::backend_ingest(bref, b));
-                    }
-                    keep
-                });
+                self.backend_cleanup(&mut report);
             }
         }
         self.scheduler.collected();
         report
     }
+
+    /// What stays of one namespace, entry by entry in key order.
+    fn keep(&self, n: &Namespace) -> Keep {
+        let m = self.mark_refs(n, ByPosition::new(&n.content));
+        let images_collectible = self.semantics.images_expire();
+        Keep {
+            leases: n
+                .leases
+                .keys()
+                .map(|k| m.leases.contains(k.as_str()))
+                .collect(),
+            ingests: n
+                .ingests
+                .keys()
+                .map(|k| m.ingests.contains(k.as_str()))
+                .collect(),
+            content: m
+                .content
+                .marks
+                .iter()
+                .map(|&m| m != Mark::Unmarked)
+                .collect(),
+            images: n
+                .images
+                .keys()
+                .map(|k| !images_collectible || m.images.contains(k.as_str()))
+                .collect(),
+        }
+    }
+
+    /// The content backend's cleanup: blobs no namespace has a record for and no ingest expects
+    /// are deleted, and backend ingests no bucket names are aborted (`WalkStatusRefs` + `Abort`).
+    fn backend_cleanup(&mut self, report: &mut GcReport) {
+        let mut expected: Vec<&Digest> = self
+            .namespaces
+            .values()
+            .flat_map(|n| n.ingests.values().filter_map(|i| i.expected.as_ref()))
+            .collect();
+        expected.sort_unstable();
+        // Blobs and every namespace's records are in the same (digest) order: one merge of the
+        // sorted key sequences decides every blob, without a set of all records.
+        let mut records: Vec<_> = self
+            .namespaces
+            .values()
+            .map(|n| n.content.keys().peekable())
+            .collect();
+        let keep: Vec<bool> = self
+            .blobs
+            .keys()
+            .map(|d| {
+                let mut recorded = false;
+                for keys in &mut records {
+                    while keys.next_if(|k| *k < d).is_some() {}
+                    recorded |= keys.peek() == Some(&d);
+                }
+                recorded || expected.binary_search(&d).is_ok()
+            })
+            .collect();
+        let sum = &mut self.fp_sum;
+        retain_in_order(&mut self.blobs, keep, |d, _| {
+            sub(sum, entry::blob(d.as_str()));
+            report.blobs.push(d.to_string())
+        });
+        let namespaces = &self.namespaces;
+        self.backend_ingests.retain(|bref, b| {
+            let keep = named_by_a_bucket(namespaces, bref);
+            if !keep {
+                sub(sum, entry::backend_ingest(bref, b));
+            }
+            keep
+        });
+    }
+}
+
+/// One namespace's sweep decisions, entry by entry in each map's key order.
+struct Keep {
+    leases: Vec<bool>,
+    ingests: Vec<bool>,
+    content: Vec<bool>,
+    images: Vec<bool>,
+}
+
+/// Whether some namespace's ingest bucket has `bref` as its backend ref (`backend_ref(ns, r)`,
+/// `{ns}/1/{r}`): each `/1/` in it is tried as the split, without formatting every bucket's ref.
+fn named_by_a_bucket(namespaces: &BTreeMap<String, Namespace>, bref: &str) -> bool {
+    bref.match_indices("/1/").any(|(i, sep)| {
+        let (ns, r) = (&bref[..i], &bref[i + sep.len()..]);
+        debug_assert!(backend_ref(ns, r) == bref);
+        namespaces
+            .get(ns)
+            .is_some_and(|n| n.ingests.contains_key(r))
+    })
 }
