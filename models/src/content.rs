@@ -125,7 +125,7 @@ impl Store {
             )
         })?;
         sub(&mut self.fp_sum, entry::content(&ctx.namespace, d, rec));
-        rec.labels = labels::stored(&updated);
+        rec.set_labels(labels::stored(&updated));
         add(&mut self.fp_sum, entry::content(&ctx.namespace, d, rec));
         let info = ContentInfo {
             digest: Digest::parse(d).unwrap(),
@@ -391,10 +391,7 @@ impl Store {
         let n = self.ns_mut(ns);
         let mut delta = 0u128;
         if !exists {
-            let rec = ContentRecord {
-                size,
-                labels: labels::stored(labels),
-            };
+            let rec = ContentRecord::new(size, labels::stored(labels));
             add(&mut delta, entry::content(ns, actual.as_str(), &rec));
             n.content.insert(actual.clone(), rec);
         }

@@ -22,25 +22,16 @@ pub fn is_content_ref_key(key: &str) -> bool {
     }
 }
 
-/// The content digests (as written, possibly dangling or malformed) a label set points to, in key
-/// order. A scan, not a range search: the GC asks this of every record it visits, and label sets
-/// are small (a range search costs a string comparison per tree level, and a key that cannot be a
-/// reference is rejected here on its length or first bytes).
+/// The content digests (as written, possibly dangling or malformed) a label set points to.
 pub fn content_refs(labels: &Labels) -> impl Iterator<Item = &str> {
     labels
-        .iter()
+        .range::<str, _>((
+            std::ops::Bound::Included(GC_REF_CONTENT),
+            std::ops::Bound::Unbounded,
+        ))
+        .take_while(|(k, _)| k.starts_with(GC_REF_CONTENT))
         .filter(|(k, _)| is_content_ref_key(k))
         .map(|(_, v)| v.as_str())
-}
-
-/// `labels.contains_key(key)`, by a scan while the set is small (see `content_refs`).
-pub fn has_key(labels: &Labels, key: &str) -> bool {
-    const SCAN_BELOW: usize = 8;
-    if labels.len() < SCAN_BELOW {
-        labels.keys().any(|k| k == key)
-    } else {
-        labels.contains_key(key)
-    }
 }
 
 /// labels/validate.go `Validate`: key and value together at most 4096 bytes.
