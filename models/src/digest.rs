@@ -151,18 +151,33 @@ impl PartialEq for Digest {
 impl Eq for Digest {}
 
 impl Ord for Digest {
-    /// The order of the texts (`Borrow<str>` needs the two to agree).
+    /// The order of the texts (`Borrow<str>` needs the two to agree). Inlined for the common
+    /// case, two sha256 digests whose first eight hex digits differ (every step of a map search
+    /// but the last); the rest is out of line.
+    #[inline]
     fn cmp(&self, other: &Digest) -> std::cmp::Ordering {
+        if let (Repr::Sha256(a), Repr::Sha256(b)) = (&self.0, &other.0) {
+            let (a, b) = (lead_word(a), lead_word(b));
+            if a != b {
+                return a.cmp(&b);
+            }
+        }
+        self.cmp_beyond_lead(other)
+    }
+}
+
+impl Digest {
+    #[inline(never)]
+    fn cmp_beyond_lead(&self, other: &Digest) -> std::cmp::Ordering {
         match (&self.0, &other.0) {
-            (Repr::Sha256(a), Repr::Sha256(b)) => lead_word(a)
-                .cmp(&lead_word(b))
-                .then_with(|| hex_words(a).cmp(&hex_words(b))),
+            (Repr::Sha256(a), Repr::Sha256(b)) => hex_words(a).cmp(&hex_words(b)),
             _ => self.as_bytes().cmp(other.as_bytes()),
         }
     }
 }
 
 impl PartialOrd for Digest {
+    #[inline]
     fn partial_cmp(&self, other: &Digest) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
