@@ -450,15 +450,20 @@ struct Keep {
 }
 
 /// Whether some namespace's ingest bucket has `bref` as its backend ref (`backend_ref(ns, r)`,
-/// `{ns}/1/{r}`): each `/1/` in it is tried as the split, without formatting every bucket's ref.
+/// `{ns}/1/{r}`): each `/1/` in it (overlapping ones too) is tried as the split, without
+/// formatting every bucket's ref.
 fn named_by_a_bucket(namespaces: &BTreeMap<String, Namespace>, bref: &str) -> bool {
-    bref.match_indices("/1/").any(|(i, sep)| {
-        let (ns, r) = (&bref[..i], &bref[i + sep.len()..]);
-        debug_assert!(backend_ref(ns, r) == bref);
-        namespaces
-            .get(ns)
-            .is_some_and(|n| n.ingests.contains_key(r))
-    })
+    const SEP: &str = "/1/";
+    (0..bref.len())
+        .filter(|&i| bref.as_bytes()[i..].starts_with(SEP.as_bytes()))
+        .any(|i| {
+            // `/` is ASCII: both ends are character boundaries.
+            let (ns, r) = (&bref[..i], &bref[i + SEP.len()..]);
+            debug_assert!(backend_ref(ns, r) == bref);
+            namespaces
+                .get(ns)
+                .is_some_and(|n| n.ingests.contains_key(r))
+        })
 }
 
 #[cfg(test)]
@@ -504,6 +509,21 @@ mod tests {
             assert!(kept.iter().all(|d| marked.content.contains(d.as_str())));
             assert!(marked.content.contains(other));
         }
+    }
+
+    /// A backend ingest whose ref splits at `/1/` more than one way is kept when any split names
+    /// a bucket (namespaces given to the store's methods directly are not validated).
+    #[test]
+    fn backend_cleanup_tries_every_split_of_a_backend_ref() {
+        let mut s = Store::new(Semantics::V1_6);
+        let gone = write(&mut s, "w", b"gone", &[]);
+        let ctx = Ctx::new("a/1");
+        let mut w = s.writer_open(&ctx, "1/r", None, 0).unwrap();
+        s.writer_write(&mut w, b"x").unwrap();
+        s.delete(&Ctx::default(), gone.as_str()).unwrap();
+        let report = s.gc();
+        assert_eq!(report.blobs, [gone.to_string()]);
+        assert!(s.backend_ingests().contains_key("a/1/1/1/r"));
     }
 
     /// Traces print records as they did before the GC's cache existed.
