@@ -8,7 +8,7 @@
 //! expected digest, which is what decides whether existing content joins the caller's lease.
 
 use crate::clock::Duration;
-use crate::digest::Digest;
+use crate::digest::{ByText, Digest};
 use crate::errors::{Error, ErrorKind};
 use crate::fingerprint::{add, entry, sub};
 use crate::labels::{self, Labels};
@@ -53,7 +53,7 @@ impl Store {
     fn record(&self, ctx: &Ctx, d: &str) -> Result<(&Digest, &ContentRecord), Error> {
         self.namespaces
             .get(&ctx.namespace)
-            .and_then(|n| n.content.get_key_value(d))
+            .and_then(|n| n.content.get_text(d))
             .ok_or_else(|| Error::content_not_found(d))
     }
 
@@ -103,7 +103,7 @@ impl Store {
         let rec = self
             .namespaces
             .get_mut(&ctx.namespace)
-            .and_then(|n| n.content.get_mut(d))
+            .and_then(|n| n.content.get_text_mut(d))
             .ok_or_else(|| Error::content_not_found(d))?;
         // No keys means no fieldpaths, and containerd's `Update` without fieldpaths replaces every
         // mutable field: the labels become exactly the (empty) set sent (metadata/content.go Update:
@@ -125,7 +125,7 @@ impl Store {
             )
         })?;
         sub(&mut self.fp_sum, entry::content(&ctx.namespace, d, rec));
-        rec.labels = labels::stored(&updated);
+        rec.set_labels(labels::stored(&updated));
         add(&mut self.fp_sum, entry::content(&ctx.namespace, d, rec));
         let info = ContentInfo {
             digest: Digest::parse(d).unwrap(),
@@ -145,7 +145,7 @@ impl Store {
             .ok_or_else(|| Error::content_not_found(d))?;
         let rec = n
             .content
-            .remove(d)
+            .remove_text(d)
             .ok_or_else(|| Error::content_not_found(d))?;
         sub(&mut self.fp_sum, entry::content(&ctx.namespace, d, &rec));
         if let Some((id, l)) = ctx
@@ -391,10 +391,7 @@ impl Store {
         let n = self.ns_mut(ns);
         let mut delta = 0u128;
         if !exists {
-            let rec = ContentRecord {
-                size,
-                labels: labels::stored(labels),
-            };
+            let rec = ContentRecord::new(size, labels::stored(labels));
             add(&mut delta, entry::content(ns, actual.as_str(), &rec));
             n.content.insert(actual.clone(), rec);
         }

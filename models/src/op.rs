@@ -4,7 +4,7 @@
 
 use crate::clock::Duration;
 use crate::content::{ContentInfo, WriteStyle};
-use crate::digest::{short, Digest};
+use crate::digest::{short, ByText, Digest};
 use crate::errors::Error;
 use crate::gc::GcReport;
 use crate::images::ImageUpdate;
@@ -350,8 +350,8 @@ impl Store {
     fn default_target_size(&self, ctx: &Ctx, digest: &str) -> i64 {
         self.namespaces
             .get(&ctx.namespace)
-            .and_then(|n| n.content.get(digest))
-            .map_or(1, |r| r.size as i64)
+            .and_then(|n| n.content.get_text(digest))
+            .map_or(1, |(_, r)| r.size as i64)
     }
 }
 

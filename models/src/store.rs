@@ -44,10 +44,58 @@ impl Default for Ctx {
 }
 
 /// A committed content record (per namespace). Bytes live in `Store::blobs`.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ContentRecord {
     pub size: u64,
+    /// Set through [`ContentRecord::new`] and [`ContentRecord::set_labels`], which keep `gc`.
     pub labels: Labels,
+    /// What the GC reads of `labels`, derived once when they are set: the GC visits every record
+    /// at every collection, and reading a label map there cost pointer chases and string
+    /// comparisons per record. A function of `labels`, so equality is unchanged.
+    pub(crate) gc: GcLabels,
+}
+
+impl ContentRecord {
+    pub fn new(size: u64, labels: Labels) -> ContentRecord {
+        let gc = GcLabels::of(&labels);
+        ContentRecord { size, labels, gc }
+    }
+
+    pub fn set_labels(&mut self, labels: Labels) {
+        self.gc = GcLabels::of(&labels);
+        self.labels = labels;
+    }
+}
+
+/// The output stays what it was before `gc` existed (traces print records).
+impl std::fmt::Debug for ContentRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContentRecord")
+            .field("size", &self.size)
+            .field("labels", &self.labels)
+            .finish()
+    }
+}
+
+/// A record's labels as the GC reads them.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub(crate) struct GcLabels {
+    /// `containerd.io/gc.root` is set.
+    pub(crate) root: bool,
+    /// The content references (`labels::content_refs`) in key order, when every one is sha256
+    /// text (what clients write); `None` otherwise, and the GC reads the labels themselves.
+    pub(crate) refs: Option<Box<[Digest]>>,
+}
+
+impl GcLabels {
+    fn of(labels: &Labels) -> GcLabels {
+        GcLabels {
+            root: labels.contains_key(crate::labels::GC_ROOT),
+            refs: crate::labels::content_refs(labels)
+                .map(Digest::sha256_text)
+                .collect(),
+        }
+    }
 }
 
 /// An ingest's metadata bucket (metadata/content.go `Writer`): what the namespace records under
