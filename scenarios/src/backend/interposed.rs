@@ -24,8 +24,10 @@
 
 use super::commands::{exec_label, failure, last_line, tail, CommandSpec, Place};
 use super::external::{Feed, Next, Reach};
+use super::footprint::registry_key;
 use super::{Answer, Exec, Request};
-use pushrace_daemon::interpose::{Admit, CallInfo, Ended, Event, HoldGate};
+use pushrace_daemon::interpose::{Admit, CallInfo, Ended, Event, HoldGate, Touch};
+use pushrace_models::digest::short;
 use pushrace_models::{Error, ErrorKind, Op, OpKind, Outcome};
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -255,12 +257,25 @@ impl Drop for CommandFeed {
     }
 }
 
-/// What the steps of a process running `spec` touch besides their own call: the registry when
-/// the command names it (`{registry}`), since the process talks to it between its steps.
-fn reach(spec: &CommandSpec) -> Reach {
-    match spec.argv.iter().any(|a| a.contains("{registry}")) {
-        true => Reach::AlsoRegistry,
-        false => Reach::Request,
+/// A registry request (`interpose/http.rs`) as the step the scheduler sees, with the model's
+/// footprints: a HEAD is the model's `registry.head` (reads the object), a PUT its `registry.put`
+/// (writes it; a manifest put by tag is named by its digest, and also writes the tag), a GET reads the object (the model's pull
+/// has no step for its downloads).
+fn registry_request(touch: &Touch) -> (Request, Reach) {
+    match touch {
+        Touch::Read { object, head: true } => {
+            (Request::RegistryHas(object.clone()), Reach::Request)
+        }
+        Touch::Read { object, .. } => {
+            let label = format!("registry.get {}", short(object));
+            (Request::Opaque(label), Reach::Reads(registry_key(object)))
+        }
+        Touch::Write { object, also } => {
+            let reach = also
+                .as_deref()
+                .map_or(Reach::Request, |d| Reach::Also(registry_key(d)));
+            (Request::RegistryPut(object.clone()), reach)
+        }
     }
 }
 
@@ -363,10 +378,11 @@ impl CommandFeed {
         let until = Instant::now() + timeout;
         loop {
             if let Some((call, admit)) = self.pending.pop_front() {
-                let request = self.leases.request_of(&call);
+                let (request, reach) = match &call.http {
+                    Some(touch) => registry_request(touch),
+                    None => (self.leases.request_of(&call), Reach::Request),
+                };
                 self.current = Some((call, admit));
-                // A call comes only from the process `spawn` started, after it moved past its spec.
-                let reach = reach(&self.commands[self.next_cmd - 1]);
                 return Ok(Next::Request { request, reach });
             }
             if self.proc.is_none() {
@@ -376,7 +392,7 @@ impl CommandFeed {
                 self.starting = true;
                 let spec = &self.commands[self.next_cmd];
                 let label = exec_label(spec, &self.place.reference);
-                let (request, reach) = (Request::Local(label), reach(spec));
+                let (request, reach) = (Request::Local(label), Reach::Request);
                 return Ok(Next::Request { request, reach });
             }
             match self.events.recv_timeout(Duration::from_millis(2)) {
@@ -410,8 +426,15 @@ impl CommandFeed {
         }
     }
 
-    /// Releases the held call and waits until it and the calls made inside its step ended.
-    fn release(&mut self, call: &CallInfo, admit: oneshot::Sender<Admit>) -> Result<Ended, String> {
+    /// Releases the held call and waits until it and the calls made inside its step ended. A
+    /// registry request inside a step must be covered by its footprint: only a Write's step
+    /// nests calls, and its footprint is everything (`Request::Opaque`).
+    fn release(
+        &mut self,
+        call: &CallInfo,
+        admit: oneshot::Sender<Admit>,
+        request: &Request,
+    ) -> Result<Ended, String> {
         self.gate.open(&self.actor, call);
         let _ = admit.send(Admit::Forward);
         let until = Instant::now() + self.budgets.step;
@@ -426,6 +449,14 @@ impl CommandFeed {
                     inner.remove(&c.seq);
                 }
                 Ok(Event::Inner(c)) => {
+                    if c.http.is_some() && !matches!(request, Request::Opaque(_)) {
+                        self.gate.close(&self.actor);
+                        let why = format!(
+                            "registry request `{}` inside the step `{request}`, whose footprint does not cover it",
+                            c.decoded.label
+                        );
+                        return Err(self.fail(why));
+                    }
                     inner.insert(c.seq);
                 }
                 Ok(e) => self.handle(e)?,
@@ -466,6 +497,52 @@ impl CommandFeed {
     }
 }
 
+impl CommandFeed {
+    /// A registry request's answer, applied to the shadow model's registry: a HEAD's answer
+    /// against the shadow's (a disagreement when they differ), a PUT that succeeded makes its
+    /// objects exist there. A request the registry did not answer is a backend failure.
+    fn registry_ran(
+        &mut self,
+        call: &CallInfo,
+        touch: &Touch,
+        ended: &Ended,
+        exec: &dyn Exec,
+    ) -> Result<Answer, String> {
+        let status = match (&ended.reset, ended.status) {
+            (None, Some(s)) => s,
+            (why, _) => {
+                let why = why.clone().unwrap_or_default();
+                let what = format!("registry request `{}`: {why}", call.decoded.label);
+                return Err(self.fail(what));
+            }
+        };
+        let ok = (200..300).contains(&status);
+        match touch {
+            Touch::Read { object, head: true } => {
+                let model = exec.registry_has(object);
+                if model != ok {
+                    let line = format!(
+                        "actor {} ({}): model {}, registry {status}",
+                        self.actor,
+                        call.decoded.label,
+                        if model { "has it" } else { "has it not" }
+                    );
+                    self.journal.borrow_mut().disagreements.push(line);
+                }
+                Ok(Answer::Yes(ok))
+            }
+            Touch::Read { .. } => Ok(Answer::Done),
+            Touch::Write { object, also } => {
+                if ok {
+                    exec.registry_put(object);
+                    also.iter().for_each(|d| exec.registry_put(d));
+                }
+                Ok(Answer::Done)
+            }
+        }
+    }
+}
+
 impl Feed for CommandFeed {
     fn next(&mut self, timeout: Duration) -> Result<Next, String> {
         self.wait(timeout)
@@ -478,7 +555,10 @@ impl Feed for CommandFeed {
             return Ok(Answer::Done);
         }
         let (call, admit) = self.current.take().expect("a held call was offered");
-        let ended = self.release(&call, admit)?;
+        let ended = self.release(&call, admit, request)?;
+        if let Some(touch) = &call.http {
+            return self.registry_ran(&call, touch, &ended, exec);
+        }
         let real = real_result(&ended);
         if real.is_err() {
             let at = (self.actor.clone(), self.steps - 1);
