@@ -306,22 +306,42 @@ fn call_info(site: &Site, req: &Req) -> CallInfo {
     }
 }
 
-/// Reads one request (head and body); `None` at a clean end of the connection.
+/// Reads one request (head and body); `None` when the client ended the connection, also inside
+/// a request: a client abandons its upload when reading the blob from the store failed (the
+/// pusher closes its pipe with the error), and a request never completed never reached the
+/// registry, so that is the client's own failure, not the backend's. `Err`: a malformed request.
 fn read_request(r: &mut BufReader<TcpStream>) -> Result<Option<Req>, String> {
+    match read_whole(r) {
+        Err(Bad::Ended) => Ok(None),
+        Err(Bad::Malformed(why)) => Err(why),
+        Ok(req) => Ok(Some(req)),
+    }
+}
+
+enum Bad {
+    Ended,
+    Malformed(String),
+}
+
+impl From<std::io::Error> for Bad {
+    fn from(_: std::io::Error) -> Bad {
+        Bad::Ended
+    }
+}
+
+fn read_whole(r: &mut BufReader<TcpStream>) -> Result<Req, Bad> {
     let mut lines = Vec::new();
     let mut size = 0;
     loop {
         let mut line = Vec::new();
-        let n = r.read_until(b'\n', &mut line).map_err(|e| e.to_string())?;
+        let n = r.read_until(b'\n', &mut line)?;
         if n == 0 {
-            return match lines.is_empty() {
-                true => Ok(None),
-                false => Err("the connection closed inside a request head".into()),
-            };
+            return Err(Bad::Ended);
         }
         size += n;
         if size > MAX_HEAD {
-            return Err(format!("a request head longer than {MAX_HEAD} bytes"));
+            let why = format!("a request head longer than {MAX_HEAD} bytes");
+            return Err(Bad::Malformed(why));
         }
         let text = String::from_utf8_lossy(&line).trim_end().to_string();
         if text.is_empty() {
@@ -332,6 +352,24 @@ fn read_request(r: &mut BufReader<TcpStream>) -> Result<Option<Req>, String> {
         }
         lines.push(text);
     }
+    let mut req = parse_head(lines);
+    let len: usize = match req.header("content-length") {
+        Some(v) => v
+            .parse()
+            .map_err(|_| Bad::Malformed(format!("bad Content-Length {v:?}")))?,
+        None => 0,
+    };
+    if len > MAX_BODY {
+        let why = format!("a request body of {len} bytes (at most {MAX_BODY})");
+        return Err(Bad::Malformed(why));
+    }
+    req.body = vec![0; len];
+    r.read_exact(&mut req.body)?;
+    Ok(req)
+}
+
+/// The request line and headers (`lines`, not empty) as a request without its body.
+fn parse_head(mut lines: Vec<String>) -> Req {
     let first = lines.remove(0);
     let mut words = first.split(' ');
     let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
@@ -349,18 +387,7 @@ fn read_request(r: &mut BufReader<TcpStream>) -> Result<Option<Req>, String> {
     req.chunked = req
         .header("transfer-encoding")
         .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-    let len: usize = match req.header("content-length") {
-        Some(v) => v.parse().map_err(|_| format!("bad Content-Length {v:?}"))?,
-        None => 0,
-    };
-    if len > MAX_BODY {
-        return Err(format!(
-            "a request body of {len} bytes (at most {MAX_BODY})"
-        ));
-    }
-    req.body = vec![0; len];
-    r.read_exact(&mut req.body).map_err(|e| e.to_string())?;
-    Ok(Some(req))
+    req
 }
 
 /// Answers 501 with `why`, without forwarding.
