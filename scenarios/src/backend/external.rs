@@ -29,15 +29,17 @@ use std::time::Duration;
 pub const BACKEND_FAILURE: &str = "backend";
 
 /// What a step of an external client touches, for partial-order reduction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reach {
     /// What the request itself touches (its footprint, `footprint.rs`).
     Request,
     /// That, and this key written too (a manifest put by tag: it is then there by digest).
     Also(Key),
-    /// Only this key read, whatever the request is (a registry GET: the model's pull has no
-    /// step for its downloads, so no request of the model says what one reads).
-    Reads(Key),
+    /// These keys read and written, whatever the request is: a registry GET (the model's pull
+    /// has no step for its downloads, so no request of the model says what one reads), a
+    /// `Content.Write` whose digest its first message or its ref names before its commit (the
+    /// feed checks afterwards that it wrote that digest).
+    Keys { reads: Vec<Key>, writes: Vec<Key> },
     /// Not known from the request alone: everything.
     Everything,
 }
@@ -91,7 +93,9 @@ pub async fn run(
                 match reach {
                     Reach::Request => request.step(sched, None).await,
                     Reach::Also(key) => request.step(sched, Some(key)).await,
-                    Reach::Reads(key) => sched.step(&request, Footprint::new(&[key], &[])).await,
+                    Reach::Keys { reads, writes } => {
+                        sched.step(&request, Footprint::new(&reads, &writes)).await
+                    }
                     Reach::Everything => {
                         let label = format_args!("{request} (footprint widened)");
                         sched.step(label, Footprint::write(&[ALL])).await;

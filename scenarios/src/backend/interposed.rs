@@ -28,7 +28,7 @@ use super::footprint::registry_key;
 use super::{Answer, Exec, Request};
 use pushrace_daemon::interpose::{Admit, CallInfo, Ended, Event, HoldGate, Touch};
 use pushrace_models::digest::short;
-use pushrace_models::{Error, ErrorKind, Op, OpKind, Outcome};
+use pushrace_models::{Digest, Error, ErrorKind, Op, OpKind, Outcome};
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io::Read;
@@ -91,6 +91,8 @@ pub struct CommandFeed {
     current: Option<(CallInfo, oneshot::Sender<Admit>)>,
     starting: bool,
     completion: Option<String>,
+    /// The digest the offered Write step was predicted to write (`predicted_write`).
+    predicted: Option<Digest>,
     /// Steps of this actor run so far.
     steps: usize,
     leases: LeaseNames,
@@ -122,6 +124,7 @@ impl CommandFeed {
             current: None,
             starting: false,
             completion: None,
+            predicted: None,
             steps: 0,
             leases: LeaseNames::new(actor),
             budgets,
@@ -268,7 +271,14 @@ fn registry_request(touch: &Touch) -> (Request, Reach) {
         }
         Touch::Read { object, .. } => {
             let label = format!("registry.get {}", short(object));
-            (Request::Opaque(label), Reach::Reads(registry_key(object)))
+            let reads = vec![registry_key(object)];
+            (
+                Request::Opaque(label),
+                Reach::Keys {
+                    reads,
+                    writes: Vec::new(),
+                },
+            )
         }
         Touch::Write { object, also } => {
             let reach = also
@@ -277,6 +287,43 @@ fn registry_request(touch: &Touch) -> (Request, Reach) {
             (Request::RegistryPut(object.clone()), reach)
         }
     }
+}
+
+/// The digest a `Content.Write` stream will commit, known from its first message: the one its
+/// ref names (`remotes.MakeRefKey` names a fetch's ref `KIND-<digest>` and declares that digest;
+/// containerd's converter names its `writeJSON` ref `converter-write-json-<digest>` and commits
+/// with that digest), and with it the step's footprint: the model's `content.write` of that
+/// digest, and the registry's object of it (a pull downloads it inside the step). `None`: the
+/// ref names no digest, and the step touches everything. The feed checks after the step that
+/// the stream wrote that digest ([`CommandFeed::check_predicted`]).
+fn predicted_write(
+    call: &CallInfo,
+    request: &Request,
+    leases: &mut LeaseNames,
+) -> Option<(Digest, Reach)> {
+    // A Write's label names its ref (`decode.rs`); the model has no operation for it yet.
+    let r = call.decoded.label.strip_prefix("content.write ")?;
+    let r = r.split(' ').next()?;
+    if !matches!(request, Request::Opaque(_)) || call.decoded.op.is_some() {
+        return None;
+    }
+    let at = r.rfind("sha256:")?;
+    let d = Digest::parse(&r[at..]).ok()?;
+    let op = leases.normalise(Op {
+        ctx: call.ctx.clone(),
+        kind: OpKind::ContentWrite {
+            r: r.to_string(),
+            data: Default::default(),
+            expected: Some(d.clone()),
+            labels: Default::default(),
+            style: pushrace_models::WriteStyle::Open,
+        },
+    });
+    let (reads, writes) = super::footprint::footprint(&op);
+    let mut writes = writes.to_vec();
+    writes.push(registry_key(d.as_str()));
+    let reads = reads.to_vec();
+    Some((d, Reach::Keys { reads, writes }))
 }
 
 /// A real status as the model's result type.
@@ -378,9 +425,16 @@ impl CommandFeed {
         let until = Instant::now() + timeout;
         loop {
             if let Some((call, admit)) = self.pending.pop_front() {
+                self.predicted = None;
                 let (request, reach) = match &call.http {
                     Some(touch) => registry_request(touch),
-                    None => (self.leases.request_of(&call), Reach::Request),
+                    None => {
+                        let request = self.leases.request_of(&call);
+                        let predicted = predicted_write(&call, &request, &mut self.leases);
+                        let (d, reach) = predicted.unzip();
+                        self.predicted = d;
+                        (request, reach.unwrap_or(Reach::Request))
+                    }
                 };
                 self.current = Some((call, admit));
                 return Ok(Next::Request { request, reach });
@@ -426,9 +480,40 @@ impl CommandFeed {
         }
     }
 
-    /// Releases the held call and waits until it and the calls made inside its step ended. A
-    /// registry request inside a step must be covered by its footprint: only a Write's step
-    /// nests calls, and its footprint is everything (`Request::Opaque`).
+    /// Whether a call made inside the step of `request` is covered by that step's footprint:
+    /// only a Write's step nests calls; its footprint is everything unless its digest D was
+    /// predicted, and then it covers only a registry request of D (a pull's download).
+    fn covers(&self, request: &Request, inner: &CallInfo) -> bool {
+        let download = |d: &Digest| matches!(&inner.http, Some(Touch::Read { object, .. }) if object == d.as_str());
+        match &self.predicted {
+            Some(d) => download(d),
+            None => inner.http.is_none() || matches!(request, Request::Opaque(_)),
+        }
+    }
+
+    /// A predicted Write (`predicted_write`) that wrote another digest than predicted ran outside
+    /// the footprint it was given: the execution fails as a backend failure.
+    fn check_predicted(&mut self, op: &Op) -> Result<(), String> {
+        let Some(want) = self.predicted.take() else {
+            return Ok(());
+        };
+        let wrote = match &op.kind {
+            OpKind::ContentWrite { expected, data, .. } => {
+                Some(expected.clone().unwrap_or_else(|| Digest::of(data)))
+            }
+            OpKind::IngestOpen { expected, .. } => expected.clone(),
+            _ => None,
+        };
+        match wrote {
+            Some(d) if d != want => Err(self.fail(format!(
+                "`{op}`: a Write whose ref names {want} wrote {d}, outside the footprint it was given"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Releases the held call and waits until it and the calls made inside its step ended,
+    /// each inside call covered by the step's footprint ([`CommandFeed::covers`]).
     fn release(
         &mut self,
         call: &CallInfo,
@@ -449,10 +534,10 @@ impl CommandFeed {
                     inner.remove(&c.seq);
                 }
                 Ok(Event::Inner(c)) => {
-                    if c.http.is_some() && !matches!(request, Request::Opaque(_)) {
+                    if !self.covers(request, &c) {
                         self.gate.close(&self.actor);
                         let why = format!(
-                            "registry request `{}` inside the step `{request}`, whose footprint does not cover it",
+                            "call `{}` inside the step `{request}`, whose footprint does not cover it",
                             c.decoded.label
                         );
                         return Err(self.fail(why));
@@ -565,6 +650,7 @@ impl Feed for CommandFeed {
             self.journal.borrow_mut().errors.push(at);
         }
         if let Some(op) = self.leases.ran(&call, &ended, request) {
+            self.check_predicted(&op)?;
             let model = exec.call(&op);
             self.compare(&op, &model, &real);
             if matches!(request, Request::Opaque(_)) {
