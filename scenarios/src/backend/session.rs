@@ -189,11 +189,14 @@ impl RealModel {
     fn feed(&self, live: &Live, i: usize) -> Box<dyn Feed> {
         let place = Place {
             address: socket(&live.daemon, i).display().to_string(),
-            registry: live
-                .proxy
-                .addr(&self.scenario.actors[i].name)
-                .unwrap_or_default()
-                .to_string(),
+            registry: match self.options.registry_unscheduled {
+                true => registry_addr(live.registry.as_ref(), &self.options),
+                false => live
+                    .proxy
+                    .addr(&self.scenario.actors[i].name)
+                    .unwrap_or_default()
+                    .to_string(),
+            },
             reference: self.actors[i].reference.clone(),
             go_client: self.go_client.clone(),
         };
