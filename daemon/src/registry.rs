@@ -1,6 +1,7 @@
 //! A private registry: Debian's `docker-registry` (distribution 2.8) on a loopback port with its
 //! own storage under a fresh temp dir, stopped and removed like the daemon ([`crate::Daemon`]).
-//! Its HTTP is not interposed: the pushes of real clients reach it directly.
+//! Scheduled runs put it behind the registry proxy (`interpose/http.rs`), one port per actor;
+//! `pushrace record` lets clients reach it directly.
 
 use crate::launcher::{find_on_path, make_dir, remove_dir_all_retry, tail, terminate};
 use crate::LaunchError;

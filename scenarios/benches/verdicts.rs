@@ -10,7 +10,8 @@
 //!
 //! Then `PUSHRACE_LEASE_BOUND` (default 2; `0` skips it): the lease-held variant of both
 //! built-ins explored on real processes to exhaustion at that bound (each cell stopped after
-//! `PUSHRACE_REAL_MINUTES`, default 30, and then said NOT exhausted). Figures only: nothing here
+//! `PUSHRACE_REAL_MINUTES`, default 30, and then said NOT exhausted); `PUSHRACE_VERDICT_TABLE=0`
+//! skips the table and runs only those cells. Figures only: nothing here
 //! passes or fails. Run: `cargo bench -p pushrace-scenarios --features containerd --bench verdicts`.
 
 use pushrace_scenarios::backend::real::{explore_real, replay_from_model, RealActor, RealOptions};
@@ -80,6 +81,14 @@ fn real_violates(
 }
 
 fn main() {
+    if bound_or("PUSHRACE_VERDICT_TABLE", 1) != 0 {
+        table();
+    }
+    lease_held_cells();
+}
+
+/// Every Go-client built-in and variant, model against real.
+fn table() {
     let real_bound = bound_or("PUSHRACE_REAL_BOUND", 1);
     let (mut cells, mut agree) = (0, 0);
     println!("scenario      variant     model                                      real");
@@ -104,6 +113,10 @@ fn main() {
     println!(
         "{agree} of {cells} cells agree (holds checked on real at preemption bound {real_bound})"
     );
+}
+
+/// The lease-held variant of both built-ins on real processes at `PUSHRACE_LEASE_BOUND`.
+fn lease_held_cells() {
     let lease = bound_or("PUSHRACE_LEASE_BOUND", 2);
     if lease == 0 {
         return;

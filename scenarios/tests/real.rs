@@ -8,10 +8,13 @@ use pushrace_harness::Schedule;
 use pushrace_scenarios::backend::commands::CommandSpec;
 use pushrace_scenarios::backend::interposed::Budgets;
 use pushrace_scenarios::backend::real::{
-    replay_from_model, replay_real, RealActor, RealOptions, RealReplay,
+    explore_real, replay_from_model, replay_real, RealActor, RealExploration, RealOptions,
+    RealReplay,
 };
 use pushrace_scenarios::explore::{self, Options};
 use pushrace_scenarios::library;
+use pushrace_scenarios::programs::push::Variant;
+use pushrace_scenarios::scenario::Scenario;
 use std::time::Duration;
 
 fn lenient() -> RealOptions {
@@ -157,11 +160,13 @@ fn two_tags_window_fails_20_of_20() {
 }
 
 /// The model's own shrunk schedule of same-ref-ctr, translated call by call (`--from-model`),
-/// fails on the real actors the way the model says. What does not pair up is only the model's
-/// registry steps (HTTP, not gRPC): every gRPC call of push-a (containerd's own converter and
-/// pusher, run by ctr) has its model partner, the `Info` of each `ReaderAt` included
-/// (`content/proxy/content_store.go`); push-b's unpaired calls are its serial run's after the
-/// point where this replay fails it.
+/// fails on the real actors the way the model says. Every call of push-a (containerd's own
+/// converter and pusher, run by ctr) has its model partner, the `Info` of each `ReaderAt`
+/// included (`content/proxy/content_store.go`), and so has every registry request (the registry
+/// is under the scheduler) but one: the pusher checks the index by its tag (`HEAD
+/// /v2/app/manifests/1`, `remotes/docker/pusher.go`) where the model asks for its digest, so
+/// that HEAD and the model's `registry.head` of the index stand alone; push-b's unpaired calls
+/// are its serial run's after the point where this replay fails it.
 #[test]
 fn the_model_schedule_translated_fails_on_real_ctr() {
     let _serial = one_interposer();
@@ -177,10 +182,12 @@ fn the_model_schedule_translated_fails_on_real_ctr() {
     for m in &t.model_only {
         assert!(m.label.starts_with("registry."), "{m:?}");
     }
-    let push_a: Vec<_> = t.real_only.iter().filter(|x| x.actor == 0).collect();
-    assert!(
-        push_a.is_empty(),
-        "push-a's calls without a model partner: {push_a:?}"
+    let push_a = t.real_only.iter().filter(|x| x.actor == 0);
+    let push_a: Vec<_> = push_a.map(|x| x.key.as_str()).collect();
+    assert_eq!(
+        push_a,
+        ["registry.head app/manifests/1"],
+        "push-a's calls without a model partner"
     );
 }
 
@@ -265,20 +272,32 @@ fn bad_clients_are_backend_failures_naming_the_actor() {
 /// The verdict, and the real executions built (the strategy's, plus the failure's replay).
 fn explore_on_real(name: &str, strategy: &str, budget: u64) -> (explore::Verdict, u64) {
     let s = library::load(name).unwrap();
-    let actors = RealActor::of_scenario(&s).unwrap();
     let opts = Options {
         strategy: strategy.parse().unwrap(),
         budget: Some(budget),
         shrink: false,
         ..Options::for_scenario(&s)
     };
+    let x = explore_scenario(&s, opts);
+    (x.verdict, x.times.executions)
+}
+
+/// Explores `s` on real processes with `opts` (no shrinking on real replays); every real call
+/// agreed with the shadow model.
+fn explore_scenario(s: &Scenario, opts: Options) -> RealExploration {
+    let actors = RealActor::of_scenario(s).unwrap();
     let o = RealOptions {
         shrink_budget: 0,
         ..RealOptions::default()
     };
-    let x = pushrace_scenarios::backend::real::explore_real(&s, &actors, &opts, &o).unwrap();
+    let x = explore_real(s, &actors, &opts, &o).unwrap();
     assert!(x.disagreements.is_empty(), "{:?}", x.disagreements);
-    (x.verdict, x.times.executions)
+    x
+}
+
+/// same-ref-go with both pushes at `variant`.
+fn same_ref_go(variant: Variant) -> Scenario {
+    library::load("same-ref-go").unwrap().with_variant(variant)
 }
 
 /// The exploration's violation: a lost reduced index (`content digest …: not found`).
@@ -330,4 +349,110 @@ fn pct_on_real_go_clients_finds_same_ref() {
     let _serial = one_interposer();
     let (v, _) = explore_on_real("same-ref-go", "pct", 20);
     lost_reduced_index(&v);
+}
+
+/// The registry under the scheduler (`interpose/http.rs`): two v0.18 Go-client pushes one after
+/// the other. Each HEAD and each completing PUT is a step of the push that made it, labelled and
+/// keyed as the model's `registry.head` / `registry.put` (`footprint::registry_key` of the
+/// digest); the index is put by tag, so its put also writes the tag, and its HEAD (by tag) reads
+/// only the tag. No step touches the old whole-registry key, and every HEAD's answer is the
+/// shadow model's: the first push finds nothing, the second finds everything and uploads nothing.
+#[test]
+fn registry_requests_are_steps_with_the_models_keys() {
+    use pushrace_scenarios::backend::footprint::{registry_key, REGISTRY};
+    let _serial = one_interposer();
+    let r = run("same-ref-go", "s1:2:a");
+    assert_passed(0, &r);
+    let e = r.execution.as_ref().unwrap();
+    let tag = registry_key("app/manifests/1").0;
+    let of = |actor: usize, prefix: &str| -> Vec<&pushrace_harness::TraceStep> {
+        let steps = e.trace.steps.iter().filter(|s| s.actor == actor);
+        steps.filter(|s| s.label.starts_with(prefix)).collect()
+    };
+    for step in &e.trace.steps {
+        let keys = step.reads.iter().chain(&step.writes);
+        assert!(!keys.clone().any(|k| *k == REGISTRY.0), "{step:?}");
+    }
+    // push-a: HEAD of the config, the layer, the manifest (by digest) and the tag; a put of each.
+    let heads = of(0, "registry.head ");
+    assert_eq!(heads.len(), 4, "{}", show(&r));
+    for h in &heads {
+        let object = h.label.trim_start_matches("registry.head ");
+        let key = match object {
+            "app/manifests/1" => tag,
+            _ => {
+                let full = |s: &&pushrace_harness::TraceStep| s.label.ends_with(object);
+                assert!(e.trace.steps.iter().any(|s| full(&s)));
+                h.reads[0]
+            }
+        };
+        assert_eq!(
+            (h.reads.as_slice(), h.writes.as_slice()),
+            (&[key][..], &[][..]),
+            "{h:?}"
+        );
+    }
+    let puts = of(0, "registry.put ");
+    assert_eq!(puts.len(), 4, "{}", show(&r));
+    let index_put = puts.last().unwrap();
+    assert_eq!(index_put.writes.len(), 2, "{index_put:?}");
+    assert_eq!(index_put.writes[1], tag, "{index_put:?}");
+    // push-b finds everything there, the tag pointing at the index it pushes: HEADs only.
+    assert!(of(1, "registry.put ").is_empty(), "{}", show(&r));
+    assert_eq!(of(1, "registry.head ").len(), 4, "{}", show(&r));
+}
+
+/// Two lease-held Go-client pushes of the same image (same-ref-go, the fix) explored on real
+/// processes by DFS to exhaustion at preemption bound 1: no violation, no disagreement.
+#[test]
+fn lease_held_go_pushes_hold_on_real_at_bound_1() {
+    let _serial = one_interposer();
+    let s = same_ref_go(Variant::LeaseHeld);
+    let opts = Options {
+        preemptions: Some(1),
+        ..Options::for_scenario(&s)
+    };
+    let t0 = std::time::Instant::now();
+    let x = explore_scenario(&s, opts);
+    let v = &x.verdict;
+    assert!(
+        v.violation.is_none() && v.other_failure.is_none(),
+        "{}",
+        v.to_text()
+    );
+    assert!(v.proved(), "not exhausted: {}", v.to_text());
+    let n = v.report.executions;
+    eprintln!(
+        "same-ref-go lease-held, bound 1: {n} real executions, {:?}",
+        t0.elapsed()
+    );
+}
+
+/// DFS over real Go clients at nerdctl v2.0.5 (same-ref-go) finds the lost reduced index with
+/// the registry under the scheduler, and the schedule found replays 20 times out of 20 on fresh
+/// daemons with its own trace hash.
+#[test]
+fn dfs_on_real_go_finds_same_ref_v2_0_5_and_it_replays_20_of_20() {
+    let _serial = one_interposer();
+    let s = same_ref_go(Variant::V2_0_5);
+    let opts = Options {
+        budget: Some(60),
+        shrink: false,
+        ..Options::for_scenario(&s)
+    };
+    let x = explore_scenario(&s, opts);
+    let actors = RealActor::of_scenario(&s).unwrap();
+    let found = lost_reduced_index(&x.verdict);
+    eprintln!(
+        "same-ref-go v2.0.5: found in {} real executions",
+        x.verdict.report.executions
+    );
+    let hashes: std::collections::BTreeSet<_> = (0..20)
+        .map(|i| {
+            let r = replay_real(&s, &actors, &found.schedule, &RealOptions::default()).unwrap();
+            assert_lost_reduced_index(i, &r)
+        })
+        .collect();
+    assert_eq!(hashes.len(), 1, "{hashes:?}");
+    assert_eq!(hashes.into_iter().next().unwrap(), found.trace.hash);
 }

@@ -165,6 +165,7 @@ async fn call(
         decoded: decode(&method, &ctx, first.as_deref()),
         method,
         ctx,
+        http: None,
     };
     let mut head = match head {
         Ok(h) => h,

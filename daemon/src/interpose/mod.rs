@@ -8,17 +8,20 @@
 //! - `forward.rs`: the HTTP/2 forwarder (why `h2`: see there);
 //! - `log.rs`: the JSON-lines log of `pushrace interpose`;
 //! - `hold.rs`: the scheduled gate (held calls for the externally fed actors' feeds);
+//! - `http.rs`: the registry proxy (one port per actor), whose requests reach the same gate;
 //! - `record.rs`: the recording gate of `pushrace record` (calls one at a time, in arrival
 //!   order, each attributed to its process).
 
 pub mod decode;
 mod forward;
 pub mod hold;
+pub mod http;
 mod log;
 pub mod record;
 
 pub use decode::{class_of, decode, Class, Decoded, WriteTap};
 pub use hold::{Event, HoldGate};
+pub use http::{RegistryProxy, Touch};
 pub use log::{LogGate, LogLine};
 pub use record::{RecordGate, Recording};
 
@@ -45,6 +48,8 @@ pub struct CallInfo {
     /// The `containerd-namespace` and `containerd-lease` headers.
     pub ctx: Ctx,
     pub decoded: Decoded,
+    /// A registry request (`http.rs`): what it touches. `None` for a gRPC call.
+    pub http: Option<http::Touch>,
 }
 
 /// What a gate decided for a held call.

@@ -9,8 +9,8 @@
 //! - the request is offered as a step with its label and footprint ([`Request::step`]), as far as
 //!   the feed says it [`Reach`]es: a feed that cannot know the footprint in advance marks the
 //!   offer [`Reach::Everything`], and the step then conflicts with everything (a sound
-//!   over-approximation for partial-order reduction); a client that also reaches something the
-//!   executor does not see between its steps (a registry) marks it [`Reach::AlsoRegistry`];
+//!   over-approximation for partial-order reduction); a step that touches something its request
+//!   does not say (a registry download the model has no request for) names it in its `Reach`;
 //! - when the scheduler picks it, the request runs on the backend ([`Request::run`]), the answer
 //!   goes back to the client, and the feed may complete the step's label with what only running
 //!   it told ([`pushrace_harness::Sched::complete_label`]).
@@ -18,9 +18,9 @@
 //! A client that makes no request in time is a backend failure ([`BACKEND_FAILURE`]), reported
 //! beside the verdict, never as one.
 
-use super::footprint::{ALL, REGISTRY};
+use super::footprint::ALL;
 use super::{Answer, Exec, Request};
-use pushrace_harness::{ActorError, Footprint, Sched};
+use pushrace_harness::{ActorError, Footprint, Key, Sched};
 use pushrace_models::Error;
 use std::time::Duration;
 
@@ -29,16 +29,17 @@ use std::time::Duration;
 pub const BACKEND_FAILURE: &str = "backend";
 
 /// What a step of an external client touches, for partial-order reduction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reach {
     /// What the request itself touches (its footprint, `footprint.rs`).
     Request,
-    /// That, and the registry as a whole: the client talks to a registry between its steps
-    /// (outside the executor's view), so what it does there after this step is ordered with
-    /// every other such step. Without it, reduction could take two pushes' steps as independent
-    /// while their registry calls, in between, are not (a HEAD that finds the other's blob skips
-    /// the upload and the reads before it).
-    AlsoRegistry,
+    /// That, and this key written too (a manifest put by tag: it is then there by digest).
+    Also(Key),
+    /// These keys read and written, whatever the request is: a registry GET (the model's pull
+    /// has no step for its downloads, so no request of the model says what one reads), a
+    /// `Content.Write` whose digest its first message or its ref names before its commit (the
+    /// feed checks afterwards that it wrote that digest).
+    Keys { reads: Vec<Key>, writes: Vec<Key> },
     /// Not known from the request alone: everything.
     Everything,
 }
@@ -100,7 +101,10 @@ pub async fn run(
             Next::Request { request, reach } => {
                 match reach {
                     Reach::Request => request.step(sched, None).await,
-                    Reach::AlsoRegistry => request.step(sched, Some(REGISTRY)).await,
+                    Reach::Also(key) => request.step(sched, Some(key)).await,
+                    Reach::Keys { reads, writes } => {
+                        sched.step(&request, Footprint::new(&reads, &writes)).await
+                    }
                     Reach::Everything => {
                         let label = format_args!("{request} (footprint widened)");
                         sched.step(label, Footprint::write(&[ALL])).await;

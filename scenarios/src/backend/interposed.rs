@@ -24,9 +24,11 @@
 
 use super::commands::{exec_label, failure, last_line, tail, CommandSpec, Place};
 use super::external::{Feed, Next, Reach};
+use super::footprint::registry_key;
 use super::{Answer, Exec, Request};
-use pushrace_daemon::interpose::{Admit, CallInfo, Ended, Event, HoldGate};
-use pushrace_models::{Error, ErrorKind, Op, OpKind, Outcome};
+use pushrace_daemon::interpose::{Admit, CallInfo, Ended, Event, HoldGate, Touch};
+use pushrace_models::digest::short;
+use pushrace_models::{Digest, Error, ErrorKind, Op, OpKind, Outcome};
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io::Read;
@@ -89,6 +91,8 @@ pub struct CommandFeed {
     current: Option<(CallInfo, oneshot::Sender<Admit>)>,
     starting: bool,
     completion: Option<String>,
+    /// The digest the offered Write step was predicted to write (`predicted_write`).
+    predicted: Option<Digest>,
     /// Steps of this actor run so far.
     steps: usize,
     leases: LeaseNames,
@@ -120,6 +124,7 @@ impl CommandFeed {
             current: None,
             starting: false,
             completion: None,
+            predicted: None,
             steps: 0,
             leases: LeaseNames::new(actor),
             budgets,
@@ -255,13 +260,70 @@ impl Drop for CommandFeed {
     }
 }
 
-/// What the steps of a process running `spec` touch besides their own call: the registry when
-/// the command names it (`{registry}`), since the process talks to it between its steps.
-fn reach(spec: &CommandSpec) -> Reach {
-    match spec.argv.iter().any(|a| a.contains("{registry}")) {
-        true => Reach::AlsoRegistry,
-        false => Reach::Request,
+/// A registry request (`interpose/http.rs`) as the step the scheduler sees, with the model's
+/// footprints: a HEAD is the model's `registry.head` (reads the object), a PUT its `registry.put`
+/// (writes it; a manifest put by tag is named by its digest, and also writes the tag), a GET reads the object (the model's pull
+/// has no step for its downloads).
+fn registry_request(touch: &Touch) -> (Request, Reach) {
+    match touch {
+        Touch::Read { object, head: true } => {
+            (Request::RegistryHas(object.clone()), Reach::Request)
+        }
+        Touch::Read { object, .. } => {
+            let label = format!("registry.get {}", short(object));
+            let reads = vec![registry_key(object)];
+            (
+                Request::Opaque(label),
+                Reach::Keys {
+                    reads,
+                    writes: Vec::new(),
+                },
+            )
+        }
+        Touch::Write { object, also } => {
+            let reach = also
+                .as_deref()
+                .map_or(Reach::Request, |d| Reach::Also(registry_key(d)));
+            (Request::RegistryPut(object.clone()), reach)
+        }
     }
+}
+
+/// The digest a `Content.Write` stream will commit, known from its first message: the one its
+/// ref names (`remotes.MakeRefKey` names a fetch's ref `KIND-<digest>` and declares that digest;
+/// containerd's converter names its `writeJSON` ref `converter-write-json-<digest>` and commits
+/// with that digest), and with it the step's footprint: the model's `content.write` of that
+/// digest, and the registry's object of it (a pull downloads it inside the step). `None`: the
+/// ref names no digest, and the step touches everything. The feed checks after the step that
+/// the stream wrote that digest ([`CommandFeed::check_predicted`]).
+fn predicted_write(
+    call: &CallInfo,
+    request: &Request,
+    leases: &mut LeaseNames,
+) -> Option<(Digest, Reach)> {
+    // A Write's label names its ref (`decode.rs`); the model has no operation for it yet.
+    let r = call.decoded.label.strip_prefix("content.write ")?;
+    let r = r.split(' ').next()?;
+    if !matches!(request, Request::Opaque(_)) || call.decoded.op.is_some() {
+        return None;
+    }
+    let at = r.rfind("sha256:")?;
+    let d = Digest::parse(&r[at..]).ok()?;
+    let op = leases.normalise(Op {
+        ctx: call.ctx.clone(),
+        kind: OpKind::ContentWrite {
+            r: r.to_string(),
+            data: Default::default(),
+            expected: Some(d.clone()),
+            labels: Default::default(),
+            style: pushrace_models::WriteStyle::Open,
+        },
+    });
+    let (reads, writes) = super::footprint::footprint(&op);
+    let mut writes = writes.to_vec();
+    writes.push(registry_key(d.as_str()));
+    let reads = reads.to_vec();
+    Some((d, Reach::Keys { reads, writes }))
 }
 
 /// A real status as the model's result type.
@@ -363,10 +425,18 @@ impl CommandFeed {
         let until = Instant::now() + timeout;
         loop {
             if let Some((call, admit)) = self.pending.pop_front() {
-                let request = self.leases.request_of(&call);
+                self.predicted = None;
+                let (request, reach) = match &call.http {
+                    Some(touch) => registry_request(touch),
+                    None => {
+                        let request = self.leases.request_of(&call);
+                        let predicted = predicted_write(&call, &request, &mut self.leases);
+                        let (d, reach) = predicted.unzip();
+                        self.predicted = d;
+                        (request, reach.unwrap_or(Reach::Request))
+                    }
+                };
                 self.current = Some((call, admit));
-                // A call comes only from the process `spawn` started, after it moved past its spec.
-                let reach = reach(&self.commands[self.next_cmd - 1]);
                 return Ok(Next::Request { request, reach });
             }
             if self.proc.is_none() {
@@ -376,7 +446,7 @@ impl CommandFeed {
                 self.starting = true;
                 let spec = &self.commands[self.next_cmd];
                 let label = exec_label(spec, &self.place.reference);
-                let (request, reach) = (Request::Local(label), reach(spec));
+                let (request, reach) = (Request::Local(label), Reach::Request);
                 return Ok(Next::Request { request, reach });
             }
             match self.events.recv_timeout(Duration::from_millis(2)) {
@@ -410,8 +480,46 @@ impl CommandFeed {
         }
     }
 
-    /// Releases the held call and waits until it and the calls made inside its step ended.
-    fn release(&mut self, call: &CallInfo, admit: oneshot::Sender<Admit>) -> Result<Ended, String> {
+    /// Whether a call made inside the step of `request` is covered by that step's footprint:
+    /// only a Write's step nests calls; its footprint is everything unless its digest D was
+    /// predicted, and then it covers only a registry request of D (a pull's download).
+    fn covers(&self, request: &Request, inner: &CallInfo) -> bool {
+        let download = |d: &Digest| matches!(&inner.http, Some(Touch::Read { object, .. }) if object == d.as_str());
+        match &self.predicted {
+            Some(d) => download(d),
+            None => inner.http.is_none() || matches!(request, Request::Opaque(_)),
+        }
+    }
+
+    /// A predicted Write (`predicted_write`) that wrote another digest than predicted ran outside
+    /// the footprint it was given: the execution fails as a backend failure.
+    fn check_predicted(&mut self, op: &Op) -> Result<(), String> {
+        let Some(want) = self.predicted.take() else {
+            return Ok(());
+        };
+        let wrote = match &op.kind {
+            OpKind::ContentWrite { expected, data, .. } => {
+                Some(expected.clone().unwrap_or_else(|| Digest::of(data)))
+            }
+            OpKind::IngestOpen { expected, .. } => expected.clone(),
+            _ => None,
+        };
+        match wrote {
+            Some(d) if d != want => Err(self.fail(format!(
+                "`{op}`: a Write whose ref names {want} wrote {d}, outside the footprint it was given"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Releases the held call and waits until it and the calls made inside its step ended,
+    /// each inside call covered by the step's footprint ([`CommandFeed::covers`]).
+    fn release(
+        &mut self,
+        call: &CallInfo,
+        admit: oneshot::Sender<Admit>,
+        request: &Request,
+    ) -> Result<Ended, String> {
         self.gate.open(&self.actor, call);
         let _ = admit.send(Admit::Forward);
         let until = Instant::now() + self.budgets.step;
@@ -426,6 +534,14 @@ impl CommandFeed {
                     inner.remove(&c.seq);
                 }
                 Ok(Event::Inner(c)) => {
+                    if !self.covers(request, &c) {
+                        self.gate.close(&self.actor);
+                        let why = format!(
+                            "call `{}` inside the step `{request}`, whose footprint does not cover it",
+                            c.decoded.label
+                        );
+                        return Err(self.fail(why));
+                    }
                     inner.insert(c.seq);
                 }
                 Ok(e) => self.handle(e)?,
@@ -466,6 +582,52 @@ impl CommandFeed {
     }
 }
 
+impl CommandFeed {
+    /// A registry request's answer, applied to the shadow model's registry: a HEAD's answer
+    /// against the shadow's (a disagreement when they differ), a PUT that succeeded makes its
+    /// objects exist there. A request the registry did not answer is a backend failure.
+    fn registry_ran(
+        &mut self,
+        call: &CallInfo,
+        touch: &Touch,
+        ended: &Ended,
+        exec: &dyn Exec,
+    ) -> Result<Answer, String> {
+        let status = match (&ended.reset, ended.status) {
+            (None, Some(s)) => s,
+            (why, _) => {
+                let why = why.clone().unwrap_or_default();
+                let what = format!("registry request `{}`: {why}", call.decoded.label);
+                return Err(self.fail(what));
+            }
+        };
+        let ok = (200..300).contains(&status);
+        match touch {
+            Touch::Read { object, head: true } => {
+                let model = exec.registry_has(object);
+                if model != ok {
+                    let line = format!(
+                        "actor {} ({}): model {}, registry {status}",
+                        self.actor,
+                        call.decoded.label,
+                        if model { "has it" } else { "has it not" }
+                    );
+                    self.journal.borrow_mut().disagreements.push(line);
+                }
+                Ok(Answer::Yes(ok))
+            }
+            Touch::Read { .. } => Ok(Answer::Done),
+            Touch::Write { object, also } => {
+                if ok {
+                    exec.registry_put(object);
+                    also.iter().for_each(|d| exec.registry_put(d));
+                }
+                Ok(Answer::Done)
+            }
+        }
+    }
+}
+
 impl Feed for CommandFeed {
     fn next(&mut self, timeout: Duration) -> Result<Next, String> {
         self.wait(timeout)
@@ -478,13 +640,17 @@ impl Feed for CommandFeed {
             return Ok(Answer::Done);
         }
         let (call, admit) = self.current.take().expect("a held call was offered");
-        let ended = self.release(&call, admit)?;
+        let ended = self.release(&call, admit, request)?;
+        if let Some(touch) = &call.http {
+            return self.registry_ran(&call, touch, &ended, exec);
+        }
         let real = real_result(&ended);
         if real.is_err() {
             let at = (self.actor.clone(), self.steps - 1);
             self.journal.borrow_mut().errors.push(at);
         }
         if let Some(op) = self.leases.ran(&call, &ended, request) {
+            self.check_predicted(&op)?;
             let model = exec.call(&op);
             self.compare(&op, &model, &real);
             if matches!(request, Request::Opaque(_)) {

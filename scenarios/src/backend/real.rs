@@ -54,6 +54,10 @@ pub struct RealOptions {
     /// one execution and pulls from it in the next); what it holds is the caller's business.
     pub registry: Option<String>,
     pub budgets: Budgets,
+    /// Clients reach the registry directly, not through the registry proxy, so their registry
+    /// requests are not steps: a replay of a `pushrace record` log, which has none. Exploring
+    /// refuses it (the registry traffic would then be out of the scheduler's sight).
+    pub registry_unscheduled: bool,
     /// Replays a real exploration may spend shrinking its failure (each one a real execution).
     pub shrink_budget: usize,
 }
@@ -65,6 +69,7 @@ impl Default for RealOptions {
             registry_addr: None,
             registry: None,
             budgets: Budgets::default(),
+            registry_unscheduled: false,
             shrink_budget: DEFAULT_SHRINK_BUDGET,
         }
     }
@@ -145,6 +150,9 @@ pub fn explore_real(
 ) -> Result<RealExploration, String> {
     if o.registry.is_some() {
         return Err("exploring needs a fresh registry per execution, not a shared one".into());
+    }
+    if o.registry_unscheduled {
+        return Err("exploring needs the registry under the scheduler".into());
     }
     let model = RealModel::new(s, actors, o)?;
     let config = Config {

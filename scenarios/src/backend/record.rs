@@ -375,8 +375,11 @@ pub fn replay_log(log: &RecordLog, o: &RealOptions) -> Result<RealReplay, String
     let (s, actors) = log_scenario(log)?;
     let schedule =
         Schedule::parse(&log.schedule).map_err(|e| format!("the log's schedule: {e}"))?;
+    // `record` does not gate the registry, so its log has no registry steps: the replay's
+    // clients reach the registry directly too.
     let strict = RealOptions {
         lenient: false,
+        registry_unscheduled: true,
         ..o.clone()
     };
     let mut r = replay_real(&s, &actors, &schedule, &strict)?;

@@ -22,7 +22,7 @@ use super::real::{RealActor, RealOptions};
 use super::{spawn_scenario, Answer, Driver, Outcomes};
 use crate::explore::initial_sim;
 use crate::scenario::Scenario;
-use pushrace_daemon::interpose::{HoldGate, Interposer};
+use pushrace_daemon::interpose::{HoldGate, Interposer, RegistryProxy};
 use pushrace_daemon::{apply, Daemon, Registry, VirtualClockMapping, DEFAULT_SCALE};
 use pushrace_harness::{Model, World};
 use pushrace_models::Error;
@@ -63,6 +63,8 @@ pub struct Retired {
 struct Live {
     daemon: Daemon,
     registry: Option<Registry>,
+    /// The registry under the scheduler: each actor's `{registry}` is its own port of it.
+    proxy: RegistryProxy,
     interposer: Interposer,
     gate: Arc<HoldGate>,
     journal: Rc<RefCell<Journal>>,
@@ -125,6 +127,7 @@ impl RealModel {
         let mut r = self.retired.borrow_mut();
         r.times.run += t0.duration_since(live.ran_from);
         live.interposer.stop();
+        live.proxy.stop();
         if let Some(reg) = live.registry {
             let _ = reg.stop();
         }
@@ -163,12 +166,16 @@ impl RealModel {
             .collect();
         let gate = Arc::new(HoldGate::default());
         let interposer = Interposer::start(&listen, &daemon.socket(), gate.clone())?;
+        let names: Vec<_> = listen.iter().map(|(a, _)| a.clone()).collect();
+        let upstream = registry_addr(registry.as_ref(), &self.options);
+        let proxy = RegistryProxy::start(&names, &upstream, gate.clone())?;
         let mut r = self.retired.borrow_mut();
         r.times.started += t1.duration_since(t0);
         r.times.setup += t1.elapsed();
         let live = Live {
             daemon,
             registry,
+            proxy,
             interposer,
             gate,
             journal: Rc::default(),
@@ -178,18 +185,18 @@ impl RealModel {
         Ok(live)
     }
 
-    fn registry_addr(&self, live: &Live) -> String {
-        match (&live.registry, &self.options.registry) {
-            (Some(r), _) => r.addr().to_string(),
-            (None, a) => a.clone().unwrap_or_default(),
-        }
-    }
-
     /// The feed of actor `i` in `live`.
     fn feed(&self, live: &Live, i: usize) -> Box<dyn Feed> {
         let place = Place {
             address: socket(&live.daemon, i).display().to_string(),
-            registry: self.registry_addr(live),
+            registry: match self.options.registry_unscheduled {
+                true => registry_addr(live.registry.as_ref(), &self.options),
+                false => live
+                    .proxy
+                    .addr(&self.scenario.actors[i].name)
+                    .unwrap_or_default()
+                    .to_string(),
+            },
             reference: self.actors[i].reference.clone(),
             go_client: self.go_client.clone(),
         };
@@ -222,6 +229,14 @@ impl Model for RealModel {
                 spawn_scenario(w, &self.scenario, &shadow, broken);
             }
         }
+    }
+}
+
+/// The registry's `HOST:PORT`: the execution's own, or the shared one of the options.
+fn registry_addr(own: Option<&Registry>, o: &RealOptions) -> String {
+    match (own, &o.registry) {
+        (Some(r), _) => r.addr().to_string(),
+        (None, a) => a.clone().unwrap_or_default(),
     }
 }
 
