@@ -99,6 +99,7 @@ pub async fn run(
         match next {
             Next::Finished(r) => return Ok(r),
             Next::Request { request, reach } => {
+                let narrowable = matches!(reach, Reach::Request) && feed.narrows();
                 match reach {
                     Reach::Request => request.step(sched, None).await,
                     Reach::Also(key) => request.step(sched, Some(key)).await,
@@ -113,9 +114,7 @@ pub async fn run(
                 let answer = feed.run(&request, exec);
                 let answer = answer.map_err(|e| ActorError::new(BACKEND_FAILURE, e))?;
                 let effect = exec.take_effect();
-                if let (Some((reads, writes)), Reach::Request, true) =
-                    (&effect, &reach, feed.narrows())
-                {
+                if let (Some((reads, writes)), true) = (&effect, narrowable) {
                     sched.narrow(Footprint::new(reads, writes));
                 }
                 if let Some(text) = feed.answer(answer) {
