@@ -67,8 +67,11 @@ enum Tag {
     LeaseResource = 9,
 }
 
-/// A canonical encoder feeding SHA-256: every variable-length field is length-prefixed.
-struct Enc(Sha256);
+/// A canonical encoder feeding SHA-256, whose first 128 bits are the result: every
+/// variable-length field is length-prefixed. Also what other state fingerprints build on (the
+/// scenarios' `Sim::fingerprint`); `Debug` text goes in through `fmt::Write` after a tag byte,
+/// as the last field of its part.
+pub struct Enc(Sha256);
 
 impl Enc {
     fn new(tag: Tag) -> Enc {
@@ -76,19 +79,32 @@ impl Enc {
         h.update([tag as u8]);
         Enc(h)
     }
-    fn u64(&mut self, v: u64) -> &mut Enc {
+    /// An encoder with no entry tag, for a fingerprint of something other than a store entry.
+    pub fn untagged() -> Enc {
+        Enc(Sha256::new())
+    }
+    /// One byte: a variant's tag.
+    pub fn byte(&mut self, b: u8) -> &mut Enc {
+        self.0.update([b]);
+        self
+    }
+    pub fn u128(&mut self, v: u128) -> &mut Enc {
         self.0.update(v.to_le_bytes());
         self
     }
-    fn i64(&mut self, v: i64) -> &mut Enc {
+    pub fn u64(&mut self, v: u64) -> &mut Enc {
+        self.0.update(v.to_le_bytes());
+        self
+    }
+    pub fn i64(&mut self, v: i64) -> &mut Enc {
         self.u64(v as u64)
     }
-    fn bytes(&mut self, b: &[u8]) -> &mut Enc {
+    pub fn bytes(&mut self, b: &[u8]) -> &mut Enc {
         self.u64(b.len() as u64);
         self.0.update(b);
         self
     }
-    fn str(&mut self, s: &str) -> &mut Enc {
+    pub fn str(&mut self, s: &str) -> &mut Enc {
         self.bytes(s.as_bytes())
     }
     fn opt_str(&mut self, s: Option<&str>) -> &mut Enc {
@@ -103,16 +119,23 @@ impl Enc {
             Some(v) => self.u64(1).i64(v),
         }
     }
-    fn labels(&mut self, l: &Labels) -> &mut Enc {
+    pub fn labels(&mut self, l: &Labels) -> &mut Enc {
         self.u64(l.len() as u64);
         for (k, v) in l {
             self.str(k).str(v);
         }
         self
     }
-    fn finish(&mut self) -> u128 {
+    pub fn finish(&mut self) -> u128 {
         let out = std::mem::take(&mut self.0).finalize();
         u128::from_le_bytes(out[..16].try_into().expect("32-byte digest"))
+    }
+}
+
+impl fmt::Write for Enc {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.update(s.as_bytes());
+        Ok(())
     }
 }
 

@@ -6,8 +6,8 @@ use super::footprint::{self, key, ALL, SCHED};
 use super::Exec;
 use pushrace_harness::Key;
 use pushrace_models::content::ContentInfo;
+use pushrace_models::fingerprint::Enc;
 use pushrace_models::{Error, Op, OpKind, Outcome, Store};
-use sha2::{Digest as _, Sha256};
 use std::any::Any;
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -66,13 +66,13 @@ impl Sim {
         if answers.len() <= actor {
             answers.resize(actor + 1, 0);
         }
-        let mut h = Enc::new();
+        let mut h = Enc::untagged();
         h.u128(answers[actor]);
         let call = answer.downcast_ref::<Result<Outcome, Error>>();
         match (call, answer.downcast_ref::<super::Answer>()) {
             (Some(r), _) => self::answer(&mut h, r),
             (None, Some(a)) => {
-                h.tag(b'a');
+                h.byte(b'a');
                 let _ = write!(h, "{a:?}");
             }
             (None, None) => unreachable!("observe: not an answer"),
@@ -89,7 +89,7 @@ impl Sim {
     /// length, every set and list with its size, so two encodings are equal only for equal
     /// states.
     pub fn fingerprint(&self) -> u128 {
-        let mut h = Enc::new();
+        let mut h = Enc::untagged();
         // Kept up to date by every mutation of the store (`Store::fingerprint`): O(1) here.
         h.u128(self.store.fingerprint().0);
         h.u64(self.registry.len() as u64);
@@ -103,8 +103,8 @@ impl Sim {
             }
         }
         match &self.gc_violation {
-            None => h.tag(0),
-            Some(v) => h.tag(1).str(v),
+            None => h.byte(0),
+            Some(v) => h.byte(1).str(v),
         };
         let answers = self.answers.as_deref().unwrap_or_default();
         h.u64(answers.len() as u64);
@@ -278,88 +278,39 @@ impl Exec for Shared {
 fn answer(h: &mut Enc, r: &Result<Outcome, Error>) {
     let info = |h: &mut Enc, i: &ContentInfo| {
         h.str(i.digest.as_str()).u64(i.size);
-        labels(h, &i.labels);
+        h.labels(&i.labels);
     };
     match r {
         Err(e) => {
-            h.tag(b'e');
+            h.byte(b'e');
             let _ = write!(h, "{:?}", e.kind);
             h.str(&e.message);
         }
         Ok(Outcome::Done) => {
-            h.tag(b'd');
+            h.byte(b'd');
         }
         Ok(Outcome::Written(d)) => {
-            h.tag(b'w').str(d.as_str());
+            h.byte(b'w').str(d.as_str());
         }
-        Ok(Outcome::Info(i)) => info(h.tag(b'i'), i),
+        Ok(Outcome::Info(i)) => info(h.byte(b'i'), i),
         // A read names its digest, offset and length, and a record's bytes hash to its digest
         // (`check_consistency`): a successful read of a given request has one possible answer,
         // so its length tells it apart as well as its bytes would.
         Ok(Outcome::Data(bytes)) => {
-            h.tag(b'b').u64(bytes.len() as u64);
+            h.byte(b'b').u64(bytes.len() as u64);
         }
         Ok(Outcome::Image(image)) => {
             let t = &image.target;
-            h.tag(b'm')
+            h.byte(b'm')
                 .str(&t.media_type)
                 .str(&t.digest)
                 .u64(t.size as u64);
-            labels(h, &image.labels);
+            h.labels(&image.labels);
         }
         Ok(other) => {
-            h.tag(b'o');
+            h.byte(b'o');
             let _ = write!(h, "{other:?}");
         }
-    }
-}
-
-fn labels(h: &mut Enc, labels: &pushrace_models::Labels) {
-    h.u64(labels.len() as u64);
-    for (k, v) in labels {
-        h.str(k).str(v);
-    }
-}
-
-/// SHA-256 over an explicit encoding, its first 128 bits the result: fingerprints compare
-/// states, so a collision would be a false proof. `Debug` text goes in through `fmt::Write`
-/// after a tag, and is the last field of its part.
-struct Enc(Sha256);
-
-impl Enc {
-    fn new() -> Enc {
-        Enc(Sha256::new())
-    }
-    fn tag(&mut self, t: u8) -> &mut Enc {
-        self.0.update([t]);
-        self
-    }
-    fn u64(&mut self, v: u64) -> &mut Enc {
-        self.0.update(v.to_le_bytes());
-        self
-    }
-    fn u128(&mut self, v: u128) -> &mut Enc {
-        self.0.update(v.to_le_bytes());
-        self
-    }
-    fn bytes(&mut self, b: &[u8]) -> &mut Enc {
-        self.u64(b.len() as u64);
-        self.0.update(b);
-        self
-    }
-    fn str(&mut self, s: &str) -> &mut Enc {
-        self.bytes(s.as_bytes())
-    }
-    fn finish(self) -> u128 {
-        let d = self.0.finalize();
-        u128::from_le_bytes(d[..16].try_into().expect("32 bytes"))
-    }
-}
-
-impl std::fmt::Write for Enc {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.update(s.as_bytes());
-        Ok(())
     }
 }
 
@@ -376,14 +327,14 @@ fn object_keys(store: &Store) -> Vec<Key> {
     }
     keys.extend(store.blobs().keys().map(|d| key("blob", "", d.as_str())));
     for r in store.backend_ingests().keys() {
-        // `backend_ref(ns, r)` is `{ns}/1/{r}`: the namespace's ingest `r` (namespace names
-        // have no `/`); anything else is not a ref a step names, so touch everything.
-        match r
-            .split_once('/')
-            .and_then(|(ns, rest)| Some((ns, rest.strip_prefix("1/")?)))
-        {
-            Some((ns, r)) => keys.push(key("ingest", ns, r)),
-            None => keys.push(ALL),
+        // `backend_ref(ns, r)` is `{ns}/1/{r}`: the namespace's ingest `r`. Every way of reading
+        // it so gives a key (more keys only add dependencies); none, and it touches everything.
+        let splits: Vec<usize> = (0..r.len())
+            .filter(|&i| r.get(i..).is_some_and(|t| t.starts_with("/1/")))
+            .collect();
+        keys.extend(splits.iter().map(|&i| key("ingest", &r[..i], &r[i + 3..])));
+        if splits.is_empty() {
+            keys.push(ALL);
         }
     }
     keys.sort_unstable();
@@ -400,4 +351,64 @@ fn differing(a: &[Key], b: &[Key], out: &mut Vec<Key>) {
     };
     out.extend(only(a, b));
     out.extend(only(b, a));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pushrace_models::{Ctx, Labels, Semantics, WriteStyle};
+
+    fn write(sim: &mut Sim, r: &str, data: &[u8], labels: Labels) -> String {
+        let op = Op {
+            ctx: Ctx::default(),
+            kind: OpKind::ContentWrite {
+                r: r.into(),
+                data: data.into(),
+                expected: None,
+                labels,
+                style: WriteStyle::Open,
+            },
+        };
+        match sim.apply(&op) {
+            Ok(Outcome::Written(d)) => d.to_string(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A GC's effect is a read of every key and a write of the scheduler's counters and of each
+    /// object it removed (the unrooted content record and its blob), nothing it kept; a tick
+    /// that found no GC due (writes are not deletes, gc/scheduler) reads every key and writes
+    /// nothing; a call that ran no GC has no effect.
+    #[test]
+    fn a_gcs_effect_is_what_it_removed() {
+        let mut sim = Sim::new(Store::new(Semantics::V1_6));
+        let root = Labels::from([("containerd.io/gc.root".to_string(), "x".to_string())]);
+        let kept = write(&mut sim, "k", b"kept", root);
+        assert_eq!(sim.effect, None, "a write collects nothing");
+        let gone = write(&mut sim, "g", b"gone", Labels::new());
+        assert!(!sim.gc_tick(), "writes delete nothing: no GC is due");
+        assert_eq!(sim.effect.take(), Some((vec![Key::ANY], vec![])));
+        let gc = Op {
+            ctx: Ctx::default(),
+            kind: OpKind::GcRun,
+        };
+        sim.apply(&gc).unwrap();
+        let (reads, writes) = sim.effect.take().expect("a GC ran");
+        assert_eq!(reads, vec![Key::ANY]);
+        let ns = Ctx::default().namespace;
+        assert!(writes.contains(&key("content", &ns, &gone)), "{writes:?}");
+        assert!(writes.contains(&key("blob", "", &gone)));
+        assert!(writes.contains(&SCHED));
+        assert!(!writes.contains(&key("content", &ns, &kept)));
+        assert!(!writes.contains(&ALL));
+        sim.apply(&gc).unwrap();
+        let (_, writes) = sim.effect.take().expect("a GC ran");
+        assert_eq!(writes, vec![SCHED], "a second GC removes nothing");
+        sim.apply(&Op {
+            ctx: Ctx::default(),
+            kind: OpKind::ContentInfo { digest: kept },
+        })
+        .unwrap();
+        assert_eq!(sim.effect, None, "a call that ran no GC narrows nothing");
+    }
 }
