@@ -19,10 +19,26 @@ wait $pb; rb=$?
 exit $((ra | rb))
 "#;
 
-fn dir(name: &str) -> std::path::PathBuf {
+/// A scratch directory, removed when dropped: also when the test fails.
+struct Scratch(std::path::PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn dir(name: &str) -> Scratch {
     let d = std::env::temp_dir().join(format!("pr-record-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
-    d
+    Scratch(d)
 }
 
 /// The order of calls under which same-ref fails on the Go clients: the model's shrunk schedule
@@ -110,7 +126,6 @@ fn a_recorded_failing_run_of_two_go_pushes_replays_to_its_trace_hash() {
         all.contains("replay (model): actor b failed: content digest sha256:"),
         "{all}"
     );
-    let _ = std::fs::remove_dir_all(&d);
 }
 
 /// A command that passes: exit 0, said so, and its calls still recorded as one actor (untagged
@@ -133,7 +148,6 @@ fn a_passing_command_says_so_and_exits_0() {
     .unwrap();
     assert!(!parsed.failed);
     assert_eq!(parsed.actor[0].commands.len(), 2, "{parsed:?}");
-    let _ = std::fs::remove_dir_all(&d);
 }
 
 #[test]
@@ -172,5 +186,4 @@ fn bad_record_input_exits_2_naming_it() {
         assert!(all.contains(want), "{args:?}: {all}");
         assert!(!all.contains("panicked"), "{all}");
     }
-    let _ = std::fs::remove_dir_all(&d);
 }
