@@ -169,19 +169,15 @@ impl Sim {
     /// One background GC tick: a GC if the scheduler says one is due. A tick that found none due
     /// read the scheduler's counters, which every write changes, and changed nothing: its effect
     /// is a read of every key and no write.
+    /// (Asked before `checking_gc`, so a tick that collects nothing snapshots nothing.)
     pub fn gc_tick(&mut self) -> bool {
-        self.effect = None;
-        let due = self.checking_gc(&[], |store| {
-            let due = store.scheduler().gc_due();
-            if due {
-                store.gc();
-            }
-            due
-        });
-        if !due {
+        if !self.store.scheduler().gc_due() {
             self.effect = Some((vec![Key::ANY], Vec::new()));
+            return false;
         }
-        due
+        self.effect = None;
+        self.checking_gc(&[], |store| store.gc());
+        true
     }
 
     pub fn apply(&mut self, op: &Op) -> Result<Outcome, Error> {
