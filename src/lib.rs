@@ -1022,6 +1022,13 @@ impl Call for ActorClient {
     fn call(&self, op: Op) -> impl Future<Output = Result<Outcome, Error>> {
         self.client.call(op)
     }
+    fn call_seen(
+        &self,
+        op: Op,
+        seen: impl FnOnce(Outcome) -> Outcome + 'static,
+    ) -> impl Future<Output = Result<Outcome, Error>> {
+        self.client.call_seen(op, seen)
+    }
 }
 
 impl Client for ActorClient {

@@ -130,14 +130,13 @@ pub fn write_json_ref(digest: &str) -> String {
 
 async fn convert_manifest(rpc: &Rpc, ctx: &Ctx, digest: &str) -> Result<(), Error> {
     // readJSON: an Info, then content.ReadBlob (its ReaderAt makes its own Info).
-    rpc.info(ctx, digest).await?;
+    rpc.info_status(ctx, digest).await?;
     let manifest = parse_blob::<ImageManifest>(digest, &rpc.read_blob(ctx, digest).await?)?;
     for l in manifest.layers() {
         let mt = l.media_type().to_string();
         if !oci::is_uncompressed_layer(&mt) {
             let d = l.digest().to_string();
-            let info = rpc.info(ctx, &d).await?;
-            if !info.labels.contains_key(UNCOMPRESSED) {
+            if rpc.info_label(ctx, &d, UNCOMPRESSED).await?.is_none() {
                 // GetDiffID (images/diffid.go) reads the layer through a ReaderAt, then stores
                 // the label with an Update whose error it only logs; the Update is not modelled
                 // (fixtures always carry the label; see docs/go-clients.md).
@@ -147,7 +146,7 @@ async fn convert_manifest(rpc: &Rpc, ctx: &Ctx, digest: &str) -> Result<(), Erro
     }
     let config = manifest.config().digest().to_string();
     for _ in 0..2 {
-        rpc.info(ctx, &config).await?;
+        rpc.info_status(ctx, &config).await?;
         rpc.read_blob(ctx, &config).await?;
     }
     Ok(())

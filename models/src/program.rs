@@ -15,9 +15,14 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
+/// What of an answer the program sees ([`Call::call_seen`]).
+type Seen = Box<dyn FnOnce(Outcome) -> Outcome>;
+
 #[derive(Default)]
 struct Slot {
     request: Option<Op>,
+    /// The request's [`Seen`], until the driver takes it to answer with only what is seen.
+    seen: Option<Seen>,
     answer: Option<Result<Outcome, Error>>,
 }
 
@@ -35,6 +40,21 @@ impl Rpc {
             .answer
             .take()
             .expect("a program resumed without an answer to its call")
+    }
+
+    /// [`Call::call_seen`] from a program: the driver answers with only what `seen` keeps
+    /// ([`Program::drive`] passes it on), or, if the driver did not take it, it is applied here.
+    pub async fn call_seen(
+        &self,
+        op: Op,
+        seen: impl FnOnce(Outcome) -> Outcome + 'static,
+    ) -> Result<Outcome, Error> {
+        self.0.borrow_mut().seen = Some(Box::new(seen));
+        let answer = self.call(op).await;
+        match self.0.borrow_mut().seen.take() {
+            Some(seen) => answer.map(seen),
+            None => answer,
+        }
     }
 }
 
@@ -110,7 +130,13 @@ impl<T: 'static> Program<T> {
         loop {
             match self.resume(answer.take()) {
                 Step::Done(r) => return r,
-                Step::Call(op) => answer = Some(c.call(op).await),
+                Step::Call(op) => {
+                    let seen = self.rpc.0.borrow_mut().seen.take();
+                    answer = Some(match seen {
+                        Some(seen) => c.call_seen(op, seen).await,
+                        None => c.call(op).await,
+                    });
+                }
             }
         }
     }
@@ -159,6 +185,65 @@ pub trait Call {
     /// Performs one client call (the `Op` carries the namespace and the context lease).
     fn call(&self, op: Op) -> impl Future<Output = Result<Outcome, Error>>;
 
+    /// Performs one call of which the caller sees only `seen(outcome)`, and any error in full: a
+    /// content.Info whose record is not looked at, an image list filtered to one name. A backend
+    /// that keeps each actor's history of answers (the explorer's, for visited-state pruning)
+    /// keeps only what the program saw: a program cannot tell apart two answers that `seen` maps
+    /// alike, so neither can its future.
+    async fn call_seen(
+        &self,
+        op: Op,
+        seen: impl FnOnce(Outcome) -> Outcome + 'static,
+    ) -> Result<Outcome, Error> {
+        self.call(op).await.map(seen)
+    }
+
+    /// content.Info when only its success or its error matters, not the record.
+    async fn info_status(&self, ctx: &crate::Ctx, digest: &str) -> Result<(), Error> {
+        let kind = crate::OpKind::ContentInfo {
+            digest: digest.to_string(),
+        };
+        let op = Op {
+            ctx: ctx.clone(),
+            kind,
+        };
+        let seen = |o| match o {
+            Outcome::Info(_) => Outcome::Done,
+            other => other,
+        };
+        match self.call_seen(op, seen).await? {
+            Outcome::Done => Ok(()),
+            other => Err(unexpected("content.info", &other)),
+        }
+    }
+
+    /// content.Info when only one label is looked at: its value, if the record has it.
+    async fn info_label(
+        &self,
+        ctx: &crate::Ctx,
+        digest: &str,
+        key: &'static str,
+    ) -> Result<Option<String>, Error> {
+        let kind = crate::OpKind::ContentInfo {
+            digest: digest.to_string(),
+        };
+        let op = Op {
+            ctx: ctx.clone(),
+            kind,
+        };
+        let seen = move |o| match o {
+            Outcome::Info(mut i) => {
+                i.labels.retain(|k, _| k == key);
+                Outcome::Info(i)
+            }
+            other => other,
+        };
+        match self.call_seen(op, seen).await? {
+            Outcome::Info(i) => Ok(i.labels.get(key).cloned()),
+            other => Err(unexpected("content.info", &other)),
+        }
+    }
+
     /// content.Info.
     async fn info(&self, ctx: &crate::Ctx, digest: &str) -> Result<crate::ContentInfo, Error> {
         let kind = crate::OpKind::ContentInfo {
@@ -183,9 +268,10 @@ pub trait Call {
         }
     }
 
-    /// `content.ReadBlob`: its `ReaderAt` makes an Info, then one ReadAt reads the blob.
+    /// `content.ReadBlob`: its `ReaderAt` makes an Info (for the size), then one ReadAt reads the
+    /// blob.
     async fn read_blob(&self, ctx: &crate::Ctx, digest: &str) -> Result<crate::Bytes, Error> {
-        self.info(ctx, digest).await?;
+        self.info_status(ctx, digest).await?;
         self.read(ctx, digest).await
     }
 
@@ -249,6 +335,14 @@ pub trait Call {
 impl Call for Rpc {
     fn call(&self, op: Op) -> impl Future<Output = Result<Outcome, Error>> {
         Rpc::call(self, op)
+    }
+
+    fn call_seen(
+        &self,
+        op: Op,
+        seen: impl FnOnce(Outcome) -> Outcome + 'static,
+    ) -> impl Future<Output = Result<Outcome, Error>> {
+        Rpc::call_seen(self, op, seen)
     }
 }
 

@@ -115,7 +115,7 @@ pub async fn run_actor<C: Client>(c: &C, s: &Scenario, a: &ActorSpec) -> Result<
         ProgramSpec::CtrRm { image, sync } => neighbours::ctr_rm(c, ctx, image, *sync).await,
         ProgramSpec::GcTicker { ticks } => {
             for _ in 0..*ticks {
-                c.gc_tick().await;
+                c.gc_tick_unseen().await;
             }
             Ok(())
         }

@@ -58,6 +58,14 @@ pub trait Client: Call {
     /// One tick of the daemon's background GC scheduler: a GC runs now if one is due
     /// (gc/scheduler: any delete since the last GC, or 100 mutations). Returns whether one ran.
     fn gc_tick(&self) -> impl Future<Output = bool>;
+
+    /// A tick whose result the caller does not look at (the background ticker's): a history of
+    /// answers records only that it happened, as [`Call::call_seen`] records only what is seen.
+    fn gc_tick_unseen(&self) -> impl Future<Output = ()> {
+        async {
+            self.gc_tick().await;
+        }
+    }
 }
 
 /// A backend: executes one request synchronously, inside the step the scheduler chose for it.
@@ -184,6 +192,15 @@ pub struct Stepped<E> {
 pub type ModelClient = Stepped<Shared>;
 
 impl<E: Exec> Stepped<E> {
+    /// One call's step, then the call on the backend.
+    async fn step_and_run(&self, op: &Op) -> Result<Outcome, Error> {
+        step_for(&self.sched, op, None).await;
+        if let Some(open) = refused_open(op, &self.exec) {
+            self.sched.complete_label(open);
+        }
+        self.exec.call(op)
+    }
+
     async fn request(&self, r: Request) -> Answer {
         r.step(&self.sched, None).await;
         let answer = r.run(&self.exec);
@@ -205,11 +222,18 @@ impl<E: Exec> Call for Stepped<E> {
     /// `request(Request::Call(op))` without wrapping the call and its answer: this is the
     /// explorer's hot path, and the wrapped future's extra moves cost 5% of an execution.
     async fn call(&self, op: Op) -> Result<Outcome, Error> {
-        step_for(&self.sched, &op, None).await;
-        if let Some(open) = refused_open(&op, &self.exec) {
-            self.sched.complete_label(open);
-        }
-        let answer = self.exec.call(&op);
+        let answer = self.step_and_run(&op).await;
+        self.ran(&answer);
+        answer
+    }
+
+    /// The history of answers gets only what the program sees.
+    async fn call_seen(
+        &self,
+        op: Op,
+        seen: impl FnOnce(Outcome) -> Outcome + 'static,
+    ) -> Result<Outcome, Error> {
+        let answer = self.step_and_run(&op).await.map(seen);
         self.ran(&answer);
         answer
     }
@@ -259,6 +283,13 @@ impl<E: Exec> Client for Stepped<E> {
 
     async fn gc_tick(&self) -> bool {
         matches!(self.request(Request::GcTick).await, Answer::Yes(true))
+    }
+
+    async fn gc_tick_unseen(&self) {
+        let r = Request::GcTick;
+        r.step(&self.sched, None).await;
+        r.run(&self.exec);
+        self.ran(&Answer::Done);
     }
 }
 

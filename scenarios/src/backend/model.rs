@@ -407,4 +407,69 @@ mod tests {
         .unwrap();
         assert_eq!(sim.effect, None, "a call that ran no GC narrows nothing");
     }
+
+    /// An answer enters an actor's history only as far as its program sees it
+    /// ([`Call::call_seen`]). One actor labels a record (L); another reads its Info twice (I1,
+    /// I2), each dependent with L, so DPOR runs L I1 I2, I1 L I2 and I1 I2 L. States are
+    /// fingerprinted where an actor still has a step: the start, after L, after I1, after L I1,
+    /// after I1 L, after I1 I2. A reader whose I1 gets the record (`info`) is in a different
+    /// state after L I1 than after I1 L (it saw the label or not): 6 states, 3 executions. A
+    /// reader whose I1 sees only that the record exists (`info_status`, as ReadBlob's ReaderAt
+    /// does) is in the same state after both: I1 L is cut there, so 5 states, 2 executions and
+    /// 1 revisit.
+    #[test]
+    fn a_history_keeps_only_what_the_program_saw() {
+        use crate::backend::Stepped;
+        use pushrace_harness::executor::World;
+        use pushrace_harness::explorer::{Config, Explorer};
+        use pushrace_models::program::Call;
+        let run = |status_only: bool| {
+            let mut template = Sim::new(Store::new(Semantics::V1_6));
+            let d = write(&mut template, "r", b"blob", Labels::new());
+            template.answers = Some(vec![0; 2]);
+            let model = move |w: &mut World| {
+                let sim: Shared = Rc::new(RefCell::new(template.clone()));
+                let (labeller, reader, d2) = (sim.clone(), sim.clone(), d.clone());
+                let label = Op {
+                    ctx: Ctx::default(),
+                    kind: OpKind::ContentLabel {
+                        digest: d.clone(),
+                        labels: Labels::from([("k".to_string(), "v".to_string())]),
+                    },
+                };
+                w.spawn("label", move |sched| async move {
+                    let c = Stepped {
+                        sched,
+                        exec: labeller,
+                    };
+                    c.call(label).await.expect("label");
+                    Ok(())
+                });
+                w.spawn("reader", move |sched| async move {
+                    let c = Stepped {
+                        sched,
+                        exec: reader,
+                    };
+                    let ctx = Ctx::default();
+                    match status_only {
+                        true => c.info_status(&ctx, &d2).await.expect("info"),
+                        false => drop(c.info(&ctx, &d2).await.expect("info")),
+                    }
+                    c.info_status(&ctx, &d2).await.expect("info");
+                    Ok(())
+                });
+                w.fingerprint(move || sim.borrow().fingerprint());
+            };
+            let cfg = Config {
+                preemption_bound: None,
+                prune: true,
+                ..Config::default()
+            };
+            let r = Explorer::new(cfg).dfs(&model);
+            assert!(r.exhausted, "{r}");
+            (r.executions, r.states, r.revisits)
+        };
+        assert_eq!(run(false), (3, 6, 0), "the label seen splits the states");
+        assert_eq!(run(true), (2, 5, 1), "what is not seen does not");
+    }
 }

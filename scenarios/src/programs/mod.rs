@@ -4,13 +4,9 @@
 pub mod neighbours;
 pub mod push;
 
-use pushrace_models::{Error, ErrorKind, Outcome};
+use pushrace_models::Error;
 
 /// `fmt.Errorf("<context>: %w", err)`: the class stays the inner error's.
 pub(crate) fn wrap(context: impl std::fmt::Display, e: Error) -> Error {
     Error::raw(e.kind, format!("{context}: {}", e.message))
-}
-
-pub(crate) fn is_not_found(r: &Result<Outcome, Error>) -> bool {
-    matches!(r, Err(e) if e.kind == ErrorKind::NotFound)
 }

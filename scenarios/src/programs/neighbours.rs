@@ -6,7 +6,7 @@ use super::wrap;
 use crate::backend::Client;
 use pushrace_models::oci::ImageFixture;
 use pushrace_models::opsfile::Action;
-use pushrace_models::{converter, pull, Ctx, Error, ErrorKind, OpKind, Outcome};
+use pushrace_models::{converter, pull, Ctx, Error, ErrorKind, Op, OpKind, Outcome};
 use std::sync::Arc;
 
 /// `nerdctl pull --unpack=false REMOTE`: containerd 1.6.20's client.Pull under nerdctl's own lease,
@@ -78,16 +78,26 @@ pub async fn tag<C: Client>(c: &C, ctx: &Ctx, src: &str, dst: &str) -> Result<()
 /// `pkg/cmd/image/remove.go`: a walk error is fatal).
 pub async fn rmi<C: Client>(c: &C, ctx: &Ctx, name: &str, force: bool) -> Result<(), Error> {
     let r = async {
-        let found = match c.exec(ctx, OpKind::ImageList).await? {
-            Outcome::Images(all) => all,
-            _ => Vec::new(),
-        };
-        let wanted = |(n, img): &(String, pushrace_models::Image)| {
+        let owned = name.to_string();
+        let wanted = move |(n, img): &(String, pushrace_models::Image)| {
+            let name = owned.as_str();
             n == name
                 || img.target.digest.starts_with(name)
                 || img.target.digest.starts_with(&format!("sha256:{name}"))
         };
-        let found: Vec<_> = found.into_iter().filter(wanted).collect();
+        // Only the images it names are seen: the rest of the list decides nothing here.
+        let seen = move |o| match o {
+            Outcome::Images(all) => Outcome::Images(all.into_iter().filter(wanted).collect()),
+            other => other,
+        };
+        let list = Op {
+            ctx: ctx.clone(),
+            kind: OpKind::ImageList,
+        };
+        let found = match c.call_seen(list, seen).await? {
+            Outcome::Images(found) => found,
+            _ => Vec::new(),
+        };
         if found.is_empty() && force {
             return Ok(());
         }

@@ -21,7 +21,7 @@
 //! push stops with `source image "<ref>" was removed during push` — a FailedPrecondition, not a
 //! missing digest. Once the check passes, everything reachable from the target is held.
 
-use super::{is_not_found, wrap};
+use super::wrap;
 use crate::backend::Client;
 use pushrace_models::clock::Duration;
 use pushrace_models::converter;
@@ -184,7 +184,7 @@ async fn push_blob<C: Client>(c: &C, ctx: &Ctx, d: &Descriptor) -> Result<(), Er
     if c.registry_has(&d.digest).await {
         return Ok(());
     }
-    c.info(ctx, &d.digest).await?;
+    c.info_status(ctx, &d.digest).await?;
     c.read(ctx, &d.digest)
         .await
         .map_err(|e| wrap("failed to copy", e))?;
@@ -211,7 +211,7 @@ pub async fn push_content<C: Client>(
         let kids = children(&desc, &blob, platforms);
         // annotateDistributionSourceHandler: Info on every child of an index or manifest.
         for k in &kids {
-            if let Err(e) = c.info(ctx, &k.digest).await {
+            if let Err(e) = c.info_status(ctx, &k.digest).await {
                 if !(e.is_not_found() && semantics.push_ignores_missing_child_info()) {
                     return Err(e);
                 }
@@ -333,10 +333,8 @@ async fn check_missing<C: Client>(
             Err(e) => return Err(e),
             Ok(b) => {
                 for k in children(&m, &*json(&m.digest, &b)?, None) {
-                    let info = OpKind::ContentInfo {
-                        digest: k.digest.clone(),
-                    };
-                    missing |= is_not_found(&c.exec(ctx, info).await);
+                    let info = c.info_status(ctx, &k.digest).await;
+                    missing |= info.is_err_and(|e| e.is_not_found());
                 }
             }
         }
@@ -461,7 +459,7 @@ async fn push_lease_held<C: Client>(c: &C, p: &Push, seq: &mut u32) -> Result<()
             },
         )
         .await?;
-        if let Err(e) = c.info(&ctx, &src.target.digest).await {
+        if let Err(e) = c.info_status(&ctx, &src.target.digest).await {
             if e.is_not_found() {
                 return Err(Error::wrap(
                     ErrorKind::FailedPrecondition,
