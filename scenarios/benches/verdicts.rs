@@ -11,7 +11,7 @@
 //! Then `PUSHRACE_LEASE_BOUND` (default 2; `0` skips it): the lease-held variant of both
 //! built-ins, and push-pull-rmi-go (a lease-held push, a pull, an rmi), explored on real
 //! processes to exhaustion at that bound (each cell stopped after
-//! `PUSHRACE_REAL_MINUTES`, default 30, and then said NOT exhausted); `PUSHRACE_VERDICT_TABLE=0`
+//! `PUSHRACE_REAL_MINUTES`, default 60: push-pull-rmi-go takes about 40, and then said NOT exhausted); `PUSHRACE_VERDICT_TABLE=0`
 //! skips the table and runs only those cells. Figures only: nothing here
 //! passes or fails. Run: `cargo bench -p pushrace-scenarios --features containerd --bench verdicts`.
 
@@ -36,9 +36,9 @@ fn bound_or(var: &str, default: usize) -> usize {
 /// The real verdict of a cell whose model verdict holds: a DFS at `bound` over real processes.
 fn real_holds(s: &pushrace_scenarios::scenario::Scenario, bound: usize) -> (String, bool) {
     let actors = RealActor::of_scenario(s).expect("Go-client actors");
-    // A wall-time backstop (`PUSHRACE_REAL_MINUTES`, default 30): a cell past it says NOT
+    // A wall-time backstop (`PUSHRACE_REAL_MINUTES`, default 60): a cell past it says NOT
     // exhausted rather than running on.
-    let minutes = bound_or("PUSHRACE_REAL_MINUTES", 30) as u64;
+    let minutes = bound_or("PUSHRACE_REAL_MINUTES", 60) as u64;
     let opts = Options {
         preemptions: Some(bound),
         max_time: Some(std::time::Duration::from_secs(60 * minutes)),
