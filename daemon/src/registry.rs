@@ -147,6 +147,104 @@ impl Drop for Registry {
     }
 }
 
+impl Registry {
+    /// Uploads one blob into `repo` (an upload session, then the PUT that completes it with the
+    /// blob as its body). `Err` names the blob and the registry's answer.
+    pub fn put_blob(&self, repo: &str, digest: &str, data: &[u8]) -> Result<(), String> {
+        let (status, head) = request(
+            &self.addr,
+            "POST",
+            &format!("/v2/{repo}/blobs/uploads/"),
+            &[],
+            &[],
+        )?;
+        let location = header_of(&head, "location").filter(|_| status == 202);
+        let location =
+            location.ok_or_else(|| format!("starting the upload of {digest}: HTTP {status}"))?;
+        // The Location may be absolute (`http://HOST:PORT/v2/...`) or a path.
+        let path = match location.find("/v2/") {
+            Some(at) => &location[at..],
+            None => return Err(format!("the upload of {digest}: Location {location:?}")),
+        };
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let put = format!("{path}{sep}digest={digest}");
+        let ty = [("Content-Type", "application/octet-stream")];
+        match request(&self.addr, "PUT", &put, &ty, data)? {
+            (201, _) => Ok(()),
+            (s, _) => Err(format!("uploading {digest} into {repo}: HTTP {s}")),
+        }
+    }
+
+    /// Puts one manifest or index into `repo` under `reference` (its digest or a tag).
+    pub fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        data: &[u8],
+    ) -> Result<(), String> {
+        let path = format!("/v2/{repo}/manifests/{reference}");
+        match request(
+            &self.addr,
+            "PUT",
+            &path,
+            &[("Content-Type", media_type)],
+            data,
+        )? {
+            (201, _) => Ok(()),
+            (s, _) => Err(format!("putting manifest {repo}:{reference}: HTTP {s}")),
+        }
+    }
+}
+
+/// One HTTP/1.0 request to `addr` (the connection closes after it): the status and the
+/// response's head.
+fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<(u16, String), String> {
+    let what = |e: std::io::Error| format!("{method} {path} on the registry {addr}: {e}");
+    let mut s = TcpStream::connect(addr).map_err(what)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(what)?;
+    let mut req = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    headers
+        .iter()
+        .for_each(|(k, v)| req.push_str(&format!("{k}: {v}\r\n")));
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).map_err(what)?;
+    s.write_all(body).map_err(what)?;
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).map_err(what)?;
+    let text = String::from_utf8_lossy(&answer);
+    let head = text
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let status = head.get(9..12).and_then(|c| c.parse().ok());
+    let status = status.ok_or_else(|| {
+        format!("{method} {path} on the registry {addr}: no HTTP status in {head:?}")
+    })?;
+    Ok((status, head))
+}
+
+/// A header's value in a response head (names compared without case).
+fn header_of(head: &str, name: &str) -> Option<String> {
+    let line = head.lines().find(|l| {
+        l.split(':')
+            .next()
+            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+    })?;
+    line.split_once(':').map(|(_, v)| v.trim().to_string())
+}
+
 fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }

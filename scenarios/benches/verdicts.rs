@@ -9,8 +9,9 @@
 //!   the docs): real agrees when it is exhausted with no violation.
 //!
 //! Then `PUSHRACE_LEASE_BOUND` (default 2; `0` skips it): the lease-held variant of both
-//! built-ins explored on real processes to exhaustion at that bound (each cell stopped after
-//! `PUSHRACE_REAL_MINUTES`, default 30, and then said NOT exhausted); `PUSHRACE_VERDICT_TABLE=0`
+//! built-ins, and push-pull-rmi-go (a lease-held push, a pull, an rmi), explored on real
+//! processes to exhaustion at that bound (each cell stopped after
+//! `PUSHRACE_REAL_MINUTES`, default 60: push-pull-rmi-go takes about 40, and then said NOT exhausted); `PUSHRACE_VERDICT_TABLE=0`
 //! skips the table and runs only those cells. Figures only: nothing here
 //! passes or fails. Run: `cargo bench -p pushrace-scenarios --features containerd --bench verdicts`.
 
@@ -21,6 +22,9 @@ use pushrace_scenarios::programs::push::Variant;
 use std::time::Instant;
 
 const SCENARIOS: [&str; 2] = ["same-ref-go", "two-tags-go"];
+/// Built-ins whose push is lease-held already, with other Go-client actors racing it (a pull, an
+/// rmi): explored as they are in the lease-held cells.
+const LEASE_HELD_MIXES: [&str; 1] = ["push-pull-rmi-go"];
 
 fn bound_or(var: &str, default: usize) -> usize {
     std::env::var(var)
@@ -32,9 +36,9 @@ fn bound_or(var: &str, default: usize) -> usize {
 /// The real verdict of a cell whose model verdict holds: a DFS at `bound` over real processes.
 fn real_holds(s: &pushrace_scenarios::scenario::Scenario, bound: usize) -> (String, bool) {
     let actors = RealActor::of_scenario(s).expect("Go-client actors");
-    // A wall-time backstop (`PUSHRACE_REAL_MINUTES`, default 30): a cell past it says NOT
+    // A wall-time backstop (`PUSHRACE_REAL_MINUTES`, default 60): a cell past it says NOT
     // exhausted rather than running on.
-    let minutes = bound_or("PUSHRACE_REAL_MINUTES", 30) as u64;
+    let minutes = bound_or("PUSHRACE_REAL_MINUTES", 60) as u64;
     let opts = Options {
         preemptions: Some(bound),
         max_time: Some(std::time::Duration::from_secs(60 * minutes)),
@@ -115,16 +119,21 @@ fn table() {
     );
 }
 
-/// The lease-held variant of both built-ins on real processes at `PUSHRACE_LEASE_BOUND`.
+/// The lease-held variant of both built-ins, and the lease-held mixes, on real processes at
+/// `PUSHRACE_LEASE_BOUND`.
 fn lease_held_cells() {
     let lease = bound_or("PUSHRACE_LEASE_BOUND", 2);
     if lease == 0 {
         return;
     }
-    for name in SCENARIOS {
-        let s = library::load(name)
-            .expect("built-in")
-            .with_variant(Variant::LeaseHeld);
+    let pushes = SCENARIOS.iter().map(|name| {
+        let s = library::load(name).expect("built-in");
+        (name, s.with_variant(Variant::LeaseHeld))
+    });
+    let mixes = LEASE_HELD_MIXES
+        .iter()
+        .map(|name| (name, library::load(name).expect("built-in")));
+    for (name, s) in pushes.chain(mixes) {
         let (text, proved) = real_holds(&s, lease);
         println!(
             "{name} lease-held on real at preemption bound {lease}: {text} [{}]",

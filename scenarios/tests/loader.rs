@@ -413,8 +413,8 @@ fn every_corpus_file_round_trips_through_the_document_type() {
     }
 }
 
-/// `client = "go"` makes the Go client's command from the program; it goes with a push or an
-/// rmi, and not with commands of its own.
+/// `client = "go"` makes the Go client's command from the program; it goes with a push, a pull
+/// or an rmi, and not with commands of its own.
 #[test]
 fn client_go_makes_the_command_from_the_program() {
     let with = |extra: &str| {
@@ -453,7 +453,30 @@ fn client_go_makes_the_command_from_the_program() {
     let tick = "[[image]]\nref = \"example.com/app:1\"\n[[actor]]\nname = \"t\"\nprogram = \"gc.ticker\"\nclient = \"go\"\n";
     let e = err(tick);
     assert!(
-        e.contains("the Go client plays nerdctl.push and nerdctl.rmi, not gc.ticker"),
+        e.contains("the Go client plays nerdctl.push, nerdctl.pull and nerdctl.rmi, not gc.ticker"),
+        "{e}"
+    );
+    // A pull: its platforms, from `{registry}/` and its remote's path; without platforms nerdctl
+    // and the model would pull different platforms, which is refused.
+    let pull = |extra: &str| {
+        format!("[[image]]\nref = \"example.com/app:1\"\n[[actor]]\nname = \"p\"\nprogram = \"nerdctl.pull\"\nref = \"example.com/app:1\"\nremote = \"localhost:5000/base:1\"\nclient = \"go\"\n{extra}")
+    };
+    let s = parse("pull.toml", &pull("platforms = [\"linux/arm64\"]\n")).unwrap();
+    let argv = &s.actors[0].commands[0].argv;
+    let tail: Vec<&str> = argv[5..].iter().map(String::as_str).collect();
+    assert_eq!(
+        tail,
+        [
+            "pull",
+            "--platform",
+            "linux/arm64",
+            "--plain-http",
+            "{registry}/base:1"
+        ]
+    );
+    let e = err(&pull(""));
+    assert!(
+        e.contains("key `client`: actor p: the Go client plays nerdctl.pull with `platforms`"),
         "{e}"
     );
 }

@@ -45,6 +45,33 @@ pub struct Decoded {
     pub label: String,
 }
 
+/// The content service's `Write` method, as it arrives on the wire (the full gRPC path: what the
+/// gates and the forwarder match, in this one place).
+pub const CONTENT_WRITE: &str = "/containerd.services.content.v1.Content/Write";
+/// The content service's `ListStatuses`: ctr polls it for its progress display only.
+pub const CONTENT_LIST_STATUSES: &str = "/containerd.services.content.v1.Content/ListStatuses";
+
+/// Whether `method` is `Content.Write` (a stream whose step nests the calls it waits for).
+pub fn is_write(method: &str) -> bool {
+    method == CONTENT_WRITE
+}
+
+/// Whether a call reaches a gate's schedule: a step-class call other than `Content.ListStatuses`
+/// (polled on a timer for a progress display: how often depends on time, and nothing it answers
+/// reaches a verdict).
+pub fn scheduled(class: Class, method: &str) -> bool {
+    class == Class::Step && method != CONTENT_LIST_STATUSES
+}
+
+/// Whether one answer message of a `Content.Write` stream answers its commit (containerd echoes
+/// each request's action in its `WriteContentResponse`, and returns after answering a commit:
+/// `services/content/contentserver/contentserver.go` Write): from then on the client has its
+/// result and what it calls next is not part of the Write.
+pub fn answers_commit(message: &[u8]) -> bool {
+    api::WriteContentResponse::decode(message)
+        .is_ok_and(|r| r.action == api::WriteAction::Commit as i32)
+}
+
 /// `/containerd.services.content.v1.Content/Info` → (`content`, `Info`).
 pub fn split_method(path: &str) -> (String, String) {
     let path = path.trim_start_matches('/');

@@ -9,7 +9,7 @@
 //! the lock does not have (`httpdate`) and adds nothing a gRPC-only proxy needs; tonic can only
 //! serve generated services, and containerd-client is generated without server code.
 
-use super::decode::{decode, WriteTap};
+use super::decode::{answers_commit, decode, is_write, WriteTap};
 use super::{Admit, CallInfo, Ended, Gate};
 use bytes::{Buf, Bytes, BytesMut};
 use h2::{client::SendRequest, server::SendResponse, RecvStream, SendStream};
@@ -154,7 +154,7 @@ async fn call(
     let (parts, mut body) = req.into_parts();
     let method = parts.uri.path().to_string();
     let ctx = ctx_of(&parts.headers);
-    let write = method == "/containerd.services.content.v1.Content/Write";
+    let write = is_write(&method);
     let seq = site.seq.fetch_add(1, Ordering::SeqCst);
     let head = read_head(&mut body, write).await;
     let first = head.as_ref().ok().and_then(|h| h.first.clone());
@@ -180,8 +180,19 @@ async fn call(
             .await
             .unwrap_or(Admit::Refuse("the scheduler is gone".into())),
     };
+    // A Write's answer is watched for the point its client learns the outcome (the answer to
+    // its commit, or the answer's end: an open refused with AlreadyExists ends at once), told to
+    // the gate before it is passed on: the client's next call can only come after it.
+    let mut answers = Frames::default();
+    let gate = site.gate.clone();
+    let mut on_answer = |chunk: Option<&Bytes>| {
+        let settled = chunk.is_none_or(|c| answers.push(c).iter().any(|m| answers_commit(m)));
+        if write && settled {
+            gate.settled(&info);
+        }
+    };
     let mut ended = match admit {
-        Admit::Forward => forward(parts, body, &mut head, respond, up).await,
+        Admit::Forward => forward(parts, body, &mut head, respond, up, &mut on_answer).await,
         Admit::Refuse(why) => refuse(&mut respond, &why),
     };
     ended.write = head.tap.take();
@@ -218,6 +229,7 @@ async fn forward(
     head: &mut Head,
     mut respond: SendResponse<Bytes>,
     up: SendRequest<Bytes>,
+    on_answer: &mut (dyn FnMut(Option<&Bytes>) + Send),
 ) -> Ended {
     let ended_already = body.is_end_stream();
     let req = http::Request::from_parts(parts, ());
@@ -255,7 +267,7 @@ async fn forward(
         sent
     };
     let r = {
-        let response = answer(resp, &mut respond);
+        let response = answer(resp, &mut respond, on_answer);
         tokio::pin!(request, response);
         let (mut request_done, mut request_error) = (false, None);
         loop {
@@ -277,10 +289,13 @@ async fn forward(
     })
 }
 
-/// The upstream answer copied back to the client: headers, data, trailers.
+/// The upstream answer copied back to the client: headers, data, trailers; each data chunk is
+/// shown to `on_answer` before it is passed on, and the end (`None`) before the trailers (or a
+/// trailers-only answer) are.
 async fn answer(
     resp: h2::client::ResponseFuture,
     respond: &mut SendResponse<Bytes>,
+    on_answer: &mut (dyn FnMut(Option<&Bytes>) + Send),
 ) -> Result<Ended, String> {
     let resp = resp.await.map_err(|e| format!("containerd: {e}"))?;
     let (parts, mut body) = resp.into_parts();
@@ -290,17 +305,21 @@ async fn answer(
     };
     let (mut status, mut message) = status_of(&parts.headers);
     let end = body.is_end_stream();
+    if end {
+        on_answer(None);
+    }
     let mut down = respond
         .send_response(http::Response::from_parts(parts, ()), end)
         .map_err(|e| format!("answering the client: {e}"))?;
     if !end {
-        let copied = match copy(&mut body, &mut down, |_| {}).await {
+        let copied = match copy(&mut body, &mut down, |c| on_answer(Some(c))).await {
             Ok(()) => body
                 .trailers()
                 .await
                 .map_err(|e| format!("containerd trailers: {e}")),
             Err(e) => return cancelled(&mut down, e).await,
         };
+        on_answer(None);
         let sent = match copied? {
             Some(t) => {
                 (status, message) = status_of(&t);

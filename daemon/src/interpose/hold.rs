@@ -3,9 +3,14 @@
 //! Rules (README.md "Real clients" states them for users):
 //! - a step-class call is held and told to its actor's feed ([`Event::Held`]); the feed releases
 //!   it when the scheduler picks its step ([`HoldGate::open`] then `Admit::Forward`);
-//! - a `Content.Write` stream is one step from its first message to its commit or close, and
-//!   while it is open further step-class calls of the same actor are forwarded at once, inside the
-//!   step ([`Event::Inner`]): the converter reads while its writer is open. During any other step
+//! - a `Content.Write` stream is one step from its first message to its end, and until its
+//!   client learns the outcome further step-class calls of the same actor are forwarded at once,
+//!   inside the step ([`Event::Inner`]): a pull's fetch downloads the blob while its writer is
+//!   open (and a layer conversion reads while it writes). The outcome is the answer to the
+//!   commit, or the answer's end (an open refused with AlreadyExists); the forwarder tells the
+//!   gate before passing it on ([`Gate::settled`]). From then on what the client calls is a step
+//!   of its own, held like any call, even when it arrives before the interposer has seen the
+//!   stream end (nesting it would depend on that timing). During any other step
 //!   (one unary call, or one Read stream to its trailers or the client's cancel) the actor's other
 //!   calls are held like any call: a client with calls in flight at once (the converter walks an
 //!   index's children concurrently) gets one step per call, offered in arrival order;
@@ -15,6 +20,7 @@
 //! - an unsupported call is refused (UNIMPLEMENTED) and reported ([`Event::Refused`]): the
 //!   execution then fails as a backend failure, never silently out of order.
 
+use super::decode::{is_write, scheduled as step_class};
 use super::{Admit, CallInfo, Class, Ended, Gate};
 use std::collections::HashMap;
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -42,7 +48,8 @@ pub enum Event {
 #[derive(Default)]
 struct Actor {
     tx: Option<Sender<Event>>,
-    /// The seq of the call whose step is open, and whether calls nest inside it.
+    /// The seq of the call whose step is open, and whether calls nest inside it (a Write until
+    /// its outcome is passed on).
     open: Option<u64>,
     nest: bool,
 }
@@ -55,7 +62,7 @@ pub struct HoldGate {
 
 /// Whether a call reaches the feed at all (see the module's rules).
 fn scheduled(call: &CallInfo) -> bool {
-    call.decoded.class == Class::Step && !call.method.ends_with("/Content/ListStatuses")
+    step_class(call.decoded.class, &call.method)
 }
 
 impl HoldGate {
@@ -69,7 +76,7 @@ impl HoldGate {
 
     /// Opens `actor`'s step for the held call (call before releasing it).
     pub fn open(&self, actor: &str, call: &CallInfo) {
-        let nest = call.method.ends_with("/Content/Write");
+        let nest = is_write(&call.method);
         self.with(actor, |a| (a.open, a.nest) = (Some(call.seq), nest));
     }
 
@@ -122,6 +129,14 @@ impl Gate for HoldGate {
             let e = Event::Ended(call.clone(), Box::new(ended.clone()));
             self.with(&call.actor, |a| Self::send(a, e));
         }
+    }
+
+    fn settled(&self, call: &CallInfo) {
+        self.with(&call.actor, |a| {
+            if a.open == Some(call.seq) {
+                a.nest = false;
+            }
+        });
     }
 
     fn connection_error(&self, actor: &str, _: Option<u32>, error: &str) {

@@ -9,11 +9,14 @@
 //! Rules (what each request is, [`classify`]):
 //! - HEAD of a blob or manifest by digest, or of a tag: a step reading that object
 //!   ([`Touch::Read`]); a GET the same (a pull's download);
-//! - the PUT that completes an upload (`?digest=`), and a manifest PUT: a step writing the object
-//!   (a manifest put by tag also writes its body's digest: it is then there by digest too);
+//! - the PUT that completes an upload (`?digest=`), a cross-repository mount (`POST
+//!   …/uploads/?mount=D&from=REPO`: the pusher mounts a blob whose distribution-source label names
+//!   another repository of the same host), and a manifest PUT: a step writing the object (a
+//!   manifest put by tag also writes its body's digest: it is then there by digest too); it
+//!   wrote it when the registry answered 201 Created;
 //! - `GET /v2/`, and upload sessions (POST without `mount=`, PATCH, status GET, cancel DELETE):
 //!   pass-through, forwarded at once; they touch nothing another actor can see;
-//! - anything else (a cross-repository mount, a delete, catalog or tag listings, a chunked
+//! - anything else (a delete, catalog or tag listings, a chunked
 //!   body): refused (501) as unsupported, and the execution fails as a backend failure.
 //!
 //! Attribution: the port a request came in on (each actor's `{registry}` is its own port).
@@ -111,7 +114,9 @@ pub fn classify(method: &str, target: &str, body: &[u8]) -> (Class, Option<Touch
     if rest.contains("/blobs/uploads") {
         return match (method, param("digest"), param("mount")) {
             ("PUT", Some(d), _) => write(d, None),
-            ("POST", _, Some(_)) => refused,
+            // A cross-repository mount makes the blob exist here (201) or, when the source
+            // lacks it, opens an upload session instead (202): a step writing the blob either way.
+            ("POST", _, Some(d)) => write(d, None),
             ("POST" | "PATCH" | "GET" | "DELETE", None, None) => pass,
             _ => refused,
         };
@@ -597,9 +602,15 @@ mod tests {
             ),
             (
                 "POST",
-                format!("/v2/app/blobs/uploads/?mount={D}&from=b"),
-                Class::Unsupported,
-                None,
+                format!(
+                    "/v2/app/blobs/uploads/?mount={}&from=b",
+                    D.replace(':', "%3A")
+                ),
+                Class::Step,
+                Some(Touch::Write {
+                    object: D.into(),
+                    also: None,
+                }),
             ),
             (
                 "HEAD",

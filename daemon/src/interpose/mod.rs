@@ -100,6 +100,10 @@ impl Ended {
 pub trait Gate: Send + Sync + 'static {
     /// `None`: forward at once; `Some(rx)`: hold the call until `rx` answers.
     fn arrive(&self, call: &CallInfo) -> Option<oneshot::Receiver<Admit>>;
+    /// A `Content.Write` call's outcome is being passed on to its client (the answer to its
+    /// commit, or the answer's end, told before it is passed on): what the client calls from now
+    /// on is not part of it.
+    fn settled(&self, _call: &CallInfo) {}
     /// The call ended (answered, refused or reset).
     fn end(&self, call: &CallInfo, ended: &Ended);
     /// A client connection failed outside any call (handshake, upstream unreachable).

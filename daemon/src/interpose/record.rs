@@ -4,9 +4,9 @@
 //! Rules:
 //! - a step-class call (the [`super::hold`] rules: `Content.ListStatuses` and pass-through calls
 //!   are forwarded at once and not recorded) waits until the call before it has ended, then is
-//!   forwarded; while a process's `Content.Write` stream is open, that process's further calls are
-//!   forwarded at once inside it (the converter reads while its writer is open), as the hold gate
-//!   does;
+//!   forwarded; while a process's `Content.Write` stream is open and its outcome not yet passed
+//!   on (the hold gate's rule), that process's further calls are forwarded at once inside it (a layer conversion reads while
+//!   its writer is open), as the hold gate does;
 //! - each call is attributed to its process (`SO_PEERCRED`) and the process to an actor: the value
 //!   of the environment variable `tag` in the process's environment (`/proc/PID/environ`), else
 //!   its process group (`/proc/PID/stat`); the process's argv (`/proc/PID/cmdline`) is kept so a
@@ -21,6 +21,7 @@
 //! traffic, its own threads) is not recorded. A replay that does not repeat the recorded calls is
 //! a divergence, never a verdict.
 
+use super::decode::{is_write, scheduled};
 use super::{Admit, CallInfo, Class, Ended, Gate};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
@@ -61,7 +62,8 @@ struct State {
     /// The actors whose calls go next, in order (`--schedule`): the first's next call is forwarded
     /// first, whatever arrives before it; once used up, calls go in arrival order.
     order: VecDeque<String>,
-    /// The call forwarded and not yet ended, and whether it is a Write (calls of its process nest).
+    /// The call forwarded and not yet ended, and whether it is a Write whose outcome is not yet
+    /// passed on (calls of its process nest).
     current: Option<(u64, Option<u32>, bool)>,
     waiting: VecDeque<(CallInfo, oneshot::Sender<Admit>)>,
     recording: Recording,
@@ -141,7 +143,7 @@ impl RecordGate {
 
 /// Forwards `call` now: it becomes the current call.
 fn admit(st: &mut State, call: &CallInfo, tx: oneshot::Sender<Admit>) {
-    let write = call.method.ends_with("/Content/Write");
+    let write = is_write(&call.method);
     st.current = Some((call.seq, call.pid, write));
     let _ = tx.send(Admit::Forward);
 }
@@ -158,7 +160,7 @@ impl Gate for RecordGate {
             let _ = tx.send(Admit::Refuse(why));
             return Some(rx);
         }
-        if call.decoded.class != Class::Step || call.method.ends_with("/Content/ListStatuses") {
+        if !scheduled(call.decoded.class, &call.method) {
             return None;
         }
         self.note_process(&mut st, call.pid);
@@ -185,6 +187,15 @@ impl Gate for RecordGate {
         st.recording.calls.push(recorded);
         st.current = None;
         self.admit_next(&mut st);
+    }
+
+    fn settled(&self, call: &CallInfo) {
+        let mut st = self.lock();
+        if let Some((seq, _, write)) = st.current.as_mut() {
+            if *seq == call.seq {
+                *write = false;
+            }
+        }
     }
 
     fn connection_error(&self, actor: &str, pid: Option<u32>, error: &str) {

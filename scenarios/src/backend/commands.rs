@@ -48,7 +48,8 @@ impl CommandSpec {
 
 /// The Go client's command (clients/go, `docs/go-clients.md`) playing `program`: a push in its
 /// variant (its platforms, or all; lease-held's tmp name suffixed with the actor's name, as the
-/// model names it), or an rmi. `{go_client}` is the binary ([`go_client_path`]).
+/// model names it), a pull of its `remote` from `{registry}` (its platforms, which must be
+/// given), or an rmi. `{go_client}` is the binary ([`go_client_path`]).
 pub fn go_client_command(
     actor: &str,
     namespace: &str,
@@ -80,10 +81,26 @@ pub fn go_client_command(
             if *variant == crate::programs::push::Variant::LeaseHeld {
                 add(&["--tmp-suffix", actor]);
             }
-            let path = reference
-                .split_once('/')
-                .map_or(reference.as_str(), |(_, p)| p);
+            let path = without_host(reference);
             add(&["--plain-http", "{ref}", &format!("{{registry}}/{path}")]);
+        }
+        ProgramSpec::Pull {
+            fetched, remote, ..
+        } => {
+            // nerdctl pulls the host's platform unless told; the model fetches every platform
+            // then, which the Go client does only with each named (client.Fetch, whose
+            // goroutines interleave the platforms' walks).
+            let Some(fetched) = fetched else {
+                return Err(format!(
+                    "actor {actor}: the Go client plays nerdctl.pull with `platforms` (nerdctl's --platform) given"
+                ));
+            };
+            add(&["pull"]);
+            fetched.iter().for_each(|p| add(&["--platform", p]));
+            add(&[
+                "--plain-http",
+                &format!("{{registry}}/{}", without_host(remote)),
+            ]);
         }
         ProgramSpec::Rmi { force, .. } => {
             add(&["rmi"]);
@@ -94,7 +111,7 @@ pub fn go_client_command(
         }
         other => {
             return Err(format!(
-                "the Go client plays nerdctl.push and nerdctl.rmi, not {}",
+                "the Go client plays nerdctl.push, nerdctl.pull and nerdctl.rmi, not {}",
                 other.name()
             ))
         }
@@ -103,6 +120,11 @@ pub fn go_client_command(
         argv,
         always: false,
     })
+}
+
+/// `example.com/app:1` -> `app:1`: a name's path, pushed to or pulled from `{registry}/PATH`.
+fn without_host(name: &str) -> &str {
+    name.split_once('/').map_or(name, |(_, p)| p)
 }
 
 /// Where the Go client is: `PUSHRACE_GO_CLIENT`, else `../go/pushrace-go-client` beside the

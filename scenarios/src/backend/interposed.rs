@@ -326,6 +326,49 @@ fn predicted_write(
     Some((d, Reach::Keys { reads, writes }))
 }
 
+/// `op` with the actor's registry address (its own port of the registry proxy, new in every
+/// execution) written `{registry}` in image names and in label keys and values: a pull names its
+/// image `HOST:PORT/app:1` and labels each blob `containerd.io/distribution.source.HOST:PORT`.
+/// The step's label and footprint are then the same in every execution (a footprint naming the
+/// port would make a step of one execution independent of its twin in the next), and the shadow
+/// model sees one registry, as the model does: the same registry is behind every actor's port.
+/// (Two actors pulling the same name would make two images in containerd and one in the shadow:
+/// a disagreement, reported as such.)
+fn rehost(mut op: Op, addr: &str) -> Op {
+    if addr.is_empty() {
+        return op;
+    }
+    let fix = |s: &mut String| {
+        if s.contains(addr) {
+            *s = s.replace(addr, "{registry}");
+        }
+    };
+    let relabel = |l: &mut pushrace_models::Labels| {
+        let fixed = std::mem::take(l).into_iter().map(|(mut k, mut v)| {
+            fix(&mut k);
+            fix(&mut v);
+            (k, v)
+        });
+        *l = fixed.collect();
+    };
+    match &mut op.kind {
+        OpKind::ImageCreate { name, labels, .. } => {
+            fix(name);
+            relabel(labels);
+        }
+        OpKind::ImageUpdate { name, labels, .. } => {
+            fix(name);
+            labels.iter_mut().for_each(relabel);
+        }
+        OpKind::ImageDelete { name, .. } | OpKind::ImageGet { name } => fix(name),
+        OpKind::ContentLabel { labels, .. } | OpKind::ContentWrite { labels, .. } => {
+            relabel(labels)
+        }
+        _ => {}
+    }
+    op
+}
+
 /// A real status as the model's result type.
 fn real_result(e: &Ended) -> Result<Outcome, Error> {
     if e.cancelled.is_some() {
@@ -429,7 +472,10 @@ impl CommandFeed {
                 let (request, reach) = match &call.http {
                     Some(touch) => registry_request(touch),
                     None => {
-                        let request = self.leases.request_of(&call);
+                        let request = match self.leases.request_of(&call) {
+                            Request::Call(op) => Request::Call(rehost(op, &self.place.registry)),
+                            r => r,
+                        };
                         let predicted = predicted_write(&call, &request, &mut self.leases);
                         let (d, reach) = predicted.unzip();
                         self.predicted = d;
@@ -617,8 +663,10 @@ impl CommandFeed {
                 Ok(Answer::Yes(ok))
             }
             Touch::Read { .. } => Ok(Answer::Done),
+            // 201 Created is a blob or manifest there; a mount answered 202 opened an upload
+            // session instead (the blob comes with the session's PUT, a step of its own).
             Touch::Write { object, also } => {
-                if ok {
+                if status == 201 {
                     exec.registry_put(object);
                     also.iter().for_each(|d| exec.registry_put(d));
                 }
@@ -649,7 +697,8 @@ impl Feed for CommandFeed {
             let at = (self.actor.clone(), self.steps - 1);
             self.journal.borrow_mut().errors.push(at);
         }
-        if let Some(op) = self.leases.ran(&call, &ended, request) {
+        let ran = self.leases.ran(&call, &ended, request);
+        if let Some(op) = ran.map(|op| rehost(op, &self.place.registry)) {
             self.check_predicted(&op)?;
             let model = exec.call(&op);
             self.compare(&op, &model, &real);

@@ -21,10 +21,11 @@ use super::interposed::{CommandFeed, Journal};
 use super::real::{RealActor, RealOptions};
 use super::{spawn_scenario, Answer, Driver, Outcomes};
 use crate::explore::initial_sim;
-use crate::scenario::Scenario;
+use crate::scenario::{ProgramSpec, Scenario};
 use pushrace_daemon::interpose::{HoldGate, Interposer, RegistryProxy};
 use pushrace_daemon::{apply, Daemon, Registry, VirtualClockMapping, DEFAULT_SCALE};
 use pushrace_harness::{Model, World};
+use pushrace_models::oci::{Blob, Role};
 use pushrace_models::Error;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -61,6 +62,8 @@ pub struct Retired {
 
 /// One execution's private services.
 struct Live {
+    /// The tags [`seed_registry`] put (`REPO/manifests/TAG`, as the registry proxy names them).
+    seeded: Vec<String>,
     daemon: Daemon,
     registry: Option<Registry>,
     /// The registry under the scheduler: each actor's `{registry}` is its own port of it.
@@ -160,6 +163,10 @@ impl RealModel {
             .map_err(|e| format!("cannot start the registry: {e}"))?;
         let t1 = Instant::now();
         set_up_fixture(&self.scenario, &daemon)?;
+        let seeded = match &registry {
+            Some(r) => seed_registry(&self.scenario, r)?,
+            None => Vec::new(),
+        };
         let actors = self.scenario.actors.iter().enumerate();
         let listen: Vec<_> = actors
             .map(|(i, a)| (a.name.clone(), socket(&daemon, i)))
@@ -173,6 +180,7 @@ impl RealModel {
         r.times.started += t1.duration_since(t0);
         r.times.setup += t1.elapsed();
         let live = Live {
+            seeded,
             daemon,
             registry,
             proxy,
@@ -218,6 +226,10 @@ impl Model for RealModel {
         let shadow = Rc::new(RefCell::new(initial_sim(&self.scenario)));
         match self.start() {
             Ok(mut live) => {
+                // The seeded tags are there for the pushers' and pullers' HEADs by tag, which
+                // the model does not make (its registry holds digests).
+                let tags = live.seeded.iter().cloned();
+                shadow.borrow_mut().registry.extend(tags);
                 let feeds = |i: usize| Driver::External(self.feed(&live, i));
                 live.outcomes = spawn_scenario(w, &self.scenario, &shadow, feeds);
                 *self.live.borrow_mut() = Some(live);
@@ -269,4 +281,81 @@ pub fn set_up_fixture(s: &Scenario, daemon: &Daemon) -> Result<(), String> {
     let mut clock = VirtualClockMapping::new(DEFAULT_SCALE);
     set_up_with(s, |op| rt.block_on(apply(&client, op, &mut clock)))
         .map_err(|e| format!("setting up the scenario on the daemon: {e}"))
+}
+
+/// Puts into the execution's own registry, before any actor runs, what the model's registry and
+/// pulls start with (returns the tags put, as the registry proxy names them, `REPO/manifests/TAG`):
+/// - what the scenario's `registry` says the registry has: each image's blobs under its own
+///   repository (`example.com/app:1` -> `app`), configs and layers first, then manifests by
+///   digest, then the index by the image's tag (the pushes push there, and HEAD there);
+/// - for each `nerdctl.pull`, the whole image it pulls (its `ref`'s fixture) under its `remote`'s
+///   repository and tag: the model's pull reads its fixture, whatever the registry holds.
+///
+/// A pull from a repository a push pushes to is refused: the real pull resolves the tag the
+/// push may have moved, and the model's pull does not read the registry's tags. The registry
+/// refuses a manifest whose blobs it lacks (an index seeded without its manifests): a setup
+/// failure naming it.
+pub fn seed_registry(s: &Scenario, registry: &Registry) -> Result<Vec<String>, String> {
+    let mut tags = Vec::new();
+    for im in &s.images {
+        let (repo, tag) = repo_and_tag(&im.reference);
+        let has = |b: &&Blob| s.registry.contains(b.digest());
+        let blobs: Vec<_> = im.fixture.blobs().filter(has).collect();
+        tags.extend(put_image(registry, repo, tag, &blobs)?);
+    }
+    let pushed: Vec<_> = s
+        .actors
+        .iter()
+        .filter_map(|a| match &a.program {
+            ProgramSpec::Push { reference, .. } => Some(repo_and_tag(reference).0),
+            _ => None,
+        })
+        .collect();
+    for a in &s.actors {
+        let ProgramSpec::Pull {
+            reference, remote, ..
+        } = &a.program
+        else {
+            continue;
+        };
+        let (repo, tag) = repo_and_tag(remote);
+        if pushed.contains(&repo) {
+            return Err(format!("actor {} pulls {remote}, from the repository {repo} a push of the scenario pushes to: on real processes the pull would resolve the tag the push moves, which the model's pull does not read (pull another name, e.g. `remote = \"localhost:5000/base:1\"`)", a.name));
+        }
+        let Some(im) = s.images.iter().find(|im| &im.reference == reference) else {
+            continue;
+        };
+        let blobs: Vec<_> = im.fixture.blobs().collect();
+        tags.extend(put_image(registry, repo, tag, &blobs)?);
+    }
+    Ok(tags)
+}
+
+/// `example.com/app:1` -> (`app`, `1`).
+fn repo_and_tag(name: &str) -> (&str, &str) {
+    let path = name.split_once('/').map_or(name, |(_, p)| p);
+    path.rsplit_once(':').unwrap_or((path, "latest"))
+}
+
+/// Puts `blobs` into `repo`, children first; an index among them under `tag` (returned).
+fn put_image(
+    registry: &Registry,
+    repo: &str,
+    tag: &str,
+    blobs: &[&Blob],
+) -> Result<Option<String>, String> {
+    let leaf = |b: &&&Blob| matches!(b.role, Role::Config { .. } | Role::Layer { .. });
+    for b in blobs.iter().filter(leaf) {
+        registry.put_blob(repo, b.digest(), &b.data)?;
+    }
+    for b in blobs
+        .iter()
+        .filter(|b| matches!(b.role, Role::Manifest { .. }))
+    {
+        registry.put_manifest(repo, b.digest(), &b.descriptor.media_type, &b.data)?;
+    }
+    let index = blobs.iter().find(|b| matches!(b.role, Role::Index));
+    let Some(b) = index else { return Ok(None) };
+    registry.put_manifest(repo, tag, &b.descriptor.media_type, &b.data)?;
+    Ok(Some(format!("{repo}/manifests/{tag}")))
 }
