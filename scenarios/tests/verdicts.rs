@@ -186,14 +186,16 @@ fn pruning_never_changes_a_verdict() {
 
 /// The corpus as proofs: with no preemption bound and pruning on, every built-in shape under
 /// every variant gets its expected verdict, and a `holds` is a proof for every interleaving of
-/// the model (for this fixture shape). Left to the benchmark `prune` (over a few seconds here):
-/// pull-race under every variant and background-gc under lease-held.
+/// the model (for this fixture shape). pull-race is here since an actor's history keeps only
+/// what its program sees (a few thousand states under each variant, where the full answers made
+/// 465 137 under v2.0.5). Left to the benchmark `prune` (25 383 states, over a few seconds in a
+/// debug build): background-gc under lease-held.
 #[test]
 fn every_interleaving_gives_the_expected_verdict() {
     for shape in SHAPES {
         let base = library::builtin(shape).unwrap().unwrap();
         for v in Variant::ALL {
-            if shape == "pull-race" || (shape == "background-gc" && v == Variant::LeaseHeld) {
+            if shape == "background-gc" && v == Variant::LeaseHeld {
                 continue;
             }
             let s = base.with_variant(v);
