@@ -203,15 +203,11 @@ pub trait Call {
         let kind = crate::OpKind::ContentInfo {
             digest: digest.to_string(),
         };
-        let op = Op {
-            ctx: ctx.clone(),
-            kind,
-        };
         let seen = |o| match o {
             Outcome::Info(_) => Outcome::Done,
             other => other,
         };
-        match self.call_seen(op, seen).await? {
+        match self.exec_seen(ctx, kind, seen).await? {
             Outcome::Done => Ok(()),
             other => Err(unexpected("content.info", &other)),
         }
@@ -227,10 +223,6 @@ pub trait Call {
         let kind = crate::OpKind::ContentInfo {
             digest: digest.to_string(),
         };
-        let op = Op {
-            ctx: ctx.clone(),
-            kind,
-        };
         let seen = move |o| match o {
             Outcome::Info(mut i) => {
                 i.labels.retain(|k, _| k == key);
@@ -238,7 +230,7 @@ pub trait Call {
             }
             other => other,
         };
-        match self.call_seen(op, seen).await? {
+        match self.exec_seen(ctx, kind, seen).await? {
             Outcome::Info(i) => Ok(i.labels.get(key).cloned()),
             other => Err(unexpected("content.info", &other)),
         }
@@ -303,6 +295,20 @@ pub trait Call {
             kind,
         })
         .await
+    }
+
+    /// Any call, in the context `ctx`, of which the caller sees only `seen` ([`Call::call_seen`]).
+    async fn exec_seen(
+        &self,
+        ctx: &crate::Ctx,
+        kind: crate::OpKind,
+        seen: impl FnOnce(Outcome) -> Outcome + 'static,
+    ) -> Result<Outcome, Error> {
+        let op = Op {
+            ctx: ctx.clone(),
+            kind,
+        };
+        self.call_seen(op, seen).await
     }
 
     /// containerd's `client.WithLease`: the context's lease when it has one; otherwise a new lease

@@ -6,7 +6,7 @@ use super::wrap;
 use crate::backend::Client;
 use pushrace_models::oci::ImageFixture;
 use pushrace_models::opsfile::Action;
-use pushrace_models::{converter, pull, Ctx, Error, ErrorKind, Op, OpKind, Outcome};
+use pushrace_models::{converter, pull, Ctx, Error, ErrorKind, OpKind, Outcome};
 use std::sync::Arc;
 
 /// `nerdctl pull --unpack=false REMOTE`: containerd 1.6.20's client.Pull under nerdctl's own lease,
@@ -90,11 +90,7 @@ pub async fn rmi<C: Client>(c: &C, ctx: &Ctx, name: &str, force: bool) -> Result
             Outcome::Images(all) => Outcome::Images(all.into_iter().filter(wanted).collect()),
             other => other,
         };
-        let list = Op {
-            ctx: ctx.clone(),
-            kind: OpKind::ImageList,
-        };
-        let found = match c.call_seen(list, seen).await? {
+        let found = match c.exec_seen(ctx, OpKind::ImageList, seen).await? {
             Outcome::Images(found) => found,
             _ => Vec::new(),
         };
