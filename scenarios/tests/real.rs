@@ -312,6 +312,21 @@ fn lost_reduced_index(v: &explore::Verdict) -> &explore::Violation {
     found
 }
 
+/// A schedule found on real processes, replayed 20 times on fresh daemons with strict options:
+/// each replay loses the reduced index, and all of them hash to the trace it was found with.
+fn replays_20_of_20(s: &Scenario, found: &explore::Violation) {
+    let actors = RealActor::of_scenario(s).unwrap();
+    let strict = RealOptions::default();
+    let hashes: std::collections::BTreeSet<_> = (0..20)
+        .map(|i| {
+            let r = replay_real(s, &actors, &found.schedule, &strict).unwrap();
+            assert_lost_reduced_index(i, &r)
+        })
+        .collect();
+    assert_eq!(hashes.len(), 1, "{hashes:?}");
+    assert_eq!(hashes.into_iter().next().unwrap(), found.trace.hash);
+}
+
 /// DFS over real ctr processes finds same-ref's lost reduced index with no model in the loop
 /// (the shadow model only judges), within 30 executions: on the model DFS needs 9, and the real
 /// steps keep the model's order of choices (the same labels, plus one `exec` step per command,
@@ -326,17 +341,7 @@ fn dfs_on_real_ctr_finds_same_ref_and_the_schedule_replays_20_of_20() {
     let found = lost_reduced_index(&v);
     assert_eq!(v.ran_on, explore::RanOn::Real);
     assert!(v.replay_command().unwrap().ends_with("--backend real"));
-    let s = library::load("same-ref-ctr").unwrap();
-    let actors = RealActor::of_scenario(&s).unwrap();
-    let strict = RealOptions::default();
-    let hashes: std::collections::BTreeSet<_> = (0..20)
-        .map(|i| {
-            let r = replay_real(&s, &actors, &found.schedule, &strict).unwrap();
-            assert_lost_reduced_index(i, &r)
-        })
-        .collect();
-    assert_eq!(hashes.len(), 1, "{hashes:?}");
-    assert_eq!(hashes.into_iter().next().unwrap(), found.trace.hash);
+    replays_20_of_20(&library::load("same-ref-ctr").unwrap(), found);
 }
 
 /// PCT over real Go clients (nerdctl v0.18's push on containerd's library) finds it too, within
@@ -441,20 +446,12 @@ fn dfs_on_real_go_finds_same_ref_v2_0_5_and_it_replays_20_of_20() {
         ..Options::for_scenario(&s)
     };
     let x = explore_scenario(&s, opts);
-    let actors = RealActor::of_scenario(&s).unwrap();
     let found = lost_reduced_index(&x.verdict);
     eprintln!(
         "same-ref-go v2.0.5: found in {} real executions",
         x.verdict.report.executions
     );
-    let hashes: std::collections::BTreeSet<_> = (0..20)
-        .map(|i| {
-            let r = replay_real(&s, &actors, &found.schedule, &RealOptions::default()).unwrap();
-            assert_lost_reduced_index(i, &r)
-        })
-        .collect();
-    assert_eq!(hashes.len(), 1, "{hashes:?}");
-    assert_eq!(hashes.into_iter().next().unwrap(), found.trace.hash);
+    replays_20_of_20(&s, found);
 }
 
 /// `nerdctl rmi -f` of the fixture's image, then a pull of it from the registry (seeded with it
