@@ -59,7 +59,7 @@ pub mod corpus;
 pub struct ReadmeDoctests;
 
 use pushrace_harness::{Explorer, Schedule, Shard, World};
-use pushrace_scenarios::backend::{spawn_scenario, Driver, ModelClient, Stepped};
+use pushrace_scenarios::backend::{spawn_scenario, Driver, ModelClient, RepoObject, Stepped};
 use pushrace_scenarios::explore::{self as engine, Options, Verdict};
 use pushrace_scenarios::scenario::{self as file, Invariant, Source};
 use std::cell::RefCell;
@@ -1032,11 +1032,14 @@ impl Call for ActorClient {
 }
 
 impl Client for ActorClient {
-    fn registry_has(&self, digest: &str) -> impl Future<Output = bool> {
-        self.client.registry_has(digest)
+    fn registry_has(&self, o: &RepoObject) -> impl Future<Output = bool> {
+        self.client.registry_has(o)
     }
-    fn registry_put(&self, digest: &str) -> impl Future<Output = ()> {
-        self.client.registry_put(digest)
+    fn registry_put(&self, o: &RepoObject) -> impl Future<Output = ()> {
+        self.client.registry_put(o)
+    }
+    fn registry_mount(&self, o: &RepoObject, from: &str) -> impl Future<Output = bool> {
+        self.client.registry_mount(o, from)
     }
     fn gc_tick(&self) -> impl Future<Output = bool> {
         self.client.gc_tick()

@@ -10,7 +10,7 @@ use pushrace_models::digest::short;
 use pushrace_models::program::Call;
 use pushrace_models::{Error, Op, Outcome};
 use pushrace_scenarios::backend::daemon::{self, DaemonReplay};
-use pushrace_scenarios::backend::{Client, ModelClient, Sim};
+use pushrace_scenarios::backend::{Client, ModelClient, RepoObject};
 use pushrace_scenarios::explore::{self, classify, run_actor, Options};
 use pushrace_scenarios::library;
 use pushrace_scenarios::programs::push::Variant;
@@ -168,14 +168,19 @@ impl Call for Probe {
 }
 
 impl Client for Probe {
-    async fn registry_has(&self, digest: &str) -> bool {
-        let r = self.inner.registry_has(digest).await;
+    async fn registry_has(&self, o: &RepoObject) -> bool {
+        let r = self.inner.registry_has(o).await;
         self.next();
         r
     }
-    async fn registry_put(&self, digest: &str) {
-        self.inner.registry_put(digest).await;
+    async fn registry_put(&self, o: &RepoObject) {
+        self.inner.registry_put(o).await;
         self.next();
+    }
+    async fn registry_mount(&self, o: &RepoObject, from: &str) -> bool {
+        let r = self.inner.registry_mount(o, from).await;
+        self.next();
+        r
     }
     async fn gc_tick(&self) -> bool {
         let ran = self.inner.gc_tick().await;
@@ -201,8 +206,7 @@ struct Explored {
 /// message carries the steps at which a GC collected.
 fn dfs_executions(s: &Scenario, bound: usize) -> Vec<Explored> {
     let scenario = Rc::new(s.clone());
-    let mut template = Sim::new(s.setup.clone());
-    template.registry = s.registry.clone();
+    let template = pushrace_scenarios::explore::initial_sim(s);
     let model = move |w: &mut World| {
         let sim = Rc::new(RefCell::new(template.clone()));
         let step = Rc::new(Cell::new(0));

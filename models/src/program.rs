@@ -218,14 +218,15 @@ pub trait Call {
         &self,
         ctx: &crate::Ctx,
         digest: &str,
-        key: &'static str,
+        key: &str,
     ) -> Result<Option<String>, Error> {
         let kind = crate::OpKind::ContentInfo {
             digest: digest.to_string(),
         };
+        let kept = key.to_string();
         let seen = move |o| match o {
             Outcome::Info(mut i) => {
-                i.labels.retain(|k, _| k == key);
+                i.labels.retain(|k, _| *k == kept);
                 Outcome::Info(i)
             }
             other => other,

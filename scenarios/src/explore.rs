@@ -161,7 +161,7 @@ pub fn classify(invariant: Invariant, r: Result<(), Error>) -> Result<(), ActorE
 /// The shared state an execution of `s` starts from.
 pub fn initial_sim(s: &Scenario) -> Sim {
     let mut sim = Sim::new(s.setup.clone());
-    sim.registry = s.registry.clone();
+    sim.registry = crate::backend::registry::initial(s);
     sim
 }
 

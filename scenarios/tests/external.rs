@@ -8,7 +8,7 @@ use pushrace_harness::{Config, Explorer, Strategy, World};
 use pushrace_models::program::{now_or_never, Call};
 use pushrace_models::{Error, Op, Outcome};
 use pushrace_scenarios::backend::external::{Feed, Next, Reach};
-use pushrace_scenarios::backend::{spawn_scenario, Answer, Client, Driver, Request};
+use pushrace_scenarios::backend::{spawn_scenario, Answer, Client, Driver, RepoObject, Request};
 use pushrace_scenarios::explore::{self, initial_sim, run_actor, Options};
 use pushrace_scenarios::library;
 use pushrace_scenarios::scenario::Scenario;
@@ -51,17 +51,26 @@ impl Call for ThreadClient {
 }
 
 impl Client for ThreadClient {
-    fn registry_has(&self, digest: &str) -> impl std::future::Future<Output = bool> {
+    fn registry_has(&self, o: &RepoObject) -> impl std::future::Future<Output = bool> {
         let has = matches!(
-            self.ask(Request::RegistryHas(digest.into())),
+            self.ask(Request::RegistryHas(o.clone())),
             Some(Answer::Yes(true))
         );
         std::future::ready(has)
     }
 
-    fn registry_put(&self, digest: &str) -> impl std::future::Future<Output = ()> {
-        self.ask(Request::RegistryPut(digest.into()));
+    fn registry_put(&self, o: &RepoObject) -> impl std::future::Future<Output = ()> {
+        self.ask(Request::RegistryPut(o.clone()));
         std::future::ready(())
+    }
+
+    fn registry_mount(
+        &self,
+        o: &RepoObject,
+        from: &str,
+    ) -> impl std::future::Future<Output = bool> {
+        let r = self.ask(Request::RegistryMount(o.clone(), from.into()));
+        std::future::ready(matches!(r, Some(Answer::Yes(true))))
     }
 
     fn gc_tick(&self) -> impl std::future::Future<Output = bool> {

@@ -535,3 +535,58 @@ fn push_pull_rmi_go_holds_in_its_first_30_real_executions_at_bound_1() {
     );
     assert_eq!(v.report.executions, 30, "{}", v.to_text());
 }
+
+/// A push mounts what a pull labelled, on the model as on the real processes: push-pull-rmi-go
+/// with the pull run to its end first (it labels every blob it fetched
+/// `containerd.io/distribution.source.<host>=base`, `remotes/docker/handler.go`
+/// AppendDistributionSourceLabel), then the push, then the rmi. The pusher checks each blob in
+/// its own repository (`app`: absent, the registry keeps repositories apart), and a config or
+/// layer whose label names another repository of the push's host is mounted from it (`POST
+/// …/blobs/uploads/?mount=D&from=base`, 201: `remotes/docker/pusher.go` push,
+/// `selectRepositoryMountCandidate`), neither read nor uploaded; the manifest is PUT (a manifest
+/// is never mounted). So the model and the Go client each make two `registry.mount` steps, of
+/// the amd64 config and layer, and every call pairs but the HEADs by tag.
+/// In the other order (the push first, before any label exists) neither mounts.
+#[test]
+fn a_push_mounts_what_a_pull_labelled_on_the_model_and_on_real() {
+    let _serial = one_interposer();
+    let s = library::load("push-pull-rmi-go").unwrap();
+    let actors = RealActor::of_scenario(&s).unwrap();
+    let explorer = pushrace_harness::Explorer::new(pushrace_harness::Config::default());
+    let mounts = |t: &pushrace_harness::Trace| -> Vec<String> {
+        let m = t
+            .steps
+            .iter()
+            .filter(|st| st.label.starts_with("registry.mount"));
+        m.map(|st| st.label.clone()).collect()
+    };
+    for (order, want) in [("s1:3:b", 2), ("s1:3:a", 0)] {
+        let schedule = Schedule::parse(order).unwrap();
+        let r = replay_real(&s, &actors, &schedule, &lenient()).unwrap();
+        assert_passed(0, &r);
+        let real = &r.execution.as_ref().unwrap().trace;
+        let model = explorer
+            .replay_lenient(&explore::model(&s), &schedule)
+            .unwrap();
+        assert_eq!(mounts(real).len(), want, "{order}: {}", show(&r));
+        assert_eq!(mounts(&model.trace), mounts(real), "{order}");
+        // What differs: the pushed (reduced) index is checked by digest on the model, by tag on
+        // real; the real pull resolves its tag, which the model's pull does not read.
+        let t = pushrace_scenarios::backend::translate::translate(&model.trace, real).unwrap();
+        let keys = |v: &[pushrace_scenarios::backend::translate::Side]| -> Vec<String> {
+            let mut k: Vec<_> = v.iter().map(|x| x.key.clone()).collect();
+            k.sort();
+            k
+        };
+        let by_tag = [
+            "registry.head app/manifests/1",
+            "registry.head base/manifests/1",
+        ];
+        assert_eq!(
+            keys(&t.model_only),
+            ["registry.head c3b24ce64879"],
+            "{order}: {t:?}"
+        );
+        assert_eq!(keys(&t.real_only), by_tag, "{order}: {t:?}");
+    }
+}

@@ -11,17 +11,18 @@
 //!   ([`Touch::Read`]); a GET the same (a pull's download);
 //! - the PUT that completes an upload (`?digest=`), a cross-repository mount (`POST
 //!   …/uploads/?mount=D&from=REPO`: the pusher mounts a blob whose distribution-source label names
-//!   another repository of the same host), and a manifest PUT: a step writing the object (a
-//!   manifest put by tag also writes its body's digest: it is then there by digest too); it
-//!   wrote it when the registry answered 201 Created;
+//!   another repository of the same host; labelled `registry.mount D`), and a manifest PUT: a
+//!   step writing the object (a manifest put by tag also writes its body's digest: it is then
+//!   there by digest too); it wrote it when the registry answered 201 Created;
 //! - `GET /v2/`, and upload sessions (POST without `mount=`, PATCH, status GET, cancel DELETE):
 //!   pass-through, forwarded at once; they touch nothing another actor can see;
 //! - anything else (a delete, catalog or tag listings, a chunked
 //!   body): refused (501) as unsupported, and the execution fails as a backend failure.
 //!
 //! Attribution: the port a request came in on (each actor's `{registry}` is its own port).
-//! Objects are named by digest (`sha256:…`, repository-agnostic: a coarser key only adds
-//! dependencies) or, for a tag, `REPO/manifests/TAG`.
+//! Objects are named by digest (`sha256:…`) or, for a tag, `REPO/manifests/TAG`, with the
+//! repository they are in (the shadow model keeps repositories apart, as the registry does; the
+//! footprint keys are repository-agnostic: a coarser key only adds dependencies).
 
 use super::{Admit, CallInfo, Class, Decoded, Ended, Gate};
 use pushrace_models::digest::short;
@@ -34,16 +35,29 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// What a registry request touches (its step's footprint).
+/// What a registry request touches (its step's footprint), in repository `repo`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Touch {
     /// A HEAD (`head`) or GET of `object`.
-    Read { object: String, head: bool },
+    Read {
+        repo: String,
+        object: String,
+        head: bool,
+    },
     /// A PUT that makes `object` exist, and `also` (a manifest put by tag: `object` is its
     /// body's digest, `also` the tag).
     Write {
+        repo: String,
         object: String,
         also: Option<String>,
+    },
+    /// A cross-repository mount of blob `object` from repository `from`: it exists in `repo`
+    /// afterwards when the registry answered 201 Created (`from` has it); a 202 Accepted opened
+    /// an upload session instead, whose PUT is a [`Touch::Write`] step of its own.
+    Mount {
+        repo: String,
+        from: String,
+        object: String,
     },
 }
 
@@ -101,29 +115,40 @@ pub fn classify(method: &str, target: &str, body: &[u8]) -> (Class, Option<Touch
             .find(|(k, _)| *k == name)
             .map(|(_, v)| v.replace("%3A", ":"))
     };
-    let read = |object: String| {
+    let read = |repo: &str, object: String| {
         let head = method == "HEAD";
         let verb = if head { "head" } else { "get" };
         let label = format!("registry.{verb} {}", short(&object));
-        (Class::Step, Some(Touch::Read { object, head }), label)
+        let repo = repo.to_string();
+        (Class::Step, Some(Touch::Read { repo, object, head }), label)
     };
-    let write = |object: String, also: Option<String>| {
+    let write = |repo: &str, object: String, also: Option<String>| {
         let label = format!("registry.put {}", short(&object));
-        (Class::Step, Some(Touch::Write { object, also }), label)
+        let repo = repo.to_string();
+        (
+            Class::Step,
+            Some(Touch::Write { repo, object, also }),
+            label,
+        )
     };
-    if rest.contains("/blobs/uploads") {
-        return match (method, param("digest"), param("mount")) {
-            ("PUT", Some(d), _) => write(d, None),
+    if let Some((repo, _)) = rest.split_once("/blobs/uploads") {
+        return match (method, param("digest"), param("mount"), param("from")) {
+            ("PUT", Some(d), _, _) => write(repo, d, None),
             // A cross-repository mount makes the blob exist here (201) or, when the source
             // lacks it, opens an upload session instead (202): a step writing the blob either way.
-            ("POST", _, Some(d)) => write(d, None),
-            ("POST" | "PATCH" | "GET" | "DELETE", None, None) => pass,
+            ("POST", _, Some(object), Some(from)) => {
+                let label = format!("registry.mount {}", short(&object));
+                let repo = repo.to_string();
+                let touch = Touch::Mount { repo, from, object };
+                (Class::Step, Some(touch), label)
+            }
+            ("POST" | "PATCH" | "GET" | "DELETE", None, None, _) => pass,
             _ => refused,
         };
     }
-    if let Some((_, d)) = rest.rsplit_once("/blobs/") {
+    if let Some((repo, d)) = rest.rsplit_once("/blobs/") {
         return match method {
-            "HEAD" | "GET" => read(d.to_string()),
+            "HEAD" | "GET" => read(repo, d.to_string()),
             _ => refused,
         };
     }
@@ -134,10 +159,13 @@ pub fn classify(method: &str, target: &str, body: &[u8]) -> (Class, Option<Touch
             false => format!("{repo}/manifests/{reference}"),
         };
         return match method {
-            "HEAD" | "GET" => read(object),
-            "PUT" if by_digest => write(object, None),
+            "HEAD" | "GET" => read(repo, object),
+            "PUT" if by_digest => write(repo, object, None),
             // Named by its digest, as the model's `registry.put` of the index is.
-            "PUT" => write(format!("sha256:{:x}", Sha256::digest(body)), Some(object)),
+            "PUT" => {
+                let digest = format!("sha256:{:x}", Sha256::digest(body));
+                write(repo, digest, Some(object))
+            }
             _ => refused,
         };
     }
@@ -556,8 +584,9 @@ mod tests {
     /// Each kind of request the docker pusher and puller make, as the rules say.
     #[test]
     fn requests_classify_as_the_rules_say() {
-        let read = |o: &str, head| {
+        let read = |repo: &str, o: &str, head| {
             Some(Touch::Read {
+                repo: repo.into(),
                 object: o.into(),
                 head,
             })
@@ -568,13 +597,13 @@ mod tests {
                 "HEAD",
                 format!("/v2/app/blobs/{D}"),
                 Class::Step,
-                read(D, true),
+                read("app", D, true),
             ),
             (
                 "GET",
                 format!("/v2/team/app/blobs/{D}"),
                 Class::Step,
-                read(D, false),
+                read("team/app", D, false),
             ),
             (
                 "POST",
@@ -596,6 +625,7 @@ mod tests {
                 ),
                 Class::Step,
                 Some(Touch::Write {
+                    repo: "app".into(),
                     object: D.into(),
                     also: None,
                 }),
@@ -607,22 +637,23 @@ mod tests {
                     D.replace(':', "%3A")
                 ),
                 Class::Step,
-                Some(Touch::Write {
+                Some(Touch::Mount {
+                    repo: "app".into(),
+                    from: "b".into(),
                     object: D.into(),
-                    also: None,
                 }),
             ),
             (
                 "HEAD",
                 "/v2/app/manifests/1".into(),
                 Class::Step,
-                read("app/manifests/1", true),
+                read("app", "app/manifests/1", true),
             ),
             (
                 "HEAD",
                 format!("/v2/app/manifests/{D}"),
                 Class::Step,
-                read(D, true),
+                read("app", D, true),
             ),
             (
                 "DELETE",
@@ -641,6 +672,7 @@ mod tests {
         let object = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
         let also = Some("app/manifests/1".to_string());
         let want = Touch::Write {
+            repo: "app".into(),
             object: object.into(),
             also,
         };

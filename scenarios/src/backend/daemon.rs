@@ -22,7 +22,7 @@
 //! model), then one GC; the registry starts with the scenario's preload. On a private daemon the
 //! state after setup is compared with the model's setup store.
 
-use super::{spawn_scenario, Driver, Exec, Outcomes, Shared};
+use super::{spawn_scenario, Driver, Exec, Outcomes, RepoObject, Shared};
 use crate::explore::{self, initial_sim, Violation};
 use crate::scenario::Scenario;
 use pushrace_daemon::{apply, Daemon, DaemonClient, VirtualClockMapping, DEFAULT_SCALE};
@@ -39,7 +39,7 @@ struct Inner {
     rt: tokio::runtime::Runtime,
     client: DaemonClient,
     clock: RefCell<VirtualClockMapping>,
-    registry: RefCell<BTreeSet<String>>,
+    registry: RefCell<BTreeSet<RepoObject>>,
     shadow: Shared,
     calls: Cell<usize>,
     gcs: Cell<usize>,
@@ -90,12 +90,12 @@ impl Exec for DaemonExec {
         got
     }
 
-    fn registry_has(&self, digest: &str) -> bool {
-        self.0.registry.borrow().contains(digest)
+    fn registry_has(&self, o: &RepoObject) -> bool {
+        self.0.registry.borrow().contains(o)
     }
 
-    fn registry_put(&self, digest: &str) {
-        self.0.registry.borrow_mut().insert(digest.to_string());
+    fn registry_put(&self, o: &RepoObject) {
+        self.0.registry.borrow_mut().insert(o.clone());
     }
 
     /// The shadow model's scheduler decides; its GC runs there, the daemon's here.
@@ -215,7 +215,7 @@ fn connect_and_run(
         rt,
         client,
         clock: RefCell::new(VirtualClockMapping::new(DEFAULT_SCALE)),
-        registry: RefCell::new(s.registry.clone()),
+        registry: RefCell::new(super::registry::initial(s)),
         shadow: Rc::new(RefCell::new(initial_sim(s))),
         calls: Cell::new(0),
         gcs: Cell::new(0),

@@ -25,7 +25,7 @@
 use super::commands::{exec_label, failure, last_line, tail, CommandSpec, Place};
 use super::external::{Feed, Next, Reach};
 use super::footprint::registry_key;
-use super::{Answer, Exec, Request};
+use super::{Answer, Exec, RepoObject, Request};
 use pushrace_daemon::interpose::{Admit, CallInfo, Ended, Event, HoldGate, Touch};
 use pushrace_models::digest::short;
 use pushrace_models::{Digest, Error, ErrorKind, Op, OpKind, Outcome};
@@ -266,9 +266,14 @@ impl Drop for CommandFeed {
 /// has no step for its downloads).
 fn registry_request(touch: &Touch) -> (Request, Reach) {
     match touch {
-        Touch::Read { object, head: true } => {
-            (Request::RegistryHas(object.clone()), Reach::Request)
-        }
+        Touch::Read {
+            repo,
+            object,
+            head: true,
+        } => (
+            Request::RegistryHas(RepoObject::new(repo, object)),
+            Reach::Request,
+        ),
         Touch::Read { object, .. } => {
             let label = format!("registry.get {}", short(object));
             let reads = vec![registry_key(object)];
@@ -280,11 +285,15 @@ fn registry_request(touch: &Touch) -> (Request, Reach) {
                 },
             )
         }
-        Touch::Write { object, also } => {
+        Touch::Write { repo, object, also } => {
             let reach = also
                 .as_deref()
                 .map_or(Reach::Request, |d| Reach::Also(registry_key(d)));
-            (Request::RegistryPut(object.clone()), reach)
+            (Request::RegistryPut(RepoObject::new(repo, object)), reach)
+        }
+        Touch::Mount { repo, from, object } => {
+            let request = Request::RegistryMount(RepoObject::new(repo, object), from.clone());
+            (request, Reach::Request)
         }
     }
 }
@@ -649,30 +658,49 @@ impl CommandFeed {
         };
         let ok = (200..300).contains(&status);
         match touch {
-            Touch::Read { object, head: true } => {
-                let model = exec.registry_has(object);
-                if model != ok {
-                    let line = format!(
-                        "actor {} ({}): model {}, registry {status}",
-                        self.actor,
-                        call.decoded.label,
-                        if model { "has it" } else { "has it not" }
-                    );
-                    self.journal.borrow_mut().disagreements.push(line);
-                }
+            Touch::Read {
+                repo,
+                object,
+                head: true,
+            } => {
+                let model = exec.registry_has(&RepoObject::new(repo, object));
+                self.compare_registry(call, model, ok, status);
                 Ok(Answer::Yes(ok))
             }
             Touch::Read { .. } => Ok(Answer::Done),
-            // 201 Created is a blob or manifest there; a mount answered 202 opened an upload
-            // session instead (the blob comes with the session's PUT, a step of its own).
-            Touch::Write { object, also } => {
+            // 201 Created is a blob or manifest there.
+            Touch::Write { repo, object, also } => {
                 if status == 201 {
-                    exec.registry_put(object);
-                    also.iter().for_each(|d| exec.registry_put(d));
+                    exec.registry_put(&RepoObject::new(repo, object));
+                    also.iter()
+                        .for_each(|d| exec.registry_put(&RepoObject::new(repo, d)));
                 }
                 Ok(Answer::Done)
             }
+            // A mount answered 201 made the blob exist here; 202 opened an upload session
+            // instead (the blob comes with the session's PUT, a step of its own). The shadow
+            // mounts when its `from` has the blob: it must agree with the registry.
+            Touch::Mount { repo, from, object } => {
+                let mounted = status == 201;
+                let model = exec.registry_mount(&RepoObject::new(repo, object), from);
+                self.compare_registry(call, model, mounted, status);
+                Ok(Answer::Yes(mounted))
+            }
         }
+    }
+
+    /// A registry answer that differs from the shadow model's registry is a disagreement.
+    fn compare_registry(&self, call: &CallInfo, model: bool, real: bool, status: i32) {
+        if model == real {
+            return;
+        }
+        let line = format!(
+            "actor {} ({}): model {}, registry {status}",
+            self.actor,
+            call.decoded.label,
+            if model { "has it" } else { "has it not" }
+        );
+        self.journal.borrow_mut().disagreements.push(line);
     }
 }
 

@@ -2,7 +2,7 @@
 //! unlock, and the lock is the only scheduling point the checker sees.
 
 use super::model::Sim;
-use super::Client;
+use super::{Client, RepoObject};
 use pushrace_models::program::Call;
 use pushrace_models::{Error, Op, Outcome};
 use std::future::Future;
@@ -23,12 +23,18 @@ impl<L: SimLock> Call for LockedClient<L> {
 }
 
 impl<L: SimLock> Client for LockedClient<L> {
-    async fn registry_has(&self, digest: &str) -> bool {
-        self.0.with(|s| s.registry.contains(digest))
+    async fn registry_has(&self, o: &RepoObject) -> bool {
+        self.0.with(|s| s.registry.contains(o))
     }
 
-    async fn registry_put(&self, digest: &str) {
-        self.0.with(|s| s.registry.insert(digest.to_string()));
+    async fn registry_put(&self, o: &RepoObject) {
+        self.0.with(|s| s.registry.insert(o.clone()));
+    }
+
+    async fn registry_mount(&self, o: &RepoObject, from: &str) -> bool {
+        let source = RepoObject::new(from, &o.object);
+        self.0
+            .with(|s| s.registry.contains(&source) && s.registry.insert(o.clone()))
     }
 
     async fn gc_tick(&self) -> bool {

@@ -17,6 +17,7 @@ pub mod external;
 pub mod footprint;
 pub mod locked;
 pub mod model;
+pub mod registry;
 pub mod translate;
 
 pub mod commands;
@@ -45,15 +46,23 @@ use std::rc::Rc;
 
 pub use footprint::step_for;
 pub use model::{Shared, Sim};
+pub use registry::RepoObject;
 
 /// A containerd client as nerdctl uses it, plus the registry it pushes to and the daemon's GC
 /// scheduler.
 pub trait Client: Call {
-    /// The registry's HEAD for a blob: does the registry already have it? One step.
-    fn registry_has(&self, digest: &str) -> impl Future<Output = bool>;
+    /// The registry's HEAD for a blob of a repository: does the repository already have it? One
+    /// step.
+    fn registry_has(&self, o: &RepoObject) -> impl Future<Output = bool>;
 
-    /// The upload that completes a blob push: the registry has the blob from now on. One step.
-    fn registry_put(&self, digest: &str) -> impl Future<Output = ()>;
+    /// The upload that completes a blob push: the repository has the blob from now on. One step.
+    fn registry_put(&self, o: &RepoObject) -> impl Future<Output = ()>;
+
+    /// A cross-repository mount (`POST /v2/REPO/blobs/uploads/?mount=D&from=FROM`): the
+    /// repository has the blob from now on when `from` has it (201 Created, `true`); otherwise
+    /// the registry opens an upload session instead (202 Accepted, `false`), and the pusher
+    /// uploads the blob. One step.
+    fn registry_mount(&self, o: &RepoObject, from: &str) -> impl Future<Output = bool>;
 
     /// One tick of the daemon's background GC scheduler: a GC runs now if one is due
     /// (gc/scheduler: any delete since the last GC, or 100 mutations). Returns whether one ran.
@@ -72,10 +81,22 @@ pub trait Client: Call {
 pub trait Exec {
     /// One containerd call.
     fn call(&self, op: &Op) -> Result<Outcome, Error>;
-    /// Whether the registry holds the blob.
-    fn registry_has(&self, digest: &str) -> bool;
-    /// The registry holds the blob from now on.
-    fn registry_put(&self, digest: &str);
+    /// Whether the repository holds the blob (or tag).
+    fn registry_has(&self, o: &RepoObject) -> bool;
+    /// The repository holds the blob from now on.
+    fn registry_put(&self, o: &RepoObject);
+    /// A cross-repository mount ([`Client::registry_mount`]): the blob is put into `o.repo`
+    /// when `from` has it. docker-registry (distribution 2.8, `registry/handlers/blobupload.go`
+    /// `mountBlob`) links the blob into the target when the source repository has it, and
+    /// otherwise starts an ordinary upload.
+    fn registry_mount(&self, o: &RepoObject, from: &str) -> bool {
+        let source = RepoObject::new(from, &o.object);
+        let has = self.registry_has(&source);
+        if has {
+            self.registry_put(o);
+        }
+        has
+    }
     /// A GC if the scheduler says one is due; whether one ran.
     fn gc_tick(&self) -> bool;
     /// The model that judges the store invariants (`gc-safety`, `no-dangling-reference`), which
@@ -99,9 +120,11 @@ pub enum Request {
     /// A containerd call.
     Call(Op),
     /// The registry's HEAD for a blob.
-    RegistryHas(String),
+    RegistryHas(RepoObject),
     /// The upload that completes a blob push.
-    RegistryPut(String),
+    RegistryPut(RepoObject),
+    /// A cross-repository mount of a blob from the repository named.
+    RegistryMount(RepoObject, String),
     /// A tick of the background GC scheduler.
     GcTick,
     /// A call of an external client that the model has no `Op` for (`content.status REF`,
@@ -120,7 +143,7 @@ pub enum Request {
 pub enum Answer {
     /// A containerd call's result.
     Call(Result<Outcome, Error>),
-    /// HEAD: the registry has the blob; tick: a GC ran.
+    /// HEAD: the registry has the blob; mount: the blob was mounted; tick: a GC ran.
     Yes(bool),
     /// The upload is done.
     Done,
@@ -131,8 +154,9 @@ impl std::fmt::Display for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Request::Call(op) => write!(f, "{op}"),
-            Request::RegistryHas(d) => write!(f, "registry.head {}", short(d)),
-            Request::RegistryPut(d) => write!(f, "registry.put {}", short(d)),
+            Request::RegistryHas(o) => write!(f, "registry.head {}", short(&o.object)),
+            Request::RegistryPut(o) => write!(f, "registry.put {}", short(&o.object)),
+            Request::RegistryMount(o, _) => write!(f, "registry.mount {}", short(&o.object)),
             Request::GcTick => f.write_str("gc.tick"),
             Request::Opaque(label) | Request::Local(label) => f.write_str(label),
         }
@@ -141,19 +165,21 @@ impl std::fmt::Display for Request {
 
 impl Request {
     /// Awaits the request's scheduling point: its label, label hash and footprint, with `also`
-    /// written too ([`external::Reach`]). A registry step touches its blob's key; a GC tick may
-    /// collect anything, so it reads and writes all.
+    /// written too ([`external::Reach`]). A registry step touches its blob's key (one key per
+    /// digest, whatever the repository: coarser than the registry, so it only adds
+    /// dependencies; a mount reads and writes it); a GC tick may collect anything, so it reads
+    /// and writes all.
     pub async fn step(&self, sched: &Sched, also: Option<Key>) {
         use footprint::{registry_key, ALL, CLOCK, SCHED};
         let extra = also.as_slice();
         match self {
             Request::Call(op) => step_for(sched, op, also).await,
-            Request::RegistryHas(d) => {
-                let reads = [registry_key(d)];
+            Request::RegistryHas(o) => {
+                let reads = [registry_key(&o.object)];
                 sched.step(self, Footprint::new(&reads, extra)).await
             }
-            Request::RegistryPut(d) => {
-                let writes = [&[registry_key(d)][..], extra].concat();
+            Request::RegistryPut(o) | Request::RegistryMount(o, _) => {
+                let writes = [&[registry_key(&o.object)][..], extra].concat();
                 sched.step(self, Footprint::write(&writes)).await
             }
             Request::GcTick => {
@@ -169,11 +195,12 @@ impl Request {
     pub fn run(&self, exec: &(impl Exec + ?Sized)) -> Answer {
         match self {
             Request::Call(op) => Answer::Call(exec.call(op)),
-            Request::RegistryHas(d) => Answer::Yes(exec.registry_has(d)),
-            Request::RegistryPut(d) => {
-                exec.registry_put(d);
+            Request::RegistryHas(o) => Answer::Yes(exec.registry_has(o)),
+            Request::RegistryPut(o) => {
+                exec.registry_put(o);
                 Answer::Done
             }
+            Request::RegistryMount(o, from) => Answer::Yes(exec.registry_mount(o, from)),
             Request::GcTick => Answer::Yes(exec.gc_tick()),
             Request::Opaque(_) | Request::Local(_) => Answer::Done,
         }
@@ -272,13 +299,18 @@ fn refused_open<E: Exec>(op: &Op, exec: &E) -> Option<Op> {
 }
 
 impl<E: Exec> Client for Stepped<E> {
-    async fn registry_has(&self, digest: &str) -> bool {
-        let r = self.request(Request::RegistryHas(digest.to_string()));
+    async fn registry_has(&self, o: &RepoObject) -> bool {
+        let r = self.request(Request::RegistryHas(o.clone()));
         matches!(r.await, Answer::Yes(true))
     }
 
-    async fn registry_put(&self, digest: &str) {
-        self.request(Request::RegistryPut(digest.to_string())).await;
+    async fn registry_put(&self, o: &RepoObject) {
+        self.request(Request::RegistryPut(o.clone())).await;
+    }
+
+    async fn registry_mount(&self, o: &RepoObject, from: &str) -> bool {
+        let r = self.request(Request::RegistryMount(o.clone(), from.to_string()));
+        matches!(r.await, Answer::Yes(true))
     }
 
     async fn gc_tick(&self) -> bool {

@@ -3,7 +3,7 @@
 //! one of these as its shadow, so both judge store invariants alike.
 
 use super::footprint::{self, key, ALL, SCHED};
-use super::Exec;
+use super::{Exec, RepoObject};
 use pushrace_harness::Key;
 use pushrace_models::content::ContentInfo;
 use pushrace_models::fingerprint::Enc;
@@ -18,8 +18,9 @@ use std::rc::Rc;
 #[derive(Clone, Debug)]
 pub struct Sim {
     pub store: Store,
-    /// Blobs the registry holds (pushes upload to one registry; HEAD skips what it has).
-    pub registry: BTreeSet<String>,
+    /// What the registry holds, per repository (pushes upload to one registry; HEAD skips
+    /// what the repository has; a mount copies from another repository).
+    pub registry: BTreeSet<RepoObject>,
     /// (namespace, digest) of every content record that ever existed: a reference to one of these
     /// that is gone was collected (or deleted), whereas a reference to any other digest is a
     /// dead edge from the start (a lazy pull's missing platform).
@@ -93,8 +94,8 @@ impl Sim {
         // Kept up to date by every mutation of the store (`Store::fingerprint`): O(1) here.
         h.u128(self.store.fingerprint().0);
         h.u64(self.registry.len() as u64);
-        for d in &self.registry {
-            h.str(d);
+        for o in &self.registry {
+            h.str(&o.repo).str(&o.object);
         }
         for set in [&self.ever, &self.deleted] {
             h.u64(set.len() as u64);
@@ -243,12 +244,12 @@ impl Exec for Shared {
         self.borrow_mut().apply(op)
     }
 
-    fn registry_has(&self, digest: &str) -> bool {
-        self.borrow().registry.contains(digest)
+    fn registry_has(&self, o: &RepoObject) -> bool {
+        self.borrow().registry.contains(o)
     }
 
-    fn registry_put(&self, digest: &str) {
-        self.borrow_mut().registry.insert(digest.to_string());
+    fn registry_put(&self, o: &RepoObject) {
+        self.borrow_mut().registry.insert(o.clone());
     }
 
     fn gc_tick(&self) -> bool {

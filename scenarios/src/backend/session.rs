@@ -19,13 +19,14 @@ use super::daemon::set_up_with;
 use super::external::{Feed, Next};
 use super::interposed::{CommandFeed, Journal};
 use super::real::{RealActor, RealOptions};
-use super::{spawn_scenario, Answer, Driver, Outcomes};
+use super::{registry, spawn_scenario, Answer, Driver, Outcomes};
 use crate::explore::initial_sim;
 use crate::scenario::{ProgramSpec, Scenario};
 use pushrace_daemon::interpose::{HoldGate, Interposer, RegistryProxy};
 use pushrace_daemon::{apply, Daemon, Registry, VirtualClockMapping, DEFAULT_SCALE};
 use pushrace_harness::{Model, World};
 use pushrace_models::oci::{Blob, Role};
+use pushrace_models::pull::distribution_source;
 use pushrace_models::Error;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -62,8 +63,6 @@ pub struct Retired {
 
 /// One execution's private services.
 struct Live {
-    /// The tags [`seed_registry`] put (`REPO/manifests/TAG`, as the registry proxy names them).
-    seeded: Vec<String>,
     daemon: Daemon,
     registry: Option<Registry>,
     /// The registry under the scheduler: each actor's `{registry}` is its own port of it.
@@ -163,10 +162,9 @@ impl RealModel {
             .map_err(|e| format!("cannot start the registry: {e}"))?;
         let t1 = Instant::now();
         set_up_fixture(&self.scenario, &daemon)?;
-        let seeded = match &registry {
-            Some(r) => seed_registry(&self.scenario, r)?,
-            None => Vec::new(),
-        };
+        if let Some(r) = &registry {
+            seed_registry(&self.scenario, r)?;
+        }
         let actors = self.scenario.actors.iter().enumerate();
         let listen: Vec<_> = actors
             .map(|(i, a)| (a.name.clone(), socket(&daemon, i)))
@@ -180,7 +178,6 @@ impl RealModel {
         r.times.started += t1.duration_since(t0);
         r.times.setup += t1.elapsed();
         let live = Live {
-            seeded,
             daemon,
             registry,
             proxy,
@@ -226,10 +223,6 @@ impl Model for RealModel {
         let shadow = Rc::new(RefCell::new(initial_sim(&self.scenario)));
         match self.start() {
             Ok(mut live) => {
-                // The seeded tags are there for the pushers' and pullers' HEADs by tag, which
-                // the model does not make (its registry holds digests).
-                let tags = live.seeded.iter().cloned();
-                shadow.borrow_mut().registry.extend(tags);
                 let feeds = |i: usize| Driver::External(self.feed(&live, i));
                 live.outcomes = spawn_scenario(w, &self.scenario, &shadow, feeds);
                 *self.live.borrow_mut() = Some(live);
@@ -283,79 +276,72 @@ pub fn set_up_fixture(s: &Scenario, daemon: &Daemon) -> Result<(), String> {
         .map_err(|e| format!("setting up the scenario on the daemon: {e}"))
 }
 
-/// Puts into the execution's own registry, before any actor runs, what the model's registry and
-/// pulls start with (returns the tags put, as the registry proxy names them, `REPO/manifests/TAG`):
-/// - what the scenario's `registry` says the registry has: each image's blobs under its own
-///   repository (`example.com/app:1` -> `app`), configs and layers first, then manifests by
-///   digest, then the index by the image's tag (the pushes push there, and HEAD there);
-/// - for each `nerdctl.pull`, the whole image it pulls (its `ref`'s fixture) under its `remote`'s
-///   repository and tag: the model's pull reads its fixture, whatever the registry holds.
+/// Puts into the execution's own registry, before any actor runs, what the model's registry
+/// starts with ([`registry::seed`], which the shadow model's registry starts with too, tags
+/// included: the pushers' and pullers' HEADs by tag are compared with it): each image's blobs,
+/// configs and layers first, then manifests by digest, then the index by its tag.
 ///
-/// A pull from a repository a push pushes to is refused: the real pull resolves the tag the
-/// push may have moved, and the model's pull does not read the registry's tags. The registry
-/// refuses a manifest whose blobs it lacks (an index seeded without its manifests): a setup
-/// failure naming it.
-pub fn seed_registry(s: &Scenario, registry: &Registry) -> Result<Vec<String>, String> {
-    let mut tags = Vec::new();
-    for im in &s.images {
-        let (repo, tag) = repo_and_tag(&im.reference);
-        let has = |b: &&Blob| s.registry.contains(b.digest());
-        let blobs: Vec<_> = im.fixture.blobs().filter(has).collect();
-        tags.extend(put_image(registry, repo, tag, &blobs)?);
+/// Refused (the model would not say what the real processes do):
+/// - a pull from a repository a push pushes to: the real pull resolves the tag the push may have
+///   moved, and the model's pull does not read the registry's tags;
+/// - a pull whose `remote` names another host than a push's `ref`: on real processes every name
+///   reaches the one registry (`{registry}`), so the push mounts what the pull labelled, where the
+///   model's push mounts only from its own host's label (`remotes/docker/handler.go`
+///   selectRepositoryMountCandidate reads the label of the push's host).
+///
+/// The registry refuses a manifest whose blobs it lacks (an index seeded without its manifests):
+/// a setup failure naming it.
+pub fn seed_registry(s: &Scenario, registry: &Registry) -> Result<(), String> {
+    refuse_unmodelled_pulls(s)?;
+    for im in registry::seed(s) {
+        put_image(registry, &im)?;
     }
-    let pushed: Vec<_> = s
+    Ok(())
+}
+
+/// See [`seed_registry`].
+fn refuse_unmodelled_pulls(s: &Scenario) -> Result<(), String> {
+    let pushes: Vec<_> = s
         .actors
         .iter()
         .filter_map(|a| match &a.program {
-            ProgramSpec::Push { reference, .. } => Some(repo_and_tag(reference).0),
+            ProgramSpec::Push { reference, .. } => Some(reference.as_str()),
             _ => None,
         })
         .collect();
     for a in &s.actors {
-        let ProgramSpec::Pull {
-            reference, remote, ..
-        } = &a.program
-        else {
+        let ProgramSpec::Pull { remote, .. } = &a.program else {
             continue;
         };
-        let (repo, tag) = repo_and_tag(remote);
-        if pushed.contains(&repo) {
-            return Err(format!("actor {} pulls {remote}, from the repository {repo} a push of the scenario pushes to: on real processes the pull would resolve the tag the push moves, which the model's pull does not read (pull another name, e.g. `remote = \"localhost:5000/base:1\"`)", a.name));
+        let (key, repo) = distribution_source(remote);
+        for push in &pushes {
+            let (push_key, push_repo) = distribution_source(push);
+            if push_repo == repo {
+                return Err(format!("actor {} pulls {remote}, from the repository {repo} a push of the scenario pushes to: on real processes the pull would resolve the tag the push moves, which the model's pull does not read (pull another name, e.g. `remote = \"example.com:5000/base:1\"`)", a.name));
+            }
+            if push_key != key {
+                return Err(format!("actor {} pulls {remote} and a push pushes {push}: on real processes both reach the one registry, where the push mounts what the pull labelled; on the model the hosts differ, so it would not (name the pull's host as the push's, e.g. `remote = \"example.com:5000/base:1\"`)", a.name));
+            }
         }
-        let Some(im) = s.images.iter().find(|im| &im.reference == reference) else {
-            continue;
-        };
-        let blobs: Vec<_> = im.fixture.blobs().collect();
-        tags.extend(put_image(registry, repo, tag, &blobs)?);
     }
-    Ok(tags)
+    Ok(())
 }
 
-/// `example.com/app:1` -> (`app`, `1`).
-fn repo_and_tag(name: &str) -> (&str, &str) {
-    let path = name.split_once('/').map_or(name, |(_, p)| p);
-    path.rsplit_once(':').unwrap_or((path, "latest"))
-}
-
-/// Puts `blobs` into `repo`, children first; an index among them under `tag` (returned).
-fn put_image(
-    registry: &Registry,
-    repo: &str,
-    tag: &str,
-    blobs: &[&Blob],
-) -> Result<Option<String>, String> {
+/// Puts one image's seeded blobs into its repository, children first; the index under its tag.
+fn put_image(registry: &Registry, im: &registry::Seeded) -> Result<(), String> {
     let leaf = |b: &&&Blob| matches!(b.role, Role::Config { .. } | Role::Layer { .. });
-    for b in blobs.iter().filter(leaf) {
-        registry.put_blob(repo, b.digest(), &b.data)?;
+    for b in im.blobs.iter().filter(leaf) {
+        registry.put_blob(im.repo, b.digest(), &b.data)?;
     }
-    for b in blobs
+    let manifests = im
+        .blobs
         .iter()
-        .filter(|b| matches!(b.role, Role::Manifest { .. }))
-    {
-        registry.put_manifest(repo, b.digest(), &b.descriptor.media_type, &b.data)?;
+        .filter(|b| matches!(b.role, Role::Manifest { .. }));
+    for b in manifests {
+        registry.put_manifest(im.repo, b.digest(), &b.descriptor.media_type, &b.data)?;
     }
-    let index = blobs.iter().find(|b| matches!(b.role, Role::Index));
-    let Some(b) = index else { return Ok(None) };
-    registry.put_manifest(repo, tag, &b.descriptor.media_type, &b.data)?;
-    Ok(Some(format!("{repo}/manifests/{tag}")))
+    match im.index() {
+        Some(b) => registry.put_manifest(im.repo, im.tag, &b.descriptor.media_type, &b.data),
+        None => Ok(()),
+    }
 }

@@ -22,11 +22,12 @@
 //! missing digest. Once the check passes, everything reachable from the target is held.
 
 use super::wrap;
-use crate::backend::Client;
+use crate::backend::{Client, RepoObject};
 use pushrace_models::clock::Duration;
 use pushrace_models::converter;
 use pushrace_models::leases::Resource;
 use pushrace_models::oci::{self, ImageFixture};
+use pushrace_models::pull::distribution_source;
 use pushrace_models::{Ctx, Descriptor, Error, ErrorKind, Labels, OpKind, Semantics};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -179,49 +180,109 @@ fn is_parent(d: &Descriptor) -> bool {
     oci::is_index(&d.media_type) || oci::is_manifest(&d.media_type)
 }
 
-/// remotes.push for one blob: registry HEAD; if absent, ReaderAt (Info) + read + upload.
-async fn push_blob<C: Client>(c: &C, ctx: &Ctx, d: &Descriptor) -> Result<(), Error> {
-    if c.registry_has(&d.digest).await {
+/// Where a push pushes: its repository on the registry, and the distribution-source label key of
+/// its host, the one label whose repositories the pusher may mount a blob from.
+pub struct Target {
+    pub repo: String,
+    pub source_key: String,
+}
+
+impl Target {
+    /// The target of a push of `reference` (remotes/docker/handler.go: the host without its
+    /// port names the label, the path is the repository; [`distribution_source`]).
+    pub fn of(reference: &str) -> Target {
+        let (source_key, repo) = distribution_source(reference);
+        Target { repo, source_key }
+    }
+}
+
+/// remotes/docker/handler.go selectRepositoryMountCandidate (v1.6.20): of the repositories a
+/// blob's distribution-source label names (comma separated), not the target itself, the last of
+/// those sharing the most leading path components with the target; `None` for an empty result.
+fn mount_candidate<'a>(target: &str, label: &'a str) -> Option<&'a str> {
+    let components: Vec<&str> = target.split('/').collect();
+    let common = |repo: &str| {
+        let theirs = repo.split('/');
+        components
+            .iter()
+            .zip(theirs)
+            .take_while(|(a, b)| *a == b)
+            .count()
+    };
+    let (mut n, mut found) = (0, "");
+    for repo in label.split(',').filter(|r| *r != target) {
+        let l = common(repo);
+        if l >= n {
+            (n, found) = (l, repo);
+        }
+    }
+    (!found.is_empty()).then_some(found)
+}
+
+/// remotes.push for one blob (remotes/handlers.go `push`, remotes/docker/pusher.go `push`): the
+/// registry HEAD in the target repository; if absent, for a config or layer whose
+/// distribution-source label (`source`, read by the annotate handler's Info) names a mount
+/// candidate, a cross-repository mount, done when it answers 201; otherwise the ReaderAt (Info),
+/// the read and the upload. A manifest is PUT, never mounted.
+async fn push_blob<C: Client>(
+    c: &C,
+    ctx: &Ctx,
+    d: &Descriptor,
+    to: &Target,
+    source: Option<&str>,
+) -> Result<(), Error> {
+    let object = RepoObject::new(&to.repo, &d.digest);
+    if c.registry_has(&object).await {
         return Ok(());
+    }
+    let from = source.filter(|_| !is_parent(d));
+    if let Some(from) = from.and_then(|label| mount_candidate(&to.repo, label)) {
+        if c.registry_mount(&object, from).await {
+            return Ok(());
+        }
     }
     c.info_status(ctx, &d.digest).await?;
     c.read(ctx, &d.digest)
         .await
         .map_err(|e| wrap("failed to copy", e))?;
-    c.registry_put(&d.digest).await;
+    c.registry_put(&object).await;
     Ok(())
 }
 
-/// remotes.PushContent from `target`, sequentialised depth-first in descriptor order.
+/// remotes.PushContent from `target`, sequentialised depth-first in descriptor order. Each child
+/// of an index or manifest carries what annotateDistributionSourceHandler's Info read of its
+/// distribution-source label for the push's host (the only label the pusher reads of it).
 pub async fn push_content<C: Client>(
     c: &C,
     ctx: &Ctx,
     target: &Descriptor,
     platforms: Option<&[String]>,
     semantics: Semantics,
+    to: &Target,
 ) -> Result<(), Error> {
     let mut manifests: Vec<Descriptor> = Vec::new();
-    let mut queue = vec![target.clone()];
-    while let Some(desc) = queue.pop() {
+    let mut queue = vec![(target.clone(), None)];
+    while let Some((desc, source)) = queue.pop() {
         if !is_parent(&desc) {
-            push_blob(c, ctx, &desc).await?;
+            push_blob(c, ctx, &desc, to, source.as_deref()).await?;
             continue;
         }
         let blob = json(&desc.digest, &c.read_blob(ctx, &desc.digest).await?)?;
         let kids = children(&desc, &blob, platforms);
-        // annotateDistributionSourceHandler: Info on every child of an index or manifest.
-        for k in &kids {
-            if let Err(e) = c.info_status(ctx, &k.digest).await {
-                if !(e.is_not_found() && semantics.push_ignores_missing_child_info()) {
-                    return Err(e);
-                }
-            }
+        let mut annotated = Vec::with_capacity(kids.len());
+        for k in kids {
+            let source = match c.info_label(ctx, &k.digest, &to.source_key).await {
+                Ok(source) => source,
+                Err(e) if e.is_not_found() && semantics.push_ignores_missing_child_info() => None,
+                Err(e) => return Err(e),
+            };
+            annotated.push((k, source));
         }
         manifests.push(desc);
-        queue.extend(kids.into_iter().rev());
+        queue.extend(annotated.into_iter().rev());
     }
     for m in manifests.iter().rev() {
-        push_blob(c, ctx, m).await?;
+        push_blob(c, ctx, m, to, None).await?;
     }
     Ok(())
 }
@@ -419,7 +480,8 @@ pub async fn push<C: Client>(c: &C, p: &Push) -> Result<(), Error> {
     let result = async {
         let img = c.image_get(ctx, &push_ref).await?;
         let platforms = (!p.all_platforms).then_some(p.platforms.as_slice());
-        push_content(c, ctx, &img.target, platforms, p.semantics).await
+        let to = Target::of(&p.reference);
+        push_content(c, ctx, &img.target, platforms, p.semantics, &to).await
     }
     .await;
     if let Some(name) = tmp {
@@ -497,7 +559,8 @@ async fn push_lease_held<C: Client>(c: &C, p: &Push, seq: &mut u32) -> Result<()
             target = convert(c, p, &ctx, &name, &p.reference, seq).await?.target;
         }
         let platforms = (!p.all_platforms).then_some(p.platforms.as_slice());
-        push_content(c, &ctx, &target, platforms, p.semantics).await
+        let to = Target::of(&p.reference);
+        push_content(c, &ctx, &target, platforms, p.semantics, &to).await
     }
     .await;
     if let Some(name) = tmp {
@@ -515,4 +578,41 @@ async fn push_lease_held<C: Client>(c: &C, p: &Push, seq: &mut u32) -> Result<()
         )
         .await;
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// remotes/docker/handler.go selectRepositoryMountCandidate (v1.6.20): the target itself is
+    /// never a candidate; of the others, the one sharing the most leading path components with
+    /// the target wins, a later one on a tie (`l >= n`); an empty label or a label naming only the
+    /// target gives none.
+    #[test]
+    fn mount_candidates_follow_containerds_selection() {
+        let cases = [
+            ("app", "base", Some("base")),
+            ("app", "app", None),
+            ("app", "", None),
+            ("app", "app,base", Some("base")),
+            ("app", "a,b", Some("b")),
+            ("team/app", "other/x,team/base,zz", Some("team/base")),
+            ("team/app", "team/base,team/other", Some("team/other")),
+            ("team/app", "team/app", None),
+        ];
+        for (target, label, want) in cases {
+            assert_eq!(mount_candidate(target, label), want, "{target} {label:?}");
+        }
+    }
+
+    /// A push's target: the repository and the label key of its host, without the port.
+    #[test]
+    fn a_target_is_the_repository_and_the_hosts_label() {
+        let t = Target::of("example.com:5000/team/app:1");
+        assert_eq!(t.repo, "team/app");
+        assert_eq!(
+            t.source_key,
+            "containerd.io/distribution.source.example.com"
+        );
+    }
 }

@@ -46,8 +46,7 @@ pub fn check_scenario_counting(
 }
 
 fn run_all(scenario: &std::sync::Arc<Scenario>) {
-    let mut template = Sim::new(scenario.setup.clone());
-    template.registry = scenario.registry.clone();
+    let template = pushrace_scenarios::explore::initial_sim(scenario);
     let sim = Arc::new(Mutex::new(template));
     let handles: Vec<_> = (0..scenario.actors.len())
         .map(|i| {
