@@ -945,6 +945,7 @@ fn parse_actors(
     if actors.is_empty() {
         return Err(l.err(None, "actor", "a scenario needs at least one [[actor]]"));
     }
+    refuse_pulls_from_pushed_repositories(l, doc, &actors)?;
     let ticker = |a: &ActorSpec| matches!(a.program, ProgramSpec::GcTicker { .. });
     if gc == GcMode::Background && !actors.iter().any(ticker) {
         actors.push(ActorSpec {
@@ -962,6 +963,41 @@ fn parse_actors(
         return Err(l.err(None, "actor", format!("at most {max} actors")));
     }
     Ok(actors)
+}
+
+/// A `nerdctl.pull` from the repository a `nerdctl.push` of the scenario pushes to is refused:
+/// the push moves that repository's tag (its PUT of the reduced index by tag), and a real pull
+/// resolves the tag (`HEAD /v2/REPO/manifests/TAG`) and pulls what it names then, where the
+/// model's pull pulls its fixture and reads no tag. `actors` are `doc.actor`'s, in order.
+fn refuse_pulls_from_pushed_repositories(
+    l: &Loader,
+    doc: &FileDoc,
+    actors: &[ActorSpec],
+) -> Result<(), ScenarioError> {
+    use crate::backend::registry::repo_and_tag;
+    let pushed = |repo: &str| {
+        actors.iter().find(|a| match &a.program {
+            ProgramSpec::Push { reference, .. } => repo_and_tag(reference).0 == repo,
+            _ => false,
+        })
+    };
+    for (a, raw) in actors.iter().zip(&doc.actor) {
+        let ProgramSpec::Pull { remote, .. } = &a.program else {
+            continue;
+        };
+        let repo = repo_and_tag(remote).0;
+        let Some(push) = pushed(repo) else { continue };
+        let (key, span) = match &raw.remote {
+            Some(r) => ("remote", r.span()),
+            None => (
+                "ref",
+                raw.reference.as_ref().map_or(raw.name.span(), |r| r.span()),
+            ),
+        };
+        let why = format!("actor {} pulls {remote} from the repository {repo}, which actor {} pushes to: the push moves its tag, which a real pull resolves and the model's pull does not read (it pulls its fixture); pull another repository, e.g. `remote = \"example.com:5000/base:1\"`", a.name, push.name);
+        return Err(l.err(Some(span), key, why));
+    }
+    Ok(())
 }
 
 /// `[check] actors` names actors of the scenario.

@@ -233,6 +233,23 @@ fn a_pull_names_what_it_pulls() {
     assert!(e.contains(":8: key `remote`"), "{e}");
 }
 
+/// A pull from the repository a push pushes to is refused at the pull's `remote` (or its `ref`,
+/// the default remote): the push moves that repository's tag, which a real pull resolves and the
+/// model's pull does not read. From another repository, even of the same image, it loads.
+#[test]
+fn a_pull_from_a_pushed_repository_is_refused() {
+    let text = |remote: &str| {
+        format!("[[image]]\nref = \"example.com/app:1\"\n[[actor]]\nname = \"push\"\nprogram = \"nerdctl.push\"\nref = \"example.com/app:1\"\n[[actor]]\nname = \"pull\"\nprogram = \"nerdctl.pull\"\nref = \"example.com/app:1\"\n{remote}")
+    };
+    let e = err(&text(""));
+    // Line 10: the image's two lines, the push's four, then the pull's `[[actor]]`, name, program, ref.
+    assert!(e.starts_with("bad.toml:10: key `ref`"), "{e}");
+    assert!(e.contains("which actor push pushes to"), "{e}");
+    let e = err(&text("remote = \"localhost:5000/app:2\"\n"));
+    assert!(e.starts_with("bad.toml:11: key `remote`"), "{e}");
+    assert!(parse("ok.toml", &text("remote = \"example.com:5000/base:1\"\n")).is_ok());
+}
+
 #[test]
 fn a_preemption_bound_is_0_to_64_or_none() {
     let with = |v: &str| format!("{GOOD}\n[check]\npreemptions = {v}\n");

@@ -126,7 +126,9 @@ fn render(m: &Mix, push_variant: Option<&str>, invariant: &str) -> String {
                 "program = \"nerdctl.push\"\nref = \"{}\"\nplatforms = [\"{}\"]\nvariant = \"{}\"\n",
                 IMAGES[[0, 2][*image]], PLATFORMS[*platform], VARIANTS[*variant]
             ),
-            Neighbour::Pull { image } => format!("program = \"nerdctl.pull\"\nref = \"{}\"\n", IMAGES[[0, 2][*image]]),
+            // From a repository of its own: a pull from one a push pushes to is refused (the
+            // model's pull does not resolve the tag the push moves).
+            Neighbour::Pull { image } => format!("program = \"nerdctl.pull\"\nref = \"{}\"\nremote = \"example.com:5000/pulled-{i}:1\"\n", IMAGES[[0, 2][*image]]),
             Neighbour::Tag { image } => format!("program = \"nerdctl.tag\"\nsrc = \"{}\"\ndst = \"example.com/copy:{i}\"\n", IMAGES[[0, 2][*image]]),
             Neighbour::Rmi { image } => format!("program = \"nerdctl.rmi\"\nimage = \"{}\"\nforce = true\n", IMAGES[*image]),
             Neighbour::Convert { image, platform } => format!(

@@ -281,18 +281,17 @@ pub fn set_up_fixture(s: &Scenario, daemon: &Daemon) -> Result<(), String> {
 /// included: the pushers' and pullers' HEADs by tag are compared with it): each image's blobs,
 /// configs and layers first, then manifests by digest, then the index by its tag.
 ///
-/// Refused (the model would not say what the real processes do):
-/// - a pull from a repository a push pushes to: the real pull resolves the tag the push may have
-///   moved, and the model's pull does not read the registry's tags;
-/// - a pull whose `remote` names another host than a push's `ref`: on real processes every name
-///   reaches the one registry (`{registry}`), so the push mounts what the pull labelled, where the
-///   model's push mounts only from its own host's label (`remotes/docker/handler.go`
-///   selectRepositoryMountCandidate reads the label of the push's host).
+/// Refused (the model would not say what the real processes do; a pull from a repository a push
+/// pushes to is refused by the loader already): a pull whose `remote` names another host than a
+/// push's `ref`. On real processes every name reaches the one registry (`{registry}`), so the
+/// push mounts what the pull labelled, where the model's push mounts only from its own host's
+/// label (`remotes/docker/handler.go` selectRepositoryMountCandidate reads the label of the
+/// push's host).
 ///
 /// The registry refuses a manifest whose blobs it lacks (an index seeded without its manifests):
 /// a setup failure naming it.
 pub fn seed_registry(s: &Scenario, registry: &Registry) -> Result<(), String> {
-    refuse_unmodelled_pulls(s)?;
+    refuse_pulls_from_other_hosts(s)?;
     for im in registry::seed(s) {
         put_image(registry, &im)?;
     }
@@ -300,7 +299,7 @@ pub fn seed_registry(s: &Scenario, registry: &Registry) -> Result<(), String> {
 }
 
 /// See [`seed_registry`].
-fn refuse_unmodelled_pulls(s: &Scenario) -> Result<(), String> {
+fn refuse_pulls_from_other_hosts(s: &Scenario) -> Result<(), String> {
     let pushes: Vec<_> = s
         .actors
         .iter()
@@ -313,13 +312,9 @@ fn refuse_unmodelled_pulls(s: &Scenario) -> Result<(), String> {
         let ProgramSpec::Pull { remote, .. } = &a.program else {
             continue;
         };
-        let (key, repo) = distribution_source(remote);
+        let key = distribution_source(remote).0;
         for push in &pushes {
-            let (push_key, push_repo) = distribution_source(push);
-            if push_repo == repo {
-                return Err(format!("actor {} pulls {remote}, from the repository {repo} a push of the scenario pushes to: on real processes the pull would resolve the tag the push moves, which the model's pull does not read (pull another name, e.g. `remote = \"example.com:5000/base:1\"`)", a.name));
-            }
-            if push_key != key {
+            if distribution_source(push).0 != key {
                 return Err(format!("actor {} pulls {remote} and a push pushes {push}: on real processes both reach the one registry, where the push mounts what the pull labelled; on the model the hosts differ, so it would not (name the pull's host as the push's, e.g. `remote = \"example.com:5000/base:1\"`)", a.name));
             }
         }
