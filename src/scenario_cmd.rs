@@ -155,7 +155,13 @@ pub fn explore(a: ExploreArgs) -> ExitCode {
             eprintln!("pushrace: --prune: visited-state pruning needs the model's state; --backend real has none to compare");
             return ExitCode::from(2);
         }
-        // One execution at a time: each owns a private daemon, registry and interposer.
+        // One execution at a time: each owns a private daemon, registry and interposer, and
+        // interposers sharing one process once stalled a client's dial (scenarios/tests/real.rs
+        // `ONE_INTERPOSER`); `--shard K/N` in N processes splits a real exploration instead.
+        if let Some(j) = a.jobs.filter(|&j| j > 1) {
+            eprintln!("pushrace: --jobs {j}: --backend real runs one execution at a time; split it over processes with --shard K/N");
+            return ExitCode::from(2);
+        }
         return crate::real_cmd::explore(&s, &o, &a.real, a.shrink_budget, a.json);
     }
     let v = pushrace_scenarios::parallel::explore(&s, &o, jobs);

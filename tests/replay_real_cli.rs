@@ -192,4 +192,12 @@ fn explore_on_real_go_clients_reports_the_violation_as_json() {
     let all = text(&o);
     assert_eq!(o.status.code(), Some(2), "{all}");
     assert!(all.contains("has no commands"), "{all}");
+    // Threads are the model's: a real exploration is split over processes instead.
+    let o = pushrace(&["explore", "same-ref-go", "--backend", "real", "--jobs", "2"]);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains("--jobs 2: --backend real runs one execution at a time"),
+        "{all}"
+    );
 }
