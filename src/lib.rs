@@ -1035,8 +1035,14 @@ impl Client for ActorClient {
     fn registry_has(&self, o: &RepoObject) -> impl Future<Output = bool> {
         self.client.registry_has(o)
     }
+    fn registry_tagged(&self, tag: &RepoObject, digest: &str) -> impl Future<Output = bool> {
+        self.client.registry_tagged(tag, digest)
+    }
     fn registry_put(&self, o: &RepoObject) -> impl Future<Output = ()> {
         self.client.registry_put(o)
+    }
+    fn registry_put_tagged(&self, tag: &RepoObject, digest: &str) -> impl Future<Output = ()> {
+        self.client.registry_put_tagged(tag, digest)
     }
     fn registry_mount(&self, o: &RepoObject, from: &str) -> impl Future<Output = bool> {
         self.client.registry_mount(o, from)

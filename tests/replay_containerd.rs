@@ -173,8 +173,17 @@ impl Client for Probe {
         self.next();
         r
     }
+    async fn registry_tagged(&self, tag: &RepoObject, digest: &str) -> bool {
+        let r = self.inner.registry_tagged(tag, digest).await;
+        self.next();
+        r
+    }
     async fn registry_put(&self, o: &RepoObject) {
         self.inner.registry_put(o).await;
+        self.next();
+    }
+    async fn registry_put_tagged(&self, tag: &RepoObject, digest: &str) {
+        self.inner.registry_put_tagged(tag, digest).await;
         self.next();
     }
     async fn registry_mount(&self, o: &RepoObject, from: &str) -> bool {

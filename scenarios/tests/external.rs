@@ -59,8 +59,26 @@ impl Client for ThreadClient {
         std::future::ready(has)
     }
 
+    fn registry_tagged(
+        &self,
+        tag: &RepoObject,
+        digest: &str,
+    ) -> impl std::future::Future<Output = bool> {
+        let r = self.ask(Request::RegistryTagged(tag.clone(), digest.into()));
+        std::future::ready(matches!(r, Some(Answer::Yes(true))))
+    }
+
     fn registry_put(&self, o: &RepoObject) -> impl std::future::Future<Output = ()> {
         self.ask(Request::RegistryPut(o.clone()));
+        std::future::ready(())
+    }
+
+    fn registry_put_tagged(
+        &self,
+        tag: &RepoObject,
+        digest: &str,
+    ) -> impl std::future::Future<Output = ()> {
+        self.ask(Request::RegistryPutTagged(tag.clone(), digest.into()));
         std::future::ready(())
     }
 

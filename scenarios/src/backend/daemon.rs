@@ -22,6 +22,7 @@
 //! model), then one GC; the registry starts with the scenario's preload. On a private daemon the
 //! state after setup is compared with the model's setup store.
 
+use super::registry::Registry;
 use super::{spawn_scenario, Driver, Exec, Outcomes, RepoObject, Shared};
 use crate::explore::{self, initial_sim, Violation};
 use crate::scenario::Scenario;
@@ -30,7 +31,6 @@ use pushrace_harness::{Config, Divergence, Execution, Explorer, Schedule, Trace,
 use pushrace_models::program::{now_or_never, Apply};
 use pushrace_models::{Ctx, Error, Op, OpKind, Outcome};
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -39,7 +39,7 @@ struct Inner {
     rt: tokio::runtime::Runtime,
     client: DaemonClient,
     clock: RefCell<VirtualClockMapping>,
-    registry: RefCell<BTreeSet<RepoObject>>,
+    registry: RefCell<Registry>,
     shadow: Shared,
     calls: Cell<usize>,
     gcs: Cell<usize>,
@@ -91,11 +91,19 @@ impl Exec for DaemonExec {
     }
 
     fn registry_has(&self, o: &RepoObject) -> bool {
-        self.0.registry.borrow().contains(o)
+        self.0.registry.borrow().has(o)
+    }
+
+    fn registry_tagged(&self, tag: &RepoObject, digest: &str) -> bool {
+        self.0.registry.borrow().tagged(tag, digest)
     }
 
     fn registry_put(&self, o: &RepoObject) {
-        self.0.registry.borrow_mut().insert(o.clone());
+        self.0.registry.borrow_mut().put(o);
+    }
+
+    fn registry_put_tagged(&self, tag: &RepoObject, digest: &str) {
+        self.0.registry.borrow_mut().put_tagged(tag, digest);
     }
 
     /// The shadow model's scheduler decides; its GC runs there, the daemon's here.

@@ -285,11 +285,21 @@ fn registry_request(touch: &Touch) -> (Request, Reach) {
                 },
             )
         }
-        Touch::Write { repo, object, also } => {
-            let reach = also
-                .as_deref()
-                .map_or(Reach::Request, |d| Reach::Also(registry_key(d)));
-            (Request::RegistryPut(RepoObject::new(repo, object)), reach)
+        Touch::Write {
+            repo,
+            object,
+            also: None,
+        } => (
+            Request::RegistryPut(RepoObject::new(repo, object)),
+            Reach::Request,
+        ),
+        Touch::Write {
+            repo,
+            object,
+            also: Some(tag),
+        } => {
+            let put = Request::RegistryPutTagged(RepoObject::new(repo, tag), object.clone());
+            (put, Reach::Request)
         }
         Touch::Mount { repo, from, object } => {
             let request = Request::RegistryMount(RepoObject::new(repo, object), from.clone());
@@ -671,9 +681,10 @@ impl CommandFeed {
             // 201 Created is a blob or manifest there.
             Touch::Write { repo, object, also } => {
                 if status == 201 {
-                    exec.registry_put(&RepoObject::new(repo, object));
-                    also.iter()
-                        .for_each(|d| exec.registry_put(&RepoObject::new(repo, d)));
+                    match also {
+                        None => exec.registry_put(&RepoObject::new(repo, object)),
+                        Some(tag) => exec.registry_put_tagged(&RepoObject::new(repo, tag), object),
+                    }
                 }
                 Ok(Answer::Done)
             }

@@ -24,17 +24,30 @@ impl<L: SimLock> Call for LockedClient<L> {
 
 impl<L: SimLock> Client for LockedClient<L> {
     async fn registry_has(&self, o: &RepoObject) -> bool {
-        self.0.with(|s| s.registry.contains(o))
+        self.0.with(|s| s.registry.has(o))
+    }
+
+    async fn registry_tagged(&self, tag: &RepoObject, digest: &str) -> bool {
+        self.0.with(|s| s.registry.tagged(tag, digest))
     }
 
     async fn registry_put(&self, o: &RepoObject) {
-        self.0.with(|s| s.registry.insert(o.clone()));
+        self.0.with(|s| s.registry.put(o));
+    }
+
+    async fn registry_put_tagged(&self, tag: &RepoObject, digest: &str) {
+        self.0.with(|s| s.registry.put_tagged(tag, digest));
     }
 
     async fn registry_mount(&self, o: &RepoObject, from: &str) -> bool {
         let source = RepoObject::new(from, &o.object);
-        self.0
-            .with(|s| s.registry.contains(&source) && s.registry.insert(o.clone()))
+        self.0.with(|s| {
+            let has = s.registry.has(&source);
+            if has {
+                s.registry.put(o);
+            }
+            has
+        })
     }
 
     async fn gc_tick(&self) -> bool {

@@ -55,8 +55,16 @@ pub trait Client: Call {
     /// step.
     fn registry_has(&self, o: &RepoObject) -> impl Future<Output = bool>;
 
+    /// The HEAD of a tag (`HEAD /v2/REPO/manifests/TAG`), as the pusher reads it: the tag names
+    /// `digest`. One step.
+    fn registry_tagged(&self, tag: &RepoObject, digest: &str) -> impl Future<Output = bool>;
+
     /// The upload that completes a blob push: the repository has the blob from now on. One step.
     fn registry_put(&self, o: &RepoObject) -> impl Future<Output = ()>;
+
+    /// A manifest PUT by tag: the manifest `digest` is in the tag's repository, and the tag
+    /// names it. One step.
+    fn registry_put_tagged(&self, tag: &RepoObject, digest: &str) -> impl Future<Output = ()>;
 
     /// A cross-repository mount (`POST /v2/REPO/blobs/uploads/?mount=D&from=FROM`): the
     /// repository has the blob from now on when `from` has it (201 Created, `true`); otherwise
@@ -83,8 +91,12 @@ pub trait Exec {
     fn call(&self, op: &Op) -> Result<Outcome, Error>;
     /// Whether the repository holds the blob (or tag).
     fn registry_has(&self, o: &RepoObject) -> bool;
+    /// Whether the tag names `digest`.
+    fn registry_tagged(&self, tag: &RepoObject, digest: &str) -> bool;
     /// The repository holds the blob from now on.
     fn registry_put(&self, o: &RepoObject);
+    /// The manifest `digest` is in the tag's repository, and the tag names it.
+    fn registry_put_tagged(&self, tag: &RepoObject, digest: &str);
     /// A cross-repository mount ([`Client::registry_mount`]): the blob is put into `o.repo`
     /// when `from` has it. docker-registry (distribution 2.8, `registry/handlers/blobupload.go`
     /// `mountBlob`) links the blob into the target when the source repository has it, and
@@ -119,10 +131,14 @@ pub trait Exec {
 pub enum Request {
     /// A containerd call.
     Call(Op),
-    /// The registry's HEAD for a blob.
+    /// The registry's HEAD for a blob (or, from a real client, a tag).
     RegistryHas(RepoObject),
+    /// The pusher's HEAD of a tag: does it name this digest?
+    RegistryTagged(RepoObject, String),
     /// The upload that completes a blob push.
     RegistryPut(RepoObject),
+    /// A manifest PUT by tag (the tag, the manifest's digest).
+    RegistryPutTagged(RepoObject, String),
     /// A cross-repository mount of a blob from the repository named.
     RegistryMount(RepoObject, String),
     /// A tick of the background GC scheduler.
@@ -155,7 +171,9 @@ impl std::fmt::Display for Request {
         match self {
             Request::Call(op) => write!(f, "{op}"),
             Request::RegistryHas(o) => write!(f, "registry.head {}", short(&o.object)),
+            Request::RegistryTagged(t, _) => write!(f, "registry.head {}", t.object),
             Request::RegistryPut(o) => write!(f, "registry.put {}", short(&o.object)),
+            Request::RegistryPutTagged(_, d) => write!(f, "registry.put {}", short(d)),
             Request::RegistryMount(o, _) => write!(f, "registry.mount {}", short(&o.object)),
             Request::GcTick => f.write_str("gc.tick"),
             Request::Opaque(label) | Request::Local(label) => f.write_str(label),
@@ -174,9 +192,14 @@ impl Request {
         let extra = also.as_slice();
         match self {
             Request::Call(op) => step_for(sched, op, also).await,
-            Request::RegistryHas(o) => {
+            Request::RegistryHas(o) | Request::RegistryTagged(o, _) => {
                 let reads = [registry_key(&o.object)];
                 sched.step(self, Footprint::new(&reads, extra)).await
+            }
+            // Writes the manifest's key and the tag's, as the registry proxy's PUT by tag does.
+            Request::RegistryPutTagged(t, d) => {
+                let writes = [&[registry_key(d), registry_key(&t.object)][..], extra].concat();
+                sched.step(self, Footprint::write(&writes)).await
             }
             Request::RegistryPut(o) | Request::RegistryMount(o, _) => {
                 let writes = [&[registry_key(&o.object)][..], extra].concat();
@@ -196,8 +219,13 @@ impl Request {
         match self {
             Request::Call(op) => Answer::Call(exec.call(op)),
             Request::RegistryHas(o) => Answer::Yes(exec.registry_has(o)),
+            Request::RegistryTagged(t, d) => Answer::Yes(exec.registry_tagged(t, d)),
             Request::RegistryPut(o) => {
                 exec.registry_put(o);
+                Answer::Done
+            }
+            Request::RegistryPutTagged(t, d) => {
+                exec.registry_put_tagged(t, d);
                 Answer::Done
             }
             Request::RegistryMount(o, from) => Answer::Yes(exec.registry_mount(o, from)),
@@ -304,8 +332,18 @@ impl<E: Exec> Client for Stepped<E> {
         matches!(r.await, Answer::Yes(true))
     }
 
+    async fn registry_tagged(&self, tag: &RepoObject, digest: &str) -> bool {
+        let r = self.request(Request::RegistryTagged(tag.clone(), digest.to_string()));
+        matches!(r.await, Answer::Yes(true))
+    }
+
     async fn registry_put(&self, o: &RepoObject) {
         self.request(Request::RegistryPut(o.clone())).await;
+    }
+
+    async fn registry_put_tagged(&self, tag: &RepoObject, digest: &str) {
+        let r = Request::RegistryPutTagged(tag.clone(), digest.to_string());
+        self.request(r).await;
     }
 
     async fn registry_mount(&self, o: &RepoObject, from: &str) -> bool {

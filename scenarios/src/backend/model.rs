@@ -3,6 +3,7 @@
 //! one of these as its shadow, so both judge store invariants alike.
 
 use super::footprint::{self, key, ALL, SCHED};
+use super::registry::Registry;
 use super::{Exec, RepoObject};
 use pushrace_harness::Key;
 use pushrace_models::content::ContentInfo;
@@ -20,7 +21,7 @@ pub struct Sim {
     pub store: Store,
     /// What the registry holds, per repository (pushes upload to one registry; HEAD skips
     /// what the repository has; a mount copies from another repository).
-    pub registry: BTreeSet<RepoObject>,
+    pub registry: Registry,
     /// (namespace, digest) of every content record that ever existed: a reference to one of these
     /// that is gone was collected (or deleted), whereas a reference to any other digest is a
     /// dead edge from the start (a lazy pull's missing platform).
@@ -49,7 +50,7 @@ impl Sim {
         }
         Sim {
             store,
-            registry: BTreeSet::new(),
+            registry: Registry::default(),
             ever,
             deleted: BTreeSet::new(),
             gc_violation: None,
@@ -93,10 +94,7 @@ impl Sim {
         let mut h = Enc::untagged();
         // Kept up to date by every mutation of the store (`Store::fingerprint`): O(1) here.
         h.u128(self.store.fingerprint().0);
-        h.u64(self.registry.len() as u64);
-        for o in &self.registry {
-            h.str(&o.repo).str(&o.object);
-        }
+        self.registry.encode(&mut h);
         for set in [&self.ever, &self.deleted] {
             h.u64(set.len() as u64);
             for (ns, d) in set {
@@ -245,11 +243,19 @@ impl Exec for Shared {
     }
 
     fn registry_has(&self, o: &RepoObject) -> bool {
-        self.borrow().registry.contains(o)
+        self.borrow().registry.has(o)
+    }
+
+    fn registry_tagged(&self, tag: &RepoObject, digest: &str) -> bool {
+        self.borrow().registry.tagged(tag, digest)
     }
 
     fn registry_put(&self, o: &RepoObject) {
-        self.borrow_mut().registry.insert(o.clone());
+        self.borrow_mut().registry.put(o);
+    }
+
+    fn registry_put_tagged(&self, tag: &RepoObject, digest: &str) {
+        self.borrow_mut().registry.put_tagged(tag, digest);
     }
 
     fn gc_tick(&self) -> bool {

@@ -4,7 +4,7 @@
 
 use crate::scenario::{ProgramSpec, Scenario};
 use pushrace_models::oci::{Blob, Role};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A registry object in one repository: a blob or manifest by digest (`sha256:…`), or a tag as
 /// `REPO/manifests/TAG`. The registry keeps each repository's objects apart: a HEAD of
@@ -27,6 +27,50 @@ impl RepoObject {
     /// A tag, named as the registry proxy names it.
     pub fn tag(repo: &str, tag: &str) -> RepoObject {
         RepoObject::new(repo, &format!("{repo}/manifests/{tag}"))
+    }
+}
+
+/// What the registry holds: objects per repository, and each tag's target. A manifest put by tag
+/// exists by its digest too; a HEAD by tag answers 200 with the tag's digest, which the pusher
+/// compares with the one it pushes (`remotes/docker/pusher.go` push: `Docker-Content-Digest`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Registry {
+    objects: BTreeSet<RepoObject>,
+    /// A tag ([`RepoObject::tag`]) -> the digest it names.
+    tags: BTreeMap<RepoObject, String>,
+}
+
+impl Registry {
+    /// A HEAD: the object is there (a tag: it names anything).
+    pub fn has(&self, o: &RepoObject) -> bool {
+        self.objects.contains(o) || self.tags.contains_key(o)
+    }
+
+    /// A HEAD by tag, as the pusher reads it: the tag names `digest`.
+    pub fn tagged(&self, tag: &RepoObject, digest: &str) -> bool {
+        self.tags.get(tag).is_some_and(|d| d == digest)
+    }
+
+    pub fn put(&mut self, o: &RepoObject) {
+        self.objects.insert(o.clone());
+    }
+
+    /// A manifest PUT by tag: the manifest `digest` is there, and the tag names it.
+    pub fn put_tagged(&mut self, tag: &RepoObject, digest: &str) {
+        self.put(&RepoObject::new(&tag.repo, digest));
+        self.tags.insert(tag.clone(), digest.to_string());
+    }
+
+    /// Every object and tag, in order, for a state fingerprint.
+    pub fn encode(&self, h: &mut pushrace_models::fingerprint::Enc) {
+        h.u64(self.objects.len() as u64);
+        for o in &self.objects {
+            h.str(&o.repo).str(&o.object);
+        }
+        h.u64(self.tags.len() as u64);
+        for (t, d) in &self.tags {
+            h.str(&t.repo).str(&t.object).str(d);
+        }
     }
 }
 
@@ -87,19 +131,17 @@ pub fn seed(s: &Scenario) -> Vec<Seeded<'_>> {
 }
 
 /// The model's registry at the start of an execution of `s`: [`seed`]'s blobs and tags.
-pub fn initial(s: &Scenario) -> BTreeSet<RepoObject> {
-    let mut objects = BTreeSet::new();
+pub fn initial(s: &Scenario) -> Registry {
+    let mut r = Registry::default();
     for im in seed(s) {
-        let blobs = im
-            .blobs
+        im.blobs
             .iter()
-            .map(|b| RepoObject::new(im.repo, b.digest()));
-        objects.extend(blobs);
-        if im.index().is_some() {
-            objects.insert(RepoObject::tag(im.repo, im.tag));
+            .for_each(|b| r.put(&RepoObject::new(im.repo, b.digest())));
+        if let Some(index) = im.index() {
+            r.put_tagged(&RepoObject::tag(im.repo, im.tag), index.digest());
         }
     }
-    objects
+    r
 }
 
 #[cfg(test)]
@@ -126,19 +168,40 @@ mod tests {
         assert!(sim.registry_has(&app));
     }
 
+    /// A manifest put by tag is there by its digest, and a HEAD by tag exists for the pusher only
+    /// when the tag names the digest it pushes (containerd's `client.Push` pushes the root as
+    /// `REF@DIGEST`, `getManifestPath` checks and puts it by tag; the others go by digest).
+    #[test]
+    fn a_tag_names_one_digest() {
+        let mut r = Registry::default();
+        let tag = RepoObject::tag("app", "1");
+        assert!(!r.has(&tag) && !r.tagged(&tag, "sha256:r"));
+        r.put_tagged(&tag, "sha256:r");
+        assert!(r.has(&tag) && r.tagged(&tag, "sha256:r") && !r.tagged(&tag, "sha256:o"));
+        assert!(r.has(&RepoObject::new("app", "sha256:r")));
+        r.put_tagged(&tag, "sha256:o");
+        assert!(r.tagged(&tag, "sha256:o") && !r.tagged(&tag, "sha256:r"));
+        assert!(
+            r.has(&RepoObject::new("app", "sha256:r")),
+            "the old manifest stays"
+        );
+    }
+
     /// A pull's image is seeded whole under its `remote`'s repository, tag included; an image's
     /// own repository gets only what the scenario's `registry` lists (here nothing).
     #[test]
     fn the_seed_puts_a_pulls_image_under_its_remote() {
         let s = crate::library::load("push-pull-rmi-go").unwrap();
-        let objects = initial(&s);
-        assert!(objects.iter().all(|o| o.repo == "base"), "{objects:?}");
-        assert!(objects.contains(&RepoObject::tag("base", "1")));
+        let r = initial(&s);
+        assert!(r.objects.iter().all(|o| o.repo == "base"), "{r:?}");
         let app = s
             .images
             .iter()
             .find(|im| im.reference == "example.com/app:1");
-        let blobs = app.unwrap().fixture.blobs().count();
-        assert_eq!(objects.len(), blobs + 1);
+        let fixture = &app.unwrap().fixture;
+        assert_eq!(r.objects.len(), fixture.blobs().count());
+        let tag = RepoObject::tag("base", "1");
+        assert!(r.tagged(&tag, fixture.index.digest()), "{r:?}");
+        assert_eq!(r.tags.len(), 1);
     }
 }

@@ -22,6 +22,7 @@
 //! missing digest. Once the check passes, everything reachable from the target is held.
 
 use super::wrap;
+use crate::backend::registry::repo_and_tag;
 use crate::backend::{Client, RepoObject};
 use pushrace_models::clock::Duration;
 use pushrace_models::converter;
@@ -180,10 +181,13 @@ fn is_parent(d: &Descriptor) -> bool {
     oci::is_index(&d.media_type) || oci::is_manifest(&d.media_type)
 }
 
-/// Where a push pushes: its repository on the registry, and the distribution-source label key of
-/// its host, the one label whose repositories the pusher may mount a blob from.
+/// Where a push pushes: its repository on the registry, the tag its root goes by, and the
+/// distribution-source label key of its host, the one label whose repositories the pusher may
+/// mount a blob from.
 pub struct Target {
     pub repo: String,
+    /// [`RepoObject::tag`] of the name pushed.
+    pub tag: RepoObject,
     pub source_key: String,
 }
 
@@ -192,7 +196,12 @@ impl Target {
     /// port names the label, the path is the repository; [`distribution_source`]).
     pub fn of(reference: &str) -> Target {
         let (source_key, repo) = distribution_source(reference);
-        Target { repo, source_key }
+        let tag = RepoObject::tag(&repo, repo_and_tag(reference).1);
+        Target {
+            repo,
+            tag,
+            source_key,
+        }
     }
 }
 
@@ -223,16 +232,24 @@ fn mount_candidate<'a>(target: &str, label: &'a str) -> Option<&'a str> {
 /// registry HEAD in the target repository; if absent, for a config or layer whose
 /// distribution-source label (`source`, read by the annotate handler's Info) names a mount
 /// candidate, a cross-repository mount, done when it answers 201; otherwise the ReaderAt (Info),
-/// the read and the upload. A manifest is PUT, never mounted.
+/// the read and the upload. A manifest is PUT, never mounted. The root (`root`) goes by the tag:
+/// containerd's `client.Push` names the pusher's object `TAG@DIGEST`, so `getManifestPath` checks
+/// and puts the root's manifest by tag (present only when the tag names its digest) and every
+/// other manifest by digest.
 async fn push_blob<C: Client>(
     c: &C,
     ctx: &Ctx,
     d: &Descriptor,
     to: &Target,
     source: Option<&str>,
+    root: bool,
 ) -> Result<(), Error> {
     let object = RepoObject::new(&to.repo, &d.digest);
-    if c.registry_has(&object).await {
+    let there = match root {
+        true => c.registry_tagged(&to.tag, &d.digest).await,
+        false => c.registry_has(&object).await,
+    };
+    if there {
         return Ok(());
     }
     let from = source.filter(|_| !is_parent(d));
@@ -245,7 +262,10 @@ async fn push_blob<C: Client>(
     c.read(ctx, &d.digest)
         .await
         .map_err(|e| wrap("failed to copy", e))?;
-    c.registry_put(&object).await;
+    match root {
+        true => c.registry_put_tagged(&to.tag, &d.digest).await,
+        false => c.registry_put(&object).await,
+    }
     Ok(())
 }
 
@@ -264,7 +284,7 @@ pub async fn push_content<C: Client>(
     let mut queue = vec![(target.clone(), None)];
     while let Some((desc, source)) = queue.pop() {
         if !is_parent(&desc) {
-            push_blob(c, ctx, &desc, to, source.as_deref()).await?;
+            push_blob(c, ctx, &desc, to, source.as_deref(), desc == *target).await?;
             continue;
         }
         let blob = json(&desc.digest, &c.read_blob(ctx, &desc.digest).await?)?;
@@ -281,8 +301,8 @@ pub async fn push_content<C: Client>(
         manifests.push(desc);
         queue.extend(annotated.into_iter().rev());
     }
-    for m in manifests.iter().rev() {
-        push_blob(c, ctx, m, to, None).await?;
+    for (i, m) in manifests.iter().enumerate().rev() {
+        push_blob(c, ctx, m, to, None, i == 0).await?;
     }
     Ok(())
 }
@@ -610,6 +630,7 @@ mod tests {
     fn a_target_is_the_repository_and_the_hosts_label() {
         let t = Target::of("example.com:5000/team/app:1");
         assert_eq!(t.repo, "team/app");
+        assert_eq!(t.tag, RepoObject::tag("team/app", "1"));
         assert_eq!(
             t.source_key,
             "containerd.io/distribution.source.example.com"
