@@ -336,6 +336,10 @@ impl Store {
         let mut report = GcReport::default();
         let decisions: Vec<Keep> = self.namespaces.values().map(|n| self.keep(n)).collect();
         let sum = &mut self.fp_sum;
+        // Removals here always lead to a backend cleanup right after (they make the content store
+        // dirty, and a store with records or expecting ingests has `blobs/`), which empties the
+        // candidates: no need to bound them on the way (`cleanup_candidate`).
+        let candidates = &mut self.cleanup_candidates;
         for ((name, n), keep) in self.namespaces.iter_mut().zip(decisions) {
             retain_in_order(&mut n.leases, keep.leases, |id, l| {
                 sub(sum, entry::lease(name, id, l));
@@ -343,10 +347,12 @@ impl Store {
             });
             retain_in_order(&mut n.ingests, keep.ingests, |r, i| {
                 sub(sum, entry::ingest(name, r, i));
+                candidates.extend(i.expected.clone());
                 report.ingests.push((name.clone(), r.clone()))
             });
             retain_in_order(&mut n.content, keep.content, |d, rec| {
                 sub(sum, entry::content(name, d.as_str(), rec));
+                candidates.push(d.clone());
                 report.content.push((name.clone(), d.to_string()))
             });
             retain_in_order(&mut n.images, keep.images, |i, image| {
@@ -399,37 +405,33 @@ impl Store {
 
     /// The content backend's cleanup: blobs no namespace has a record for and no ingest expects
     /// are deleted, and backend ingests no bucket names are aborted (`WalkStatusRefs` + `Abort`).
+    ///
+    /// Only the cleanup candidates can be such blobs (the invariant of `cleanup_candidates`), so
+    /// only they are looked at; sorted, so the report lists blobs in digest order as a walk of
+    /// every blob would.
     fn backend_cleanup(&mut self, report: &mut GcReport) {
-        let mut expected: Vec<&Digest> = self
-            .namespaces
-            .values()
-            .flat_map(|n| n.ingests.values().filter_map(|i| i.expected.as_ref()))
-            .collect();
-        expected.sort_unstable();
-        // Blobs and every namespace's records are in the same (digest) order: one merge of the
-        // sorted key sequences decides every blob, without a set of all records.
-        let mut records: Vec<_> = self
-            .namespaces
-            .values()
-            .map(|n| n.content.keys().peekable())
-            .collect();
-        let keep: Vec<bool> = self
-            .blobs
-            .keys()
-            .map(|d| {
-                let mut recorded = false;
-                for keys in &mut records {
-                    while keys.next_if(|k| *k < d).is_some() {}
-                    recorded |= keys.peek() == Some(&d);
-                }
-                recorded || expected.binary_search(&d).is_ok()
-            })
-            .collect();
-        let sum = &mut self.fp_sum;
-        retain_in_order(&mut self.blobs, keep, |d, _| {
-            sub(sum, entry::blob(d.as_str()));
-            report.blobs.push(d.to_string())
+        let mut candidates = std::mem::take(&mut self.cleanup_candidates);
+        candidates.sort_unstable();
+        candidates.dedup();
+        let expected = self.expected_blobs();
+        let namespaces = &self.namespaces;
+        let blobs = &self.blobs;
+        candidates.retain(|d| {
+            blobs.contains_key(d)
+                && !namespaces.values().any(|n| n.content.contains_key(d))
+                && expected.binary_search(&d).is_err()
         });
+        let sum = &mut self.fp_sum;
+        for d in &candidates {
+            self.blobs
+                .remove(d)
+                .expect("a candidate kept above has its blob");
+            sub(sum, entry::blob(d.as_str()));
+            report.blobs.push(d.to_string());
+        }
+        // Every blob left is held by a record or an ingest: none is a candidate any more.
+        candidates.clear();
+        self.cleanup_candidates = candidates;
         let namespaces = &self.namespaces;
         self.backend_ingests.retain(|bref, b| {
             let keep = named_by_a_bucket(namespaces, bref);
@@ -438,6 +440,68 @@ impl Store {
             }
             keep
         });
+    }
+
+    /// Every digest some ingest bucket expects, sorted (repeats kept).
+    fn expected_blobs(&self) -> Vec<&Digest> {
+        let mut expected: Vec<&Digest> = self
+            .namespaces
+            .values()
+            .flat_map(|n| n.ingests.values().filter_map(|i| i.expected.as_ref()))
+            .collect();
+        expected.sort_unstable();
+        expected
+    }
+
+    /// Notes that the blob `d` may have lost its last reference (or was created without one): the
+    /// next backend cleanup looks at it. Repeats are collapsed now and then, and digests without
+    /// a blob dropped, so the list stays within about twice the blobs.
+    pub(crate) fn cleanup_candidate(&mut self, d: Digest) {
+        let c = &mut self.cleanup_candidates;
+        c.push(d);
+        if c.len() >= 2 * self.blobs.len() + 64 {
+            c.sort_unstable();
+            c.dedup();
+            c.retain(|d| self.blobs.contains_key(d));
+        }
+    }
+
+    /// The blobs no namespace has a record for and no ingest expects, found by walking every
+    /// blob: what the cleanup candidates stand for. Blobs and every namespace's records are in
+    /// the same (digest) order: one merge of the sorted key sequences decides every blob.
+    fn unreferenced_blobs(&self) -> Vec<&Digest> {
+        let expected = self.expected_blobs();
+        let mut records: Vec<_> = self
+            .namespaces
+            .values()
+            .map(|n| n.content.keys().peekable())
+            .collect();
+        self.blobs
+            .keys()
+            .filter(|d| {
+                let mut recorded = false;
+                for keys in &mut records {
+                    while keys.next_if(|k| k < d).is_some() {}
+                    recorded |= keys.peek() == Some(d);
+                }
+                !recorded && expected.binary_search(d).is_err()
+            })
+            .collect()
+    }
+
+    /// Checks the GC's incremental bookkeeping against a walk of the whole store: every blob no
+    /// record or ingest holds is a cleanup candidate. Returns the first violation found.
+    pub fn check_gc_bookkeeping(&self) -> Result<(), String> {
+        match self
+            .unreferenced_blobs()
+            .into_iter()
+            .find(|d| !self.cleanup_candidates.contains(d))
+        {
+            Some(d) => Err(format!(
+                "blob {d} is held by nothing but is no cleanup candidate"
+            )),
+            None => Ok(()),
+        }
     }
 }
 
