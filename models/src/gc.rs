@@ -10,7 +10,7 @@ use crate::digest::{ByText, Digest};
 use crate::fasthash::{map_with_capacity, set_with_capacity, FastMap, FastSet};
 use crate::fingerprint::{entry, sub};
 use crate::labels;
-use crate::store::{backend_ref, ContentRecord, Namespace, Store};
+use crate::store::{backend_ref, ContentRecord, Image, Namespace, Store};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What one GC removed, for traces and for checking `gc-safety`.
@@ -59,6 +59,9 @@ trait ContentMarks<'a> {
     /// Marks `d` (as written: possibly dangling); `full` unless reached through a flat lease. The
     /// record, when its labels are to be followed now (its first full visit).
     fn visit(&mut self, d: Ref<'a>, full: bool) -> Option<&'a ContentRecord>;
+
+    /// Pushes the records with `containerd.io/gc.root` (`n`'s content, which this marks).
+    fn push_roots(&mut self, n: &'a Namespace, stack: &mut Vec<Node<'a>>);
 }
 
 /// A content edge: the text a label, target or lease holds, or a digest the store keeps (a
@@ -114,6 +117,14 @@ impl<'a> ContentMarks<'a> for ByDigest<'a> {
         }
         self.records.get_text(d).map(|(_, rec)| rec)
     }
+
+    fn push_roots(&mut self, n: &'a Namespace, stack: &mut Vec<Node<'a>>) {
+        for (d, rec) in &n.content {
+            if rec.gc.root {
+                stack.push(Node::Content(Ref::Key(d)));
+            }
+        }
+    }
 }
 
 /// A record's mark in [`ByPosition`].
@@ -127,40 +138,99 @@ enum Mark {
 }
 
 /// Content marks by the record's position in key order (what `gc` uses: it only asks which
-/// records stay, and then reads the marks in the order it sweeps). An edge costs one binary
-/// search over the keys' lead words (contiguous integers) and one comparison of the text.
+/// records stay, and then reads the marks in the order it sweeps). An edge costs a look at one
+/// bucket of the keys' lead words (a sha256 digest's hex digits are uniform: about one key a
+/// bucket) and one comparison of the text.
 struct ByPosition<'a> {
     keys: Vec<&'a Digest>,
-    /// `Digest::lead` of each key, ascending with the keys; `None` when some key is not sha256
-    /// (never so for content the store computed; then `find` searches the keys themselves).
-    leads: Option<Vec<u64>>,
+    /// `None` when some key is not sha256 (never so for content the store computed; then `find`
+    /// searches the keys themselves).
+    index: Option<LeadIndex>,
     records: Vec<&'a ContentRecord>,
     marks: Vec<Mark>,
+    /// The records with `containerd.io/gc.root`, found in the pass that lists the records.
+    roots: Vec<Node<'a>>,
+}
+
+/// Where in the sorted keys each lead word lies: bucket `b` (the top bits of the lead's value,
+/// `digest::lead_value`) holds positions `starts[b]..starts[b + 1]`.
+struct LeadIndex {
+    /// `Digest::lead` of each key, ascending with the keys.
+    leads: Vec<u64>,
+    /// `lead_value >> shift` is the bucket: about as many buckets as keys, a power of 2.
+    shift: u32,
+    starts: Vec<u32>,
+}
+
+impl LeadIndex {
+    fn new(leads: Vec<u64>) -> LeadIndex {
+        let bits = (leads.len() / 2 + 1).next_power_of_two().trailing_zeros();
+        let shift = 32 - bits;
+        let buckets = 1usize << bits;
+        let mut starts = Vec::with_capacity(buckets + 1);
+        for (i, &l) in leads.iter().enumerate() {
+            // Keys are lower hex, so their buckets ascend with them: each bucket is one run.
+            let b = bucket(l, shift);
+            debug_assert!(starts.len() <= b + 1, "buckets ascend with the keys");
+            starts.resize(b + 1, i as u32);
+        }
+        starts.resize(buckets + 1, leads.len() as u32);
+        LeadIndex {
+            leads,
+            shift,
+            starts,
+        }
+    }
+
+    /// The positions whose lead may be `lead`.
+    fn candidates(&self, lead: u64) -> std::ops::Range<usize> {
+        let b = bucket(lead, self.shift);
+        self.starts[b] as usize..self.starts[b + 1] as usize
+    }
+}
+
+/// The top `32 - shift` bits of the lead's value (none when `shift` is 32: one bucket).
+fn bucket(lead: u64, shift: u32) -> usize {
+    (u64::from(crate::digest::lead_value(lead)) >> shift) as usize
 }
 
 impl<'a> ByPosition<'a> {
     fn new(content: &'a BTreeMap<Digest, ContentRecord>) -> ByPosition<'a> {
-        let (keys, records): (Vec<&Digest>, _) = content.iter().unzip();
+        let mut keys = Vec::with_capacity(content.len());
+        let mut records = Vec::with_capacity(content.len());
+        let mut leads = Some(Vec::with_capacity(content.len()));
+        let mut roots = Vec::new();
+        for (k, rec) in content {
+            keys.push(k);
+            records.push(rec);
+            if rec.gc.root {
+                roots.push(Node::Content(Ref::Key(k)));
+            }
+            match (&mut leads, k.lead()) {
+                (Some(ls), Some(l)) => ls.push(l),
+                _ => leads = None,
+            }
+        }
         ByPosition {
-            leads: keys.iter().map(|k| k.lead()).collect(),
+            index: leads.map(LeadIndex::new),
             keys,
             records,
             marks: vec![Mark::Unmarked; content.len()],
+            roots,
         }
     }
 
     /// The position of the record for `d`; keys are in text order, which `Digest`'s order is.
     fn find(&self, d: Ref<'_>) -> Option<usize> {
-        let Some(leads) = &self.leads else {
+        let Some(index) = &self.index else {
             let text = d.as_bytes();
             return self.keys.binary_search_by(|k| k.as_bytes().cmp(text)).ok();
         };
         // Not a sha256 digest: no key (all sha256 here) can be it.
         let lead = d.lead()?;
-        let first = leads.partition_point(|&l| l < lead);
-        (first..leads.len())
-            .take_while(|&i| leads[i] == lead)
-            .find(|&i| d.is(self.keys[i]))
+        index
+            .candidates(lead)
+            .find(|&i| index.leads[i] == lead && d.is(self.keys[i]))
     }
 }
 
@@ -175,6 +245,10 @@ impl<'a> ContentMarks<'a> for ByPosition<'a> {
         }
         Some(self.records[i]).filter(|_| full)
     }
+
+    fn push_roots(&mut self, _: &'a Namespace, stack: &mut Vec<Node<'a>>) {
+        stack.append(&mut self.roots);
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -183,7 +257,8 @@ enum Node<'a> {
     /// Content reached through a flat lease: marked, its labels not followed.
     ContentFlat(Ref<'a>),
     Ingest(&'a str),
-    Image(&'a str),
+    /// An image by name, with the image itself when the root walk has it at hand.
+    Image(&'a str, Option<&'a Image>),
 }
 
 /// A record's content references, to visit.
@@ -197,22 +272,15 @@ fn push_refs<'a>(stack: &mut Vec<Node<'a>>, rec: &'a ContentRecord) {
     }
 }
 
-/// Retains the entries of `map` whose position (in key order) has `true` in `keep`, pushing the
-/// removed keys to `removed`. `BTreeMap::retain` visits in ascending key order, the same order
-/// `keep` was computed in.
-fn retain_in_order<K: Ord + Clone, V>(
-    map: &mut BTreeMap<K, V>,
-    keep: impl IntoIterator<Item = bool>,
-    mut removed: impl FnMut(&K, &V),
-) {
-    let mut it = keep.into_iter();
-    map.retain(|k, v| {
-        let keep = it.next().expect("one decision per entry");
-        if !keep {
-            removed(k, v);
-        }
-        keep
-    });
+/// Removes the entries of `map` under `swept` (keys in ascending order, so `removed` sees them
+/// in the map's order, as a walk would), each handed to `removed`. A GC sweeps a few entries of
+/// many: removing them one by one does not walk the rest.
+fn sweep<K: Ord, V>(map: &mut BTreeMap<K, V>, swept: Vec<K>, mut removed: impl FnMut(K, V)) {
+    debug_assert!(swept.windows(2).all(|w| w[0] < w[1]), "swept keys ascend");
+    for k in swept {
+        let v = map.remove(&k).expect("a swept key is in the map");
+        removed(k, v);
+    }
 }
 
 impl Store {
@@ -234,7 +302,11 @@ impl Store {
     }
 
     /// The roots of `n` at the store's `now`, on a stack of nodes to visit.
-    fn roots<'a, C>(&self, n: &'a Namespace, marked: &mut MarkedRefs<'a, C>) -> Vec<Node<'a>> {
+    fn roots<'a, C: ContentMarks<'a>>(
+        &self,
+        n: &'a Namespace,
+        marked: &mut MarkedRefs<'a, C>,
+    ) -> Vec<Node<'a>> {
         let now = self.now;
         let mut stack: Vec<Node<'a>> = Vec::with_capacity(n.content.len());
         for (id, lease) in &n.leases {
@@ -251,7 +323,7 @@ impl Store {
                 });
             }
             stack.extend(lease.ingests.iter().map(|r| Node::Ingest(r)));
-            stack.extend(lease.images.iter().map(|i| Node::Image(i)));
+            stack.extend(lease.images.iter().map(|i| Node::Image(i, None)));
         }
         let images_expire = self.semantics.images_expire();
         for (name, image) in &n.images {
@@ -262,7 +334,7 @@ impl Store {
                     .and_then(|v| crate::clock::Instant::parse_rfc3339(v))
                     .is_some_and(|exp| now > exp);
             if !expired {
-                stack.push(Node::Image(name));
+                stack.push(Node::Image(name, Some(image)));
             }
         }
         for (r, ingest) in &n.ingests {
@@ -270,11 +342,7 @@ impl Store {
                 stack.push(Node::Ingest(r));
             }
         }
-        for (d, rec) in &n.content {
-            if rec.gc.root {
-                stack.push(Node::Content(Ref::Key(d)));
-            }
-        }
+        marked.content.push_roots(n, &mut stack);
         stack
     }
 
@@ -311,11 +379,11 @@ impl Store {
                         stack.push(Node::Content(Ref::Key(e)));
                     }
                 }
-                Node::Image(name) => {
+                Node::Image(name, image) => {
                     if !marked.images.insert(name) {
                         continue;
                     }
-                    if let Some(image) = n.images.get(name) {
+                    if let Some(image) = image.or_else(|| n.images.get(name)) {
                         stack.push(Node::Content(Ref::Text(&image.target.digest)));
                         stack.extend(
                             labels::content_refs(&image.labels)
@@ -334,30 +402,30 @@ impl Store {
     /// key order, so the report lists removals in a deterministic order).
     pub fn gc(&mut self) -> GcReport {
         let mut report = GcReport::default();
-        let decisions: Vec<Keep> = self.namespaces.values().map(|n| self.keep(n)).collect();
+        let decisions: Vec<Swept> = self.namespaces.values().map(|n| self.swept(n)).collect();
         let sum = &mut self.fp_sum;
         // Removals here always lead to a backend cleanup right after (they make the content store
         // dirty, and a store with records or expecting ingests has `blobs/`), which empties the
         // candidates: no need to bound them on the way (`cleanup_candidate`).
         let candidates = &mut self.cleanup_candidates;
-        for ((name, n), keep) in self.namespaces.iter_mut().zip(decisions) {
-            retain_in_order(&mut n.leases, keep.leases, |id, l| {
-                sub(sum, entry::lease(name, id, l));
-                report.leases.push((name.clone(), id.clone()))
+        for ((name, n), swept) in self.namespaces.iter_mut().zip(decisions) {
+            sweep(&mut n.leases, swept.leases, |id, l| {
+                sub(sum, entry::lease(name, &id, &l));
+                report.leases.push((name.clone(), id))
             });
-            retain_in_order(&mut n.ingests, keep.ingests, |r, i| {
-                sub(sum, entry::ingest(name, r, i));
-                candidates.extend(i.expected.clone());
-                report.ingests.push((name.clone(), r.clone()))
+            sweep(&mut n.ingests, swept.ingests, |r, i| {
+                sub(sum, entry::ingest(name, &r, &i));
+                candidates.extend(i.expected);
+                report.ingests.push((name.clone(), r))
             });
-            retain_in_order(&mut n.content, keep.content, |d, rec| {
-                sub(sum, entry::content(name, d.as_str(), rec));
-                candidates.push(d.clone());
-                report.content.push((name.clone(), d.to_string()))
+            sweep(&mut n.content, swept.content, |d, rec| {
+                sub(sum, entry::content(name, d.as_str(), &rec));
+                report.content.push((name.clone(), d.to_string()));
+                candidates.push(d);
             });
-            retain_in_order(&mut n.images, keep.images, |i, image| {
-                sub(sum, entry::image(name, i, image));
-                report.images.push((name.clone(), i.clone()))
+            sweep(&mut n.images, swept.images, |i, image| {
+                sub(sum, entry::image(name, &i, &image));
+                report.images.push((name.clone(), i))
             });
         }
         if !report.content.is_empty() || !report.ingests.is_empty() {
@@ -374,32 +442,21 @@ impl Store {
         report
     }
 
-    /// What stays of one namespace, entry by entry in key order.
-    fn keep(&self, n: &Namespace) -> Keep {
+    /// What goes of one namespace: the unmarked entries' keys, in key order.
+    fn swept(&self, n: &Namespace) -> Swept {
         let m = self.mark_refs(n, ByPosition::new(&n.content));
-        let images_collectible = self.semantics.images_expire();
-        Keep {
-            leases: n
-                .leases
-                .keys()
-                .map(|k| m.leases.contains(k.as_str()))
+        let c = &m.content;
+        Swept {
+            leases: unmarked(&n.leases, &m.leases),
+            ingests: unmarked(&n.ingests, &m.ingests),
+            content: (c.keys.iter().zip(&c.marks))
+                .filter(|(_, &mark)| mark == Mark::Unmarked)
+                .map(|(&k, _)| k.clone())
                 .collect(),
-            ingests: n
-                .ingests
-                .keys()
-                .map(|k| m.ingests.contains(k.as_str()))
-                .collect(),
-            content: m
-                .content
-                .marks
-                .iter()
-                .map(|&m| m != Mark::Unmarked)
-                .collect(),
-            images: n
-                .images
-                .keys()
-                .map(|k| !images_collectible || m.images.contains(k.as_str()))
-                .collect(),
+            images: match self.semantics.images_expire() {
+                true => unmarked(&n.images, &m.images),
+                false => Vec::new(),
+            },
         }
     }
 
@@ -505,12 +562,21 @@ impl Store {
     }
 }
 
-/// One namespace's sweep decisions, entry by entry in each map's key order.
-struct Keep {
-    leases: Vec<bool>,
-    ingests: Vec<bool>,
-    content: Vec<bool>,
-    images: Vec<bool>,
+/// The keys of `map` not in `marks`, in order.
+fn unmarked<V>(map: &BTreeMap<String, V>, marks: &FastSet<&str>) -> Vec<String> {
+    map.keys()
+        .filter(|k| !marks.contains(k.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// One namespace's unmarked entries, each map's keys in its order.
+struct Swept {
+    leases: Vec<String>,
+    ingests: Vec<String>,
+    content: Vec<Digest>,
+    /// Empty unless images are collected (2.x).
+    images: Vec<String>,
 }
 
 /// Whether some namespace's ingest bucket has `bref` as its backend ref (`backend_ref(ns, r)`,
@@ -572,6 +638,34 @@ mod tests {
             assert_eq!(kept, want);
             assert!(kept.iter().all(|d| marked.content.contains(d.as_str())));
             assert!(marked.content.contains(other));
+        }
+    }
+
+    /// At every store size (one bucket of lead words, a few, many) the sweep keeps exactly what
+    /// `mark` marks: every third record is a root, with an edge to the record written after it
+    /// (the last root's edge dangles when that record is not written).
+    #[test]
+    fn sweep_agrees_with_mark_at_every_size() {
+        for size in 0..70u32 {
+            let mut s = Store::new(Semantics::V1_6);
+            for i in 0..size {
+                let edge = Digest::of(format!("r{}", i + 1).as_bytes()).to_string();
+                let l = [(GC_ROOT, "1"), ("containerd.io/gc.ref.content.c", &edge)];
+                let l = if i % 3 == 0 { &l[..] } else { &[] };
+                write(&mut s, &format!("w{i}"), format!("r{i}").as_bytes(), l);
+            }
+            let marked = s.namespaces().get("default").map(|n| s.mark(n).content);
+            let marked = marked.unwrap_or_default();
+            let report = s.gc();
+            let kept: Vec<&Digest> = s
+                .namespaces()
+                .values()
+                .flat_map(|n| n.content.keys())
+                .collect();
+            assert_eq!(kept.len() + report.content.len(), size as usize);
+            assert_eq!(kept.len(), (0..size).filter(|i| i % 3 != 2).count());
+            assert!(kept.iter().all(|d| marked.contains(d.as_str())));
+            assert!(report.content.iter().all(|(_, d)| !marked.contains(d)));
         }
     }
 
