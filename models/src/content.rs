@@ -421,6 +421,11 @@ impl Store {
             }
         }
         add(&mut self.fp_sum, delta);
+        // The blob `backend_commit` may just have listed is held by the record now: a candidate
+        // fewer for the next cleanup to look at (any listing of a held blob may go).
+        if self.cleanup_candidates.last() == Some(&actual) {
+            self.cleanup_candidates.pop();
+        }
         if let Some(e) = removed.and_then(|i| i.expected) {
             self.cleanup_candidate(e);
         }
@@ -539,7 +544,7 @@ impl Store {
         // content.Copy resumes from the writer's offset.
         let offset = (self.writer_offset(&w) as usize).min(data.len());
         self.writer_write(&mut w, &data[offset..])?;
-        if style == WriteStyle::Commit && self.info(ctx, expected.as_str()).is_ok() {
+        if style == WriteStyle::Commit && self.record(ctx, expected.as_str()).is_ok() {
             // contentserver Write: the commit message carries the expected digest, which the
             // namespace has: the server aborts the ingest and answers `blob with expected digest
             // … exists`; content.Copy takes that as success. Nothing joins the lease.
