@@ -272,14 +272,62 @@ fn push_refs<'a>(stack: &mut Vec<Node<'a>>, rec: &'a ContentRecord) {
     }
 }
 
-/// Removes the entries of `map` under `swept` (keys in ascending order, so `removed` sees them
-/// in the map's order, as a walk would), each handed to `removed`. A GC sweeps a few entries of
-/// many: removing them one by one does not walk the rest.
-fn sweep<K: Ord, V>(map: &mut BTreeMap<K, V>, swept: Vec<K>, mut removed: impl FnMut(K, V)) {
-    debug_assert!(swept.windows(2).all(|w| w[0] < w[1]), "swept keys ascend");
-    for k in swept {
-        let v = map.remove(&k).expect("a swept key is in the map");
-        removed(k, v);
+/// One map's unmarked entries. A GC mostly sweeps a few entries of many: their keys, removed one
+/// by one without walking the rest; when it sweeps many, a decision per entry for one `retain`
+/// pass, which then costs less than as many removals.
+enum Sweep<K> {
+    /// The keys to remove, ascending.
+    Few(Vec<K>),
+    /// Whether each entry stays, in key order; with how many go.
+    Many(Vec<bool>, usize),
+}
+
+impl<K: Ord + Clone> Sweep<K> {
+    /// From every entry's key and whether it stays, in key order (walked a second time when
+    /// few go, to take their keys).
+    fn of<'k>(entries: impl Iterator<Item = (&'k K, bool)> + Clone) -> Sweep<K>
+    where
+        K: 'k,
+    {
+        let keep: Vec<bool> = entries.clone().map(|(_, kept)| kept).collect();
+        let gone = keep.iter().filter(|&&kept| !kept).count();
+        if gone * 8 >= keep.len() {
+            return Sweep::Many(keep, gone);
+        }
+        let keys = entries.filter(|&(_, kept)| !kept).map(|(k, _)| k.clone());
+        Sweep::Few(keys.collect())
+    }
+
+    /// How many entries go.
+    fn len(&self) -> usize {
+        match self {
+            Sweep::Few(keys) => keys.len(),
+            Sweep::Many(_, gone) => *gone,
+        }
+    }
+
+    /// Removes the entries from `map`, each handed to `removed` in key order (as a walk would).
+    fn apply<V>(self, map: &mut BTreeMap<K, V>, mut removed: impl FnMut(&K, &V)) {
+        match self {
+            Sweep::Few(keys) => {
+                debug_assert!(keys.windows(2).all(|w| w[0] < w[1]), "swept keys ascend");
+                for k in keys {
+                    let v = map.remove(&k).expect("a swept key is in the map");
+                    removed(&k, &v);
+                }
+            }
+            Sweep::Many(keep, _) => {
+                let mut it = keep.into_iter();
+                map.retain(|k, v| {
+                    let keep = it.next().expect("one decision per entry");
+                    if !keep {
+                        removed(k, v);
+                    }
+                    keep
+                });
+                debug_assert!(it.next().is_none(), "one decision per entry");
+            }
+        }
     }
 }
 
@@ -403,31 +451,16 @@ impl Store {
     pub fn gc(&mut self) -> GcReport {
         let mut report = GcReport::default();
         let decisions: Vec<Swept> = self.namespaces.values().map(|n| self.swept(n)).collect();
-        let sum = &mut self.fp_sum;
-        // Removals here always lead to a backend cleanup right after (they make the content store
-        // dirty, and a store with records or expecting ingests has `blobs/`), which empties the
-        // candidates: no need to bound them on the way (`cleanup_candidate`).
-        let candidates = &mut self.cleanup_candidates;
-        for ((name, n), swept) in self.namespaces.iter_mut().zip(decisions) {
-            sweep(&mut n.leases, swept.leases, |id, l| {
-                sub(sum, entry::lease(name, &id, &l));
-                report.leases.push((name.clone(), id))
-            });
-            sweep(&mut n.ingests, swept.ingests, |r, i| {
-                sub(sum, entry::ingest(name, &r, &i));
-                candidates.extend(i.expected);
-                report.ingests.push((name.clone(), r))
-            });
-            sweep(&mut n.content, swept.content, |d, rec| {
-                sub(sum, entry::content(name, d.as_str(), &rec));
-                report.content.push((name.clone(), d.to_string()));
-                candidates.push(d);
-            });
-            sweep(&mut n.images, swept.images, |i, image| {
-                sub(sum, entry::image(name, &i, &image));
-                report.images.push((name.clone(), i))
-            });
-        }
+        // Each swept record or ingest may leave a blob held by nothing. When those, with the
+        // candidates already listed, are many, the backend cleanup walks every blob instead of
+        // looking at candidates, and they need not be listed.
+        let may_free: usize = decisions
+            .iter()
+            .map(|d| d.content.len() + d.ingests.len())
+            .sum();
+        let walk = (self.cleanup_candidates.len() + may_free) * 8 >= self.blobs.len();
+        self.sweep(decisions, !walk, &mut report);
+        let mut cleaned = false;
         if !report.content.is_empty() || !report.ingests.is_empty() {
             self.scheduler.dirty_cs = true;
         }
@@ -435,27 +468,65 @@ impl Store {
             self.scheduler.dirty_cs = false;
             // Without `blobs/` (nothing ever committed) the cleanup fails before it starts.
             if self.blobs_dir {
-                self.backend_cleanup(&mut report);
+                self.backend_cleanup(&mut report, walk);
+                cleaned = true;
             }
+        }
+        if walk && !cleaned && may_free > 0 {
+            // Never so (a sweep that may free a blob makes the content store dirty, and a store
+            // with records or expecting ingests has `blobs/`), but the candidates must cover
+            // whatever the sweep did not list.
+            let unheld = self.unheld_blobs().into_iter().cloned().collect();
+            self.cleanup_candidates = unheld;
         }
         self.scheduler.collected();
         report
     }
 
-    /// What goes of one namespace: the unmarked entries' keys, in key order.
+    /// Removes what `decisions` (one per namespace, in order) sweep, into the report; listing
+    /// the blobs that may be left held by nothing as cleanup candidates when `list`.
+    fn sweep(&mut self, decisions: Vec<Swept>, list: bool, report: &mut GcReport) {
+        let sum = &mut self.fp_sum;
+        let candidates = &mut self.cleanup_candidates;
+        for ((name, n), swept) in self.namespaces.iter_mut().zip(decisions) {
+            swept.leases.apply(&mut n.leases, |id, l| {
+                sub(sum, entry::lease(name, id, l));
+                report.leases.push((name.clone(), id.clone()))
+            });
+            swept.ingests.apply(&mut n.ingests, |r, i| {
+                sub(sum, entry::ingest(name, r, i));
+                if list {
+                    candidates.extend(i.expected.clone());
+                }
+                report.ingests.push((name.clone(), r.clone()))
+            });
+            swept.content.apply(&mut n.content, |d, rec| {
+                sub(sum, entry::content(name, d.as_str(), rec));
+                if list {
+                    candidates.push(d.clone());
+                }
+                report.content.push((name.clone(), d.to_string()));
+            });
+            swept.images.apply(&mut n.images, |i, image| {
+                sub(sum, entry::image(name, i, image));
+                report.images.push((name.clone(), i.clone()))
+            });
+        }
+    }
+
+    /// What goes of one namespace: its unmarked entries.
     fn swept(&self, n: &Namespace) -> Swept {
         let m = self.mark_refs(n, ByPosition::new(&n.content));
-        let c = &m.content;
+        let content = (m.content.keys.iter().zip(&m.content.marks))
+            .map(|(&k, &mark)| (k, mark != Mark::Unmarked));
+        let images_collectible = self.semantics.images_expire();
         Swept {
-            leases: unmarked(&n.leases, &m.leases),
-            ingests: unmarked(&n.ingests, &m.ingests),
-            content: (c.keys.iter().zip(&c.marks))
-                .filter(|(_, &mark)| mark == Mark::Unmarked)
-                .map(|(&k, _)| k.clone())
-                .collect(),
-            images: match self.semantics.images_expire() {
-                true => unmarked(&n.images, &m.images),
-                false => Vec::new(),
+            leases: unmarked_in(&n.leases, &m.leases),
+            ingests: unmarked_in(&n.ingests, &m.ingests),
+            content: Sweep::of(content),
+            images: match images_collectible {
+                true => unmarked_in(&n.images, &m.images),
+                false => Sweep::Few(Vec::new()),
             },
         }
     }
@@ -464,28 +535,24 @@ impl Store {
     /// are deleted, and backend ingests no bucket names are aborted (`WalkStatusRefs` + `Abort`).
     ///
     /// Only the cleanup candidates can be such blobs (the invariant of `cleanup_candidates`), so
-    /// only they are looked at; sorted, so the report lists blobs in digest order as a walk of
-    /// every blob would.
-    fn backend_cleanup(&mut self, report: &mut GcReport) {
+    /// unless told to `walk` every blob (the caller's choice when they are many, then not all
+    /// listed) only they are looked at; either way the same blobs go, in digest order.
+    fn backend_cleanup(&mut self, report: &mut GcReport, walk: bool) {
         let mut candidates = std::mem::take(&mut self.cleanup_candidates);
-        candidates.sort_unstable();
-        candidates.dedup();
-        let expected = self.expected_blobs();
-        let namespaces = &self.namespaces;
-        let blobs = &self.blobs;
-        candidates.retain(|d| {
-            blobs.contains_key(d)
-                && !namespaces.values().any(|n| n.content.contains_key(d))
-                && expected.binary_search(&d).is_err()
-        });
+        let gone = if walk {
+            let held = self.held_blobs();
+            Sweep::of(self.blobs.keys().zip(held))
+        } else {
+            candidates.sort_unstable();
+            candidates.dedup();
+            self.unheld_candidates(&mut candidates);
+            Sweep::Few(std::mem::take(&mut candidates))
+        };
         let sum = &mut self.fp_sum;
-        for d in &candidates {
-            self.blobs
-                .remove(d)
-                .expect("a candidate kept above has its blob");
+        gone.apply(&mut self.blobs, |d, _| {
             sub(sum, entry::blob(d.as_str()));
-            report.blobs.push(d.to_string());
-        }
+            report.blobs.push(d.to_string())
+        });
         // Every blob left is held by a record or an ingest: none is a candidate any more.
         candidates.clear();
         self.cleanup_candidates = candidates;
@@ -496,6 +563,16 @@ impl Store {
                 sub(sum, entry::backend_ingest(bref, b));
             }
             keep
+        });
+    }
+
+    /// Keeps of the (sorted) `candidates` the blobs nothing holds.
+    fn unheld_candidates(&self, candidates: &mut Vec<Digest>) {
+        let expected = self.expected_blobs();
+        candidates.retain(|d| {
+            self.blobs.contains_key(d)
+                && !self.namespaces.values().any(|n| n.content.contains_key(d))
+                && expected.binary_search(&d).is_err()
         });
     }
 
@@ -523,10 +600,10 @@ impl Store {
         }
     }
 
-    /// The blobs no namespace has a record for and no ingest expects, found by walking every
-    /// blob: what the cleanup candidates stand for. Blobs and every namespace's records are in
-    /// the same (digest) order: one merge of the sorted key sequences decides every blob.
-    fn unreferenced_blobs(&self) -> Vec<&Digest> {
+    /// Whether each blob (in digest order) has a record in some namespace or an ingest that
+    /// expects it, found by walking every blob: blobs and every namespace's records are in the
+    /// same (digest) order, so one merge of the sorted key sequences decides every blob.
+    fn held_blobs(&self) -> Vec<bool> {
         let expected = self.expected_blobs();
         let mut records: Vec<_> = self
             .namespaces
@@ -535,14 +612,23 @@ impl Store {
             .collect();
         self.blobs
             .keys()
-            .filter(|d| {
+            .map(|d| {
                 let mut recorded = false;
                 for keys in &mut records {
-                    while keys.next_if(|k| k < d).is_some() {}
-                    recorded |= keys.peek() == Some(d);
+                    while keys.next_if(|k| *k < d).is_some() {}
+                    recorded |= keys.peek() == Some(&d);
                 }
-                !recorded && expected.binary_search(d).is_err()
+                recorded || expected.binary_search(&d).is_ok()
             })
+            .collect()
+    }
+
+    /// The blobs nothing holds (`held_blobs`): what the cleanup candidates stand for.
+    fn unheld_blobs(&self) -> Vec<&Digest> {
+        let held = self.held_blobs();
+        (self.blobs.keys().zip(held))
+            .filter(|&(_, held)| !held)
+            .map(|(d, _)| d)
             .collect()
     }
 
@@ -550,7 +636,7 @@ impl Store {
     /// record or ingest holds is a cleanup candidate. Returns the first violation found.
     pub fn check_gc_bookkeeping(&self) -> Result<(), String> {
         match self
-            .unreferenced_blobs()
+            .unheld_blobs()
             .into_iter()
             .find(|d| !self.cleanup_candidates.contains(d))
         {
@@ -562,21 +648,18 @@ impl Store {
     }
 }
 
-/// The keys of `map` not in `marks`, in order.
-fn unmarked<V>(map: &BTreeMap<String, V>, marks: &FastSet<&str>) -> Vec<String> {
-    map.keys()
-        .filter(|k| !marks.contains(k.as_str()))
-        .cloned()
-        .collect()
+/// What of `map` goes: the entries whose keys are not in `marks`.
+fn unmarked_in<V>(map: &BTreeMap<String, V>, marks: &FastSet<&str>) -> Sweep<String> {
+    Sweep::of(map.keys().map(|k| (k, marks.contains(k.as_str()))))
 }
 
-/// One namespace's unmarked entries, each map's keys in its order.
+/// One namespace's unmarked entries.
 struct Swept {
-    leases: Vec<String>,
-    ingests: Vec<String>,
-    content: Vec<Digest>,
-    /// Empty unless images are collected (2.x).
-    images: Vec<String>,
+    leases: Sweep<String>,
+    ingests: Sweep<String>,
+    content: Sweep<Digest>,
+    /// None unless images are collected (2.x).
+    images: Sweep<String>,
 }
 
 /// Whether some namespace's ingest bucket has `bref` as its backend ref (`backend_ref(ns, r)`,
@@ -642,16 +725,20 @@ mod tests {
     }
 
     /// At every store size (one bucket of lead words, a few, many) the sweep keeps exactly what
-    /// `mark` marks: every third record is a root, with an edge to the record written after it
-    /// (the last root's edge dangles when that record is not written).
+    /// `mark` marks and the cleanup deletes exactly the swept records' blobs, whether a third of
+    /// the store goes (swept in one pass, every blob walked) or one record in `rare` (removed one
+    /// by one, only candidates looked at). Roots have an edge to the record written after them,
+    /// which is not one of the unrooted ones (it dangles after the last root).
     #[test]
     fn sweep_agrees_with_mark_at_every_size() {
-        for size in 0..70u32 {
+        for (size, rare) in (0..70u32).flat_map(|size| [(size, 3), (size, 40)]) {
             let mut s = Store::new(Semantics::V1_6);
+            let unrooted = |i: u32| i % rare == rare - 1;
             for i in 0..size {
-                let edge = Digest::of(format!("r{}", i + 1).as_bytes()).to_string();
+                let next = if unrooted(i + 1) { i + 2 } else { i + 1 };
+                let edge = Digest::of(format!("r{next}").as_bytes()).to_string();
                 let l = [(GC_ROOT, "1"), ("containerd.io/gc.ref.content.c", &edge)];
-                let l = if i % 3 == 0 { &l[..] } else { &[] };
+                let l = if unrooted(i) { &[] } else { &l[..] };
                 write(&mut s, &format!("w{i}"), format!("r{i}").as_bytes(), l);
             }
             let marked = s.namespaces().get("default").map(|n| s.mark(n).content);
@@ -663,9 +750,13 @@ mod tests {
                 .flat_map(|n| n.content.keys())
                 .collect();
             assert_eq!(kept.len() + report.content.len(), size as usize);
-            assert_eq!(kept.len(), (0..size).filter(|i| i % 3 != 2).count());
+            let gone = (0..size).filter(|&i| unrooted(i)).count();
+            assert_eq!(report.content.len(), gone, "size {size}, rare {rare}");
             assert!(kept.iter().all(|d| marked.contains(d.as_str())));
             assert!(report.content.iter().all(|(_, d)| !marked.contains(d)));
+            let swept: Vec<&String> = report.content.iter().map(|(_, d)| d).collect();
+            assert_eq!(report.blobs.iter().collect::<Vec<_>>(), swept);
+            assert_eq!(s.check_gc_bookkeeping(), Ok(()));
         }
     }
 
