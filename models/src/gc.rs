@@ -775,6 +775,22 @@ mod tests {
         assert!(s.backend_ingests().contains_key("a/1/1/1/r"));
     }
 
+    /// A store prints as it did before the cleanup candidates existed: they are not state.
+    #[test]
+    fn a_store_prints_without_its_cleanup_candidates() {
+        let mut s = Store::new(Semantics::V1_6);
+        let d = write(&mut s, "w", b"x", &[]);
+        s.delete(&Ctx::default(), d.as_str()).unwrap();
+        assert!(!s.cleanup_candidates.is_empty());
+        let text = format!("{s:?}");
+        assert!(text.starts_with("Store { semantics: V1_6, now: "), "{text}");
+        assert!(
+            text.ends_with(&format!("next_id: 1, fp_sum: {} }}", s.fp_sum)),
+            "{text}"
+        );
+        assert!(!text.contains("cleanup"));
+    }
+
     /// Traces print records as they did before the GC's cache existed.
     #[test]
     fn a_record_prints_its_size_and_labels_only() {
