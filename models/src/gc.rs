@@ -775,6 +775,25 @@ mod tests {
         assert!(s.backend_ingests().contains_key("a/1/1/1/r"));
     }
 
+    /// Candidates listed over and over without a cleanup are collapsed, and what they cover
+    /// stays covered: a shared ingest opened and aborted again and again lists its blob each time.
+    #[test]
+    fn cleanup_candidates_stay_bounded_and_covering() {
+        let mut s = Store::new(Semantics::V1_6);
+        let d = write(&mut s, "w", b"shared", &[(GC_ROOT, "1")]);
+        let other = write(&mut s, "o", b"other", &[]);
+        let b = Ctx::new("b");
+        for _ in 0..200 {
+            s.writer_open(&b, "r", Some(&d), 0).unwrap();
+            s.ingest_abort(&b, "r").unwrap();
+            assert_eq!(s.check_gc_bookkeeping(), Ok(()));
+        }
+        assert!(s.cleanup_candidates.len() <= 2 * s.blobs().len() + 64);
+        s.delete(&Ctx::default(), other.as_str()).unwrap();
+        assert_eq!(s.gc().blobs, [other.to_string()]);
+        assert!(s.cleanup_candidates.is_empty());
+    }
+
     /// A store prints as it did before the cleanup candidates existed: they are not state.
     #[test]
     fn a_store_prints_without_its_cleanup_candidates() {
