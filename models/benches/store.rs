@@ -117,11 +117,17 @@ fn mixed_workload() {
     let ops: Vec<Op> = (0..OPS).map(|_| mixed_op(&mut rng, 2_000)).collect();
     let mut store = Store::new(Semantics::V1_6);
     let (mut ok, mut err) = (0u64, 0u64);
+    // Time spent in explicit GCs, read only around them (a clock read per op would weigh).
+    let mut gc_secs = 0.0;
     let t = Instant::now();
     for op in &ops {
+        let gc = matches!(op.kind, OpKind::GcRun).then(Instant::now);
         match black_box(store.apply(op)) {
             Ok(_) => ok += 1,
             Err(_) => err += 1,
+        }
+        if let Some(g) = gc {
+            gc_secs += g.elapsed().as_secs_f64();
         }
     }
     let secs = t.elapsed().as_secs_f64();
@@ -132,6 +138,15 @@ fn mixed_workload() {
         OPS as f64 / secs,
         store.scheduler().collections,
         store.blobs().len()
+    );
+    let gcs = ops
+        .iter()
+        .filter(|op| matches!(op.kind, OpKind::GcRun))
+        .count();
+    println!(
+        "  of which {gcs} gc.run: {gc_secs:.3} s ({:.1} us each); the other ops: {:.0} ops/s",
+        gc_secs / gcs as f64 * 1e6,
+        (OPS - gcs) as f64 / (secs - gc_secs)
     );
 }
 

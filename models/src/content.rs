@@ -148,6 +148,7 @@ impl Store {
             .remove_text(d)
             .ok_or_else(|| Error::content_not_found(d))?;
         sub(&mut self.fp_sum, entry::content(&ctx.namespace, d, &rec));
+        let key = Digest::parse(d).expect("a record's key is a digest");
         if let Some((id, l)) = ctx
             .lease
             .as_ref()
@@ -160,6 +161,7 @@ impl Store {
                 );
             }
         }
+        self.cleanup_candidate(key);
         self.scheduler.mark_dirty();
         self.scheduler.dirty_cs = true;
         self.scheduler.mutation();
@@ -241,12 +243,16 @@ impl Store {
         if !leased {
             ingest.expire_at = Some(expire_at);
         }
-        if let Some((d, _)) = &shared {
-            ingest.expected = Some(d.clone());
-        }
+        let replaced = match &shared {
+            Some((d, _)) => ingest.expected.replace(d.clone()),
+            None => None,
+        };
         let new = entry::ingest(ns, r, ingest);
         sub(&mut self.fp_sum, old);
         add(&mut self.fp_sum, new);
+        if let Some(e) = replaced {
+            self.cleanup_candidate(e);
+        }
         let bref = backend_ref(ns, r);
         if shared.is_none() {
             self.backend_open(&bref, size);
@@ -395,8 +401,9 @@ impl Store {
             add(&mut delta, entry::content(ns, actual.as_str(), &rec));
             n.content.insert(actual.clone(), rec);
         }
-        if let Some(i) = n.ingests.remove(r) {
-            sub(&mut delta, entry::ingest(ns, r, &i));
+        let removed = n.ingests.remove(r);
+        if let Some(i) = &removed {
+            sub(&mut delta, entry::ingest(ns, r, i));
         }
         if let Some((id, lease)) = ctx
             .lease
@@ -414,6 +421,14 @@ impl Store {
             }
         }
         add(&mut self.fp_sum, delta);
+        // The blob `backend_commit` may just have listed is held by the record now: a candidate
+        // fewer for the next cleanup to look at (any listing of a held blob may go).
+        if self.cleanup_candidates.last() == Some(&actual) {
+            self.cleanup_candidates.pop();
+        }
+        if let Some(e) = removed.and_then(|i| i.expected) {
+            self.cleanup_candidate(e);
+        }
         self.scheduler.mutation();
         if exists {
             return Err(Error::content_exists(&actual));
@@ -452,6 +467,8 @@ impl Store {
         if !self.blobs.contains_key(&d) {
             add(&mut self.fp_sum, entry::blob(d.as_str()));
             self.blobs.insert(d.clone(), Bytes::from(b.data));
+            // Held by nothing until the metadata transaction records it, which may fail.
+            self.cleanup_candidate(d.clone());
         }
         Ok(d)
     }
@@ -482,10 +499,13 @@ impl Store {
                 );
             }
         }
-        if ingest.expected.is_none() {
-            let bref = backend_ref(ns, r);
-            if let Some(b) = self.backend_ingests.remove(&bref) {
-                sub(&mut self.fp_sum, entry::backend_ingest(&bref, &b));
+        match ingest.expected {
+            Some(e) => self.cleanup_candidate(e),
+            None => {
+                let bref = backend_ref(ns, r);
+                if let Some(b) = self.backend_ingests.remove(&bref) {
+                    sub(&mut self.fp_sum, entry::backend_ingest(&bref, &b));
+                }
             }
         }
         self.scheduler.mutation();
@@ -524,7 +544,7 @@ impl Store {
         // content.Copy resumes from the writer's offset.
         let offset = (self.writer_offset(&w) as usize).min(data.len());
         self.writer_write(&mut w, &data[offset..])?;
-        if style == WriteStyle::Commit && self.info(ctx, expected.as_str()).is_ok() {
+        if style == WriteStyle::Commit && self.record(ctx, expected.as_str()).is_ok() {
             // contentserver Write: the commit message carries the expected digest, which the
             // namespace has: the server aborts the ingest and answers `blob with expected digest
             // … exists`; content.Copy takes that as success. Nothing joins the lease.

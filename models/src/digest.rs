@@ -110,6 +110,19 @@ pub fn lead_of_text(s: &str) -> Option<u64> {
     Some(u64::from_be_bytes(b[7..15].try_into().expect("8 bytes")))
 }
 
+/// The value of the eight hex digits a lead word ([`Digest::lead`], [`lead_of_text`]) holds,
+/// word-parallel: for lower-hex digits (every key the store holds) it is monotone in the lead and,
+/// over sha256 digests, uniform, which is what a bucket index by its top bits needs. Other bytes
+/// give some value: it only ever says where to compare, never decides equality.
+pub fn lead_value(lead: u64) -> u32 {
+    // `0`-`9` are 0x30-0x39 (bit 6 clear), `a`-`f` 0x61-0x66 (bit 6 set, low nibble 1-6).
+    let v = (lead & 0x0f0f_0f0f_0f0f_0f0f) + 9 * ((lead >> 6) & 0x0101_0101_0101_0101);
+    // Eight nibbles, one per byte, most significant first: packed pairwise.
+    let v = (v | (v >> 4)) & 0x00ff_00ff_00ff_00ff;
+    let v = (v | (v >> 8)) & 0x0000_ffff_0000_ffff;
+    (v | (v >> 16)) as u32
+}
+
 /// The 64 hex digits of a sha256 text (or of any text of that length: the words of `sha256:`
 /// and 64 characters) as eight big-endian words, ordered as the digits are: compared inline,
 /// where a slice comparison would call `memcmp` for 71 bytes.
@@ -366,6 +379,11 @@ mod tests {
                 assert_eq!(da == db, a == b);
             }
         }
+        let value = |t: &str| lead_value(lead_of_text(t).unwrap());
+        assert_eq!(value(&texts[0]), 0);
+        assert_eq!(value(&texts[2]), 0x1000_0000);
+        assert_eq!(value(&texts[3]), u32::MAX);
+        assert_eq!(value(&texts[6]), 0x2cf2_4dba);
         assert_eq!(Digest::sha256_text(&texts[4]), None);
         assert_eq!(Digest::sha256_text("sha256:abc"), None);
         assert_eq!(Digest::sha256_text(&texts[6]).unwrap().as_str(), texts[6]);

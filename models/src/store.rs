@@ -179,7 +179,7 @@ impl Namespace {
 }
 
 /// containerd's metadata database plus its content backend, for one daemon.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Store {
     pub(crate) semantics: Semantics,
     pub(crate) now: Instant,
@@ -200,6 +200,31 @@ pub struct Store {
     /// The sum of every entry's fingerprint hash, kept up to date by each mutation
     /// (`crate::fingerprint`).
     pub(crate) fp_sum: u128,
+    /// Where the GC's backend cleanup looks (`Store::backend_cleanup`), kept so that it need not
+    /// walk every blob against every namespace's records: the digests of blobs created, records
+    /// removed and ingest buckets that stopped expecting a blob since the last cleanup, unsorted,
+    /// possibly repeated. Invariant (`Store::check_gc_bookkeeping`): a blob not listed here has a
+    /// record in some namespace or an ingest bucket expecting it. Not state: it decides only how
+    /// much the cleanup looks at, never what it finds, so neither the fingerprint nor `Debug`
+    /// shows it.
+    pub(crate) cleanup_candidates: Vec<Digest>,
+}
+
+/// The derived output as it was before `cleanup_candidates` existed (traces may print a store).
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("semantics", &self.semantics)
+            .field("now", &self.now)
+            .field("namespaces", &self.namespaces)
+            .field("blobs", &self.blobs)
+            .field("backend_ingests", &self.backend_ingests)
+            .field("blobs_dir", &self.blobs_dir)
+            .field("scheduler", &self.scheduler)
+            .field("next_id", &self.next_id)
+            .field("fp_sum", &self.fp_sum)
+            .finish()
+    }
 }
 
 impl Store {
@@ -214,6 +239,7 @@ impl Store {
             scheduler: Scheduler::default(),
             next_id: 1,
             fp_sum: 0,
+            cleanup_candidates: Vec::new(),
         }
     }
 

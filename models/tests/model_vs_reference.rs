@@ -1100,6 +1100,22 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases() * 8, ..ProptestConfig::default() })]
+
+    /// The GC's incremental bookkeeping (the backend cleanup's candidates) covers what a walk of
+    /// the whole store finds, after every operation: so the cleanup, which looks only at the
+    /// candidates, deletes what a cleanup walking every blob would.
+    #[test]
+    fn gc_bookkeeping_covers_a_recomputation(ops in prop::collection::vec(rop(), 1..60)) {
+        let mut store = Store::new(Semantics::V1_6);
+        for op in &ops {
+            let _ = store.apply(&to_op(op));
+            prop_assert_eq!(store.check_gc_bookkeeping(), Ok(()), "after {:?}", op);
+        }
+    }
+}
+
 /// A fixed sequence exercising flat leases, shared ingests and cross-namespace bytes, so the
 /// comparison itself is known to run on the interesting paths whatever the generator draws.
 #[test]
