@@ -284,7 +284,8 @@ pub async fn push_content<C: Client>(
     let mut queue = vec![(target.clone(), None)];
     while let Some((desc, source)) = queue.pop() {
         if !is_parent(&desc) {
-            push_blob(c, ctx, &desc, to, source.as_deref(), desc == *target).await?;
+            // A config or layer: by digest, even as the root (only manifests go by tag).
+            push_blob(c, ctx, &desc, to, source.as_deref(), false).await?;
             continue;
         }
         let blob = json(&desc.digest, &c.read_blob(ctx, &desc.digest).await?)?;
