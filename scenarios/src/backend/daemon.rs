@@ -106,6 +106,10 @@ impl Exec for DaemonExec {
         self.0.registry.borrow_mut().put_tagged(tag, digest);
     }
 
+    fn registry_mount(&self, o: &RepoObject, from: &str) -> bool {
+        self.0.registry.borrow_mut().mount(o, from)
+    }
+
     /// The shadow model's scheduler decides; its GC runs there, the daemon's here.
     fn gc_tick(&self) -> bool {
         let due = self.0.shadow.borrow_mut().gc_tick();

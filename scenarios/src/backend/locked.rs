@@ -40,14 +40,7 @@ impl<L: SimLock> Client for LockedClient<L> {
     }
 
     async fn registry_mount(&self, o: &RepoObject, from: &str) -> bool {
-        let source = RepoObject::new(from, &o.object);
-        self.0.with(|s| {
-            let has = s.registry.has(&source);
-            if has {
-                s.registry.put(o);
-            }
-            has
-        })
+        self.0.with(|s| s.registry.mount(o, from))
     }
 
     async fn gc_tick(&self) -> bool {

@@ -97,18 +97,9 @@ pub trait Exec {
     fn registry_put(&self, o: &RepoObject);
     /// The manifest `digest` is in the tag's repository, and the tag names it.
     fn registry_put_tagged(&self, tag: &RepoObject, digest: &str);
-    /// A cross-repository mount ([`Client::registry_mount`]): the blob is put into `o.repo`
-    /// when `from` has it. docker-registry (distribution 2.8, `registry/handlers/blobupload.go`
-    /// `mountBlob`) links the blob into the target when the source repository has it, and
-    /// otherwise starts an ordinary upload.
-    fn registry_mount(&self, o: &RepoObject, from: &str) -> bool {
-        let source = RepoObject::new(from, &o.object);
-        let has = self.registry_has(&source);
-        if has {
-            self.registry_put(o);
-        }
-        has
-    }
+    /// A cross-repository mount ([`Client::registry_mount`], [`registry::Registry::mount`]):
+    /// whether the blob was put into `o.repo`.
+    fn registry_mount(&self, o: &RepoObject, from: &str) -> bool;
     /// A GC if the scheduler says one is due; whether one ran.
     fn gc_tick(&self) -> bool;
     /// The model that judges the store invariants (`gc-safety`, `no-dangling-reference`), which

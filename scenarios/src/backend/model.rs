@@ -258,6 +258,10 @@ impl Exec for Shared {
         self.borrow_mut().registry.put_tagged(tag, digest);
     }
 
+    fn registry_mount(&self, o: &RepoObject, from: &str) -> bool {
+        self.borrow_mut().registry.mount(o, from)
+    }
+
     fn gc_tick(&self) -> bool {
         self.borrow_mut().gc_tick()
     }

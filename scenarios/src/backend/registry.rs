@@ -55,6 +55,18 @@ impl Registry {
         self.objects.insert(o.clone());
     }
 
+    /// A cross-repository mount: `o` is put when `from` has its object; whether it was.
+    /// docker-registry (distribution 2.8, `registry/handlers/blobupload.go` `mountBlob`) links the
+    /// blob into the target when the source repository has it, and otherwise starts an ordinary
+    /// upload.
+    pub fn mount(&mut self, o: &RepoObject, from: &str) -> bool {
+        let has = self.has(&RepoObject::new(from, &o.object));
+        if has {
+            self.put(o);
+        }
+        has
+    }
+
     /// A manifest PUT by tag: the manifest `digest` is there, and the tag names it.
     pub fn put_tagged(&mut self, tag: &RepoObject, digest: &str) {
         self.put(&RepoObject::new(&tag.repo, digest));
