@@ -192,15 +192,15 @@ pub struct Target {
 }
 
 impl Target {
-    /// The target of a push of `reference` (remotes/docker/handler.go: the host without its
-    /// port names the label, the path is the repository; [`distribution_source`]).
+    /// The target of a push of `reference`: its repository and tag as the seed and the loader
+    /// read a name ([`repo_and_tag`]), and the label key of its host without the port
+    /// (remotes/docker/handler.go; [`distribution_source`]).
     pub fn of(reference: &str) -> Target {
-        let (source_key, repo) = distribution_source(reference);
-        let tag = RepoObject::tag(&repo, repo_and_tag(reference).1);
+        let (repo, tag) = repo_and_tag(reference);
         Target {
-            repo,
-            tag,
-            source_key,
+            repo: repo.to_string(),
+            tag: RepoObject::tag(repo, tag),
+            source_key: distribution_source(reference).0,
         }
     }
 }
