@@ -99,7 +99,7 @@
 //! run `shard 0/1`. Splitting at the first switch rather than at a fixed depth balances the
 //! shards: under a preemption bound most executions share their first few steps.
 
-use super::visited::{default_limit, KeyIndex, Summary, Table, WROTE};
+use super::visited::{default_limit, Summary, Table, Touch};
 use crate::executor::{Chooser, End, Model, Pick, Status, View};
 use crate::explorer::{Config, Engine, Report};
 use crate::footprint::{dependent, Footprint, Key};
@@ -171,14 +171,13 @@ pub(crate) struct Dfs {
 /// Visited-state pruning's working data (see the module doc).
 struct Prune {
     table: Table,
-    index: KeyIndex,
     /// `sums[d]`: the summary of the steps explored so far at depth >= d below node d.
-    sums: Vec<Vec<u64>>,
+    sums: Vec<Vec<Touch>>,
     /// Steps each actor has taken in this execution so far.
     steps_of: Vec<u64>,
     revisits: u64,
-    reads: Vec<u32>,
-    writes: Vec<u32>,
+    /// Reused by [`Summary::merge`].
+    scratch: Vec<Touch>,
 }
 
 #[inline]
@@ -207,12 +206,10 @@ impl Dfs {
             uncommitted: None,
             prune: cfg.prune.then(|| Prune {
                 table: Table::new(cfg.prune_memory.unwrap_or_else(default_limit)),
-                index: KeyIndex::default(),
                 sums: Vec::new(),
                 steps_of: Vec::new(),
                 revisits: 0,
-                reads: Vec::new(),
-                writes: Vec::new(),
+                scratch: Vec::new(),
             }),
         }
     }
@@ -522,21 +519,11 @@ impl Dfs {
         let Some(pr) = self.prune.as_mut() else {
             return;
         };
-        pr.reads.clear();
-        pr.writes.clear();
-        for &k in &self.keys[at..at + nreads] {
-            pr.reads.push(pr.index.of(k));
-        }
-        for &k in &self.keys[at + nreads..at + nreads + nwrites] {
-            pr.writes.push(pr.index.of(k));
-        }
-        if nwrites > 0 {
-            pr.writes.push(WROTE); // what a read of `Key::ANY` below or above meets
-        }
+        let (reads, writes) = self.keys[at..at + nreads + nwrites].split_at(nreads);
         if pr.sums.len() <= i {
             pr.sums.resize_with(i + 1, Vec::new);
         }
-        Summary::add(&mut pr.sums[i], self.n, p, &pr.reads, &pr.writes);
+        Summary::add(&mut pr.sums[i], p, reads, writes);
     }
 
     /// Node `d` is fully explored: record its state, and pass its summary up to its parent.
@@ -552,7 +539,7 @@ impl Dfs {
         }
         let (above, below) = pr.sums.split_at_mut(d);
         if let Some(parent) = above.last_mut() {
-            Summary::merge(parent, &below[0]);
+            Summary::merge(parent, &below[0], &mut pr.scratch);
         }
         below[0].clear();
     }
@@ -606,7 +593,7 @@ impl Dfs {
         self.backtrack_for_summary(d, &sum);
         let pr = self.prune.as_mut().expect("pruning");
         if let Some(parent) = d.checked_sub(1).and_then(|k| pr.sums.get_mut(k)) {
-            Summary::merge(parent, &sum);
+            Summary::merge(parent, &sum, &mut pr.scratch);
         }
         pr.revisits += 1;
         true
@@ -621,18 +608,15 @@ impl Dfs {
     /// a bound, the start of the run before `e` gets the same choice, and the start of the run
     /// in progress at the cut (a run below the cut may have begun above it) every enabled actor
     /// (the Coons-Musuvathi-McKinley rule, for races above and below the cut).
-    fn backtrack_for_summary(&mut self, d: usize, sum: &[u64]) {
+    fn backtrack_for_summary(&mut self, d: usize, sum: &[Touch]) {
         if !self.reduction {
             return; // every enabled actor is already a choice everywhere
         }
-        let pr = self.prune.as_ref().expect("pruning");
         // (node, the initial to add, or None: every enabled actor)
         let mut marks: Vec<(usize, Option<usize>)> = Vec::new();
         for j in 0..d {
             let e = &self.events[j];
-            let reads = self.reads(e).iter().filter_map(|&k| pr.index.get(k));
-            let writes = self.writes(e).iter().filter_map(|&k| pr.index.get(k));
-            if Summary::meets_other(sum, self.n, e.actor as usize, reads, writes) {
+            if Summary::meets_other(sum, e.actor as usize, self.reads(e), self.writes(e)) {
                 let q = self.first_not_after(j, d);
                 marks.push((j, q));
                 if self.bound.is_some() && j > 0 {

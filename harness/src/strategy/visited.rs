@@ -6,109 +6,96 @@ use crate::footprint::Key;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// Dense indices for the keys seen in footprints, so that a summary is a bitset. Two indices
-/// are fixed: [`ANY`] is [`Key::ANY`]'s (read by a step that reads every key), and [`WROTE`]
-/// is no key's: a step that writes anything also sets it, so a read of `ANY` meets it.
-pub(crate) struct KeyIndex {
-    index: HashMap<Key, u32>,
-}
+/// A pseudo key every writing step also writes (see [`Summary`]), so that a read of
+/// [`Key::ANY`] meets it. A real key with this value would only add dependence.
+pub(crate) const WROTE: Key = Key(0x7772_6f74_655f_5f5f);
 
-/// The index of [`Key::ANY`].
-pub(crate) const ANY: u32 = 0;
-/// The index every writing step also writes (see [`KeyIndex`]).
-pub(crate) const WROTE: u32 = 1;
-
-impl Default for KeyIndex {
-    fn default() -> Self {
-        KeyIndex {
-            index: HashMap::from([(Key::ANY, ANY)]),
-        }
-    }
-}
-
-impl KeyIndex {
-    /// The index of `k`, assigned on first sight (the order of first sight is the DFS order, so
-    /// indices are deterministic; nothing depends on them but bit positions anyway).
-    pub fn of(&mut self, k: Key) -> u32 {
-        let next = self.index.len() as u32 + 1; // after ANY and WROTE
-        *self.index.entry(k).or_insert(next)
-    }
-    /// The index of `k` if it was ever seen: a key never seen touches no summary.
-    pub fn get(&self, k: Key) -> Option<u32> {
-        self.index.get(&k).copied()
-    }
-}
+/// One key of a summary and, per actor `a`, bit `2a` if a step of `a` read it and bit `2a + 1`
+/// if one wrote it (at most 64 actors: the executor's masks are `u64`).
+pub(crate) type Touch = (Key, u128);
 
 /// Per actor, the union of the keys read and of the keys written by the steps explored below a
-/// state: bit `(key * n + actor) * 2` for a read, `+ 1` for a write, over `n` actors. The union
-/// is exact for the one question asked of it: whether some step of another actor below is
+/// state: sorted by key, one entry per key with a non-zero mask. Keys are the footprints' own
+/// (no per-run numbering), so a summary means the same in every thread and run. The union is
+/// exact for the one question asked of it: whether some step of another actor below is
 /// dependent with a given step (dependence is a disjunction over keys).
 pub(crate) struct Summary;
 
 impl Summary {
-    fn set(sum: &mut Vec<u64>, bit: usize) {
-        let w = bit / 64;
-        if sum.len() <= w {
-            sum.resize(w + 1, 0);
+    fn set(sum: &mut Vec<Touch>, k: Key, bit: u32) {
+        match sum.binary_search_by_key(&k, |t| t.0) {
+            Ok(i) => sum[i].1 |= 1u128 << bit,
+            Err(i) => sum.insert(i, (k, 1u128 << bit)),
         }
-        sum[w] |= 1u64 << (bit % 64);
     }
 
-    fn has(sum: &[u64], bit: usize) -> bool {
-        sum.get(bit / 64)
-            .is_some_and(|w| w & (1u64 << (bit % 64)) != 0)
+    fn get(sum: &[Touch], k: Key) -> u128 {
+        sum.binary_search_by_key(&k, |t| t.0)
+            .map_or(0, |i| sum[i].1)
     }
 
-    /// Adds a step of `actor` reading and writing the given key indices.
-    pub fn add(sum: &mut Vec<u64>, n: usize, actor: usize, reads: &[u32], writes: &[u32]) {
+    /// Adds a step of `actor` reading and writing the given keys (a write also writes
+    /// [`WROTE`]).
+    pub fn add(sum: &mut Vec<Touch>, actor: usize, reads: &[Key], writes: &[Key]) {
+        let a = actor as u32 * 2;
         for &k in reads {
-            Self::set(sum, (k as usize * n + actor) * 2);
+            Self::set(sum, k, a);
         }
         for &k in writes {
-            Self::set(sum, (k as usize * n + actor) * 2 + 1);
+            Self::set(sum, k, a + 1);
+        }
+        if !writes.is_empty() {
+            Self::set(sum, WROTE, a + 1);
         }
     }
 
-    /// `into |= from`.
-    pub fn merge(into: &mut Vec<u64>, from: &[u64]) {
-        if into.len() < from.len() {
-            into.resize(from.len(), 0);
+    /// `into |= from`, both sorted; `scratch` is reused between calls.
+    pub fn merge(into: &mut Vec<Touch>, from: &[Touch], scratch: &mut Vec<Touch>) {
+        if from.is_empty() {
+            return;
         }
-        for (a, b) in into.iter_mut().zip(from) {
-            *a |= b;
+        if into.is_empty() {
+            into.extend_from_slice(from);
+            return;
         }
+        scratch.clear();
+        let (mut i, mut j) = (0, 0);
+        while i < into.len() && j < from.len() {
+            let (a, b) = (into[i], from[j]);
+            if a.0 <= b.0 {
+                i += 1;
+            }
+            if b.0 <= a.0 {
+                j += 1;
+            }
+            scratch.push(match a.0.cmp(&b.0) {
+                std::cmp::Ordering::Less => a,
+                std::cmp::Ordering::Greater => b,
+                std::cmp::Ordering::Equal => (a.0, a.1 | b.1),
+            });
+        }
+        scratch.extend_from_slice(&into[i..]);
+        scratch.extend_from_slice(&from[j..]);
+        std::mem::swap(into, scratch);
     }
 
     /// Whether a step of `actor` with these footprint keys is dependent with some step of
     /// another actor in the summary: one writes a key the other reads or writes, or reads
-    /// [`Key::ANY`] while the other writes anything. `writes` must not hold [`WROTE`].
-    pub fn meets_other(
-        sum: &[u64],
-        n: usize,
-        actor: usize,
-        reads: impl Iterator<Item = u32>,
-        writes: impl Iterator<Item = u32>,
-    ) -> bool {
-        let other = |k: u32, write: bool| {
-            (0..n)
-                .filter(|&a| a != actor)
-                .any(|a| Self::has(sum, (k as usize * n + a) * 2 + write as usize))
-        };
-        let mut wrote = false;
-        for k in writes {
-            wrote = true;
-            if other(k, true) || other(k, false) {
-                return true;
-            }
+    /// [`Key::ANY`] while the other writes anything.
+    pub fn meets_other(sum: &[Touch], actor: usize, reads: &[Key], writes: &[Key]) -> bool {
+        const READS: u128 = 0x5555_5555_5555_5555_5555_5555_5555_5555;
+        let others = !(3u128 << (actor * 2));
+        let (read_by, written_by) = (READS & others, (READS << 1) & others);
+        let touched = |k: Key, mask: u128| Self::get(sum, k) & mask != 0;
+        if writes.iter().any(|&k| touched(k, read_by | written_by)) {
+            return true;
         }
-        let mut reads_any = false;
-        for k in reads {
-            reads_any |= k == ANY;
-            if other(k, true) {
-                return true;
-            }
+        if reads.iter().any(|&k| touched(k, written_by)) {
+            return true;
         }
-        (reads_any && other(WROTE, true)) || (wrote && other(ANY, false))
+        let reads_any = reads.contains(&Key::ANY);
+        (reads_any && touched(WROTE, written_by))
+            || (!writes.is_empty() && touched(Key::ANY, read_by))
     }
 }
 
@@ -142,8 +129,8 @@ struct Entry {
 pub(crate) struct Table {
     map: HashMap<u128, Entry, BuildHasherDefault<StateHasher>>,
     /// Distinct summaries (many states share one).
-    sums: Vec<Box<[u64]>>,
-    sum_index: HashMap<Box<[u64]>, u32>,
+    sums: Vec<Box<[Touch]>>,
+    sum_index: HashMap<Box<[Touch]>, u32>,
     sum_bytes: usize,
     limit: usize,
     /// The number of states held when the memory limit was reached.
@@ -170,7 +157,7 @@ impl Table {
 
     /// The summary below `state` if it was fully explored under a sleep set contained in
     /// `sleep` (then everything a node at `state` with `sleep` must cover was covered).
-    pub fn lookup(&self, state: u128, sleep: u64) -> Option<&[u64]> {
+    pub fn lookup(&self, state: u128, sleep: u64) -> Option<&[Touch]> {
         let e = self.map.get(&state)?;
         (e.sleep & !sleep == 0).then(|| &*self.sums[e.sum as usize])
     }
@@ -179,7 +166,7 @@ impl Table {
     /// (under a sleep set the first entry did not contain) keeps the entry with the smaller
     /// sleep set: either is a correct record of one full exploration. Past the memory limit no
     /// new state is added (and `full_at` says when that happened).
-    pub fn insert(&mut self, state: u128, sleep: u64, sum: &[u64]) {
+    pub fn insert(&mut self, state: u128, sleep: u64, sum: &[Touch]) {
         if let Some(e) = self.map.get(&state) {
             if e.sleep.count_ones() <= sleep.count_ones() {
                 return;
@@ -194,7 +181,7 @@ impl Table {
 
     /// Whether one more state (and, if new, its summary) stays within the limit, counting the
     /// map at the capacity it would grow to.
-    fn fits(&self, sum: &[u64]) -> bool {
+    fn fits(&self, sum: &[Touch]) -> bool {
         let slot = std::mem::size_of::<(u128, Entry)>() + 1;
         let cap = self.map.capacity();
         let cap = if self.map.len() < cap {
@@ -202,23 +189,27 @@ impl Table {
         } else {
             (cap * 2).max(16)
         };
-        let new_sum = sum.len() * 16 + 64;
+        let new_sum = sum_bytes(sum);
         cap * slot + self.sum_bytes + new_sum <= self.limit
     }
 
-    fn intern(&mut self, sum: &[u64]) -> u32 {
-        let end = sum.iter().rposition(|&w| w != 0).map_or(0, |i| i + 1);
-        let sum = &sum[..end];
+    fn intern(&mut self, sum: &[Touch]) -> u32 {
         if let Some(&i) = self.sum_index.get(sum) {
             return i;
         }
         let i = self.sums.len() as u32;
-        let boxed: Box<[u64]> = sum.into();
-        self.sum_bytes += sum.len() * 16 + 64;
+        let boxed: Box<[Touch]> = sum.into();
+        self.sum_bytes += sum_bytes(sum);
         self.sums.push(boxed.clone());
         self.sum_index.insert(boxed, i);
         i
     }
+}
+
+/// What a summary costs the table: held twice (the list and the interning map's key) and
+/// the two allocations' overhead.
+fn sum_bytes(sum: &[Touch]) -> usize {
+    std::mem::size_of_val(sum) * 2 + 64
 }
 
 /// A default memory limit for the table: a quarter of the machine's memory (`MemTotal` in
@@ -244,53 +235,80 @@ pub(crate) fn peak_memory() -> Option<u64> {
 mod tests {
     use super::*;
 
+    const fn k(n: u64) -> Key {
+        Key(n)
+    }
+
     #[test]
     fn summary_answers_dependence_with_other_actors_only() {
         let mut s = Vec::new();
-        // Actor 1 reads key 3 and writes key 4 (3 actors).
-        Summary::add(&mut s, 3, 1, &[3], &[4, WROTE]);
-        let meets = |actor, r: &[u32], w: &[u32]| {
-            Summary::meets_other(&s, 3, actor, r.iter().copied(), w.iter().copied())
-        };
-        assert!(meets(0, &[], &[3]), "a write of what another reads");
-        assert!(meets(0, &[4], &[]), "a read of what another writes");
-        assert!(!meets(0, &[3], &[]), "two reads commute");
-        assert!(!meets(1, &[4], &[3]), "an actor does not race itself");
+        // Actor 1 reads key 3 and writes key 4.
+        Summary::add(&mut s, 1, &[k(3)], &[k(4)]);
+        let meets = |actor, r: &[Key], w: &[Key]| Summary::meets_other(&s, actor, r, w);
+        assert!(meets(0, &[], &[k(3)]), "a write of what another reads");
+        assert!(meets(0, &[k(4)], &[]), "a read of what another writes");
+        assert!(!meets(0, &[k(3)], &[]), "two reads commute");
+        assert!(!meets(1, &[k(4)], &[k(3)]), "an actor does not race itself");
         assert!(
-            !meets(2, &[5], &[7]),
-            "keys beyond the summary's words meet nothing"
+            !meets(2, &[k(5)], &[k(7)]),
+            "keys it never touched meet nothing"
         );
-        assert!(meets(0, &[ANY], &[]), "a read of every key meets any write");
+        assert!(
+            meets(0, &[Key::ANY], &[]),
+            "a read of every key meets any write"
+        );
     }
 
     #[test]
     fn a_read_of_any_below_meets_every_write_above_and_no_read() {
         let mut s = Vec::new();
         // Actor 1 collected: read every key, removed key 4.
-        Summary::add(&mut s, 2, 1, &[ANY], &[4, WROTE]);
-        let meets = |r: &[u32], w: &[u32]| {
-            Summary::meets_other(&s, 2, 0, r.iter().copied(), w.iter().copied())
-        };
-        assert!(meets(&[], &[9]), "a write of a key it did not remove");
-        assert!(meets(&[4], &[]), "a read of what it removed");
-        assert!(!meets(&[9], &[]), "a read of a key it kept");
+        Summary::add(&mut s, 1, &[Key::ANY], &[k(4)]);
+        let meets = |r: &[Key], w: &[Key]| Summary::meets_other(&s, 0, r, w);
+        assert!(meets(&[], &[k(9)]), "a write of a key it did not remove");
+        assert!(meets(&[k(4)], &[]), "a read of what it removed");
+        assert!(!meets(&[k(9)], &[]), "a read of a key it kept");
         assert!(
-            meets(&[ANY], &[]),
+            meets(&[Key::ANY], &[]),
             "another collection reads what it removed"
         );
         let mut quiet = Vec::new();
-        Summary::add(&mut quiet, 2, 1, &[ANY], &[]);
-        let any = [ANY];
+        Summary::add(&mut quiet, 1, &[Key::ANY], &[]);
         assert!(
-            !Summary::meets_other(&quiet, 2, 0, any.iter().copied(), [].into_iter()),
+            !Summary::meets_other(&quiet, 0, &[Key::ANY], &[]),
             "two collections that removed nothing commute"
+        );
+    }
+
+    /// Merging is the union per key, whatever the order the keys came in, and actors up to the
+    /// 64th keep their own bits.
+    #[test]
+    fn merge_is_the_union_per_key_and_actor() {
+        let (mut a, mut b, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
+        Summary::add(&mut a, 0, &[k(5), k(1)], &[]);
+        Summary::add(&mut b, 63, &[], &[k(5)]);
+        Summary::add(&mut b, 2, &[k(9)], &[]);
+        Summary::merge(&mut a, &b, &mut scratch);
+        let keys: Vec<Key> = a.iter().map(|t| t.0).collect();
+        let mut want = vec![k(1), k(5), k(9), WROTE];
+        want.sort();
+        assert_eq!(keys, want);
+        assert_eq!(Summary::get(&a, k(5)), 1 | 1u128 << 127);
+        assert!(
+            Summary::meets_other(&a, 0, &[k(5)], &[]),
+            "actor 63 wrote key 5"
+        );
+        assert!(
+            !Summary::meets_other(&a, 63, &[k(5)], &[]),
+            "only actor 0 read it"
         );
     }
 
     #[test]
     fn lookup_needs_the_stored_sleep_set_inside_the_current_one() {
         let mut t = Table::new(1 << 20);
-        t.insert(7, 0b010, &[1]);
+        let (one, three) = ([(k(1), 1)], [(k(3), 1)]);
+        t.insert(7, 0b010, &one);
         assert!(t.lookup(7, 0b011).is_some());
         assert!(t.lookup(7, 0b010).is_some());
         assert!(
@@ -299,22 +317,23 @@ mod tests {
         );
         assert!(t.lookup(8, 0b111).is_none());
         // A later exploration under a smaller sleep set replaces the entry.
-        t.insert(7, 0, &[3]);
-        assert_eq!(t.lookup(7, 0), Some(&[3u64][..]));
+        t.insert(7, 0, &three);
+        assert_eq!(t.lookup(7, 0), Some(&three[..]));
     }
 
     #[test]
     fn a_full_table_keeps_what_it_has_and_says_when_it_filled() {
         let mut t = Table::new(2048);
+        let sum = [(k(1), 1)];
         let mut n = 0u128;
         while t.full_at.is_none() {
-            t.insert(n, 0, &[1]);
+            t.insert(n, 0, &sum);
             n += 1;
             assert!(n < 10_000, "a 2 KiB table never filled");
         }
         let held = t.len() as u64;
         assert_eq!(t.full_at, Some(held));
-        t.insert(n + 1, 0, &[1]);
+        t.insert(n + 1, 0, &sum);
         assert_eq!(t.len() as u64, held, "no state added once full");
         assert!(t.lookup(0, 0).is_some(), "what it holds still prunes");
     }
