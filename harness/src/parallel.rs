@@ -5,11 +5,14 @@
 //! outer shard `K/N` the shards `K + i·N / N·jobs`, whose union is exactly `K/N`: a DFS prefix
 //! hash `h` has `h mod N·jobs ≡ K (mod N)` exactly when `h mod N = K`, and a random or PCT
 //! execution index likewise). Each thread builds its own model from the factory (models hold `Rc`s
-//! and are not `Send`); nothing a thread computes depends on another, so each shard's report is
-//! the same whatever the scheduling of the threads, and the merge is a function of those reports:
+//! and are not `Send`). Without pruning nothing a thread computes depends on another; with it the
+//! threads share one visited table at meetings held every `Config::prune_epoch_steps` steps of
+//! each thread ([`crate::strategy::epochs`]), so what a thread sees of the others is fixed by
+//! the meetings, not by timing. Either way each shard's report is the same whatever the
+//! scheduling of the threads, and the merge is a function of those reports:
 //!
-//! * executions, pruned and trace hashes are summed (concatenated in shard order), and so are
-//!   pruning's states and revisits (each thread has its own visited table);
+//! * executions, pruned, trace hashes and pruning's revisits are summed (concatenated in shard
+//!   order); pruning's states are the shared table's;
 //! * exhausted: every shard exhausted; stopped: by the failure budget when the merged failures
 //!   reach it, else the first shard's reason;
 //! * failures: the shards' failures merged in exploration order, then kept as one thread would
@@ -20,7 +23,10 @@
 //!   shards part at a trunk node, whose children are explored as `Dfs::advance` takes them: the
 //!   previous step's actor first (the choice made on arriving), then by actor index. Random and
 //!   PCT order by execution index. So the first failure is the one `--jobs 1` finds, and the
-//!   verdict, the failure shown and its trace hash do not depend on `jobs`.
+//!   verdict, the failure shown and its trace hash do not depend on `jobs`. With pruning, what
+//!   is cut depends on which thread recorded a state first (by the meetings, so still the same
+//!   on every run with the same `jobs`): the verdict does not depend on `jobs`, the counts and
+//!   which failing schedule of a failure is found may.
 //!
 //! A DFS execution budget is split exactly over the threads (random and PCT shards already take
 //! their share of the execution indices). `Failure::execution` of a DFS failure counts within its
@@ -29,9 +35,11 @@
 use crate::executor::Model;
 use crate::explorer::{Config, Explorer, Failure, Report, Shard, Stop};
 use crate::progress::Progress;
+use crate::strategy::epochs::SharedTable;
 use crate::strategy::Strategy;
 use std::cmp::Ordering;
 use std::sync::atomic::{AtomicU64, Ordering as Atomic};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -84,6 +92,15 @@ where
         Strategy::Dfs => cfg.max_executions.map(|b| b / n + u64::from(i < b % n)),
         _ => cfg.max_executions,
     };
+    // DFS with pruning: one visited table, shared at deterministic meetings (`strategy::epochs`).
+    let visited = (strategy == Strategy::Dfs && cfg.prune && shards.len() > 1).then(|| {
+        let limit = cfg
+            .prune_memory
+            .unwrap_or_else(crate::strategy::visited::default_limit);
+        Arc::new(SharedTable::new(shards.len(), limit))
+    });
+    // Each thread holds a sender; `recv` returns when the last one is gone.
+    let (finished, until_finished) = std::sync::mpsc::channel::<()>();
     let reports: Vec<Report> = std::thread::scope(|scope| {
         let handles: Vec<_> = shards
             .iter()
@@ -93,9 +110,14 @@ where
                 let budget = budget(i as u64);
                 let build = &build;
                 let tally = tally.clone();
+                let visited = visited.clone().map(|v| (v, i));
+                let finished = finished.clone();
                 scope.spawn(move || {
+                    // Dropped when the thread ends, however: the watch wakes up at once.
+                    let _finished = finished;
                     let (model, mut c) = build();
                     c.shard = Some(shard);
+                    c.visited = visited;
                     c.progress = false;
                     c.max_executions = budget;
                     c.tally = Some(tally);
@@ -103,24 +125,25 @@ where
                 })
             })
             .collect();
-        watch(&cfg, start, &tallies, || {
-            handles.iter().all(|h| h.is_finished())
-        });
+        drop(finished);
+        watch(&cfg, start, &tallies, &until_finished);
         handles
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     });
     let mut merged = merge(&cfg, strategy, &shards, reports);
+    if let Some(v) = visited {
+        (merged.states, merged.prune_full_at) = v.counts();
+    }
     merged.elapsed = start.elapsed();
     merged
 }
 
-/// The one progress line over every shard, until `done`.
-fn watch(cfg: &Config, start: Instant, tallies: &[Arc<Tally>], done: impl Fn() -> bool) {
+/// The one progress line over every shard, until every thread dropped its end of `finished`.
+fn watch(cfg: &Config, start: Instant, tallies: &[Arc<Tally>], finished: &Receiver<()>) {
     let mut progress = Progress::new(cfg.progress, start);
-    while !done() {
-        std::thread::sleep(Duration::from_millis(50));
+    while let Err(RecvTimeoutError::Timeout) = finished.recv_timeout(Duration::from_millis(50)) {
         let sum = |f: fn(&Tally) -> u64| tallies.iter().map(|t| f(t)).sum::<u64>();
         let executions = sum(|t| t.executions.load(Atomic::Relaxed));
         let failures = sum(|t| t.failures.load(Atomic::Relaxed));
@@ -141,8 +164,9 @@ pub fn merge(cfg: &Config, strategy: Strategy, shards: &[Shard], reports: Vec<Re
         out.max_steps_seen = out.max_steps_seen.max(r.max_steps_seen);
         out.pct = out.pct.or(r.pct);
         out.hashes.extend(r.hashes);
-        // Each thread prunes with its own visited table: states are summed (a state two threads
-        // both reached counts twice), the first table to fill is reported, memory is the process's.
+        // With one thread per shard pruning alone (a `Report` from elsewhere), states are summed
+        // (a state two reached counts twice) and the first table to fill is reported; a shared
+        // table's counts replace these (`explore`). Memory is the process's.
         out.states += r.states;
         out.revisits += r.revisits;
         out.prune_full_at = match (out.prune_full_at, r.prune_full_at) {

@@ -284,3 +284,89 @@ fn a_full_table_is_reported_and_changes_no_result() {
         );
     }
 }
+
+/// `--jobs N` with pruning: the threads share one visited table, meeting every 3 steps here so
+/// that states cross between threads many times in these small programs
+/// (`strategy::epochs`). They reach the final states and failures the one-thread search
+/// without pruning reaches (and with no bound and no failure exactly every interleaving's
+/// final states); the whole report is the same on every run, however the threads were
+/// scheduled; and meetings do change what is cut (against the same threads never meeting).
+#[test]
+fn threads_sharing_one_table_reach_every_final_state_and_repeat_exactly() {
+    use pushrace_harness::{parallel, Shard, Strategy};
+    use std::sync::{Arc, Mutex};
+    let (mut saved, mut crossed) = (0i64, 0);
+    for seed in 0..80 {
+        let (progs, nkeys) = random_program(seed);
+        for (bad, bound, jobs) in [(None, None, 2), (Some(2), None, 3), (None, Some(2), 2)] {
+            let what = format!("seed {seed} bad {bad:?} bound {bound:?} jobs {jobs}: {progs:?}");
+            let (_, all, _) = run(&progs, nkeys, bad, cfg(bound, false, false));
+            let (_, s0, f0) = run(&progs, nkeys, bad, cfg(bound, true, false));
+            let shared = || Config {
+                prune_epoch_steps: 3,
+                collect_hashes: true,
+                ..cfg(bound, true, true)
+            };
+            let mut first = None;
+            for _ in 0..3 {
+                let sink = Arc::new(Mutex::new(States::new()));
+                let build = || {
+                    (
+                        program_into(progs.clone(), nkeys, sink.clone(), bad),
+                        shared(),
+                    )
+                };
+                let r = parallel::explore(jobs, Strategy::Dfs, build);
+                assert!(r.exhausted, "{what}: {r}");
+                let s = sink.lock().unwrap().clone();
+                let f: BTreeSet<String> = r
+                    .failures
+                    .iter()
+                    .map(|f| f.kind.signature(&f.trace.actors))
+                    .collect();
+                assert!(s.is_superset(&s0) && f.is_superset(&f0), "{what}");
+                if bound.is_none() && bad.is_none() {
+                    assert_eq!(s, all, "{what}");
+                }
+                let mut hashes = r.hashes.clone();
+                hashes.sort_unstable();
+                let schedules: Vec<String> =
+                    r.failures.iter().map(|f| f.schedule.encode()).collect();
+                let key = (
+                    r.executions,
+                    r.pruned,
+                    r.states,
+                    r.revisits,
+                    hashes,
+                    schedules,
+                );
+                match &first {
+                    None => first = Some(key),
+                    Some(k) => assert_eq!(k, &key, "{what}: a run differed"),
+                }
+            }
+            // The same threads never meeting (each table joins the shared one only at its end):
+            // with meetings, some run must cut differently, or sharing would be untested.
+            let lone = || Config {
+                prune_epoch_steps: u64::MAX,
+                ..shared()
+            };
+            let sink = Arc::new(Mutex::new(States::new()));
+            let build = || {
+                (
+                    program_into(progs.clone(), nkeys, sink.clone(), bad),
+                    lone(),
+                )
+            };
+            let r = parallel::explore(jobs, Strategy::Dfs, build);
+            let (executions, _, _, revisits, _, _) = first.expect("ran");
+            saved += (r.executions + r.revisits) as i64 - (executions + revisits) as i64;
+            crossed += (r.revisits != revisits) as usize;
+        }
+    }
+    println!("sharing saved {saved} executions over threads that never meet; {crossed} runs cut differently");
+    assert!(
+        crossed > 0,
+        "meetings never changed a cut: the test would not notice threads that share nothing"
+    );
+}

@@ -82,6 +82,9 @@
 //!   disjunction over keys.
 //! * Shards: a trunk node (before the first context switch) is never recorded nor cut, since its
 //!   subtrees are split between shards; every node after the switch lies in one shard's slice.
+//!   So a recorded state's subtree was explored whole by the shard that recorded it, and the
+//!   threads of one exploration may share one table ([`super::epochs`]): a cut at a state
+//!   another shard recorded is sound for the reasons above.
 //!
 //! The price of the conservative rule is extra branches above cuts; they end at recorded states
 //! quickly, and on the corpus pruning wins (the benchmark `prune` prints both). The table has a
@@ -99,11 +102,13 @@
 //! run `shard 0/1`. Splitting at the first switch rather than at a fixed depth balances the
 //! shards: under a preemption bound most executions share their first few steps.
 
+use super::epochs::SharedTable;
 use super::visited::{default_limit, Summary, Table, Touch};
 use crate::executor::{Chooser, End, Model, Pick, Status, View};
 use crate::explorer::{Config, Engine, Report};
 use crate::footprint::{dependent, Footprint, Key};
 use crate::hash::{Fnv, Fnv128};
+use std::sync::Arc;
 
 const NONE: u8 = u8::MAX;
 
@@ -178,6 +183,12 @@ struct Prune {
     revisits: u64,
     /// Reused by [`Summary::merge`].
     scratch: Vec<Touch>,
+    /// The table shared with the other threads of a parallel exploration, and this thread's
+    /// place at its meetings ([`super::epochs`]); `table` is then this epoch's own.
+    shared: Option<(Arc<SharedTable>, usize)>,
+    /// Steps taken in this epoch, and the steps an epoch has (`Config::prune_epoch_steps`).
+    epoch_steps: u64,
+    epoch_len: u64,
 }
 
 #[inline]
@@ -205,7 +216,13 @@ impl Dfs {
             firsts: Vec::new(),
             uncommitted: None,
             prune: cfg.prune.then(|| Prune {
-                table: Table::new(cfg.prune_memory.unwrap_or_else(default_limit)),
+                table: match &cfg.visited {
+                    Some((shared, _)) => shared.own_table(),
+                    None => Table::new(cfg.prune_memory.unwrap_or_else(default_limit)),
+                },
+                shared: cfg.visited.clone(),
+                epoch_steps: 0,
+                epoch_len: cfg.prune_epoch_steps.max(1),
                 sums: Vec::new(),
                 steps_of: Vec::new(),
                 revisits: 0,
@@ -586,10 +603,13 @@ impl Dfs {
         let Some(pr) = self.prune.as_mut() else {
             return false;
         };
-        let Some(sum) = pr.table.lookup(state, sleep) else {
-            return false;
+        let sum = match pr.table.lookup(state, sleep) {
+            Some(sum) => sum.to_vec(),
+            None => match pr.shared.as_ref().and_then(|(s, _)| s.lookup(state, sleep)) {
+                Some(sum) => sum,
+                None => return false,
+            },
         };
-        let sum = sum.to_vec();
         self.backtrack_for_summary(d, &sum);
         let pr = self.prune.as_mut().expect("pruning");
         if let Some(parent) = d.checked_sub(1).and_then(|k| pr.sums.get_mut(k)) {
@@ -697,6 +717,7 @@ impl Chooser for Dfs {
         }
         if let Some(pr) = self.prune.as_mut() {
             pr.steps_of[a] += 1;
+            pr.epoch_steps += 1;
         }
         Pick::Actor(a)
     }
@@ -724,6 +745,11 @@ impl Chooser for Dfs {
 pub fn explore<M: Model + ?Sized>(model: &M, cfg: &Config) -> Report {
     let mut engine = Engine::new(model, cfg, super::Strategy::Dfs);
     let mut dfs = Dfs::new(cfg);
+    let mut member = dfs
+        .prune
+        .as_ref()
+        .and_then(|p| p.shared.clone())
+        .map(Member);
     let mut exhausted = false;
     loop {
         if !engine.may_continue(cfg.max_executions) {
@@ -737,11 +763,58 @@ pub fn explore<M: Model + ?Sized>(model: &M, cfg: &Config) -> Report {
             exhausted = true;
             break;
         }
+        dfs.end_epoch_if_due();
     }
-    if let Some(pr) = &dfs.prune {
-        engine.report.states = pr.table.len() as u64;
+    if let Some(pr) = dfs.prune.as_mut() {
         engine.report.revisits = pr.revisits;
-        engine.report.prune_full_at = pr.table.full_at;
+        let table = std::mem::replace(&mut pr.table, Table::new(0));
+        match member.take() {
+            // The shared table's counts are the run's: `parallel::explore` reports them.
+            Some(m) => m.leave(Some(table)),
+            None => {
+                engine.report.states = table.len() as u64;
+                engine.report.prune_full_at = table.full_at;
+            }
+        }
     }
     engine.finish(exhausted)
+}
+
+/// A thread's place at the shared table's meetings: it leaves when the exploration ends, and
+/// also when it unwinds, so the other threads never wait for it.
+struct Member((Arc<SharedTable>, usize));
+
+impl Member {
+    fn leave(self, table: Option<Table>) {
+        let (shared, i) = &self.0;
+        shared.leave(*i, table);
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        let (shared, i) = &self.0;
+        shared.leave(*i, None);
+    }
+}
+
+impl Dfs {
+    /// At an execution boundary: after an epoch's steps, deposits this epoch's table at the
+    /// meeting and starts the next with an empty one ([`super::epochs`]).
+    fn end_epoch_if_due(&mut self) {
+        let Some(pr) = self.prune.as_mut() else {
+            return;
+        };
+        let Some((shared, i)) = &pr.shared else {
+            return;
+        };
+        if pr.epoch_steps < pr.epoch_len {
+            return;
+        }
+        let own = std::mem::replace(&mut pr.table, Table::new(0));
+        shared.meet(*i, own);
+        pr.table = shared.own_table();
+        pr.epoch_steps = 0;
+    }
 }

@@ -1,6 +1,7 @@
 //! Strategies: each decides, at every scheduling point, which enabled actor runs next.
 
 pub mod dfs;
+pub mod epochs;
 pub mod pct;
 pub mod random;
 pub mod replay;

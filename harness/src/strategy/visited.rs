@@ -179,18 +179,35 @@ impl Table {
         self.map.insert(state, Entry { sleep, sum });
     }
 
+    /// Adds every state of `other` as [`Table::insert`] would, in the order of their
+    /// fingerprints (so what a full table keeps does not depend on `other`'s layout).
+    pub fn absorb(&mut self, other: Table) {
+        let mut entries: Vec<(u128, Entry)> = other.map.into_iter().collect();
+        entries.sort_unstable_by_key(|e| e.0);
+        for (state, e) in entries {
+            self.insert(state, e.sleep, &other.sums[e.sum as usize]);
+        }
+    }
+
+    /// About what the table holds, in bytes: the map at its capacity and the summaries.
+    pub fn bytes(&self) -> usize {
+        self.map_bytes(self.map.capacity()) + self.sum_bytes
+    }
+
+    fn map_bytes(&self, capacity: usize) -> usize {
+        capacity * (std::mem::size_of::<(u128, Entry)>() + 1)
+    }
+
     /// Whether one more state (and, if new, its summary) stays within the limit, counting the
     /// map at the capacity it would grow to.
     fn fits(&self, sum: &[Touch]) -> bool {
-        let slot = std::mem::size_of::<(u128, Entry)>() + 1;
         let cap = self.map.capacity();
         let cap = if self.map.len() < cap {
             cap
         } else {
             (cap * 2).max(16)
         };
-        let new_sum = sum_bytes(sum);
-        cap * slot + self.sum_bytes + new_sum <= self.limit
+        self.map_bytes(cap) + self.sum_bytes + sum_bytes(sum) <= self.limit
     }
 
     fn intern(&mut self, sum: &[Touch]) -> u32 {

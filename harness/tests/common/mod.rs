@@ -127,6 +127,31 @@ pub fn checked_program(
     sink: Rc<RefCell<BTreeSet<Vec<u64>>>>,
     bad: Option<u64>,
 ) -> impl Fn(&mut World) {
+    recording_program(actors, nkeys, bad, move |s| {
+        sink.borrow_mut().insert(s);
+    })
+}
+
+/// [`checked_program`] for a model built in each thread of `parallel::explore`: the final
+/// states of every thread's executions are collected in one `sink`.
+pub fn program_into(
+    actors: Vec<Vec<Op>>,
+    nkeys: usize,
+    sink: std::sync::Arc<std::sync::Mutex<BTreeSet<Vec<u64>>>>,
+    bad: Option<u64>,
+) -> impl Fn(&mut World) {
+    recording_program(actors, nkeys, bad, move |s| {
+        sink.lock().unwrap().insert(s);
+    })
+}
+
+/// [`checked_program`], handing each execution's final state to `record`.
+fn recording_program(
+    actors: Vec<Vec<Op>>,
+    nkeys: usize,
+    bad: Option<u64>,
+    record: impl Fn(Vec<u64>) + Clone + 'static,
+) -> impl Fn(&mut World) {
     move |w: &mut World| {
         let state = Rc::new(RefCell::new(vec![0u64; nkeys]));
         let accs = Rc::new(RefCell::new(vec![0u64; actors.len()]));
@@ -192,11 +217,11 @@ pub fn checked_program(
                 }
             });
         }
-        let (st, sink) = (state.clone(), sink.clone());
+        let (st, record) = (state.clone(), record.clone());
         w.finally("record", move || {
             let s = st.borrow().clone();
             let odd = bad.is_some() && s[0] % 2 == 1;
-            sink.borrow_mut().insert(s.clone());
+            record(s.clone());
             match odd {
                 true => Err(format!("key 0 ends odd: {s:?}")),
                 false => Ok(()),
