@@ -25,7 +25,7 @@ use std::sync::{Condvar, Mutex, RwLock};
 
 /// The default steps a thread explores between two meetings: long enough that the threads' speeds even out
 /// within an epoch (a meeting waits for the slowest), short enough that states cross soon.
-pub const EPOCH_STEPS: u64 = 50_000;
+pub const EPOCH_STEPS: u64 = 10_000;
 
 /// The shared table and the meeting point (see the module doc).
 pub struct SharedTable {
