@@ -308,7 +308,7 @@ fn threads_sharing_one_table_reach_every_final_state_and_repeat_exactly() {
                 ..cfg(bound, true, true)
             };
             let mut first = None;
-            for _ in 0..3 {
+            for _ in 0..4 {
                 let sink = Arc::new(Mutex::new(States::new()));
                 let build = || {
                     (

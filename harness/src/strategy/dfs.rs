@@ -184,9 +184,13 @@ struct Prune {
     /// Reused by [`Summary::merge`].
     scratch: Vec<Touch>,
     /// The table shared with the other threads of a parallel exploration, and this thread's
-    /// place at its meetings ([`super::epochs`]); `table` is then this epoch's own.
+    /// index there ([`super::epochs`]); `table` is then this epoch's own, `previous` the last
+    /// epoch's (deposited, but not yet seen in the shared table).
     shared: Option<(Arc<SharedTable>, usize)>,
-    /// Steps taken in this epoch, and the steps an epoch has (`Config::prune_epoch_steps`).
+    previous: Option<Arc<Table>>,
+    /// This thread's epoch, the steps taken in it, and the steps an epoch has
+    /// (`Config::prune_epoch_steps`).
+    epoch: u32,
     epoch_steps: u64,
     epoch_len: u64,
 }
@@ -217,10 +221,12 @@ impl Dfs {
             uncommitted: None,
             prune: cfg.prune.then(|| Prune {
                 table: match &cfg.visited {
-                    Some((shared, _)) => shared.own_table(),
+                    Some((shared, _)) => shared.own_table(0),
                     None => Table::new(cfg.prune_memory.unwrap_or_else(default_limit)),
                 },
                 shared: cfg.visited.clone(),
+                previous: None,
+                epoch: 0,
                 epoch_steps: 0,
                 epoch_len: cfg.prune_epoch_steps.max(1),
                 sums: Vec::new(),
@@ -603,9 +609,15 @@ impl Dfs {
         let Some(pr) = self.prune.as_mut() else {
             return false;
         };
-        let sum = match pr.table.lookup(state, sleep) {
+        let own = pr.table.lookup(state, sleep);
+        let own = own.or_else(|| pr.previous.as_ref()?.lookup(state, sleep));
+        let sum = match own {
             Some(sum) => sum.to_vec(),
-            None => match pr.shared.as_ref().and_then(|(s, _)| s.lookup(state, sleep)) {
+            None => match pr
+                .shared
+                .as_ref()
+                .and_then(|(s, _)| s.lookup(state, sleep, pr.epoch))
+            {
                 Some(sum) => sum,
                 None => return false,
             },
@@ -770,7 +782,7 @@ pub fn explore<M: Model + ?Sized>(model: &M, cfg: &Config) -> Report {
         let table = std::mem::replace(&mut pr.table, Table::new(0));
         match member.take() {
             // The shared table's counts are the run's: `parallel::explore` reports them.
-            Some(m) => m.leave(Some(table)),
+            Some(m) => m.leave(Some(Arc::new(table))),
             None => {
                 engine.report.states = table.len() as u64;
                 engine.report.prune_full_at = table.full_at;
@@ -780,12 +792,12 @@ pub fn explore<M: Model + ?Sized>(model: &M, cfg: &Config) -> Report {
     engine.finish(exhausted)
 }
 
-/// A thread's place at the shared table's meetings: it leaves when the exploration ends, and
+/// A thread's place at the shared table: it leaves when the exploration ends, and
 /// also when it unwinds, so the other threads never wait for it.
 struct Member((Arc<SharedTable>, usize));
 
 impl Member {
-    fn leave(self, table: Option<Table>) {
+    fn leave(self, table: Option<Arc<Table>>) {
         let (shared, i) = &self.0;
         shared.leave(*i, table);
         std::mem::forget(self);
@@ -800,8 +812,8 @@ impl Drop for Member {
 }
 
 impl Dfs {
-    /// At an execution boundary: after an epoch's steps, deposits this epoch's table at the
-    /// meeting and starts the next with an empty one ([`super::epochs`]).
+    /// At an execution boundary: after an epoch's steps, deposits this epoch's table and starts
+    /// the next with an empty one ([`super::epochs`]).
     fn end_epoch_if_due(&mut self) {
         let Some(pr) = self.prune.as_mut() else {
             return;
@@ -812,9 +824,11 @@ impl Dfs {
         if pr.epoch_steps < pr.epoch_len {
             return;
         }
-        let own = std::mem::replace(&mut pr.table, Table::new(0));
-        shared.meet(*i, own);
-        pr.table = shared.own_table();
+        let own = Arc::new(std::mem::replace(&mut pr.table, Table::new(0)));
+        shared.deposit(*i, pr.epoch, own.clone());
+        pr.previous = Some(own);
+        pr.epoch += 1;
+        pr.table = shared.own_table(pr.epoch);
         pr.epoch_steps = 0;
     }
 }

@@ -1,17 +1,18 @@
 //! One visited table for the threads of one pruned exploration ([`crate::parallel::explore`]),
 //! shared without letting thread timing reach a result.
 //!
-//! Each thread explores its shard with its own table of the states it fully explored in the
-//! current *epoch*, and looks states up in its own table, then in the shared one. An epoch of a
-//! thread ends at the first execution boundary after `Config::prune_epoch_steps` more steps
-//! (default [`EPOCH_STEPS`]); there the
-//! threads meet: when every thread still running has arrived, the tables deposited (in shard
-//! order, each sorted by state) are added to the shared table, and every thread starts the next
-//! epoch with an empty table of its own. A thread that ends deposits its table and leaves; what
-//! it deposited joins at the next meeting (or at the end). So what a thread sees during epoch `e`
-//! is the shared table as of meeting `e - 1` plus its own states: a function of the shards, the
-//! epoch length and the model, never of which thread ran faster. Results do depend on the thread
-//! count (as the per-thread tables did): a state another thread recorded cuts executions.
+//! Each thread's exploration is cut into *epochs*: an epoch ends at the first execution boundary
+//! after `Config::prune_epoch_steps` more steps (default [`EPOCH_STEPS`]). A thread records the
+//! states it fully explored in a table of its own, and at the end of its epoch `e` deposits that
+//! table. When every thread has deposited its epoch `e` (or left), the deposits join the shared
+//! table in thread order, each sorted by state, as entries of epoch `e`.
+//!
+//! During its epoch `f` a thread looks a state up in its own tables of epochs `f` and `f - 1`,
+//! then among the shared entries of epochs up to `f - 2`, and it starts epoch `f` only once those
+//! have joined (so it waits only for a thread more than one epoch behind). Entries are never
+//! replaced by a later epoch's, so what a thread sees is a function of the shards, the epoch
+//! length and the model, never of which thread ran faster: a run repeats exactly. Results do
+//! depend on the thread count: a state another thread recorded cuts executions.
 //!
 //! Why a cut at a state another thread recorded is sound: a state is recorded only when its node
 //! is fully explored, and only below its execution's first context switch, where every
@@ -21,30 +22,31 @@
 //! same in every thread.
 
 use super::visited::{Table, Touch};
-use std::sync::{Condvar, Mutex, RwLock};
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 
-/// The default steps a thread explores between two meetings: long enough that the threads' speeds even out
-/// within an epoch (a meeting waits for the slowest), short enough that states cross soon.
-pub const EPOCH_STEPS: u64 = 10_000;
+/// The default steps of an epoch: long enough that meetings cost little, short enough that
+/// states cross between threads soon (the threads explore mostly the same states).
+pub const EPOCH_STEPS: u64 = 2_000;
 
-/// The shared table and the meeting point (see the module doc).
+/// The shared table and the deposits not yet in it (see the module doc).
 pub struct SharedTable {
     table: RwLock<Table>,
-    meeting: Mutex<Meeting>,
-    turn: Condvar,
+    ledger: Mutex<Ledger>,
+    joined: Condvar,
     limit: usize,
     threads: usize,
 }
 
-struct Meeting {
-    /// The own tables deposited since the last meeting, by thread.
-    deposits: Vec<Option<Table>>,
-    /// Threads not yet left.
-    running: usize,
-    /// Of those, the ones waiting at the meeting.
-    waiting: usize,
-    /// Meetings held.
-    held: u64,
+struct Ledger {
+    /// Per thread, its deposited tables of epochs `joined..`, oldest first.
+    deposits: Vec<VecDeque<Arc<Table>>>,
+    /// Per thread, whether it left (it deposits nothing more).
+    left: Vec<bool>,
+    /// Epochs whose deposits joined the table.
+    joined: u32,
+    /// The table's size after each epoch joined, in bytes.
+    bytes_after: Vec<usize>,
 }
 
 impl SharedTable {
@@ -52,82 +54,91 @@ impl SharedTable {
     pub fn new(threads: usize, limit: usize) -> SharedTable {
         SharedTable {
             table: RwLock::new(Table::new(limit)),
-            meeting: Mutex::new(Meeting {
-                deposits: (0..threads).map(|_| None).collect(),
-                running: threads,
-                waiting: 0,
-                held: 0,
+            ledger: Mutex::new(Ledger {
+                deposits: (0..threads).map(|_| VecDeque::new()).collect(),
+                left: vec![false; threads],
+                joined: 0,
+                bytes_after: Vec::new(),
             }),
-            turn: Condvar::new(),
+            joined: Condvar::new(),
             limit,
             threads,
         }
     }
 
-    /// A thread's own table for its next epoch: an equal part of what the shared table left.
-    pub(crate) fn own_table(&self) -> Table {
-        let used = self.read().bytes();
-        Table::new(self.limit.saturating_sub(used) / self.threads.max(1))
+    /// A thread's own table for its epoch `epoch`: an equal part of what the shared table left
+    /// as of the last epoch it may see.
+    pub(crate) fn own_table(&self, epoch: u32) -> Table {
+        let used = match epoch.checked_sub(2) {
+            Some(e) => self.lock().bytes_after[e as usize],
+            None => 0,
+        };
+        Table::new(self.limit.saturating_sub(used) / (2 * self.threads.max(1)))
     }
 
-    /// The summary below `state`, as [`Table::lookup`], in the shared table.
-    pub(crate) fn lookup(&self, state: u128, sleep: u64) -> Option<Vec<Touch>> {
-        self.read().lookup(state, sleep).map(<[Touch]>::to_vec)
+    /// The summary below `state`, as [`Table::lookup`], among what a thread in epoch `epoch`
+    /// sees of the shared table (epochs up to `epoch - 2`).
+    pub(crate) fn lookup(&self, state: u128, sleep: u64, epoch: u32) -> Option<Vec<Touch>> {
+        let seen = epoch.checked_sub(2)?;
+        let t = self.table.read().unwrap_or_else(|p| p.into_inner());
+        t.lookup_upto(state, sleep, seen).map(<[Touch]>::to_vec)
     }
 
-    /// Thread `i` ends its epoch with `own`: waits until every running thread has.
-    pub(crate) fn meet(&self, i: usize, own: Table) {
-        let mut m = self.meeting.lock().unwrap_or_else(|p| p.into_inner());
-        assert!(
-            m.deposits[i].is_none(),
-            "thread {i} deposits once per epoch"
-        );
-        m.deposits[i] = Some(own);
-        m.waiting += 1;
-        let held = m.held;
-        if m.waiting == m.running {
-            self.hold(&mut m);
-            return;
-        }
-        while m.held == held {
-            m = self.turn.wait(m).unwrap_or_else(|p| p.into_inner());
-        }
-    }
-
-    /// Thread `i` ends (its last table `own`, if it has one): the others no longer wait for it.
-    pub(crate) fn leave(&self, i: usize, own: Option<Table>) {
-        let mut m = self.meeting.lock().unwrap_or_else(|p| p.into_inner());
-        m.deposits[i] = own;
-        m.running -= 1;
-        if m.waiting == m.running {
-            self.hold(&mut m);
+    /// Thread `i` ends its epoch `epoch` with `own`: deposits it, and returns once the thread
+    /// may start epoch `epoch + 1` (every epoch up to `epoch - 1` joined).
+    pub(crate) fn deposit(&self, i: usize, epoch: u32, own: Arc<Table>) {
+        let mut l = self.lock();
+        let queued = l.joined + l.deposits[i].len() as u32;
+        assert_eq!(queued, epoch, "thread {i} deposits its epochs in order");
+        l.deposits[i].push_back(own);
+        self.join_ready(&mut l);
+        while l.joined < epoch {
+            l = self.joined.wait(l).unwrap_or_else(|p| p.into_inner());
         }
     }
 
-    /// The meeting: the deposits join the shared table in thread order, and the waiting threads go on.
-    fn hold(&self, m: &mut Meeting) {
-        let mut table = self.table.write().unwrap_or_else(|p| p.into_inner());
-        for own in m.deposits.iter_mut().filter_map(Option::take) {
-            let own_full = own.full_at.is_some();
-            table.absorb(own);
-            if own_full {
-                // A thread's share of the limit ran out: it did not record all it explored.
-                let held = table.len() as u64;
-                table.full_at.get_or_insert(held);
+    /// Thread `i` ends (with its last epoch's table, if it has one): no one waits for it.
+    pub(crate) fn leave(&self, i: usize, own: Option<Arc<Table>>) {
+        let mut l = self.lock();
+        l.deposits[i].extend(own);
+        l.left[i] = true;
+        self.join_ready(&mut l);
+    }
+
+    /// Joins every epoch all threads have deposited (or left before), in epoch order.
+    fn join_ready(&self, l: &mut Ledger) {
+        let n = self.threads;
+        loop {
+            let ready = (0..n).all(|i| !l.deposits[i].is_empty() || l.left[i]);
+            let any = l.deposits.iter().any(|d| !d.is_empty());
+            if !ready || !any {
+                return;
             }
+            let mut table = self.table.write().unwrap_or_else(|p| p.into_inner());
+            for i in 0..n {
+                let Some(own) = l.deposits[i].pop_front() else {
+                    continue;
+                };
+                table.absorb(&own, l.joined);
+                if own.full_at.is_some() {
+                    // A thread's share of the limit ran out: it did not record all it explored.
+                    let held = table.len() as u64;
+                    table.full_at.get_or_insert(held);
+                }
+            }
+            l.bytes_after.push(table.bytes());
+            l.joined += 1;
+            self.joined.notify_all();
         }
-        m.waiting = 0;
-        m.held += 1;
-        self.turn.notify_all();
     }
 
     /// States held, and how many when the memory limit was reached.
     pub(crate) fn counts(&self) -> (u64, Option<u64>) {
-        let t = self.read();
+        let t = self.table.read().unwrap_or_else(|p| p.into_inner());
         (t.len() as u64, t.full_at)
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Table> {
-        self.table.read().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Ledger> {
+        self.ledger.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -123,6 +123,9 @@ struct Entry {
     sleep: u64,
     /// Index of its summary in `Table::sums`.
     sum: u32,
+    /// In a table shared by threads, the epoch whose tables it came in with (who may see it:
+    /// [`super::epochs`]); 0 in a thread's own.
+    epoch: u32,
 }
 
 /// Fully explored states, by fingerprint.
@@ -158,8 +161,13 @@ impl Table {
     /// The summary below `state` if it was fully explored under a sleep set contained in
     /// `sleep` (then everything a node at `state` with `sleep` must cover was covered).
     pub fn lookup(&self, state: u128, sleep: u64) -> Option<&[Touch]> {
+        self.lookup_upto(state, sleep, u32::MAX)
+    }
+
+    /// [`Table::lookup`] among the entries of epochs up to `epoch`.
+    pub fn lookup_upto(&self, state: u128, sleep: u64, epoch: u32) -> Option<&[Touch]> {
         let e = self.map.get(&state)?;
-        (e.sleep & !sleep == 0).then(|| &*self.sums[e.sum as usize])
+        (e.epoch <= epoch && e.sleep & !sleep == 0).then(|| &*self.sums[e.sum as usize])
     }
 
     /// Records `state` as fully explored under `sleep` with summary `sum`. A state explored again
@@ -167,8 +175,14 @@ impl Table {
     /// sleep set: either is a correct record of one full exploration. Past the memory limit no
     /// new state is added (and `full_at` says when that happened).
     pub fn insert(&mut self, state: u128, sleep: u64, sum: &[Touch]) {
+        self.insert_at(state, sleep, sum, 0)
+    }
+
+    /// [`Table::insert`] with the entry's epoch. An entry of an earlier epoch is kept: a thread
+    /// that may see it but not the new one must go on seeing it.
+    fn insert_at(&mut self, state: u128, sleep: u64, sum: &[Touch], epoch: u32) {
         if let Some(e) = self.map.get(&state) {
-            if e.sleep.count_ones() <= sleep.count_ones() {
+            if e.epoch < epoch || e.sleep.count_ones() <= sleep.count_ones() {
                 return;
             }
         } else if self.full_at.is_some() || !self.fits(sum) {
@@ -176,16 +190,17 @@ impl Table {
             return;
         }
         let sum = self.intern(sum);
-        self.map.insert(state, Entry { sleep, sum });
+        self.map.insert(state, Entry { sleep, sum, epoch });
     }
 
-    /// Adds every state of `other` as [`Table::insert`] would, in the order of their
-    /// fingerprints (so what a full table keeps does not depend on `other`'s layout).
-    pub fn absorb(&mut self, other: Table) {
-        let mut entries: Vec<(u128, Entry)> = other.map.into_iter().collect();
+    /// Adds every state of `other` as [`Table::insert`] would, as entries of `epoch`, in the
+    /// order of their fingerprints (so what a full table keeps does not depend on `other`'s
+    /// layout).
+    pub fn absorb(&mut self, other: &Table, epoch: u32) {
+        let mut entries: Vec<(u128, Entry)> = other.map.iter().map(|(&k, &e)| (k, e)).collect();
         entries.sort_unstable_by_key(|e| e.0);
         for (state, e) in entries {
-            self.insert(state, e.sleep, &other.sums[e.sum as usize]);
+            self.insert_at(state, e.sleep, &other.sums[e.sum as usize], epoch);
         }
     }
 
