@@ -131,6 +131,10 @@ struct Entry {
 /// Fully explored states, by fingerprint.
 pub(crate) struct Table {
     map: HashMap<u128, Entry, BuildHasherDefault<StateHasher>>,
+    /// In a shared table, the entries of later epochs for a state already in `map` under a sleep
+    /// set the later one does not contain (few: a state explored again under a smaller one).
+    later: HashMap<u128, Vec<Entry>, BuildHasherDefault<StateHasher>>,
+    later_bytes: usize,
     /// Distinct summaries (many states share one).
     sums: Vec<Box<[Touch]>>,
     sum_index: HashMap<Box<[Touch]>, u32>,
@@ -145,6 +149,8 @@ impl Table {
     pub fn new(limit: usize) -> Table {
         Table {
             map: HashMap::default(),
+            later: HashMap::default(),
+            later_bytes: 0,
             sums: Vec::new(),
             sum_index: HashMap::new(),
             sum_bytes: 0,
@@ -166,8 +172,11 @@ impl Table {
 
     /// [`Table::lookup`] among the entries of epochs up to `epoch`.
     pub fn lookup_upto(&self, state: u128, sleep: u64, epoch: u32) -> Option<&[Touch]> {
+        let covers = |e: &&Entry| e.epoch <= epoch && e.sleep & !sleep == 0;
         let e = self.map.get(&state)?;
-        (e.epoch <= epoch && e.sleep & !sleep == 0).then(|| &*self.sums[e.sum as usize])
+        let later = || self.later.get(&state).into_iter().flatten().find(covers);
+        let e = Some(e).filter(covers).or_else(later)?;
+        Some(&*self.sums[e.sum as usize])
     }
 
     /// Records `state` as fully explored under `sleep` with summary `sum`. A state explored again
@@ -178,11 +187,30 @@ impl Table {
         self.insert_at(state, sleep, sum, 0)
     }
 
-    /// [`Table::insert`] with the entry's epoch. An entry of an earlier epoch is kept: a thread
-    /// that may see it but not the new one must go on seeing it.
+    /// [`Table::insert`] with the entry's epoch. An entry of an earlier epoch is kept (a thread
+    /// that sees it but not the new one must go on seeing it): the new one is added beside it,
+    /// unless an entry already there prunes wherever it would.
     fn insert_at(&mut self, state: u128, sleep: u64, sum: &[Touch], epoch: u32) {
         if let Some(e) = self.map.get(&state) {
-            if e.epoch < epoch || e.sleep.count_ones() <= sleep.count_ones() {
+            if e.epoch < epoch {
+                let later = self.later.get(&state).into_iter().flatten();
+                if std::iter::once(e)
+                    .chain(later)
+                    .any(|o| o.sleep & !sleep == 0)
+                {
+                    return;
+                }
+                if !self.fits(sum) {
+                    self.full_at.get_or_insert(self.map.len() as u64);
+                    return;
+                }
+                let sum = self.intern(sum);
+                self.later_bytes += std::mem::size_of::<(u128, Entry)>() * 2;
+                let e = Entry { sleep, sum, epoch };
+                self.later.entry(state).or_default().push(e);
+                return;
+            }
+            if e.sleep.count_ones() <= sleep.count_ones() {
                 return;
             }
         } else if self.full_at.is_some() || !self.fits(sum) {
@@ -206,7 +234,7 @@ impl Table {
 
     /// About what the table holds, in bytes: the map at its capacity and the summaries.
     pub fn bytes(&self) -> usize {
-        self.map_bytes(self.map.capacity()) + self.sum_bytes
+        self.map_bytes(self.map.capacity()) + self.sum_bytes + self.later_bytes
     }
 
     fn map_bytes(&self, capacity: usize) -> usize {
@@ -222,7 +250,7 @@ impl Table {
         } else {
             (cap * 2).max(16)
         };
-        self.map_bytes(cap) + self.sum_bytes + sum_bytes(sum) <= self.limit
+        self.map_bytes(cap) + self.sum_bytes + self.later_bytes + sum_bytes(sum) <= self.limit
     }
 
     fn intern(&mut self, sum: &[Touch]) -> u32 {
