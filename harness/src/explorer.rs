@@ -101,16 +101,15 @@ pub struct Config {
     /// DFS with `prune`: the visited table's memory limit in bytes (`None`: a quarter of the
     /// machine's memory). A full table stops recording new states, it never fails the run.
     pub prune_memory: Option<usize>,
-    /// DFS with `prune` in [`crate::parallel::explore`]: the steps each thread explores between
-    /// two meetings at the shared visited table ([`crate::strategy::epochs`]). Part of what the
-    /// run computes (a state crosses to the other threads at the next meeting), so fixed, not
-    /// timed.
+    /// DFS with `prune` in [`crate::parallel::explore`]: the steps of each thread's epochs, at
+    /// whose ends its states join the shared visited table ([`crate::strategy::epochs`]). Part
+    /// of what the run computes (when a state reaches the other threads), so counted, not timed.
     pub prune_epoch_steps: u64,
     /// Where a shard run by [`crate::parallel::explore`] publishes its counts for the one
     /// combined progress line (set by it; `None` otherwise).
     pub tally: Option<std::sync::Arc<crate::parallel::Tally>>,
     /// DFS with `prune` in [`crate::parallel::explore`]: the visited table its threads share and
-    /// this thread's place at its meetings (set by it; `None` otherwise).
+    /// this thread's index there (set by it; `None` otherwise).
     pub visited: Option<(std::sync::Arc<crate::strategy::epochs::SharedTable>, usize)>,
 }
 

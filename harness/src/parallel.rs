@@ -6,9 +6,9 @@
 //! hash `h` has `h mod N·jobs ≡ K (mod N)` exactly when `h mod N = K`, and a random or PCT
 //! execution index likewise). Each thread builds its own model from the factory (models hold `Rc`s
 //! and are not `Send`). Without pruning nothing a thread computes depends on another; with it the
-//! threads share one visited table at meetings held every `Config::prune_epoch_steps` steps of
-//! each thread ([`crate::strategy::epochs`]), so what a thread sees of the others is fixed by
-//! the meetings, not by timing. Either way each shard's report is the same whatever the
+//! threads share one visited table, each seeing the others' states at fixed epochs of its own
+//! steps (`Config::prune_epoch_steps`, [`crate::strategy::epochs`]), so what a thread sees of
+//! the others is fixed by the epochs, not by timing. Either way each shard's report is the same whatever the
 //! scheduling of the threads, and the merge is a function of those reports:
 //!
 //! * executions, pruned, trace hashes and pruning's revisits are summed (concatenated in shard
@@ -24,8 +24,8 @@
 //!   previous step's actor first (the choice made on arriving), then by actor index. Random and
 //!   PCT order by execution index. So the first failure is the one `--jobs 1` finds, and the
 //!   verdict, the failure shown and its trace hash do not depend on `jobs`. With pruning, what
-//!   is cut depends on which thread recorded a state first (by the meetings, so still the same
-//!   on every run with the same `jobs`): the verdict does not depend on `jobs`, the counts and
+//!   is cut depends on which thread recorded a state first (by the epochs, so still the same on
+//!   every run with the same `jobs`): the verdict does not depend on `jobs`, the counts and
 //!   which failing schedule of a failure is found may.
 //!
 //! A DFS execution budget is split exactly over the threads (random and PCT shards already take
@@ -92,7 +92,7 @@ where
         Strategy::Dfs => cfg.max_executions.map(|b| b / n + u64::from(i < b % n)),
         _ => cfg.max_executions,
     };
-    // DFS with pruning: one visited table, shared at deterministic meetings (`strategy::epochs`).
+    // DFS with pruning: one visited table, shared at deterministic epochs (`strategy::epochs`).
     let visited = (strategy == Strategy::Dfs && cfg.prune && shards.len() > 1).then(|| {
         let limit = cfg
             .prune_memory

@@ -2,7 +2,7 @@
 //! their lease-held fix), DFS with no preemption bound and at bounds 2, 3 and 6, without and with
 //! pruning, each in one thread and in `PUSHRACE_BENCH_JOBS` threads (default 2; `--jobs`, the
 //! shards of one exploration): the verdict, whether the space was exhausted, executions,
-//! executions cut at a visited state, distinct states (summed over the threads' tables), wall
+//! executions cut at a visited state, distinct states (in the one table the threads share), wall
 //! time and the process's peak memory so far (`VmHWM`). Run:
 //! `cargo bench -p pushrace-scenarios --bench prune [-- NAME...]` (names: built-ins, optionally
 //! `NAME@lease-held`). Each run stops at `PUSHRACE_BENCH_MAX_SECS` (default 60) and then says

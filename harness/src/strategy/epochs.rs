@@ -25,7 +25,7 @@ use super::visited::{Table, Touch};
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 
-/// The default steps of an epoch: long enough that meetings cost little, short enough that
+/// The default steps of an epoch: long enough that deposits cost little, short enough that
 /// states cross between threads soon (the threads explore mostly the same states).
 pub const EPOCH_STEPS: u64 = 2_000;
 
