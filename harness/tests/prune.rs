@@ -293,7 +293,7 @@ fn a_full_table_is_reported_and_changes_no_result() {
 /// scheduled; and meetings do change what is cut (against the same threads never meeting).
 #[test]
 fn threads_sharing_one_table_reach_every_final_state_and_repeat_exactly() {
-    use pushrace_harness::{parallel, Shard, Strategy};
+    use pushrace_harness::{parallel, Strategy};
     use std::sync::{Arc, Mutex};
     let (mut saved, mut crossed) = (0i64, 0);
     for seed in 0..80 {

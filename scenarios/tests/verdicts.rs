@@ -235,3 +235,45 @@ fn same_ref_ctr_v017_holds_for_every_interleaving() {
     assert!(verdict.proved(), "{}", verdict.to_text());
     assert_eq!(verdict.scope(), "all interleavings");
 }
+
+/// `--jobs 2 --prune`: the threads share one visited table (the harness's `strategy::epochs`),
+/// so a proof in two threads is a proof, the same on every run whatever the scheduling of the
+/// threads, and a violation is the one a thread finds. pull-race under lease-held with no bound
+/// (about 40 000 steps: some 10 epochs a thread, so states cross between them), and same-ref
+/// under v0.18.
+#[test]
+fn a_pruned_search_in_two_threads_repeats_exactly() {
+    use pushrace_scenarios::parallel;
+    let held = library::builtin("pull-race").unwrap().unwrap();
+    let held = held.with_variant(Variant::LeaseHeld);
+    let mut o = Options::for_scenario(&held);
+    o.preemptions = None;
+    o.prune = true;
+    let runs: Vec<_> = (0..3).map(|_| parallel::explore(&held, &o, 2)).collect();
+    let counts = |v: &pushrace_scenarios::explore::Verdict| {
+        let r = &v.report;
+        (r.executions, r.pruned, r.states, r.revisits)
+    };
+    for v in &runs {
+        assert!(v.proved(), "{}", v.to_text());
+        assert_eq!(v.scope(), "all interleavings");
+        assert_eq!(counts(v), counts(&runs[0]), "a run differed");
+    }
+    let alone = explore(&held, &o);
+    assert!(alone.proved());
+    // One table of distinct states: about the one thread's, not the sum of two.
+    let (one, two) = (alone.report.states, runs[0].report.states);
+    assert!(
+        two < one + one / 4,
+        "{two} states in two threads, {one} in one"
+    );
+
+    let bad = library::builtin("same-ref").unwrap().unwrap();
+    let mut o = Options::for_scenario(&bad);
+    o.preemptions = None;
+    o.prune = true;
+    let role = |v: &pushrace_scenarios::explore::Verdict| v.violation.as_ref().map(|x| x.role);
+    let (one, two) = (explore(&bad, &o), parallel::explore(&bad, &o, 2));
+    assert!(role(&one).is_some(), "{}", one.to_text());
+    assert_eq!(role(&two), role(&one), "{}", two.to_text());
+}
