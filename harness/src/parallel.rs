@@ -134,6 +134,8 @@ where
     });
     let mut merged = merge(&cfg, strategy, &shards, reports);
     if let Some(v) = visited {
+        // Every thread has ended and let go of it (a leaked table would be kept for good).
+        let v = Arc::into_inner(v).expect("the threads hold no shared table after they end");
         (merged.states, merged.prune_full_at) = v.counts();
     }
     merged.elapsed = start.elapsed();

@@ -761,7 +761,11 @@ pub fn explore<M: Model + ?Sized>(model: &M, cfg: &Config) -> Report {
         .prune
         .as_ref()
         .and_then(|p| p.shared.clone())
-        .map(Member);
+        .map(|(shared, index)| Member {
+            shared,
+            index,
+            last: None,
+        });
     let mut exhausted = false;
     loop {
         if !engine.may_continue(cfg.max_executions) {
@@ -794,20 +798,23 @@ pub fn explore<M: Model + ?Sized>(model: &M, cfg: &Config) -> Report {
 
 /// A thread's place at the shared table: it leaves when the exploration ends, and
 /// also when it unwinds, so the other threads never wait for it.
-struct Member((Arc<SharedTable>, usize));
+struct Member {
+    shared: Arc<SharedTable>,
+    index: usize,
+    /// The last table it deposits (taken when it leaves).
+    last: Option<Arc<Table>>,
+}
 
 impl Member {
-    fn leave(self, table: Option<Arc<Table>>) {
-        let (shared, i) = &self.0;
-        shared.leave(*i, table);
-        std::mem::forget(self);
+    /// Leaves with its last epoch's table (deposited by the drop).
+    fn leave(mut self, table: Option<Arc<Table>>) {
+        self.last = table;
     }
 }
 
 impl Drop for Member {
     fn drop(&mut self) {
-        let (shared, i) = &self.0;
-        shared.leave(*i, None);
+        self.shared.leave(self.index, self.last.take());
     }
 }
 
