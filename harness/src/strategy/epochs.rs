@@ -33,7 +33,8 @@ pub const EPOCH_STEPS: u64 = 2_000;
 pub struct SharedTable {
     table: RwLock<Table>,
     ledger: Mutex<Ledger>,
-    joined: Condvar,
+    /// Signalled when an epoch joined.
+    epoch_joined: Condvar,
     limit: usize,
     threads: usize,
 }
@@ -60,7 +61,7 @@ impl SharedTable {
                 joined: 0,
                 bytes_after: Vec::new(),
             }),
-            joined: Condvar::new(),
+            epoch_joined: Condvar::new(),
             limit,
             threads,
         }
@@ -93,7 +94,7 @@ impl SharedTable {
         l.deposits[i].push_back(own);
         self.join_ready(&mut l);
         while l.joined < epoch {
-            l = self.joined.wait(l).unwrap_or_else(|p| p.into_inner());
+            l = self.epoch_joined.wait(l).unwrap_or_else(|p| p.into_inner());
         }
     }
 
@@ -128,7 +129,7 @@ impl SharedTable {
             }
             l.bytes_after.push(table.bytes());
             l.joined += 1;
-            self.joined.notify_all();
+            self.epoch_joined.notify_all();
         }
     }
 

@@ -200,7 +200,7 @@ impl Table {
                 {
                     return;
                 }
-                if !self.fits(sum) {
+                if self.full_at.is_some() || !self.fits(sum) {
                     self.full_at.get_or_insert(self.map.len() as u64);
                     return;
                 }
