@@ -183,10 +183,10 @@ struct Prune {
     revisits: u64,
     /// Reused by [`Summary::merge`].
     scratch: Vec<Touch>,
-    /// The table shared with the other threads of a parallel exploration, and this thread's
-    /// index there ([`super::epochs`]); `table` is then this epoch's own, `previous` the last
+    /// This thread's place at the table shared with the other threads of a parallel
+    /// exploration ([`super::epochs`]); `table` is then this epoch's own, `previous` the last
     /// epoch's (deposited, but not yet seen in the shared table).
-    shared: Option<(Arc<SharedTable>, usize)>,
+    member: Option<Member>,
     previous: Option<Arc<Table>>,
     /// This thread's epoch, the steps taken in it, and the steps an epoch has
     /// (`Config::prune_epoch_steps`).
@@ -224,7 +224,11 @@ impl Dfs {
                     Some((shared, _)) => shared.own_table(0),
                     None => Table::new(cfg.prune_memory.unwrap_or_else(default_limit)),
                 },
-                shared: cfg.visited.clone(),
+                member: cfg.visited.clone().map(|(shared, index)| Member {
+                    shared,
+                    index,
+                    last: None,
+                }),
                 previous: None,
                 epoch: 0,
                 epoch_steps: 0,
@@ -614,9 +618,9 @@ impl Dfs {
         let sum = match own {
             Some(sum) => sum.to_vec(),
             None => match pr
-                .shared
+                .member
                 .as_ref()
-                .and_then(|(s, _)| s.lookup(state, sleep, pr.epoch))
+                .and_then(|m| m.shared.lookup(state, sleep, pr.epoch))
             {
                 Some(sum) => sum,
                 None => return false,
@@ -757,15 +761,6 @@ impl Chooser for Dfs {
 pub fn explore<M: Model + ?Sized>(model: &M, cfg: &Config) -> Report {
     let mut engine = Engine::new(model, cfg, super::Strategy::Dfs);
     let mut dfs = Dfs::new(cfg);
-    let mut member = dfs
-        .prune
-        .as_ref()
-        .and_then(|p| p.shared.clone())
-        .map(|(shared, index)| Member {
-            shared,
-            index,
-            last: None,
-        });
     let mut exhausted = false;
     loop {
         if !engine.may_continue(cfg.max_executions) {
@@ -784,7 +779,7 @@ pub fn explore<M: Model + ?Sized>(model: &M, cfg: &Config) -> Report {
     if let Some(pr) = dfs.prune.as_mut() {
         engine.report.revisits = pr.revisits;
         let table = std::mem::replace(&mut pr.table, Table::new(0));
-        match member.take() {
+        match pr.member.take() {
             // The shared table's counts are the run's: `parallel::explore` reports them.
             Some(m) => m.leave(Some(Arc::new(table))),
             None => {
@@ -825,17 +820,17 @@ impl Dfs {
         let Some(pr) = self.prune.as_mut() else {
             return;
         };
-        let Some((shared, i)) = &pr.shared else {
+        let Some(m) = &pr.member else {
             return;
         };
         if pr.epoch_steps < pr.epoch_len {
             return;
         }
         let own = Arc::new(std::mem::replace(&mut pr.table, Table::new(0)));
-        shared.deposit(*i, pr.epoch, own.clone());
+        m.shared.deposit(m.index, pr.epoch, own.clone());
         pr.previous = Some(own);
         pr.epoch += 1;
-        pr.table = shared.own_table(pr.epoch);
+        pr.table = m.shared.own_table(pr.epoch);
         pr.epoch_steps = 0;
     }
 }
